@@ -1,0 +1,5 @@
+"""The backup namespace: its tasks are not built yet (see README, "Roadmap")."""
+
+from invoke import Collection
+
+ns = Collection("backup")

@@ -1,0 +1,33 @@
+"""Output for people (rich tables) and for scripts (--json). rich is imported only when used."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+STYLES = {"ok": "green", "error": "red", "warning": "yellow", "missing": "red", "down": "red"}
+
+
+def print_table(
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    json_out: bool = False,
+) -> None:
+    """One table, or with json_out a JSON list of objects keyed by column name."""
+    if json_out:
+        print(json.dumps([dict(zip(columns, row, strict=True)) for row in rows], indent=2, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        cells = [str(c) if c is not None else "-" for c in row]
+        table.add_row(*(f"[{STYLES[c]}]{c}[/]" if c in STYLES else c for c in cells))
+    Console(file=sys.stdout, soft_wrap=True).print(table)

@@ -1,0 +1,238 @@
+"""The typed model of config/domum.yaml. Loading and error reporting live in inventory.py.
+
+Every model forbids unknown keys (with a "did you mean"), and the Inventory runs the cross-field
+checks that need the whole file: unique ids/IPs/MACs/hostnames, addresses inside the node CIDR,
+references to defined Proxmox hosts, backup targets and hosts.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+Role = Literal["controlplane", "worker", "edge"]
+Platform = Literal["rpi3", "rpi4", "rpi5", "proxmox-vm", "baremetal"]
+OS = Literal["talos", "raspios"]
+PI_PLATFORMS = ("rpi3", "rpi4", "rpi5")
+
+_MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+_HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_TALOS_VERSION = re.compile(r"^v1\.\d+\.\d+$")
+_K8S_VERSION = re.compile(r"^v1\.\d+\.\d+$")
+_SCHEMATIC_ID = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _check(pattern: re.Pattern[str], what: str, example: str) -> Any:
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise PydanticCustomError(
+                "format", "{value!r} is not {what} (e.g. {example})",
+                {"value": value, "what": what, "example": example},
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+Mac = Annotated[str, AfterValidator(str.lower), _check(_MAC, "a MAC address", "dc:a6:32:01:02:03")]
+Hostname = Annotated[str, _check(_HOSTNAME, "a lowercase DNS label", "domum-cp1")]
+TalosVersion = Annotated[str, _check(_TALOS_VERSION, "a Talos version", "v1.13.9")]
+K8sVersion = Annotated[str, _check(_K8S_VERSION, "a Kubernetes version", "v1.35.4")]
+SchematicId = Annotated[str, _check(_SCHEMATIC_ID, "a 64-hex Image Factory schematic id", "376567988ad3...")]
+Sha256 = Annotated[str, _check(_SHA256, "a sha256 hex digest", "64 hex characters")]
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors that name the closest valid key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unknown_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = {f.alias or name for name, f in cls.model_fields.items()}
+            for key in data:
+                if str(key) not in known:
+                    close = difflib.get_close_matches(str(key), sorted(known), n=1)
+                    hint = f"did you mean {close[0]!r}?" if close else f"valid keys: {', '.join(sorted(known))}"
+                    raise PydanticCustomError(
+                        "unknown_key", "unknown key {key!r}; {hint}", {"key": str(key), "hint": hint}
+                    )
+        return data
+
+
+class Schematic(Strict):
+    """Image Factory customization. `id` caches the factory's answer for offline use."""
+
+    extensions: list[str] = Field(default_factory=list)
+    extra_kernel_args: list[str] = Field(default_factory=list)
+    id: SchematicId | None = None
+
+
+class OsImage(Strict):
+    """A Raspberry Pi OS image to flash: where it comes from and its sha256."""
+
+    url: str
+    sha256: Sha256 | None = None
+
+
+class VmSpec(Strict):
+    host: str
+    vmid: Annotated[int, Field(ge=100, le=999_999_999)]
+    cores: Annotated[int, Field(ge=1, le=128)] = 2
+    memory_mib: Annotated[int, Field(ge=512)] = 4096
+    disk_gib: Annotated[int, Field(ge=8)] = 32
+    storage: str = "local-lvm"
+    bridge: str = "vmbr0"
+
+
+class Node(Strict):
+    hostname: Hostname
+    ip: ipaddress.IPv4Address
+    mac: Mac
+    role: Role
+    platform: Platform
+    os: OS
+    model: str = ""
+    install_disk: str = "/dev/sda"
+    schematic: Schematic | None = None
+    image: OsImage | None = None
+    user: str = "pi"
+    ssh_port: Annotated[int, Field(ge=1, le=65535)] = 22
+    vm: VmSpec | None = None
+
+    @property
+    def is_pi(self) -> bool:
+        return self.platform in PI_PLATFORMS
+
+
+class Cluster(Strict):
+    name: Hostname
+    talos_version: TalosVersion
+    kubernetes_version: K8sVersion
+    endpoint: str
+    vip: ipaddress.IPv4Address
+    node_cidr: ipaddress.IPv4Network
+    gateway: ipaddress.IPv4Address
+    dns: list[ipaddress.IPv4Address] = Field(min_length=1)
+    ntp: list[str] = Field(default_factory=lambda: ["time.cloudflare.com"])
+    pod_cidr: ipaddress.IPv4Network
+    service_cidr: ipaddress.IPv4Network
+    vip_interface: str = "eth0"
+    image_factory: str = "https://factory.talos.dev"
+    installer_registry: str = "factory.talos.dev"
+    talosconfig: str = "clusterconfig/talosconfig"
+    kubeconfig: str = "clusterconfig/kubeconfig"
+    extensions: list[str] = Field(default_factory=list)
+
+
+class Ssh(Strict):
+    known_hosts: str = "config/known_hosts"
+    key_file: str = "~/.ssh/id_ed25519"
+    connect_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    command_timeout_s: Annotated[float, Field(gt=0)] = 300.0
+    parallel: Annotated[int, Field(ge=1, le=64)] = 6
+
+
+class ProxmoxHost(Strict):
+    api_url: str
+    node: str
+    token_id: Annotated[str, _check(re.compile(r"^[^@!\s]+@[^@!\s]+![A-Za-z][A-Za-z0-9._-]+$"),
+                                    "an API token id", "domum@pve!automation")]
+    verify_tls: bool = True
+    ca_file: str | None = None
+    model: str = ""
+    storages: dict[str, str] = Field(default_factory=dict)
+
+
+class Nas(Strict):
+    hostname: Hostname
+    host: ipaddress.IPv4Address
+    user: str = "root"
+    ssh_port: Annotated[int, Field(ge=1, le=65535)] = 22
+    shares: dict[str, str] = Field(default_factory=dict)
+
+
+class Retention(Strict):
+    keep_last: Annotated[int, Field(ge=0)] = 0
+    keep_daily: Annotated[int, Field(ge=0)] = 7
+    keep_weekly: Annotated[int, Field(ge=0)] = 4
+    keep_monthly: Annotated[int, Field(ge=0)] = 6
+    keep_yearly: Annotated[int, Field(ge=0)] = 0
+
+
+class BackupTarget(Strict):
+    type: Literal["restic", "rsync", "pve-storage"]
+    repository: str
+
+
+class BackupJob(Strict):
+    kind: Literal["etcd-snapshot", "vzdump", "files"]
+    targets: list[str] = Field(min_length=1)
+    hosts: list[int] = Field(default_factory=list)
+    paths: list[str] = Field(default_factory=list)
+    vmids: list[int] = Field(default_factory=list)
+    schedule: str = "0 3 * * *"
+    retention: Retention | None = None
+
+
+class Backup(Strict):
+    state_dir: str = "/var/lib/domum"
+    log_file: str = "/var/log/domum/backup.log"
+    metrics_dir: str = "/var/lib/node_exporter/textfile_collector"
+    retention: Retention = Field(default_factory=Retention)
+    targets: dict[str, BackupTarget] = Field(default_factory=dict)
+    jobs: dict[str, BackupJob] = Field(default_factory=dict)
+
+
+class Flux(Strict):
+    provider: Literal["github", "gitlab", "gitea", "git"] = "github"
+    owner: str
+    repository: str
+    branch: str = "main"
+    path: str = "cluster"
+    personal: bool = True
+
+
+class Inventory(Strict):
+    cluster: Cluster
+    ssh: Ssh = Field(default_factory=Ssh)
+    nodes: dict[int, Node] = Field(min_length=1)
+    proxmox: dict[str, ProxmoxHost] = Field(default_factory=dict)
+    nas: Nas | None = None
+    backup: Backup = Field(default_factory=Backup)
+    flux: Flux
+
+    def node(self, node_id: int | str) -> Node:
+        try:
+            return self.nodes[int(node_id)]
+        except (KeyError, ValueError):
+            valid = ", ".join(str(i) for i in sorted(self.nodes))
+            from .errors import ConfigError
+
+            raise ConfigError(f"--node {node_id}: no such node; valid ids: {valid}") from None
+
+    @property
+    def controlplanes(self) -> dict[int, Node]:
+        return {i: n for i, n in sorted(self.nodes.items()) if n.role == "controlplane"}
+
+    @property
+    def talos_nodes(self) -> dict[int, Node]:
+        return {i: n for i, n in sorted(self.nodes.items()) if n.os == "talos"}
+
+    @property
+    def pis(self) -> dict[int, Node]:
+        return {i: n for i, n in sorted(self.nodes.items()) if n.is_pi}

@@ -1,0 +1,222 @@
+"""Plans as data: the step types every planner returns, and their text and JSON renderings.
+
+The JSON form is a fixed interface that other tools read:
+
+    {"kind": "cmd",   "argv": [...]}
+    {"kind": "ssh",   "host": "...", "command": "..."}
+    {"kind": "pve",   "method": "GET|POST|PUT|DELETE", "path": "/nodes/...", "params": {...}}
+    {"kind": "write", "path": "...", "mode": "0600", "bytes": N}
+    {"kind": "wait",  "what": "...", "deadline_s": N}
+    {"kind": "local", "action": "...", "args": {...}}
+
+Every step may also carry "desc" (a human summary) and "destructive": true. Secrets are masked
+in every rendering: pass the secret values to `render_text`/`to_json` (or use `Plan.secrets`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
+
+MASK = "********"
+
+HttpMethod = Literal["GET", "POST", "PUT", "DELETE"]
+
+
+@dataclass(frozen=True)
+class Cmd:
+    """A local command, as an argv list (never a shell string)."""
+
+    argv: tuple[str, ...]
+    desc: str = ""
+    timeout_s: float = 600.0
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    destructive: bool = False
+    # Exit codes that count as success (e.g. "already bootstrapped" handled by the caller).
+    ok_codes: tuple[int, ...] = (0,)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "argv", tuple(str(a) for a in self.argv))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "cmd", "argv": list(self.argv)}
+
+
+@dataclass(frozen=True)
+class Ssh:
+    """A command run on an inventory host over strict SSH."""
+
+    host: str
+    command: str
+    desc: str = ""
+    user: str = ""
+    port: int = 22
+    timeout_s: float = 300.0
+    destructive: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "ssh", "host": self.host, "command": self.command}
+
+
+@dataclass(frozen=True)
+class PveCall:
+    """A Proxmox VE API call; `path` is relative to /api2/json."""
+
+    method: HttpMethod
+    path: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    desc: str = ""
+    destructive: bool = False
+    # True when the call returns a UPID whose task must end with exitstatus OK.
+    wait_task: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "pve", "method": self.method, "path": self.path, "params": dict(self.params)}
+
+
+@dataclass(frozen=True)
+class Write:
+    """Write a file atomically (temp file in the same directory, then rename)."""
+
+    path: str
+    content: bytes | str
+    mode: int = 0o644
+    desc: str = ""
+    destructive: bool = False
+
+    def data(self) -> bytes:
+        return self.content.encode() if isinstance(self.content, str) else self.content
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "write", "path": self.path, "mode": f"{self.mode:04o}", "bytes": len(self.data())}
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Poll `probe` (a Cmd, Ssh or PveCall) until it succeeds or the deadline passes."""
+
+    what: str
+    deadline_s: float
+    probe: Cmd | Ssh | PveCall | None = None
+    interval_s: float = 5.0
+    desc: str = ""
+    destructive: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": "wait", "what": self.what, "deadline_s": self.deadline_s}
+        if self.probe is not None:
+            out["probe"] = self.probe.to_dict()
+        return out
+
+
+@dataclass(frozen=True)
+class Local:
+    """An in-process action a namespace registers with run.py (download, flash, verify...).
+
+    The planner names the action and its arguments; the namespace's executor does the work.
+    """
+
+    action: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+    desc: str = ""
+    destructive: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "local", "action": self.action, "args": dict(self.args)}
+
+
+Step: TypeAlias = Cmd | Ssh | PveCall | Write | Wait | Local
+
+
+@dataclass
+class Plan:
+    """An ordered list of steps, plus what the planner assumed and why a plan may be empty."""
+
+    title: str
+    steps: list[Step] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list)
+
+    def add(self, *steps: Step) -> Plan:
+        self.steps.extend(steps)
+        return self
+
+    def note(self, text: str) -> Plan:
+        self.notes.append(text)
+        return self
+
+    @property
+    def destructive(self) -> bool:
+        return any(s.destructive for s in self.steps)
+
+    def to_json(self, secrets: Iterable[str] = ()) -> str:
+        return to_json(self.steps, [*self.secrets, *secrets])
+
+    def render_text(self, secrets: Iterable[str] = ()) -> str:
+        return render_text(self, [*self.secrets, *secrets])
+
+
+def mask(text: str, secrets: Iterable[str]) -> str:
+    """Replace every secret value (longest first, so overlaps mask fully) with MASK."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
+def _mask_obj(obj: Any, secrets: Sequence[str]) -> Any:
+    if isinstance(obj, str):
+        return mask(obj, secrets)
+    if isinstance(obj, list | tuple):
+        return [_mask_obj(x, secrets) for x in obj]
+    if isinstance(obj, dict):
+        return {k: _mask_obj(v, secrets) for k, v in obj.items()}
+    return obj
+
+
+def step_dict(step: Step, secrets: Sequence[str] = ()) -> dict[str, Any]:
+    d = step.to_dict()
+    if step.desc:
+        d["desc"] = step.desc
+    if step.destructive:
+        d["destructive"] = True
+    return dict(_mask_obj(d, secrets))
+
+
+def to_json(steps: Iterable[Step], secrets: Sequence[str] = ()) -> str:
+    """The `--dry-run --json` output: a JSON array of steps, nothing else."""
+    return json.dumps([step_dict(s, secrets) for s in steps], indent=2)
+
+
+def describe(step: Step) -> str:
+    """One line saying what a step does, as a person would read it."""
+    import shlex
+
+    match step:
+        case Cmd():
+            text = shlex.join(step.argv)
+        case Ssh():
+            text = f"ssh {step.host}: {step.command}"
+        case PveCall():
+            params = " ".join(f"{k}={v}" for k, v in step.params.items())
+            text = f"pve {step.method} {step.path} {params}".rstrip()
+        case Write():
+            text = f"write {step.path} (mode {step.mode:04o}, {len(step.data())} bytes)"
+        case Wait():
+            text = f"wait up to {step.deadline_s:g}s for {step.what}"
+        case Local():
+            args = " ".join(f"{k}={v}" for k, v in step.args.items())
+            text = f"{step.action} {args}".rstrip()
+    prefix = "!! " if step.destructive else ""
+    return f"{prefix}{text}" + (f"    # {step.desc}" if step.desc else "")
+
+
+def render_text(plan: Plan, secrets: Sequence[str] = ()) -> str:
+    lines = [f"Plan: {plan.title}"]
+    lines += [f"  note: {n}" for n in plan.notes]
+    if not plan.steps:
+        lines.append("  (nothing to do)")
+    lines += [f"  {i:>2}. {describe(s)}" for i, s in enumerate(plan.steps, 1)]
+    return mask("\n".join(lines), secrets)

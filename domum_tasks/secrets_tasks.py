@@ -1,0 +1,5 @@
+"""Tasks of the secrets namespace."""
+
+from invoke import Collection
+
+ns = Collection("secrets")

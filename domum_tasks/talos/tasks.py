@@ -1,0 +1,10 @@
+"""Tasks of the talos namespace, gathered from the modules that implement them."""
+
+from invoke import Collection
+
+from . import config_tasks, ops_tasks
+
+ns = Collection("talos")
+for _module in (config_tasks, ops_tasks):
+    for _task in _module.TASKS:
+        ns.add_task(_task)

@@ -1,0 +1,77 @@
+"""Glue shared by every task: error-to-exit translation, common argument help, the executor.
+
+Only task wrappers turn DomumError into `invoke.Exit(message, code)`, so users get one line on
+stderr, the documented exit code, and no traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from invoke import Exit, task
+
+from .errors import DomumError
+from .run import Executor, LocalHandler
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DRY_RUN = "print the plan and change nothing"
+JSON = "with --dry-run: print the plan as a JSON array; otherwise machine-readable output"
+YES = "do not ask for confirmation of destructive steps"
+NODE = "node id: the last octet of the node's IP (e.g. 92)"
+ALL = "act on every applicable node"
+
+
+def domum_task(*args: Any, **kwargs: Any) -> Any:
+    """`@task` that reports DomumError as one line and its exit code, never a traceback."""
+
+    def decorate(body: F) -> Any:
+        @functools.wraps(body)
+        def wrapper(*a: Any, **kw: Any) -> Any:
+            try:
+                return body(*a, **kw)
+            except DomumError as exc:
+                raise Exit(f"domum: {exc}", code=exc.exit_code) from None
+            except KeyboardInterrupt:
+                raise Exit("domum: interrupted", code=130) from None
+
+        return task(*args, **kwargs)(wrapper)
+
+    return decorate
+
+
+def executor(
+    *,
+    dry_run: bool = False,
+    json_out: bool = False,
+    secrets: list[str] | None = None,
+    inventory: Any = None,
+    handlers: Mapping[str, LocalHandler] | None = None,
+) -> Executor:
+    """An Executor wired to strict SSH and the PVE facade, both imported only when used."""
+
+    def ssh_runner(step: Any) -> Any:
+        from . import ssh
+
+        return ssh.run_step(inventory, step)
+
+    def pve_runner(step: Any) -> Any:
+        from . import pve
+
+        return pve.run_step(inventory, step)
+
+    return Executor(
+        dry_run=dry_run,
+        json_out=json_out,
+        secrets=list(secrets or []),
+        ssh=ssh_runner,
+        pve=pve_runner,
+        handlers=dict(handlers or {}),
+    )
+
+
+def warn(message: str) -> None:
+    print(f"domum: warning: {message}", file=sys.stderr)

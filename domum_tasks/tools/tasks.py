@@ -1,0 +1,5 @@
+"""Tasks of the tools namespace."""
+
+from invoke import Collection
+
+ns = Collection("tools")

@@ -1,0 +1,30 @@
+"""Shared fixtures. Each fixture module under tests/fixtures/ has one concern."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+CONTRACTS = SHARED / "contracts"
+LOOPBACK_INVENTORY = REPO / "tests" / "data" / "loopback.yaml"
+
+pytest_plugins = [
+    "tests.fixtures.network_guard",
+    "tests.fixtures.sshd_hosts",
+    "tests.fixtures.fake_cli",
+    "tests.fixtures.contract",
+    "tests.fixtures.pve_sim",
+]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test reads the user's invoke/ssh config or the real homelab inventory by accident."""
+    monkeypatch.setenv("DOMUM_INVENTORY", str(LOOPBACK_INVENTORY))
+    monkeypatch.setenv("DOMUM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("SOPS_DISABLE_VERSION_CHECK", "1")
+    monkeypatch.delenv("SOPS_AGE_KEY", raising=False)
+    monkeypatch.delenv("SOPS_AGE_KEY_FILE", raising=False)
