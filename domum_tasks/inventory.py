@@ -93,6 +93,16 @@ def line_of(root: yaml.Node | None, loc: Loc) -> int | None:
 # --- validation -----------------------------------------------------------------------------
 
 
+# Pydantic's own wording for these says what is wrong but not what would be right.
+_EXAMPLES = {
+    "ip_v4_address": "is not an IPv4 address (e.g. 10.0.10.90)",
+    "ip_v4_network": "is not an IPv4 network in canonical form (e.g. 10.0.10.0/24)",
+    "dict_type": "must be a mapping of key: value lines",
+    "list_type": "must be a list, e.g. [a, b]",
+    "model_type": "must be a mapping of key: value lines",
+}
+
+
 def _pydantic_findings(exc: ValidationError) -> Iterator[Finding]:
     for err in exc.errors(include_url=False):
         loc: Loc = tuple(err["loc"])
@@ -103,6 +113,8 @@ def _pydantic_findings(exc: ValidationError) -> Iterator[Finding]:
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "missing":
             msg = "required field is missing"
+        elif err["type"] in _EXAMPLES:
+            msg = f"{err.get('input')!r} {_EXAMPLES[err['type']]}"
         elif err["type"] not in ("unknown_key", "format") and "input" in err:
             value = err["input"]
             if not isinstance(value, dict | list):

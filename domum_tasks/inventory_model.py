@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     model_validator,
@@ -38,18 +39,23 @@ def _check(pattern: re.Pattern[str], what: str, example: str) -> Any:
     def check(value: str) -> str:
         if not pattern.match(value):
             raise PydanticCustomError(
-                "format", "{value!r} is not {what} (e.g. {example})",
-                {"value": value, "what": what, "example": example},
+                "format", "{value} is not {what} (e.g. {example})",
+                {"value": repr(value), "what": what, "example": example},
             )
         return value
 
     return AfterValidator(check)
 
 
+def _as_text(value: Any) -> Any:
+    """YAML reads `1.13` as a float; take it as text so the format check can say what is wrong."""
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
 Mac = Annotated[str, AfterValidator(str.lower), _check(_MAC, "a MAC address", "dc:a6:32:01:02:03")]
 Hostname = Annotated[str, _check(_HOSTNAME, "a lowercase DNS label", "domum-cp1")]
-TalosVersion = Annotated[str, _check(_TALOS_VERSION, "a Talos version", "v1.13.9")]
-K8sVersion = Annotated[str, _check(_K8S_VERSION, "a Kubernetes version", "v1.35.4")]
+TalosVersion = Annotated[str, BeforeValidator(_as_text), _check(_TALOS_VERSION, "a Talos version", "v1.13.9")]
+K8sVersion = Annotated[str, BeforeValidator(_as_text), _check(_K8S_VERSION, "a Kubernetes version", "v1.35.4")]
 SchematicId = Annotated[str, _check(_SCHEMATIC_ID, "a 64-hex Image Factory schematic id", "376567988ad3...")]
 Sha256 = Annotated[str, _check(_SHA256, "a sha256 hex digest", "64 hex characters")]
 
@@ -67,9 +73,15 @@ class Strict(BaseModel):
             for key in data:
                 if str(key) not in known:
                     close = difflib.get_close_matches(str(key), sorted(known), n=1)
-                    hint = f"did you mean {close[0]!r}?" if close else f"valid keys: {', '.join(sorted(known))}"
+                    hint = (
+                        f"did you mean {close[0]!r}?"
+                        if close
+                        else f"valid keys: {', '.join(sorted(known))}"
+                    )
                     raise PydanticCustomError(
-                        "unknown_key", "unknown key {key!r}; {hint}", {"key": str(key), "hint": hint}
+                        "unknown_key",
+                        "unknown key {quoted}; {hint}",
+                        {"key": str(key), "quoted": repr(str(key)), "hint": hint},
                     )
         return data
 

@@ -1,0 +1,100 @@
+"""The inventory loader: the embedded default, the malformed corpus, and cross-field checks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from domum_tasks.errors import ConfigError
+from domum_tasks.inventory import DEFAULT_PATH, load, load_with_findings
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO / "tests" / "data" / "bad_inventories"
+CASES = sorted(p.stem for p in CORPUS.glob("*.yaml"))
+
+
+def test_corpus_is_large_enough() -> None:
+    assert len(CASES) >= 20
+    missing = [c for c in CASES if not (CORPUS / f"{c}.expected").exists()]
+    assert missing == []
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_malformed_inventory_gives_exact_message(case: str) -> None:
+    """`inv check` on each bad file: exit 2, the exact message, and no traceback."""
+    env = {**os.environ, "DOMUM_INVENTORY": f"{case}.yaml"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "invoke", "-r", str(REPO), "check"],
+        cwd=CORPUS,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr == (CORPUS / f"{case}.expected").read_text()
+
+
+def test_embedded_default_loads_and_describes_the_homelab() -> None:
+    loaded = load_with_findings(DEFAULT_PATH)
+    inv = loaded.inventory
+    assert loaded.warnings == []
+    assert inv.cluster.name == "domum"
+    assert inv.cluster.talos_version.startswith("v1.13.")
+    cps = inv.controlplanes
+    assert len(cps) == 3
+    assert [cps[i].platform for i in (90, 91)] == ["rpi4", "rpi4"]
+    assert sum(n.platform == "proxmox-vm" for n in cps.values()) == 1
+    assert inv.nodes[92].hostname == "domum-xr2" and inv.nodes[92].role == "worker"
+    assert len(inv.pis) == 6
+    assert {n.os for n in inv.pis.values()} == {"talos", "raspios"}
+    assert "HP ProDesk 600 G3" in inv.nodes[97].model and inv.nodes[97].hostname == "domum-x"
+    assert any("M720q" in n.model and n.role == "worker" for n in inv.nodes.values())
+    assert "M720q" in inv.proxmox["pve1"].model
+
+
+def test_domum_inventory_selects_another_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    other = tmp_path / "mine.yaml"
+    other.write_text(DEFAULT_PATH.read_text().replace("name: domum\n", "name: lab2\n", 1))
+    monkeypatch.setenv("DOMUM_INVENTORY", str(other))
+    assert load().cluster.name == "lab2"
+
+
+def test_even_controlplane_count_is_a_warning(tmp_path: Path) -> None:
+    text = DEFAULT_PATH.read_text().replace(
+        "    hostname: domum-m720q\n    ip: 10.0.10.98\n    mac: 8c:16:45:10:00:98\n    role: worker",
+        "    hostname: domum-m720q\n    ip: 10.0.10.98\n    mac: 8c:16:45:10:00:98\n    role: controlplane",
+    )
+    path = tmp_path / "four.yaml"
+    path.write_text(text)
+    loaded = load_with_findings(path)
+    assert len(loaded.inventory.controlplanes) == 4
+    assert len(loaded.warnings) == 1
+    assert "4 control planes" in loaded.warnings[0] and "odd" in loaded.warnings[0]
+
+
+def test_every_error_is_reported_at_once(tmp_path: Path) -> None:
+    text = (
+        DEFAULT_PATH.read_text()
+        .replace("role: wo", "role: xo", 1)
+        .replace("mac: dc:a6:32:10:00:91", "mac: nope", 1)
+    )
+    path = tmp_path / "two.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load(path)
+    lines = str(err.value).splitlines()
+    assert len(lines) == 2
+    assert any("nodes.91.mac" in line for line in lines)
+    assert any("nodes.92.role" in line for line in lines)
+
+
+def test_unknown_node_id_names_the_valid_ones() -> None:
+    inv = load(DEFAULT_PATH)
+    with pytest.raises(ConfigError, match=r"--node 42: no such node; valid ids: 90, 91, 92"):
+        inv.node(42)
