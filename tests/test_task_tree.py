@@ -1,0 +1,66 @@
+"""The task surface: every task has a one-line summary and every argument has help text."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from invoke import Collection, Task
+
+from domum_tasks import ns
+
+REPO = Path(__file__).resolve().parent.parent
+NAMESPACES = {"talos", "flux", "proxmox", "pi", "backup", "tools"}
+
+
+def walk(coll: Collection, prefix: str = "") -> Iterator[tuple[str, Task]]:
+    for name, task in coll.tasks.items():
+        yield prefix + name, task
+    for name, sub in coll.collections.items():
+        yield from walk(sub, f"{prefix}{name}.")
+
+
+def test_required_namespaces_and_check_exist() -> None:
+    assert NAMESPACES <= set(ns.collections)
+    assert "check" in ns.tasks
+
+
+def test_every_task_has_a_summary_line() -> None:
+    for name, task in walk(ns):
+        doc = inspect.getdoc(task.body) or ""
+        first = doc.splitlines()[0] if doc else ""
+        assert first, f"{name}: no docstring"
+        assert first.endswith(".") and len(first) <= 80, f"{name}: summary {first!r}"
+
+
+def test_every_argument_has_help() -> None:
+    for name, task in walk(ns):
+        params = [
+            p for p in inspect.signature(task.body).parameters.values() if p.name not in ("c", "ctx")
+        ]
+        for param in params:
+            assert task.help.get(param.name, "").strip(), f"{name}: --{param.name} has no help"
+        unknown = set(task.help) - {p.name for p in params}
+        assert not unknown, f"{name}: help for unknown args {unknown}"
+
+
+def test_tasks_with_yes_also_have_dry_run() -> None:
+    for name, task in walk(ns):
+        args = set(inspect.signature(task.body).parameters)
+        if "yes" in args:
+            assert "dry_run" in args, f"{name}: destructive task without --dry-run"
+
+
+def test_inv_list_shows_every_task() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "invoke", "-r", str(REPO), "--list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    for name, _task in walk(ns):
+        assert name.replace("_", "-") in proc.stdout, name
