@@ -19,7 +19,11 @@ def print_table(
 ) -> None:
     """One table, or with json_out a JSON list of objects keyed by column name."""
     if json_out:
-        print(json.dumps([dict(zip(columns, row, strict=True)) for row in rows], indent=2, default=str))
+        print(
+            json.dumps(
+                [dict(zip(columns, row, strict=True)) for row in rows], indent=2, default=str
+            )
+        )
         return
     from rich.console import Console
     from rich.table import Table

@@ -62,8 +62,12 @@ def _duplicate_keys(node: yaml.Node, loc: Loc = ()) -> Iterator[Finding]:
         for key, value in node.value:
             name = str(key.value)
             if name in seen:
-                yield Finding("error", (*loc, name), "duplicate key; each key may appear once",
-                              key.start_mark.line + 1)
+                yield Finding(
+                    "error",
+                    (*loc, name),
+                    "duplicate key; each key may appear once",
+                    key.start_mark.line + 1,
+                )
             seen.add(name)
             yield from _duplicate_keys(value, (*loc, name))
     elif isinstance(node, yaml.SequenceNode):
@@ -82,7 +86,9 @@ def line_of(root: yaml.Node | None, loc: Loc) -> int | None:
                     break
             else:
                 return line
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
             node = node.value[part]
             line = node.start_mark.line + 1
         else:
@@ -129,44 +135,71 @@ def cross_check(inv: Inventory) -> Iterator[Finding]:
     for node_id, node in sorted(inv.nodes.items()):
         base: Loc = ("nodes", node_id)
         if node.ip.packed[-1] != node_id:
-            yield Finding("error", (*base, "ip"),
-                          f"{node.ip} does not end in .{node_id}; a node's id is the last octet of its IP")
+            yield Finding(
+                "error",
+                (*base, "ip"),
+                f"{node.ip} does not end in .{node_id}; a node's id is the last octet of its IP",
+            )
         if node.ip not in c.node_cidr:
-            yield Finding("error", (*base, "ip"), f"{node.ip} is outside cluster.node_cidr {c.node_cidr}")
+            yield Finding(
+                "error", (*base, "ip"), f"{node.ip} is outside cluster.node_cidr {c.node_cidr}"
+            )
         if node.ip == c.vip:
-            yield Finding("error", (*base, "ip"), f"{node.ip} is the cluster VIP; pick a free address")
+            yield Finding(
+                "error", (*base, "ip"), f"{node.ip} is the cluster VIP; pick a free address"
+            )
         if node.ip == c.gateway:
             yield Finding("error", (*base, "ip"), f"{node.ip} is the gateway; pick a free address")
         for field in ("ip", "mac", "hostname"):
             value = getattr(node, field)
             if value in seen[field]:
-                yield Finding("error", (*base, field),
-                              f"{value} is already used by node {seen[field][value]}; must be unique")
+                yield Finding(
+                    "error",
+                    (*base, field),
+                    f"{value} is already used by node {seen[field][value]}; must be unique",
+                )
             seen[field][value] = node_id
         yield from _node_shape(inv, base, node_id)
 
     if c.vip not in c.node_cidr:
-        yield Finding("error", ("cluster", "vip"), f"{c.vip} is outside cluster.node_cidr {c.node_cidr}")
+        yield Finding(
+            "error", ("cluster", "vip"), f"{c.vip} is outside cluster.node_cidr {c.node_cidr}"
+        )
     if c.gateway not in c.node_cidr:
-        yield Finding("error", ("cluster", "gateway"),
-                      f"{c.gateway} is outside cluster.node_cidr {c.node_cidr}")
+        yield Finding(
+            "error",
+            ("cluster", "gateway"),
+            f"{c.gateway} is outside cluster.node_cidr {c.node_cidr}",
+        )
     if c.pod_cidr.overlaps(c.service_cidr):
-        yield Finding("error", ("cluster", "service_cidr"),
-                      f"{c.service_cidr} overlaps cluster.pod_cidr {c.pod_cidr}")
+        yield Finding(
+            "error",
+            ("cluster", "service_cidr"),
+            f"{c.service_cidr} overlaps cluster.pod_cidr {c.pod_cidr}",
+        )
     for name in ("pod_cidr", "service_cidr"):
         if getattr(c, name).overlaps(c.node_cidr):
-            yield Finding("error", ("cluster", name),
-                          f"{getattr(c, name)} overlaps cluster.node_cidr {c.node_cidr}")
+            yield Finding(
+                "error",
+                ("cluster", name),
+                f"{getattr(c, name)} overlaps cluster.node_cidr {c.node_cidr}",
+            )
     if not c.endpoint.startswith("https://") or not c.endpoint.rstrip("/").endswith(":6443"):
-        yield Finding("error", ("cluster", "endpoint"),
-                      f"{c.endpoint!r} must look like https://<vip or name>:6443")
+        yield Finding(
+            "error",
+            ("cluster", "endpoint"),
+            f"{c.endpoint!r} must look like https://<vip or name>:6443",
+        )
 
     cps = len(inv.controlplanes)
     if cps == 0:
         yield Finding("error", ("nodes",), "no node has role controlplane; etcd needs 1, 3 or 5")
     elif cps % 2 == 0:
-        yield Finding("warning", ("nodes",),
-                      f"{cps} control planes: etcd tolerates no more failures than with {cps - 1}; use an odd count")
+        yield Finding(
+            "warning",
+            ("nodes",),
+            f"{cps} control planes: etcd tolerates no more failures than with {cps - 1}; use an odd count",
+        )
 
     yield from _backup_refs(inv)
     if inv.nas is not None and inv.nas.host in {n.ip for n in inv.nodes.values()}:
@@ -177,25 +210,43 @@ def _node_shape(inv: Inventory, base: Loc, node_id: int) -> Iterator[Finding]:
     node = inv.nodes[node_id]
     if node.os == "raspios":
         if not node.is_pi:
-            yield Finding("error", (*base, "os"),
-                          f"raspios runs only on {', '.join(PI_PLATFORMS)}, not {node.platform}")
+            yield Finding(
+                "error",
+                (*base, "os"),
+                f"raspios runs only on {', '.join(PI_PLATFORMS)}, not {node.platform}",
+            )
         if node.role != "edge":
-            yield Finding("error", (*base, "role"),
-                          f"{node.role!r}: a raspios node is not in the cluster; use role 'edge'")
+            yield Finding(
+                "error",
+                (*base, "role"),
+                f"{node.role!r}: a raspios node is not in the cluster; use role 'edge'",
+            )
     elif node.role == "edge":
-        yield Finding("error", (*base, "role"), "'edge' is for raspios nodes; use controlplane or worker")
+        yield Finding(
+            "error", (*base, "role"), "'edge' is for raspios nodes; use controlplane or worker"
+        )
     if node.platform == "proxmox-vm":
         if node.vm is None:
-            yield Finding("error", (*base, "vm"), "a proxmox-vm node needs a vm: section (host, vmid)")
+            yield Finding(
+                "error", (*base, "vm"), "a proxmox-vm node needs a vm: section (host, vmid)"
+            )
         elif node.vm.host not in inv.proxmox:
             valid = ", ".join(sorted(inv.proxmox)) or "(none defined)"
-            yield Finding("error", (*base, "vm", "host"),
-                          f"{node.vm.host!r} is not a host under proxmox:; valid: {valid}")
+            yield Finding(
+                "error",
+                (*base, "vm", "host"),
+                f"{node.vm.host!r} is not a host under proxmox:; valid: {valid}",
+            )
     elif node.vm is not None:
-        yield Finding("error", (*base, "vm"), f"only proxmox-vm nodes have a vm: section, not {node.platform}")
+        yield Finding(
+            "error", (*base, "vm"), f"only proxmox-vm nodes have a vm: section, not {node.platform}"
+        )
     if node.image is not None and node.os != "raspios":
-        yield Finding("error", (*base, "image"),
-                      "image: is for raspios nodes; Talos images come from the schematic")
+        yield Finding(
+            "error",
+            (*base, "image"),
+            "image: is for raspios nodes; Talos images come from the schematic",
+        )
 
 
 def _backup_refs(inv: Inventory) -> Iterator[Finding]:
@@ -205,15 +256,21 @@ def _backup_refs(inv: Inventory) -> Iterator[Finding]:
         for i, target in enumerate(job.targets):
             if target not in inv.backup.targets:
                 valid = ", ".join(sorted(inv.backup.targets)) or "(none defined)"
-                yield Finding("error", (*base, "targets", i),
-                              f"{target!r} is not under backup.targets; valid: {valid}")
+                yield Finding(
+                    "error",
+                    (*base, "targets", i),
+                    f"{target!r} is not under backup.targets; valid: {valid}",
+                )
         for i, host in enumerate(job.hosts):
             if host not in inv.nodes:
                 yield Finding("error", (*base, "hosts", i), f"{host} is not a node id")
         for i, vmid in enumerate(job.vmids):
             if vmid not in vmids:
-                yield Finding("error", (*base, "vmids", i),
-                              f"{vmid} is not the vmid of a proxmox-vm node; known: {sorted(vmids)}")
+                yield Finding(
+                    "error",
+                    (*base, "vmids", i),
+                    f"{vmid} is not the vmid of a proxmox-vm node; known: {sorted(vmids)}",
+                )
 
 
 # --- loading --------------------------------------------------------------------------------
@@ -241,7 +298,9 @@ def load_with_findings(path: Path | None = None) -> Loaded:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise ConfigError(f"{shown}: inventory file not found (set DOMUM_INVENTORY or create it)") from None
+        raise ConfigError(
+            f"{shown}: inventory file not found (set DOMUM_INVENTORY or create it)"
+        ) from None
     except OSError as exc:
         raise ConfigError(f"{shown}: cannot read inventory: {exc.strerror}") from None
     try:
@@ -253,7 +312,9 @@ def load_with_findings(path: Path | None = None) -> Loaded:
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{where}: not valid YAML: {problem}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{shown}: the inventory must be a mapping with cluster:, nodes:, flux: ...")
+        raise ConfigError(
+            f"{shown}: the inventory must be a mapping with cluster:, nodes:, flux: ..."
+        )
 
     dupes = list(_duplicate_keys(root)) if root is not None else []
     if dupes:

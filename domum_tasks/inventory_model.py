@@ -39,7 +39,8 @@ def _check(pattern: re.Pattern[str], what: str, example: str) -> Any:
     def check(value: str) -> str:
         if not pattern.match(value):
             raise PydanticCustomError(
-                "format", "{value} is not {what} (e.g. {example})",
+                "format",
+                "{value} is not {what} (e.g. {example})",
                 {"value": repr(value), "what": what, "example": example},
             )
         return value
@@ -54,9 +55,15 @@ def _as_text(value: Any) -> Any:
 
 Mac = Annotated[str, AfterValidator(str.lower), _check(_MAC, "a MAC address", "dc:a6:32:01:02:03")]
 Hostname = Annotated[str, _check(_HOSTNAME, "a lowercase DNS label", "domum-cp1")]
-TalosVersion = Annotated[str, BeforeValidator(_as_text), _check(_TALOS_VERSION, "a Talos version", "v1.13.9")]
-K8sVersion = Annotated[str, BeforeValidator(_as_text), _check(_K8S_VERSION, "a Kubernetes version", "v1.35.4")]
-SchematicId = Annotated[str, _check(_SCHEMATIC_ID, "a 64-hex Image Factory schematic id", "376567988ad3...")]
+TalosVersion = Annotated[
+    str, BeforeValidator(_as_text), _check(_TALOS_VERSION, "a Talos version", "v1.13.9")
+]
+K8sVersion = Annotated[
+    str, BeforeValidator(_as_text), _check(_K8S_VERSION, "a Kubernetes version", "v1.35.4")
+]
+SchematicId = Annotated[
+    str, _check(_SCHEMATIC_ID, "a 64-hex Image Factory schematic id", "376567988ad3...")
+]
 Sha256 = Annotated[str, _check(_SHA256, "a sha256 hex digest", "64 hex characters")]
 
 
@@ -162,8 +169,14 @@ class Ssh(Strict):
 class ProxmoxHost(Strict):
     api_url: str
     node: str
-    token_id: Annotated[str, _check(re.compile(r"^[^@!\s]+@[^@!\s]+![A-Za-z][A-Za-z0-9._-]+$"),
-                                    "an API token id", "domum@pve!automation")]
+    token_id: Annotated[
+        str,
+        _check(
+            re.compile(r"^[^@!\s]+@[^@!\s]+![A-Za-z][A-Za-z0-9._-]+$"),
+            "an API token id",
+            "domum@pve!automation",
+        ),
+    ]
     verify_tls: bool = True
     ca_file: str | None = None
     model: str = ""

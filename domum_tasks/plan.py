@@ -74,7 +74,12 @@ class PveCall:
     wait_task: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": "pve", "method": self.method, "path": self.path, "params": dict(self.params)}
+        return {
+            "kind": "pve",
+            "method": self.method,
+            "path": self.path,
+            "params": dict(self.params),
+        }
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,12 @@ class Write:
         return self.content.encode() if isinstance(self.content, str) else self.content
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": "write", "path": self.path, "mode": f"{self.mode:04o}", "bytes": len(self.data())}
+        return {
+            "kind": "write",
+            "path": self.path,
+            "mode": f"{self.mode:04o}",
+            "bytes": len(self.data()),
+        }
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,9 @@ def confirm(plan: Plan, *, yes: bool, stream: TextIO | None = None) -> None:
     touched = [describe(s) for s in plan.steps if s.destructive]
     print("This will:", *(f"  {mask(t, plan.secrets)}" for t in touched), sep="\n", file=out)
     if not sys.stdin.isatty():
-        raise Refused(f"{plan.title}: destructive, and no terminal to confirm on", hint="pass --yes")
+        raise Refused(
+            f"{plan.title}: destructive, and no terminal to confirm on", hint="pass --yes"
+        )
     answer = input("Type 'yes' to continue: ").strip().lower()
     if answer != "yes":
         raise Refused(f"{plan.title}: not confirmed")

@@ -9,14 +9,12 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
-from invoke import Exit, task
+from invoke import Exit, Task, task
 
 from .errors import DomumError
 from .run import Executor, LocalHandler
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 DRY_RUN = "print the plan and change nothing"
 JSON = "with --dry-run: print the plan as a JSON array; otherwise machine-readable output"
@@ -25,10 +23,10 @@ NODE = "node id: the last octet of the node's IP (e.g. 92)"
 ALL = "act on every applicable node"
 
 
-def domum_task(*args: Any, **kwargs: Any) -> Any:
+def domum_task(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Task[Any]]:
     """`@task` that reports DomumError as one line and its exit code, never a traceback."""
 
-    def decorate(body: F) -> Any:
+    def decorate(body: Callable[..., Any]) -> Task[Any]:
         @functools.wraps(body)
         def wrapper(*a: Any, **kw: Any) -> Any:
             try:
@@ -38,7 +36,8 @@ def domum_task(*args: Any, **kwargs: Any) -> Any:
             except KeyboardInterrupt:
                 raise Exit("domum: interrupted", code=130) from None
 
-        return task(*args, **kwargs)(wrapper)
+        made: Task[Any] = task(*args, **kwargs)(wrapper)
+        return made
 
     return decorate
 

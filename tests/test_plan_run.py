@@ -90,7 +90,11 @@ def test_command_timeout_is_enforced() -> None:
 def test_failure_messages_mask_secrets() -> None:
     with pytest.raises(CommandFailed) as err:
         run_cmd(
-            [sys.executable, "-c", f"import sys; print('bad {SECRET}', file=sys.stderr); sys.exit(1)"],
+            [
+                sys.executable,
+                "-c",
+                f"import sys; print('bad {SECRET}', file=sys.stderr); sys.exit(1)",
+            ],
             secrets=[SECRET],
         )
     assert SECRET not in str(err.value)
