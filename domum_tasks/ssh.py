@@ -180,7 +180,9 @@ def _classify(exc: BaseException, target: Target, inv: Inventory) -> tuple[Statu
     raise exc
 
 
-def run_on(inv: Inventory, target: Target, command: str, timeout_s: float | None = None) -> HostResult:
+def run_on(
+    inv: Inventory, target: Target, command: str, timeout_s: float | None = None
+) -> HostResult:
     """Run one command on one host; every failure becomes a HostResult, never an exception."""
     import time
 
@@ -189,8 +191,9 @@ def run_on(inv: Inventory, target: Target, command: str, timeout_s: float | None
     try:
         res = conn.run(command, timeout=timeout_s or inv.ssh.command_timeout_s)
         status: Status = "ok" if res.exited == 0 else "failed"
-        return HostResult(target, status, res.exited, res.stdout, res.stderr,
-                          elapsed_s=time.monotonic() - start)
+        return HostResult(
+            target, status, res.exited, res.stdout, res.stderr, elapsed_s=time.monotonic() - start
+        )
     except Exception as exc:  # classified below; unknown kinds re-raise
         status, message = _classify(exc, target, inv)
         return HostResult(target, status, error=message, elapsed_s=time.monotonic() - start)

@@ -22,7 +22,10 @@ def inv(fleet_inventory: Path) -> object:
 def test_connect_with_known_key_runs_the_command(inv, sshd_fleet: SshdFleet) -> None:
     target = ssh.resolve(inv, 93)
     assert (target.host, target.port, target.user) == (
-        "127.0.0.93", sshd_fleet.host(93).port, sshd_fleet.user)
+        "127.0.0.93",
+        sshd_fleet.host(93).port,
+        sshd_fleet.user,
+    )
     result = ssh.run_on(inv, target, "echo hello-$((6*7)); vcgencmd measure_temp")
     assert result.status == "ok", result.error
     assert result.stdout.splitlines() == ["hello-42", "temp=48.3'C"]
@@ -32,8 +35,11 @@ def test_connect_with_known_key_runs_the_command(inv, sshd_fleet: SshdFleet) -> 
 def test_unknown_host_key_is_rejected_before_running_anything(inv, sshd_fleet: SshdFleet) -> None:
     # known_hosts lists every host but 93.
     h93 = sshd_fleet.host(93)
-    lines = [ln for ln in sshd_fleet.known_hosts.read_text().splitlines()
-             if not ln.startswith(h93.known_hosts_name + " ")]
+    lines = [
+        ln
+        for ln in sshd_fleet.known_hosts.read_text().splitlines()
+        if not ln.startswith(h93.known_hosts_name + " ")
+    ]
     sshd_fleet.known_hosts.write_text("\n".join(lines) + "\n")
     result = ssh.run_on(inv, ssh.resolve(inv, 93), "touch $DOMUM_FAKE_ROOT/ran")
     assert result.status == "unknown-key"
@@ -88,13 +94,13 @@ def test_command_timeout(inv) -> None:
 
 def test_fanout_respects_the_parallel_cap(inv, sshd_fleet: SshdFleet) -> None:
     # Each host logs start/end times; with a cap of 2, no more than 2 intervals overlap.
-    cmd = ('s=$(date +%s.%N); sleep 0.3; e=$(date +%s.%N); '
-           'echo "$s $e" > $DOMUM_FAKE_ROOT/interval')
+    cmd = 's=$(date +%s.%N); sleep 0.3; e=$(date +%s.%N); echo "$s $e" > $DOMUM_FAKE_ROOT/interval'
     targets = [ssh.resolve(inv, i) for i in range(90, 96)]
     results = ssh.fanout(inv, targets=targets, command=cmd, parallel=2)
     assert all(r.ok for r in results), [r.error for r in results]
-    spans = [tuple(map(float, sshd_fleet.host(i).read_fake("interval").split()))
-             for i in range(90, 96)]
+    spans = [
+        tuple(map(float, sshd_fleet.host(i).read_fake("interval").split())) for i in range(90, 96)
+    ]
     peak = max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
     assert peak == 2
 
@@ -143,7 +149,9 @@ def test_resolve_names() -> None:
     nas = ssh.resolve(inv, "nas")
     assert (nas.host, nas.user, nas.label) == ("127.0.0.20", "root", "nas")
     assert ssh.resolve(inv, "127.0.0.20") == nas
-    with pytest.raises(ConfigError, match=r"host '127.0.0.99' is not a node or the NAS.*valid: 90, 91"):
+    with pytest.raises(
+        ConfigError, match=r"host '127.0.0.99' is not a node or the NAS.*valid: 90, 91"
+    ):
         ssh.resolve(inv, "127.0.0.99")
 
 
