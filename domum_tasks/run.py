@@ -40,6 +40,15 @@ def _tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
+def resolve_program(name: str) -> str:
+    """Known tools are found where `inv tools.install` puts them (.bin/) before PATH."""
+    if os.sep in name:
+        return name
+    from .tools import TOOLS, require_tool
+
+    return str(require_tool(name)) if name in TOOLS else name
+
+
 def run_cmd(
     argv: Sequence[str],
     *,
@@ -57,9 +66,10 @@ def run_cmd(
     """
     shown = mask(" ".join(argv), secrets)
     full_env = {**os.environ, **env} if env else None
+    program = resolve_program(argv[0])
     try:
         proc = subprocess.run(
-            list(argv),
+            [program, *argv[1:]],
             capture_output=True,
             text=True,
             timeout=timeout_s,

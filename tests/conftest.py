@@ -30,6 +30,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("DOMUM_INVENTORY", str(LOOPBACK_INVENTORY))
     monkeypatch.setenv("DOMUM_CACHE_DIR", str(tmp_path / "cache"))
+    # A developer's real .bin/talosctl must never shadow the strict fakes.
+    monkeypatch.setenv("DOMUM_BIN_DIR", str(tmp_path / "bin"))
     monkeypatch.setenv("SOPS_DISABLE_VERSION_CHECK", "1")
     monkeypatch.delenv("SOPS_AGE_KEY", raising=False)
     monkeypatch.delenv("SOPS_AGE_KEY_FILE", raising=False)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from domum_tasks.errors import CommandFailed, DomumError, Refused
+from domum_tasks.errors import CommandFailed, DomumError, Refused, ToolMissing
 from domum_tasks.plan import MASK, Cmd, Local, Plan, PveCall, Ssh, Wait, Write
 from domum_tasks.run import Executor, run_cmd, write_atomic
 
@@ -144,3 +144,24 @@ def test_write_atomic_sets_mode_and_leaves_no_temp_files(tmp_path: Path) -> None
     assert target.read_bytes() == b"a: 1\n"
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
     assert sorted(p.name for p in target.parent.iterdir()) == ["secret.yaml"]
+
+
+def test_missing_known_tool_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ToolMissing, match="talosctl not found") as err:
+        run_cmd(["talosctl", "version"])
+    assert "inv tools.install" in str(err.value)
+
+
+def test_known_tool_is_found_in_the_bin_dir_first(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "flux"
+    tool.write_text("#!/bin/sh\necho from-bin-dir\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("DOMUM_BIN_DIR", str(bin_dir))
+    assert run_cmd(["flux", "version"]).stdout == "from-bin-dir\n"
