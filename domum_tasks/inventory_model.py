@@ -224,7 +224,7 @@ class Backup(Strict):
 
 
 class Flux(Strict):
-    provider: Literal["github", "gitlab", "gitea", "git"] = "github"
+    provider: Literal["github", "gitlab", "gitea"] = "github"
     owner: str
     repository: str
     branch: str = "main"

@@ -39,6 +39,9 @@ def domum_task(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Task
         made: Task[Any] = task(*args, **kwargs)(wrapper)
         return made
 
+    if len(args) == 1 and callable(args[0]) and not kwargs:  # bare @domum_task
+        body, args = args[0], ()
+        return decorate(body)  # type: ignore[return-value]
     return decorate
 
 
