@@ -37,6 +37,9 @@ class Cmd:
     destructive: bool = False
     # Exit codes that count as success (e.g. "already bootstrapped" handled by the caller).
     ok_codes: tuple[int, ...] = (0,)
+    # Substrings of stderr that make a failing exit count as success, for idempotent answers a
+    # tool reports as errors (talosctl bootstrap: "AlreadyExists").
+    ok_stderr: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "argv", tuple(str(a) for a in self.argv))
@@ -149,6 +152,8 @@ class Plan:
     steps: list[Step] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     secrets: list[str] = field(default_factory=list)
+    # Run after `steps` even when one of them failed (e.g. resume Flux after an upgrade).
+    finally_steps: list[Step] = field(default_factory=list)
 
     def add(self, *steps: Step) -> Plan:
         self.steps.extend(steps)
@@ -160,10 +165,14 @@ class Plan:
 
     @property
     def destructive(self) -> bool:
-        return any(s.destructive for s in self.steps)
+        return any(s.destructive for s in [*self.steps, *self.finally_steps])
 
     def to_json(self, secrets: Iterable[str] = ()) -> str:
-        return to_json(self.steps, [*self.secrets, *secrets])
+        """Steps, then finally_steps (marked `"finally": true`), as one JSON array."""
+        masked = [*self.secrets, *secrets]
+        items = [step_dict(s, masked) for s in self.steps]
+        items += [{**step_dict(s, masked), "finally": True} for s in self.finally_steps]
+        return json.dumps(items, indent=2)
 
     def render_text(self, secrets: Iterable[str] = ()) -> str:
         return render_text(self, [*self.secrets, *secrets])
@@ -229,4 +238,8 @@ def render_text(plan: Plan, secrets: Sequence[str] = ()) -> str:
     if not plan.steps:
         lines.append("  (nothing to do)")
     lines += [f"  {i:>2}. {describe(s)}" for i, s in enumerate(plan.steps, 1)]
+    if plan.finally_steps:
+        lines.append("  always, even after a failure:")
+        first = len(plan.steps) + 1
+        lines += [f"  {i:>2}. {describe(s)}" for i, s in enumerate(plan.finally_steps, first)]
     return mask("\n".join(lines), secrets)

@@ -59,6 +59,7 @@ def run_cmd(
     check: bool = True,
     ok_codes: Sequence[int] = (0,),
     input_text: str | None = None,
+    ok_stderr: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
     """Run one local command with a timeout; on failure raise CommandFailed with the stderr tail.
 
@@ -85,7 +86,8 @@ def run_cmd(
         raise CommandFailed(
             f"timed out after {timeout_s:g}s: {shown}", stderr_tail=mask(_tail(err), secrets)
         ) from None
-    if check and proc.returncode not in ok_codes:
+    tolerated = any(marker in (proc.stderr or "") for marker in ok_stderr)
+    if check and proc.returncode not in ok_codes and not tolerated:
         raise CommandFailed(
             f"exit code {proc.returncode}: {shown}",
             stderr_tail=mask(_tail(proc.stderr or proc.stdout), secrets),
@@ -148,7 +150,21 @@ class Executor:
             print(text, file=self.out)
             return []
         confirm(plan, yes=yes)
-        return [self.run_step(step) for step in plan.steps]
+        results: list[StepResult] = []
+        try:
+            results += [self.run_step(step) for step in plan.steps]
+        finally:
+            # finally_steps always run; a failure among them never hides the first error.
+            pending: DomumError | None = None
+            for step in plan.finally_steps:
+                try:
+                    results.append(self.run_step(step))
+                except DomumError as exc:
+                    print(f"domum: cleanup step failed: {mask(str(exc), secrets)}", file=sys.stderr)
+                    pending = pending or exc
+            if pending is not None and sys.exc_info()[0] is None:
+                raise pending
+        return results
 
     def run_step(self, step: Step) -> StepResult:
         secrets = [*self.secrets]
@@ -161,6 +177,7 @@ class Executor:
                     cwd=step.cwd,
                     secrets=secrets,
                     ok_codes=step.ok_codes,
+                    ok_stderr=step.ok_stderr,
                 )
                 return StepResult(step, True, proc.stdout, proc.stderr, proc.returncode)
             case Ssh():
