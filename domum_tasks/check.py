@@ -39,8 +39,15 @@ def check_inventory(loaded: Loaded) -> Iterable[CheckFinding]:
     )
 
 
+def check_talos(loaded: Loaded) -> Iterable[CheckFinding]:
+    from .talos.checks import check_talos as talos_checker  # lazy: avoids an import cycle
+
+    return talos_checker(loaded)
+
+
 CHECKERS: list[tuple[str, Checker]] = [
     ("inventory", check_inventory),
+    ("talos", check_talos),
 ]
 
 

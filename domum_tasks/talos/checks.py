@@ -1,0 +1,57 @@
+"""`inv check` for Talos: render the patches in memory, validate them against the pinned
+Talos schema, and compare them with the files committed under cluster/core/01-talos/."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..check import CheckFinding
+from ..inventory import DEFAULT_PATH, Loaded
+from . import patches
+from .genconfig_run import read_generated, repo_root, schema_problems
+
+NAME = "talos"
+
+
+def check_talos(loaded: Loaded) -> Iterable[CheckFinding]:
+    inv = loaded.inventory
+    if not inv.talos_nodes:
+        yield CheckFinding(NAME, "ok", "patches", "no Talos nodes in the inventory")
+        return
+    root = repo_root()
+    rendered = patches.render(inv)
+    warning, problems = schema_problems(inv, root, rendered)
+    if warning:
+        yield CheckFinding(NAME, "warning", "schema", warning)
+    for problem in problems:
+        yield CheckFinding(NAME, "error", problem.split(" ", 1)[0], problem.split(" ", 1)[1])
+    if not warning and not problems:
+        yield CheckFinding(
+            NAME,
+            "ok",
+            "schema",
+            f"{len(rendered)} patches valid against Talos {inv.cluster.talos_version} schema",
+        )
+    on_disk = read_generated(root)
+    drift = [p for p, text in rendered.items() if on_disk.get(p) != text]
+    drift += patches.stale_files(rendered, on_disk)
+    if not drift:
+        yield CheckFinding(NAME, "ok", patches.PATCH_DIR, "committed patches match the inventory")
+        return
+    # The committed tree is rendered from config/domum.yaml: drift there is an error (CI fails);
+    # with another inventory ($DOMUM_INVENTORY, tests) it is one warning.
+    own = loaded.path.resolve() == DEFAULT_PATH.resolve()
+    if not own:
+        yield CheckFinding(
+            NAME,
+            "warning",
+            patches.PATCH_DIR,
+            f"{len(drift)} committed patch file(s) differ from what {loaded.path.name} renders "
+            "(they are rendered from config/domum.yaml); `inv talos.genconfig` would rewrite them",
+        )
+        return
+    for rel in sorted(drift):
+        state = "missing" if rel not in on_disk else ("stale" if rel not in rendered else "differs")
+        yield CheckFinding(
+            NAME, "error", rel, f"{state}: does not match the inventory; run `inv talos.genconfig`"
+        )
