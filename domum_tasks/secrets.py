@@ -203,33 +203,91 @@ def decrypted_tempfile(
         os.rmdir(tmpdir)
 
 
-def encrypt_bytes(data: bytes, dest: str | os.PathLike[str], *, config: Path | None = None) -> None:
+PLACEHOLDER_RECIPIENT = "REPLACE-WITH-YOUR-AGE-PUBLIC-KEY"
+
+
+def unencrypted_leaves(doc: Any, path: str = "") -> list[str]:
+    """Dotted paths of values sops left in plaintext (sops metadata itself excluded)."""
+    if isinstance(doc, Mapping):
+        return [
+            leaf
+            for k, v in doc.items()
+            if not (path == "" and k == "sops")
+            for leaf in unencrypted_leaves(v, f"{path}{k}.")
+        ]
+    if isinstance(doc, list):
+        return [leaf for i, v in enumerate(doc) for leaf in unencrypted_leaves(v, f"{path}{i}.")]
+    if doc is None or (isinstance(doc, str) and (doc.startswith("ENC[") or doc == "")):
+        return []
+    return [path.rstrip(".")]
+
+
+def encrypt_bytes(
+    data: bytes,
+    dest: str | os.PathLike[str],
+    *,
+    config: Path | None = None,
+    require_all_encrypted: bool = True,
+) -> None:
     """Encrypt in-memory plaintext to `dest` with the `.sops.yaml` creation rule matching dest.
 
-    Plaintext goes to sops on stdin; only ciphertext is written (atomically) to disk.
+    Plaintext goes to sops on stdin; only ciphertext is written (atomically, 0600) to disk. With
+    require_all_encrypted (the default), a YAML/JSON result where sops left any value in clear
+    (an `encrypted_regex` rule meant for Kubernetes Secrets matching the wrong file) is refused
+    and nothing is written; pass False for Secret manifests, whose metadata stays readable.
     """
     from .run import write_atomic
 
     target = Path(dest).resolve()
     conf = config or sops_config_for(target)
     if conf is None:
+        raise ConfigError(f"no .sops.yaml found above {target}", hint="see README, Secrets")
+    if PLACEHOLDER_RECIPIENT in conf.read_text():
         raise ConfigError(
-            f"no .sops.yaml found above {target}", hint="create one (see README Secrets)"
+            f"{conf}: still has the placeholder age recipient; put your public key there",
+            hint="`inv secrets.init` creates a key and prints its public half",
         )
     out = _sops(
         ["--config", str(conf), "encrypt", "--filename-override", str(target)],
         what=f"encrypting {dest}",
         input_bytes=data,
     )
+    if require_all_encrypted and target.suffix in (".yaml", ".yml", ".json"):
+        import yaml
+
+        clear = unencrypted_leaves(yaml.safe_load(out))
+        if clear:
+            raise ConfigError(
+                f"refusing to write {dest}: the {conf.name} rule for it leaves "
+                f"{', '.join(clear[:5])} unencrypted",
+                hint="give this path a creation rule without encrypted_regex",
+            )
     write_atomic(target, out, 0o600)
 
 
-def encrypt_in_place(path: str | os.PathLike[str], *, config: Path | None = None) -> None:
+def encrypt_in_place(
+    path: str | os.PathLike[str], *, config: Path | None = None, require_all_encrypted: bool = True
+) -> None:
     """Encrypt a plaintext file in place with the creation rules of the repo's `.sops.yaml`."""
     target = Path(path).resolve()
     if not target.is_file():
         raise ConfigError(f"{path}: no such file to encrypt")
-    encrypt_bytes(target.read_bytes(), target, config=config)
+    encrypt_bytes(
+        target.read_bytes(), target, config=config, require_all_encrypted=require_all_encrypted
+    )
+
+
+def file_key_names(path: Path) -> list[str]:
+    """Key names of a sops YAML/JSON file WITHOUT decrypting: sops keeps keys in clear."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read it as YAML ({type(exc).__name__})") from None
+    if not isinstance(doc, dict):
+        return []
+    return sorted(flatten({k: v for k, v in doc.items() if k != "sops"}))
 
 
 def known_keys(example: Path | None = None) -> list[str]:
