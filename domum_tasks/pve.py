@@ -1,0 +1,297 @@
+"""The one Proxmox VE facade: proxmoxer with an API token, TLS verified, booleans as 1/0, tasks awaited.
+
+Everything that talks to a PVE API goes through `PveClient`. It fixes proxmoxer's sharp edges
+(see ../shared/contracts/pve-notes.md):
+
+* Python booleans go out as `1`/`0` (proxmoxer would send the string 'True', which PVE rejects);
+* `cluster/nextid` may be a JSON string, so `nextid()` returns `int(...)`;
+* `Tasks.blocking_status` returns None on timeout and does not raise on failure, so `wait_task`
+  polls the task itself and raises PveError unless `exitstatus == "OK"`, with the log tail;
+* ResourceException, AuthenticationError and requests' errors become one-line PveErrors with the
+  token secret masked.
+
+proxmoxer and requests are imported lazily, inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigError, PveError
+from .inventory_model import Inventory, ProxmoxHost
+from .plan import PveCall, mask
+from .run import StepResult
+
+UPID_RE = re.compile(
+    r"^UPID:(?P<node>[a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?):[0-9A-Fa-f]{8}:[0-9A-Fa-f]{8,9}:"
+    r"[0-9A-Fa-f]{8}:(?P<type>[^:\s/]+):(?P<id>[^:\s/]*):[^:\s/]+:$"
+)
+NODE_IN_PATH = re.compile(r"^/?nodes/(?P<node>[^/]+)")
+CONNECT_TIMEOUT_S = 5.0  # an absent host fails fast (dry-runs then plan around it)
+DEFAULT_TIMEOUT_S = 30.0  # per HTTP read; proxmoxer's 5 s is too short for slow calls
+LOG_TAIL_LINES = 8
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Deadlines for worker tasks, by the last path element of the call that started them.
+TASK_DEADLINES_S = {"vzdump": 4 * 3600.0, "download-url": 1800.0, "upload": 1800.0, "clone": 1800.0}
+DEFAULT_TASK_DEADLINE_S = 600.0
+
+
+# Callbacks told of every call made, as (method, path, params as sent): the test-suite's PVE
+# contract check registers one. Empty in normal runs.
+observers: list[Callable[[str, str, dict[str, Any]], None]] = []
+
+
+class PveUnavailable(PveError):
+    """The API could not be used at all: unreachable, or no token secret. Dry-runs plan around it."""
+
+
+def secret_key(host_name: str) -> str:
+    """The secrets key of a host's token secret; its env var is DOMUM_PROXMOX_<HOST>_TOKEN_SECRET."""
+    return f"proxmox.{host_name}.token_secret"
+
+
+def env_var(host_name: str) -> str:
+    from .secrets import env_name
+
+    return env_name(secret_key(host_name))
+
+
+def token_secret(host_name: str) -> str:
+    """The API token secret of an inventory Proxmox host (environment first, then SOPS)."""
+    from . import secrets
+    from .errors import DomumError
+
+    try:
+        value = secrets.load().get(secret_key(host_name))
+    except DomumError as exc:
+        raise PveUnavailable(
+            f"cannot read the token secret of Proxmox host {host_name!r}: "
+            + str(exc.message).splitlines()[0],
+            hint=f"set {env_var(host_name)}",
+        ) from None
+    if not value:
+        raise PveUnavailable(
+            f"no API token secret for Proxmox host {host_name!r}",
+            hint=f"set {env_var(host_name)}, or {secret_key(host_name)} in config/secrets.sops.yaml",
+        )
+    return value
+
+
+def to_pve(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Parameters as PVE wants them: booleans as 1/0, None dropped (PVE has no null)."""
+    out: dict[str, Any] = {}
+    for key, value in (params or {}).items():
+        if value is None:
+            continue
+        out[key] = int(value) if isinstance(value, bool) else value
+    return out
+
+
+def host_for_path(inv: Inventory, path: str) -> str:
+    """Name of the inventory Proxmox host a call goes to: by its /nodes/{node}/ part, else the only host."""
+    if not inv.proxmox:
+        raise ConfigError("inventory has no proxmox: hosts; add one to call the PVE API")
+    found = NODE_IN_PATH.match(path)
+    if found:
+        for name, host in inv.proxmox.items():
+            if host.node == found.group("node"):
+                return name
+    if len(inv.proxmox) == 1:
+        return next(iter(inv.proxmox))
+    nodes = ", ".join(f"{n} (node {h.node})" for n, h in inv.proxmox.items())
+    raise ConfigError(f"cannot tell which Proxmox host serves {path}; hosts: {nodes}")
+
+
+def _verify_setting(name: str, host: ProxmoxHost) -> bool | str:
+    """requests' `verify`: a CA bundle path, True (system CAs) or False (only if verify_tls: false)."""
+    if not host.verify_tls:
+        return False
+    if not host.ca_file:
+        return True
+    path = Path(host.ca_file).expanduser()
+    for candidate in (path, REPO_ROOT / path):
+        if candidate.is_file():
+            return str(candidate)
+    raise ConfigError(f"proxmox.{name}.ca_file: {host.ca_file} does not exist (a PEM CA bundle)")
+
+
+@dataclass
+class PveClient:
+    """A token-authenticated client for one inventory Proxmox host."""
+
+    name: str
+    host: ProxmoxHost
+    secret: str
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    _api: Any = field(default=None, repr=False)
+
+    @property
+    def secrets(self) -> list[str]:
+        return [self.secret]
+
+    def api(self) -> Any:
+        if self._api is None:
+            from proxmoxer import ProxmoxAPI
+
+            url = urlsplit(self.host.api_url)
+            if url.scheme != "https" or not url.hostname:
+                raise ConfigError(
+                    f"proxmox.{self.name}.api_url: {self.host.api_url!r} is not https://HOST[:PORT]"
+                )
+            user, _, token_name = self.host.token_id.partition("!")
+            prefix = url.path.strip("/").removesuffix("api2/json").strip("/") or None
+            self._api = ProxmoxAPI(
+                url.hostname,
+                port=url.port or 8006,
+                path_prefix=prefix,
+                user=user,
+                token_name=token_name,
+                token_value=self.secret,
+                verify_ssl=_verify_setting(self.name, self.host),
+                timeout=(CONNECT_TIMEOUT_S, self.timeout_s),
+            )
+        return self._api
+
+    def call(self, method: str, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """One API call; `path` is relative to /api2/json. Returns proxmoxer's `data`."""
+        resource = self.api()(path.strip("/"))
+        sent = to_pve(params)
+        verb = method.upper()
+        for observe in observers:
+            observe(verb, "/" + path.strip("/"), dict(sent))
+        try:
+            if verb == "GET":
+                return resource.get(**sent)
+            if verb == "POST":
+                return resource.post(**sent)
+            if verb == "PUT":
+                return resource.put(**sent)
+            if verb == "DELETE":
+                return resource.delete(**sent)
+        except Exception as exc:
+            raise self._error(verb, path, exc) from None
+        raise PveError(f"internal: unsupported HTTP method {method!r}")
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.call("GET", path, params)
+
+    def nextid(self) -> int:
+        """The next free VMID; PVE (and fakepve) may send it as a string."""
+        return int(self.get("/cluster/nextid"))
+
+    def _error(self, verb: str, path: str, exc: Exception) -> PveError:
+        from proxmoxer import AuthenticationError
+        from proxmoxer.core import ResourceException
+        from requests import exceptions as rx
+
+        where = f"{self.name}: {verb} {path}"
+        if isinstance(exc, ResourceException):
+            reason = str(exc.content or exc.status_message).strip().splitlines()[0]
+            if exc.errors and isinstance(exc.errors, dict):
+                fields = "; ".join(
+                    f"{k}: {' '.join(str(v).split())}" for k, v in sorted(exc.errors.items())
+                )
+                reason = f"{reason} ({fields})"
+            if exc.status_code == 401:
+                return PveError(
+                    mask(f"{where}: 401 {reason}", self.secrets),
+                    hint=f"check token {self.host.token_id} and {env_var(self.name)}",
+                )
+            return PveError(mask(f"{where}: {exc.status_code} {reason}", self.secrets))
+        if isinstance(exc, AuthenticationError):
+            return PveError(mask(f"{where}: authentication failed: {exc}", self.secrets))
+        if isinstance(exc, rx.SSLError):
+            return PveUnavailable(
+                f"{where}: TLS verification failed for {self.host.api_url}",
+                hint=f"set proxmox.{self.name}.ca_file to the PVE CA (/etc/pve/pve-root-ca.pem)",
+            )
+        if isinstance(exc, rx.ConnectionError | rx.Timeout):
+            return PveUnavailable(mask(f"{where}: cannot reach {self.host.api_url}", self.secrets))
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        return PveError(mask(f"{where}: {type(exc).__name__}: {first}", self.secrets))
+
+    # --- tasks ------------------------------------------------------------------------------
+
+    def wait_task(
+        self, upid: str, *, deadline_s: float = DEFAULT_TASK_DEADLINE_S, interval_s: float = 1.0
+    ) -> dict[str, Any]:
+        """Poll the task until it stops; raise PveError on timeout or any exitstatus but OK."""
+        found = UPID_RE.match(upid)
+        if not found:
+            raise PveError(f"{self.name}: not a task id (UPID): {upid!r}")
+        node, kind = found.group("node"), found.group("type")
+        what = f"task {kind} {found.group('id')} on {node}".replace("  ", " ")
+        base = f"/nodes/{node}/tasks/{upid}"
+        deadline = self.clock() + deadline_s
+        while True:
+            status: dict[str, Any] = self.get(f"{base}/status") or {}
+            if status.get("status") == "stopped":
+                exitstatus = str(status.get("exitstatus", ""))
+                if exitstatus == "OK":
+                    return status
+                raise PveError(
+                    f"{self.name}: {what} failed: {exitstatus or 'no exit status'}"
+                    + self._log_tail(base)
+                )
+            if self.clock() + interval_s > deadline:
+                raise PveError(
+                    f"{self.name}: {what} still running after {deadline_s:g}s (UPID {upid})"
+                    + self._log_tail(base)
+                )
+            self.sleep(interval_s)
+
+    def _log_tail(self, base: str) -> str:
+        try:
+            lines = self.get(f"{base}/log", start=0, limit=500) or []
+        except PveError:
+            return ""
+        tail = [str(line.get("t", "")) for line in lines if isinstance(line, dict)][
+            -LOG_TAIL_LINES:
+        ]
+        return "".join(f"\n  | {mask(t, self.secrets)}" for t in tail if t)
+
+    def run(self, step: PveCall) -> Any:
+        """Make the call; if it starts a task (`wait_task`), wait for it and return its status."""
+        value = self.call(step.method, step.path, step.params)
+        if step.wait_task:
+            if not isinstance(value, str):
+                raise PveError(
+                    f"{self.name}: {step.method} {step.path}: expected a task id, got {value!r}"
+                )
+            leaf = step.path.rstrip("/").rsplit("/", 1)[-1]
+            return self.wait_task(
+                value, deadline_s=TASK_DEADLINES_S.get(leaf, DEFAULT_TASK_DEADLINE_S)
+            )
+        return value
+
+
+_clients: dict[tuple[str, ...], PveClient] = {}
+
+
+def client(inv: Inventory, host_name: str | None = None, *, path: str = "") -> PveClient:
+    """The client for an inventory Proxmox host (by name, or by the call's path); cached per process."""
+    name = host_name or host_for_path(inv, path)
+    if name not in inv.proxmox:
+        valid = ", ".join(sorted(inv.proxmox)) or "none defined"
+        raise ConfigError(f"no Proxmox host {name!r} in the inventory; valid: {valid}")
+    host = inv.proxmox[name]
+    secret = token_secret(name)
+    key = (name, host.api_url, host.token_id, str(host.verify_tls), host.ca_file or "", secret)
+    if key not in _clients:
+        _clients[key] = PveClient(name, host, secret)
+    return _clients[key]
+
+
+def run_step(inventory: Inventory, step: PveCall) -> StepResult:
+    """Executor hook (taskutil.executor): run one planned PVE call on the host its path names."""
+    pve = client(inventory, path=step.path)
+    return StepResult(step, ok=True, value=pve.run(step))
