@@ -27,28 +27,24 @@ def _load(node: int) -> Any:
 
 
 def _execute(inv: Any, plan: Plan, *, dry_run: bool, json: bool, yes: bool = False) -> None:
-    """Dry-run: print the plan. Otherwise run it and say what changed (or why nothing did)."""
+    """Dry-run: print the plan. Otherwise say why (notes), run it, and say what was done."""
     from ..plan import describe, step_dict
     from ..taskutil import executor
 
-    results: list[StepResult] = executor(dry_run=dry_run, json_out=json, inventory=inv).execute(
-        plan, yes=yes
-    )
+    run = executor(dry_run=dry_run, json_out=json, inventory=inv)
+    if not dry_run and not json:
+        for note in plan.notes:  # before any confirmation prompt: they may matter for it
+            print(f"{plan.title}: {note}")
+    results: list[StepResult] = run.execute(plan, yes=yes)
     if dry_run:
         return
     if json:
         done = [step_dict(r.step, plan.secrets) for r in results]
-        print(
-            jsonlib.dumps(
-                {"title": plan.title, "changed": bool(done), "steps": done, "notes": plan.notes},
-                indent=2,
-            )
-        )
+        report = {"title": plan.title, "changed": bool(done), "steps": done, "notes": plan.notes}
+        print(jsonlib.dumps(report, indent=2))
         return
-    for note in plan.notes:
-        print(f"{plan.title}: {note}")
     for r in results:
-        print(f"done: {describe(r.step)}")
+        print(f"done: {r.step.desc or describe(r.step)}")
 
 
 @domum_task(help={"json": JSON})
