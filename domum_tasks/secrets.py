@@ -116,6 +116,7 @@ def _sops(
     argv = [str(require_tool("sops")), *args]
     env = {**os.environ, **SOPS_ENV}
     hidden = list(secrets or [])
+    what = mask(what, hidden)  # even a path may carry a value
     try:
         proc = subprocess.run(
             argv,

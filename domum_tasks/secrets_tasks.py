@@ -18,6 +18,8 @@ def edit(c: Context, dry_run: bool = False, json: bool = False) -> None:
     from .plan import Local, Plan
 
     path = secrets.secrets_path()
+    if not dry_run:
+        secrets.check_key_material()  # before creating a file nobody could then open
     plan = Plan(f"edit {path}")
     if not path.exists():
         plan.note(
