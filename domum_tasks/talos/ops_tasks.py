@@ -1,5 +1,325 @@
-"""Talos tasks (filled in by their owner)."""
+"""Talos day-2 tasks: schematic, apply, bootstrap, kubeconfig, health, upgrade, upgrade-k8s,
+reset, etcd-snapshot. Thin: parse args, load the inventory, probe, plan (ops_plan), execute.
+"""
+
+from __future__ import annotations
 
 from typing import Any
 
-TASKS: list[Any] = []
+from invoke import Context
+
+from ..taskutil import ALL, DRY_RUN, JSON, NODE, YES, domum_task
+
+WAIT = "how long talosctl health waits for the cluster (Go duration, e.g. 10m)"
+
+
+def _inv() -> Any:
+    from ..inventory import load
+
+    return load()
+
+
+def _executor(dry_run: bool, json: bool, inv: Any, progress: Any = None) -> Any:
+    from ..taskutil import executor
+    from .ops_run import handlers
+
+    return executor(dry_run=dry_run, json_out=json, inventory=inv, handlers=handlers(progress))
+
+
+@domum_task(
+    help={
+        "node": NODE + "; default: every Talos node",
+        "json": "print the schematics, ids and URLs as JSON",
+        "offline": "do not ask the Image Factory: use the inventory id, the lock file or compute it",
+        "dry_run": DRY_RUN,
+    }
+)
+def schematic(
+    c: Context, node: str = "", json: bool = False, offline: bool = False, dry_run: bool = False
+) -> None:
+    """Show each node's Image Factory schematic, its id, installer and image URLs."""
+    from ..console import print_table
+    from ..plan import Local, Plan
+    from .ops_plan import talos_node
+    from .ops_run import parse_node, resolve_schematics
+
+    inv = _inv()
+    nid = parse_node(node, inv)
+    ids = [nid] if nid is not None and talos_node(inv, nid) else list(inv.talos_nodes)
+    if dry_run:
+        plan = Plan("resolve Image Factory schematic ids").add(
+            Local(
+                "talos.schematic-resolve",
+                {"nodes": ids, "factory": inv.cluster.image_factory, "offline": offline},
+                desc="POST /schematics per distinct schematic; record answers in the lock",
+            )
+        )
+        _executor(True, json, inv).execute(plan)
+        return
+    res = resolve_schematics(inv, ids, offline=offline, write_lock=not offline)
+    if json:
+        import json as _json
+
+        print(_json.dumps([vars(r) for r in res.values()], indent=2))
+        return
+    rows = [
+        (
+            r.node_id,
+            r.hostname,
+            r.platform,
+            r.id,
+            r.source,
+            r.installer,
+            "\n".join(r.images.values()),
+        )
+        for r in res.values()
+    ]
+    print_table(
+        f"Image Factory schematics (Talos {inv.cluster.talos_version})",
+        ("node", "hostname", "platform", "schematic id", "source", "installer", "images"),
+        rows,
+    )
+    for r in res.values():
+        if r.note and r.source != "factory":
+            print(f"note: node {r.node_id}: {r.note}")
+
+
+@domum_task(
+    help={
+        "node": NODE,
+        "all": ALL + " (control planes first)",
+        "insecure": "node is in maintenance mode (no client certificate yet)",
+        "mode": "auto | no-reboot | staged | try",
+        "dry_run": DRY_RUN,
+        "json": JSON,
+    }
+)
+def apply(
+    c: Context,
+    node: str = "",
+    all: bool = False,
+    insecure: bool = False,
+    mode: str = "auto",
+    dry_run: bool = False,
+    json: bool = False,
+) -> None:
+    """Apply generated machine configs to one node or all nodes."""
+    from ..errors import ConfigError
+    from .ops_plan import config_path, plan_apply
+    from .ops_run import existing_files, parse_node
+
+    inv = _inv()
+    nid = parse_node(node, inv)
+    if (nid is None) == (not all):
+        raise ConfigError("give exactly one of --node N or --all")
+    ids: list[int] = list(inv.talos_nodes) if all or nid is None else [nid]
+    paths = [config_path(inv, inv.node(i)) for i in ids]
+    plan = plan_apply(inv, ids, insecure=insecure, mode=mode, existing=existing_files(paths))
+    missing = [n for n in plan.notes if "does not exist" in n]
+    if missing and not dry_run:
+        raise ConfigError(missing[0])
+    _executor(dry_run, json, inv).execute(plan)
+
+
+@domum_task(
+    help={
+        "deadline": "keep retrying the bootstrap this long (e.g. 10m)",
+        "dry_run": DRY_RUN,
+        "json": JSON,
+    }
+)
+def bootstrap(c: Context, deadline: str = "10m", dry_run: bool = False, json: bool = False) -> None:
+    """Bootstrap etcd on the first control plane (no-op if already bootstrapped)."""
+    from . import facts
+    from .ops_plan import first_controlplane, parse_duration, plan_bootstrap
+
+    inv = _inv()
+    seconds = parse_duration(deadline, "--deadline")
+    members, err = facts.probe_etcd_members(inv, first_controlplane(inv)[1])
+    plan = plan_bootstrap(inv, members, err, seconds)
+    if not plan.steps and not (dry_run and json):
+        print("\n".join(plan.notes))
+    _executor(dry_run, json, inv).execute(plan)
+
+
+@domum_task(
+    help={
+        "out": "where to write the kubeconfig (default: inventory cluster.kubeconfig)",
+        "dry_run": DRY_RUN,
+        "json": JSON,
+    }
+)
+def kubeconfig(c: Context, out: str = "", dry_run: bool = False, json: bool = False) -> None:
+    """Fetch the cluster's admin kubeconfig."""
+    from .ops_plan import plan_kubeconfig
+
+    inv = _inv()
+    _executor(dry_run, json, inv).execute(plan_kubeconfig(inv, out or inv.cluster.kubeconfig))
+
+
+@domum_task(
+    help={"wait_timeout": WAIT, "dry_run": DRY_RUN, "json": JSON + " (the per-node summary)"}
+)
+def health(
+    c: Context, wait_timeout: str = "10m", dry_run: bool = False, json: bool = False
+) -> None:
+    """Check cluster health, then show version and readiness per node."""
+    from ..console import print_table
+    from ..errors import DomumError
+    from .ops_plan import plan_health
+    from .ops_run import probe_nodes
+
+    inv = _inv()
+    plan = plan_health(inv, wait_timeout)
+    failure: DomumError | None = None
+    try:
+        _executor(dry_run, json, inv).execute(plan)
+    except DomumError as exc:
+        failure = exc
+    if dry_run:
+        return
+    found = probe_nodes(inv, inv.talos_nodes)
+    rows = [
+        (
+            i,
+            f.hostname,
+            inv.nodes[i].role,
+            f.version or "down",
+            f.stage or "-",
+            "ok" if f.ready else ("down" if not f.reachable else "not ready"),
+            (f.schematic or "-")[:12],
+            f.error or "",
+        )
+        for i, f in found.items()
+    ]
+    print_table(
+        "Talos nodes",
+        ("node", "hostname", "role", "version", "stage", "ready", "schematic", "error"),
+        rows,
+        json_out=json,
+    )
+    if failure is not None:
+        raise failure
+
+
+@domum_task(
+    help={
+        "node": NODE + "; default: every Talos node, control planes first",
+        "wait_timeout": WAIT + "; also the per-node upgrade timeout",
+        "no_flux": "do not suspend/resume Flux (e.g. before Flux is installed)",
+        "force": "upgrade even nodes already at the target version and schematic",
+        "offline": "do not ask the Image Factory for schematic ids",
+        "dry_run": DRY_RUN,
+        "json": JSON,
+    }
+)
+def upgrade(
+    c: Context,
+    node: str = "",
+    wait_timeout: str = "10m",
+    no_flux: bool = False,
+    force: bool = False,
+    offline: bool = False,
+    dry_run: bool = False,
+    json: bool = False,
+) -> None:
+    """Rolling Talos upgrade, one node at a time, health-gated."""
+    from ..errors import DomumError
+    from .ops_plan import plan_upgrade, rolling_order, talos_node
+    from .ops_run import Progress, parse_node, probe_nodes, resolve_schematics
+
+    inv = _inv()
+    nid = parse_node(node, inv)
+    ids = [nid] if nid is not None and talos_node(inv, nid) else rolling_order(inv)
+    res = resolve_schematics(inv, ids, offline=offline, write_lock=not dry_run and not offline)
+    found = probe_nodes(inv, ids)
+    plan = plan_upgrade(
+        inv,
+        {i: r.installer for i, r in res.items()},
+        {i: r.id for i, r in res.items()},
+        found,
+        wait_timeout=wait_timeout,
+        suspend_flux=not no_flux,
+        force=force,
+    )
+    if not plan.steps and not (dry_run and json):
+        print("\n".join(plan.notes))
+        return
+    progress = Progress()
+    try:
+        _executor(dry_run, json, inv, progress).execute(plan)
+    except DomumError as exc:
+        raise progress.failure_report(exc, rolling_order(inv, ids), inv) from None
+
+
+@domum_task(help={"dry_run": DRY_RUN, "json": JSON})
+def upgrade_k8s(c: Context, dry_run: bool = False, json: bool = False) -> None:
+    """Upgrade Kubernetes to the inventory's kubernetes_version."""
+    from .ops_plan import plan_upgrade_k8s
+
+    inv = _inv()
+    _executor(dry_run, json, inv).execute(plan_upgrade_k8s(inv))
+
+
+@domum_task(
+    help={
+        "node": NODE,
+        "yes": YES,
+        "graceful": "cordon, drain and leave etcd first",
+        "dry_run": DRY_RUN,
+        "json": JSON,
+    }
+)
+def reset(
+    c: Context,
+    node: str,
+    yes: bool = False,
+    graceful: bool = True,
+    dry_run: bool = False,
+    json: bool = False,
+) -> None:
+    """Wipe a node back to maintenance mode (asks first)."""
+    from ..errors import ConfigError
+    from .ops_plan import plan_reset
+    from .ops_run import parse_node
+
+    inv = _inv()
+    nid = parse_node(node, inv)
+    if nid is None:
+        raise ConfigError("--node N is required: which node to reset")
+    plan = plan_reset(inv, nid)
+    if not dry_run:
+        print("\n".join(plan.notes))
+    _executor(dry_run, json, inv).execute(plan, yes=yes)
+
+
+@domum_task(
+    help={
+        "out": "snapshot file to write (verified before it gets this name)",
+        "node": NODE + " of a control plane; default: the first one",
+        "dry_run": DRY_RUN,
+        "json": JSON,
+    }
+)
+def etcd_snapshot(
+    c: Context, out: str, node: str = "", dry_run: bool = False, json: bool = False
+) -> None:
+    """Save and verify an etcd snapshot from one control plane."""
+    from .ops_plan import plan_etcd_snapshot
+    from .ops_run import parse_node
+
+    inv = _inv()
+    _executor(dry_run, json, inv).execute(plan_etcd_snapshot(inv, out, parse_node(node, inv)))
+
+
+TASKS = [
+    schematic,
+    apply,
+    bootstrap,
+    kubeconfig,
+    health,
+    upgrade,
+    upgrade_k8s,
+    reset,
+    etcd_snapshot,
+]

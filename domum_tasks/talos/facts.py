@@ -1,0 +1,263 @@
+"""Read-only probes of the Talos cluster and the Image Factory, and pure parsers of their output.
+
+Probes never raise for an unreachable node: they return facts with `error` set, so planners can
+plan as for a fresh target and say which assumption they made (DESIGN principle 2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import DomumError
+from .argv import talosctl
+from .schematic import Schematic
+
+if TYPE_CHECKING:
+    from ..inventory_model import Inventory, Node
+
+Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
+PROBE_TIMEOUT_S = 20.0
+FACTORY_TIMEOUT_S = 10.0
+
+
+def default_runner(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    from ..run import run_cmd
+
+    return run_cmd(argv, timeout_s=PROBE_TIMEOUT_S, check=False)
+
+
+# --- pure parsers ----------------------------------------------------------------------------------
+
+
+def json_stream(text: str) -> Iterator[dict[str, Any]]:
+    """talosctl `-o json` prints one JSON object per resource, concatenated (not an array)."""
+    decoder = json.JSONDecoder()
+    pos, text = 0, text.strip()
+    while pos < len(text):
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos >= len(text):
+            break
+        obj, pos = decoder.raw_decode(text, pos)
+        if isinstance(obj, list):
+            yield from (o for o in obj if isinstance(o, dict))
+        elif isinstance(obj, dict):
+            yield obj
+
+
+def parse_server_versions(text: str) -> dict[str, str]:
+    """`talosctl version` output -> {node: tag}; sections start with `NODE:`, then `Tag:`."""
+    out: dict[str, str] = {}
+    node = ""
+    in_server = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("Server:"):
+            in_server = True
+        elif in_server and (m := re.match(r"NODE:\s*(\S+)", line)):
+            node = m.group(1)
+        elif in_server and (m := re.match(r"Tag:\s*(v\S+)", line)):
+            out[node] = m.group(1)
+    return out
+
+
+def parse_machine_status(text: str) -> tuple[str, bool] | None:
+    """`get machinestatus -o json` -> (stage, ready) of the first resource, or None."""
+    for obj in json_stream(text):
+        spec = obj.get("spec") or {}
+        status = spec.get("status") or {}
+        return str(spec.get("stage", "unknown")), bool(status.get("ready", False))
+    return None
+
+
+def parse_schematic_extension(text: str) -> str | None:
+    """`get extensions -o json` -> the Image Factory schematic id the node booted from.
+
+    The factory adds a pseudo-extension named "schematic" whose version is the id.
+    """
+    for obj in json_stream(text):
+        meta = (obj.get("spec") or {}).get("metadata") or {}
+        if meta.get("name") == "schematic" and re.fullmatch(
+            r"[0-9a-f]{64}", str(meta.get("version"))
+        ):
+            return str(meta["version"])
+    return None
+
+
+def parse_etcd_members(text: str) -> list[str]:
+    """`talosctl etcd members` table -> member hostnames (empty when no table rows)."""
+    lines = [ln.split() for ln in text.splitlines() if ln.strip()]
+    if not lines or "HOSTNAME" not in lines[0]:
+        return []
+    col = lines[0].index("HOSTNAME")
+    return [row[col] for row in lines[1:] if len(row) > col]
+
+
+# --- probes ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    node_id: int
+    hostname: str
+    ip: str
+    version: str | None = None
+    schematic: str | None = None
+    stage: str | None = None
+    ready: bool | None = None
+    error: str = ""
+
+    @property
+    def reachable(self) -> bool:
+        return self.version is not None
+
+
+def _run(runner: Runner, argv: Sequence[str]) -> tuple[bool, str, str]:
+    try:
+        proc = runner(argv)
+    except DomumError as exc:
+        return False, "", str(exc).splitlines()[0]
+    err = (proc.stderr or "").strip().splitlines()
+    return proc.returncode == 0, proc.stdout or "", err[-1] if err else f"exit {proc.returncode}"
+
+
+def probe_node(inv: Inventory, node_id: int, runner: Runner = default_runner) -> NodeFacts:
+    """Running version, booted schematic and readiness of one node (read-only)."""
+    node = inv.node(node_id)
+    ip = str(node.ip)
+    base = NodeFacts(node_id, node.hostname, ip)
+    ok, out, err = _run(runner, talosctl(inv, "version", "--short", nodes=[ip]))
+    if not ok:
+        return NodeFacts(node_id, node.hostname, ip, error=err)
+    versions = parse_server_versions(out)
+    version = versions.get(ip) or next(iter(versions.values()), None)
+    ok, out, _ = _run(runner, talosctl(inv, "get", "machinestatus", "-o", "json", nodes=[ip]))
+    status = parse_machine_status(out) if ok else None
+    ok, out, _ = _run(runner, talosctl(inv, "get", "extensions", "-o", "json", nodes=[ip]))
+    schematic = parse_schematic_extension(out) if ok else None
+    return NodeFacts(
+        base.node_id,
+        base.hostname,
+        ip,
+        version=version or "unknown",
+        schematic=schematic,
+        stage=status[0] if status else None,
+        ready=status[1] if status else None,
+    )
+
+
+def probe_etcd_members(
+    inv: Inventory, node: Node, runner: Runner = default_runner
+) -> tuple[list[str] | None, str]:
+    """Members etcd reports via `node`, or (None, reason) when it cannot answer."""
+    ok, out, err = _run(runner, talosctl(inv, "etcd members", nodes=[str(node.ip)]))
+    return (parse_etcd_members(out), "") if ok else (None, err)
+
+
+# --- Image Factory schematic ids --------------------------------------------------------------------
+
+
+def schematic_key(schematic: Schematic) -> str:
+    """Lock-file key: sha256 of the canonical schematic YAML."""
+    return hashlib.sha256(schematic.canonical_yaml().encode()).hexdigest()
+
+
+def lock_path() -> Path:
+    """config/schematics.lock next to the inventory ($DOMUM_SCHEMATICS_LOCK overrides)."""
+    env = os.environ.get("DOMUM_SCHEMATICS_LOCK")
+    if env:
+        return Path(env)
+    from ..inventory import inventory_path
+
+    return inventory_path().parent / "schematics.lock"
+
+
+def read_lock(path: Path) -> dict[str, dict[str, str]]:
+    """{key: {"id": ..., "schematic": canonical yaml}}; a missing or unreadable lock is empty."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return (
+        {k: v for k, v in data.items() if isinstance(v, dict) and "id" in v}
+        if isinstance(data, dict)
+        else {}
+    )
+
+
+def render_lock(entries: dict[str, dict[str, str]]) -> str:
+    """Deterministic lock content (sorted keys, no timestamps), so git diffs stay quiet."""
+    return json.dumps(entries, indent=2, sort_keys=True) + "\n"
+
+
+def post_schematic(factory: str, schematic: Schematic, timeout_s: float = FACTORY_TIMEOUT_S) -> str:
+    """POST the schematic to the factory; return its id. Raises DomumError when unreachable."""
+    import requests
+
+    url = factory.rstrip("/") + "/schematics"
+    try:
+        resp = requests.post(
+            url,
+            data=schematic.canonical_yaml().encode(),
+            headers={"Content-Type": "application/yaml"},
+            timeout=timeout_s,
+        )
+    except requests.RequestException as exc:
+        raise DomumError(f"image factory {url} unreachable: {type(exc).__name__}") from None
+    if resp.status_code not in (200, 201):
+        raise DomumError(f"image factory {url}: HTTP {resp.status_code}: {resp.text.strip()[:200]}")
+    try:
+        sid = str(resp.json()["id"])
+    except (ValueError, KeyError, TypeError):
+        raise DomumError(f"image factory {url}: answer has no schematic id") from None
+    if not re.fullmatch(r"[0-9a-f]{64}", sid):
+        raise DomumError(f"image factory {url}: bad schematic id {sid!r}")
+    return sid
+
+
+@dataclass(frozen=True)
+class ResolvedId:
+    id: str
+    source: str  # "factory" | "inventory" | "lock" | "computed"
+    note: str = ""
+
+
+def resolve_schematic_id(
+    factory: str,
+    schematic: Schematic,
+    *,
+    inventory_id: str | None,
+    lock: dict[str, dict[str, str]],
+    offline: bool,
+    post: Callable[[str, Schematic], str] = post_schematic,
+) -> ResolvedId:
+    """Factory when online; else the inventory's `schematic.id`; else the lock; else computed.
+
+    `lock` is updated in place with factory answers (the caller writes it).
+    """
+    key = schematic_key(schematic)
+    reason = "--offline"
+    if not offline:
+        try:
+            sid = post(factory, schematic)
+        except DomumError as exc:
+            reason = str(exc)
+        else:
+            lock[key] = {"id": sid, "schematic": schematic.canonical_yaml()}
+            return ResolvedId(sid, "factory")
+    if inventory_id:
+        note = ""
+        if inventory_id != schematic.local_id:
+            note = "inventory schematic.id differs from the schematic's content: stale id?"
+        return ResolvedId(inventory_id, "inventory", note or reason)
+    if key in lock:
+        return ResolvedId(lock[key]["id"], "lock", reason)
+    return ResolvedId(schematic.local_id, "computed", f"{reason}; id computed locally")
