@@ -11,12 +11,13 @@ fabric and paramiko are imported inside functions so `inv --list` stays fast.
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .errors import ConfigError, RemoteError
 from .inventory import REPO_ROOT
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 Status = Literal["ok", "failed", "unreachable", "unknown-key", "changed-key", "auth", "timeout"]
 TAIL_LINES = 12
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -201,27 +203,31 @@ def run_on(
         conn.close()
 
 
+def parallel(jobs: Sequence[Callable[[], T]], cap: int) -> list[T]:
+    """Run callables at most `cap` at once; results in the order given."""
+    if not jobs:
+        return []
+    with ThreadPoolExecutor(
+        max_workers=max(1, min(cap, len(jobs))), thread_name_prefix="domum-ssh"
+    ) as pool:
+        futures = [pool.submit(job) for job in jobs]
+        return [f.result() for f in futures]
+
+
 def fanout(
     inv: Inventory,
-    jobs: Iterable[tuple[Target, Callable[[Target], HostResult]]] | None = None,
+    targets: Sequence[Target],
+    command: str,
     *,
-    targets: Sequence[Target] = (),
-    command: str = "",
-    parallel: int | None = None,
+    parallel_cap: int | None = None,
     timeout_s: float | None = None,
 ) -> list[HostResult]:
-    """Run a command (or per-host callables) on many hosts, at most `parallel` at once.
+    """Run one command on many hosts, at most `parallel_cap` (default ssh.parallel) at once.
 
     Results come back in the order of the targets; one host failing never stops the others.
     """
-    work: list[tuple[Target, Callable[[Target], HostResult]]] = list(jobs or [])
-    work += [(t, lambda t: run_on(inv, t, command, timeout_s)) for t in targets]
-    if not work:
-        return []
-    cap = max(1, min(parallel or inv.ssh.parallel, len(work)))
-    with ThreadPoolExecutor(max_workers=cap, thread_name_prefix="domum-ssh") as pool:
-        futures = [pool.submit(fn, t) for t, fn in work]
-        return [f.result() for f in futures]
+    jobs = [functools.partial(run_on, inv, t, command, timeout_s) for t in targets]
+    return parallel(jobs, parallel_cap or inv.ssh.parallel)
 
 
 def run_step(inv: Inventory, step: Ssh) -> StepResult:
@@ -252,5 +258,29 @@ def raise_for(results: Sequence[HostResult], what: str) -> None:
     bad = [r for r in results if not r.ok]
     if bad:
         lines = [f"{what}: {len(bad)} of {len(results)} host(s) failed"]
-        lines += [f"  {r.target.label}: {r.reason()}" for r in bad]
+        lines += [
+            f"  {r.reason()}"
+            if r.reason().startswith(r.target.label)
+            else f"  {r.target.label}: {r.reason()}"
+            for r in bad
+        ]
         raise RemoteError("\n".join(lines))
+
+
+def run_steps(inv: Inventory, steps: Sequence[Ssh], cap: int) -> list[list[HostResult]]:
+    """Run plan steps host by host: each host's steps in order (stopping at its first failure),
+    up to `cap` hosts at once. One list of results per host, hosts in first-appearance order."""
+    by_host: dict[str, list[Ssh]] = {}
+    for step in steps:
+        by_host.setdefault(step.host, []).append(step)
+
+    def one_host(host_steps: list[Ssh]) -> list[HostResult]:
+        target = resolve(inv, host_steps[0].host)
+        results: list[HostResult] = []
+        for step in host_steps:
+            results.append(run_on(inv, target, step.command, step.timeout_s))
+            if not results[-1].ok:
+                break
+        return results
+
+    return parallel([functools.partial(one_host, s) for s in by_host.values()], cap)
