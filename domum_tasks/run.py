@@ -187,7 +187,8 @@ class Executor:
             case PveCall():
                 if self.pve is None:
                     raise DomumError("internal: plan has PVE calls but no PVE client was given")
-                return StepResult(step, value=self.pve(step))
+                done = self.pve(step)  # pve.run_step returns a StepResult, like the SSH runner
+                return done if isinstance(done, StepResult) else StepResult(step, value=done)
             case Write():
                 write_atomic(step.path, step.data(), step.mode)
                 return StepResult(step)
