@@ -132,3 +132,18 @@ def test_host_for_path() -> None:
     assert pve.host_for_path(two, "/nodes/pve2/qemu/1") == "pve2"
     with pytest.raises(ConfigError, match="cannot tell which Proxmox host"):
         pve.host_for_path(two, "/cluster/resources")
+
+
+def test_executor_runs_pve_steps_through_the_facade(pve_sim: PveSim) -> None:
+    from domum_tasks.plan import Plan
+    from domum_tasks.taskutil import executor
+
+    pve_sim.add_inventory_vm(96, status="stopped")
+    inv = pve_sim.inventory()
+    plan = Plan("start", [PveCall("POST", "/nodes/pve1/qemu/196/status/start", {}, wait_task=True)])
+    [result] = executor(inventory=inv).execute(plan)
+    assert result.value["exitstatus"] == "OK" and result.value["type"] == "qmstart"
+    assert pve_sim.sent == [
+        ("POST", "/nodes/pve1/qemu/196/status/start", {}),
+        ("GET", f"/nodes/pve1/tasks/{result.value['upid']}/status", {}),
+    ]

@@ -49,7 +49,7 @@ def _execute(inv: Any, plan: Plan, *, dry_run: bool, json: bool, yes: bool = Fal
 
 @domum_task(help={"json": JSON})
 def status(c: Context, json: bool = False) -> None:
-    """Show each Proxmox host and the VMs it carries, marking inventory nodes."""
+    """Show Proxmox hosts and their VMs, marking inventory nodes."""
     from .. import inventory, pve
     from ..console import print_table
     from ..errors import ConfigError, PveError
@@ -90,7 +90,7 @@ def status(c: Context, json: bool = False) -> None:
 def create_vm(
     c: Context, node: int = 0, start: bool = False, dry_run: bool = False, json: bool = False
 ) -> None:
-    """Create a node's Talos VM on Proxmox (and its ISO) unless it already exists."""
+    """Create a node's Talos VM (and ISO) on Proxmox unless it exists."""
     from . import facts
     from .plan import plan_create_vm, talos_iso, vm_target
 
@@ -118,7 +118,7 @@ def snapshot(
     dry_run: bool = False,
     json: bool = False,
 ) -> None:
-    """Take a Proxmox snapshot of a node's VM (skipped if one by that name exists)."""
+    """Snapshot a node's VM on Proxmox (once per snapshot name)."""
     import time
 
     from . import facts
@@ -149,7 +149,7 @@ def destroy_vm(
     dry_run: bool = False,
     json: bool = False,
 ) -> None:
-    """Destroy a node's VM and its disks on Proxmox (destructive: needs --yes or confirmation)."""
+    """Destroy a node's VM and its disks on Proxmox (needs --yes)."""
     from . import facts
     from .plan import plan_destroy_vm, vm_target
 
