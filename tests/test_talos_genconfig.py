@@ -1,0 +1,229 @@
+"""`inv talos.genconfig` end to end: strict fake talosctl, real sops + age, a temp repo layout."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from invoke import Context, Exit
+
+from domum_tasks.inventory import load
+from domum_tasks.talos import patches
+from domum_tasks.talos.config_tasks import genconfig
+from tests.conftest import CONTRACTS, REPO
+
+FAKECLI = REPO / "tests" / "fakes" / "fakecli.py"
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not FAKECLI.exists(), reason="fake talosctl (tests/fakes) not present"),
+    pytest.mark.skipif(not CONTRACTS.exists(), reason="../shared/contracts is absent"),
+    pytest.mark.skipif(shutil.which("age-keygen") is None, reason="age not installed"),
+]
+CPS = ["127.0.0.90", "127.0.0.91", "127.0.0.96"]
+
+
+class Env:
+    def __init__(self, root: Path, log: Path, key: Path) -> None:
+        self.root, self.log, self.key = root, log, key
+
+    def calls(self) -> list[dict[str, Any]]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line]
+
+    def patch_tree(self) -> dict[str, bytes]:
+        base = self.root / patches.PATCH_DIR
+        return {p.relative_to(self.root).as_posix(): p.read_bytes() for p in base.rglob("*.yaml")}
+
+    @property
+    def secrets(self) -> Path:
+        return self.root / patches.SECRETS
+
+    def decrypt(self) -> dict[str, Any]:
+        out = subprocess.run(
+            ["sops", "decrypt", str(self.secrets)], capture_output=True, check=True, text=True
+        ).stdout
+        data = yaml.safe_load(out)
+        assert isinstance(data, dict)
+        return data
+
+
+def _write_exe(path: Path, text: str) -> None:
+    path.write_text(text)
+    path.chmod(0o755)
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
+    root = tmp_path / "repo"
+    root.mkdir()
+    key = tmp_path / "age.key"
+    subprocess.run(["age-keygen", "-o", str(key)], check=True, capture_output=True)
+    public = subprocess.run(
+        ["age-keygen", "-y", str(key)], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    sops_rules = (REPO / ".sops.yaml").read_text()
+    (root / ".sops.yaml").write_text(
+        sops_rules.replace("age1REPLACE-WITH-YOUR-AGE-PUBLIC-KEY", public)
+    )
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _write_exe(bin_dir / "talosctl", f'#!/bin/sh\nexec {sys.executable} {FAKECLI} talosctl "$@"\n')
+    log = tmp_path / "fakecli.jsonl"
+    monkeypatch.setenv("DOMUM_REPO_ROOT", str(root))
+    monkeypatch.setenv("DOMUM_TALOS_SCHEMA_DIR", str(CONTRACTS))
+    monkeypatch.setenv("DOMUM_BIN_DIR", str(bin_dir))
+    monkeypatch.setenv("DOMUM_FAKECLI_LOG", str(log))
+    monkeypatch.setenv("DOMUM_FAKECLI_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(key))
+    return Env(root, log, key)
+
+
+def run(**kw: Any) -> None:
+    genconfig(Context(), **kw)
+
+
+def test_genconfig_writes_patches_secrets_configs_and_talosconfig(env: Env, capsys) -> None:  # type: ignore[no-untyped-def]
+    run()
+    # patches: same text as the pure renderer gives for the loopback inventory
+    tree = env.patch_tree()
+    assert sorted(tree) == sorted([*patches.render(load()), patches.SECRETS])
+    # secrets: fully sops-encrypted, decryptable with our key, a real bundle
+    raw = env.secrets.read_text()
+    assert "sops:" in raw and "ENC[AES256_GCM" in raw
+    bundle = env.decrypt()
+    assert {"cluster", "secrets", "trustdinfo", "certs"} <= set(bundle)
+    for value in [bundle["secrets"]["bootstraptoken"], bundle["certs"]["os"]["key"]]:
+        assert str(value) not in raw
+    # machine configs: one per Talos node, patched, validated; private
+    out = env.root / "clusterconfig"
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    configs = sorted(p.name for p in out.glob("domum-*.yaml"))
+    assert configs == [
+        "domum-domum-cp1.yaml",
+        "domum-domum-cp2.yaml",
+        "domum-domum-cp3.yaml",
+        "domum-domum-m720q.yaml",
+        "domum-domum-x.yaml",
+        "domum-domum-xr2.yaml",
+    ]
+    cp1 = list(yaml.safe_load_all((out / "domum-domum-cp1.yaml").read_text()))
+    main = next(d for d in cp1 if d and "version" in d)
+    assert main["machine"]["type"] == "controlplane"
+    assert main["machine"]["install"]["disk"] == "/dev/mmcblk0"
+    assert main["machine"]["install"]["image"].startswith("factory.talos.dev/metal-installer/")
+    assert main["cluster"]["ca"]["crt"] == bundle["certs"]["k8s"]["crt"]  # --with-secrets used
+    kinds = {d.get("kind") for d in cp1 if d}
+    assert {"HostnameConfig", "LinkConfig", "Layer2VIPConfig", "ResolverConfig"} <= kinds
+    worker = list(yaml.safe_load_all((out / "domum-domum-x.yaml").read_text()))
+    assert "Layer2VIPConfig" not in {d.get("kind") for d in worker if d}
+    # talosconfig: control planes as endpoints, no default nodes
+    tc = yaml.safe_load((out / "talosconfig").read_text())
+    ctx = tc["contexts"][tc["context"]]
+    assert ctx["endpoints"] == CPS
+    assert not ctx.get("nodes")
+    assert stat.S_IMODE((out / "talosconfig").stat().st_mode) == 0o600
+    # every talosctl call was accepted by the strict fake; the decrypted bundle is gone
+    calls = env.calls()
+    assert calls and all(c["ok"] for c in calls), [c for c in calls if not c["ok"]]
+    validated = [c for c in calls if c["argv"][1] == "validate"]
+    assert len(validated) == 6
+    with_secrets = {
+        c["argv"][c["argv"].index("--with-secrets") + 1]
+        for c in calls
+        if "--with-secrets" in c["argv"]
+    }
+    (tmp_bundle,) = with_secrets
+    assert not Path(tmp_bundle).exists() and not Path(tmp_bundle).parent.exists()
+    assert "secrets created" in capsys.readouterr().out
+    # ... and would pass the contract checker too (the shared contract test reads the same file)
+    src = env.root.parent / "argv.json"
+    src.write_text(json.dumps([c["argv"] for c in calls]))
+    checker = [sys.executable, str(CONTRACTS / "check_argv.py"), str(src), "-q"]
+    proc = subprocess.run([*checker, "--talos-version", "v1.13"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_second_run_changes_nothing_and_never_regenerates_secrets(env: Env) -> None:
+    run()
+    before = env.patch_tree()
+    calls_before = len(env.calls())
+    run(json=True)
+    assert env.patch_tree() == before  # byte-identical, secrets file included
+    second = env.calls()[calls_before:]
+    assert not [c for c in second if c["argv"][1:3] == ["gen", "secrets"]]
+    assert [c for c in second if c["argv"][1:3] == ["gen", "config"]]
+
+
+def test_existing_secrets_file_is_never_overwritten(env: Env) -> None:
+    # A bundle that exists before the first genconfig (e.g. restored from git) is used as is.
+    run()
+    bundle = env.decrypt()
+    for rel in list(env.patch_tree()):
+        if rel != patches.SECRETS:
+            (env.root / rel).unlink()
+    secrets_bytes = env.secrets.read_bytes()
+    run()
+    assert env.secrets.read_bytes() == secrets_bytes
+    tc = yaml.safe_load((env.root / "clusterconfig" / "talosconfig").read_text())
+    assert tc["contexts"][tc["context"]]["ca"] == bundle["certs"]["os"]["crt"]
+
+
+def test_rotate_secrets_needs_yes(env: Env, capsys) -> None:  # type: ignore[no-untyped-def]
+    run()
+    secrets_bytes = env.secrets.read_bytes()
+    calls_before = len(env.calls())
+    with pytest.raises(Exit) as exc:
+        run(rotate_secrets=True)
+    assert exc.value.code == 4
+    err = capsys.readouterr().err
+    assert "talosconfig" in err and "--yes" in str(exc.value.message)
+    assert env.secrets.read_bytes() == secrets_bytes
+    assert env.calls()[calls_before:] == []  # refused before running anything
+
+    old = env.decrypt()
+    run(rotate_secrets=True, yes=True)
+    new = env.decrypt()
+    assert new["certs"]["os"]["key"] != old["certs"]["os"]["key"]
+
+
+def test_without_talosctl_patches_are_rendered_and_exit_3(
+    env: Env, tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    if shutil.which("talosctl"):
+        pytest.skip("a real talosctl is on PATH")
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("DOMUM_BIN_DIR", str(empty))
+    with pytest.raises(Exit) as exc:
+        run()
+    assert exc.value.code == 3
+    assert "inv tools.install" in str(exc.value.message)
+    assert len(env.patch_tree()) == 8 and not env.secrets.exists()
+    assert not (env.root / "clusterconfig").exists()
+
+
+def test_placeholder_age_recipient_is_refused_before_generating(env: Env) -> None:
+    (env.root / ".sops.yaml").write_text((REPO / ".sops.yaml").read_text())
+    with pytest.raises(Exit) as exc:
+        run()
+    assert exc.value.code == 2
+    assert "not an age public key" in str(exc.value.message)
+    assert env.calls() == [] and not env.secrets.exists()
+
+
+def test_dry_run_json_is_a_plan_and_touches_nothing(env: Env, capsys) -> None:  # type: ignore[no-untyped-def]
+    run(dry_run=True, json=True)
+    steps = json.loads(capsys.readouterr().out)
+    assert steps[0]["kind"] == "write"
+    assert any(s.get("argv", [None, None])[1:3] == ["gen", "secrets"] for s in steps)
+    assert env.patch_tree() == {} and env.calls() == []
+    assert not os.path.exists(env.root / "clusterconfig")
