@@ -109,7 +109,7 @@ def _check_ours(t: VmTarget, vm: VmInfo) -> None:
     """The vmid must hold the VM the inventory describes, never someone else's guest."""
     if vm.kind != "qemu" or vm.name != t.node.hostname:
         raise Refused(
-            f"vmid {vm.vmid} on {vm.node} is the {vm.kind} {vm.name!r}, not {t.node.hostname!r}",
+            f"vmid {vm.vmid} on {vm.node} holds {vm.kind} {vm.name!r}, not the VM {t.node.hostname!r}",
             hint=f"change nodes.{t.node_id}.vm.vmid or rename/remove that guest",
         )
 
