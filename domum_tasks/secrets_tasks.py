@@ -13,7 +13,7 @@ from .taskutil import DRY_RUN, JSON, domum_task
 
 @domum_task(help={"dry_run": DRY_RUN, "json": JSON})
 def edit(c: Context, dry_run: bool = False, json: bool = False) -> None:
-    """Open config/secrets.sops.yaml in $EDITOR through sops (created from the example if absent)."""
+    """Edit config/secrets.sops.yaml through sops (created from the example if absent)."""
     from . import secrets, taskutil
     from .plan import Local, Plan
 
@@ -65,7 +65,7 @@ def edit(c: Context, dry_run: bool = False, json: bool = False) -> None:
 
 @domum_task(help={"json": "print the list as JSON"})
 def keys(c: Context, json: bool = False) -> None:
-    """List secret key names and where each comes from (env or file); never their values."""
+    """List secret key names and where each comes from (env or file), never values."""
     import os
 
     from . import secrets
@@ -89,7 +89,7 @@ def keys(c: Context, json: bool = False) -> None:
 
 @domum_task(help={"dry_run": DRY_RUN, "json": JSON})
 def init(c: Context, dry_run: bool = False, json: bool = False) -> None:
-    """Create your age key (~/.config/sops/age/keys.txt) and print the public key for .sops.yaml."""
+    """Create your age key (~/.config/sops/age/keys.txt) and print its public key."""
     import os
     from pathlib import Path
 

@@ -42,7 +42,7 @@ def check(c: Context, json: bool = False) -> None:
 def install(
     c: Context, dry_run: bool = False, json: bool = False, force: bool = False, tool: str = ""
 ) -> None:
-    """Download the pinned talosctl and flux for this OS/CPU into .bin/, checking sha256."""
+    """Download pinned talosctl and flux for this OS/CPU into .bin/, checking sha256."""
     import sys
 
     from .. import taskutil
