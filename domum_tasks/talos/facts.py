@@ -54,7 +54,7 @@ def json_stream(text: str) -> Iterator[dict[str, Any]]:
 
 
 def parse_server_versions(text: str) -> dict[str, str]:
-    """`talosctl version` output -> {node: tag}; sections start with `NODE:`, then `Tag:`."""
+    """`talosctl version` output -> {node: tag} from the Server section (`NODE:` then the tag)."""
     out: dict[str, str] = {}
     node = ""
     in_server = False
@@ -64,8 +64,8 @@ def parse_server_versions(text: str) -> dict[str, str]:
             in_server = True
         elif in_server and (m := re.match(r"NODE:\s*(\S+)", line)):
             node = m.group(1)
-        elif in_server and (m := re.match(r"Tag:\s*(v\S+)", line)):
-            out[node] = m.group(1)
+        elif in_server and (m := re.match(r"(?:Tag:|Talos)\s*(v\S+)", line)):
+            out[node] = m.group(1)  # `Tag: v1.13.9`, or `Talos v1.13.9` with --short
     return out
 
 

@@ -131,6 +131,7 @@ def apply(
 def bootstrap(c: Context, deadline: str = "10m", dry_run: bool = False, json: bool = False) -> None:
     """Bootstrap etcd on the first control plane (no-op if already bootstrapped)."""
     from . import facts
+    from .ops_plan import ALREADY_BOOTSTRAPPED as ALREADY
     from .ops_plan import first_controlplane, parse_duration, plan_bootstrap
 
     inv = _inv()
@@ -139,7 +140,9 @@ def bootstrap(c: Context, deadline: str = "10m", dry_run: bool = False, json: bo
     plan = plan_bootstrap(inv, members, err, seconds)
     if not plan.steps and not (dry_run and json):
         print("\n".join(plan.notes))
-    _executor(dry_run, json, inv).execute(plan)
+    results = _executor(dry_run, json, inv).execute(plan)
+    if any(ALREADY in r.stderr for r in results):
+        print(f"already bootstrapped (talosctl answered {ALREADY}): nothing was changed")
 
 
 @domum_task(

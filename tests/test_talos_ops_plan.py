@@ -1,0 +1,276 @@
+"""Pure planner tables for the talos ops tasks (no I/O): argv shapes, ordering, idempotency."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from domum_tasks.errors import CommandFailed, ConfigError, DomumError
+from domum_tasks.inventory import load
+from domum_tasks.plan import Cmd, Local, Plan, Wait
+from domum_tasks.run import Executor
+from domum_tasks.talos import argv as A
+from domum_tasks.talos import ops_plan as P
+from domum_tasks.talos.facts import NodeFacts
+from tests.conftest import LOOPBACK_INVENTORY
+from tests.fixtures.contract import assert_argv_valid
+
+INV = load(LOOPBACK_INVENTORY)
+SID = "a" * 64
+OTHER = "b" * 64
+
+
+def cmds(plan: Plan, *, finally_too: bool = True) -> list[list[str]]:
+    steps = [*plan.steps, *(plan.finally_steps if finally_too else [])]
+    out = []
+    for s in steps:
+        if isinstance(s, Wait) and isinstance(s.probe, Cmd):
+            s = s.probe
+        if isinstance(s, Cmd):
+            out.append(list(s.argv))
+    return out
+
+
+def flag(argv: list[str], name: str) -> str:
+    return argv[argv.index(name) + 1]
+
+
+# --- argv builders ---------------------------------------------------------------------------
+
+
+def test_talosctl_flags_follow_subcommand_and_are_explicit() -> None:
+    argv = A.talosctl(INV, "etcd snapshot", "x.db", nodes=["127.0.0.90"])
+    assert argv[:3] == ("talosctl", "etcd", "snapshot")
+    assert flag(list(argv), "--talosconfig") == "clusterconfig/talosconfig"
+    assert flag(list(argv), "--nodes") == "127.0.0.90"
+    assert flag(list(argv), "--endpoints") == "127.0.0.90,127.0.0.91,127.0.0.96"
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: A.talosctl(INV, "bootstrap", nodes=[]), "need one or more"),
+        (lambda: A.talosctl(INV, "--insecure", nodes=["1"]), "words, not flags"),
+        (lambda: A.talosctl(INV, "gen config", nodes=["1"]), "offline"),
+        (lambda: A.talosctl(INV, "health", "-n", "x", nodes=["1"]), "keywords"),
+        (lambda: A.talosctl_offline("validate", "--nodes", "x"), "rejects client flags"),
+        (lambda: A.talosctl_offline("upgrade"), "talks to nodes"),
+        (lambda: A.flux(INV, "--all"), "command comes first"),
+    ],
+)
+def test_builders_refuse_wrong_shapes(call: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        call()  # type: ignore[operator]
+
+
+def test_flux_builder_is_explicit() -> None:
+    argv = A.flux(INV, "suspend", "kustomization", "--all")
+    assert argv[:4] == ("flux", "suspend", "kustomization", "--all")
+    assert flag(list(argv), "--kubeconfig") == "clusterconfig/kubeconfig"
+    assert flag(list(argv), "--namespace") == "flux-system"
+
+
+# --- small pure helpers ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("10m", 600), ("90s", 90), ("1h30m", 5400), ("2h", 7200)]
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert P.parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "10", "ten", "0s", "10 m", "-5m"])
+def test_parse_duration_rejects(text: str) -> None:
+    with pytest.raises(ConfigError, match="--wait-timeout"):
+        P.parse_duration(text)
+
+
+def test_rolling_order_control_planes_first() -> None:
+    assert P.rolling_order(INV) == [90, 91, 96, 92, 97, 98]
+    assert P.rolling_order(INV, [98, 91]) == [91, 98]
+
+
+def test_talos_node_rejects_raspios_and_unknown() -> None:
+    with pytest.raises(ConfigError, match="runs raspios"):
+        P.talos_node(INV, 93)
+    with pytest.raises(ConfigError, match="no such node"):
+        P.talos_node(INV, 42)
+
+
+@pytest.mark.parametrize(
+    ("facts", "upgrade", "why"),
+    [
+        (None, True, "not probed"),
+        (NodeFacts(90, "h", "ip", error="connection refused"), True, "connection refused"),
+        (NodeFacts(90, "h", "ip", version="v1.12.4", schematic=SID), True, "runs v1.12.4"),
+        (NodeFacts(90, "h", "ip", version="v1.13.9", schematic=None), True, "unreadable"),
+        (NodeFacts(90, "h", "ip", version="v1.13.9", schematic=OTHER), True, "booted schematic"),
+        (NodeFacts(90, "h", "ip", version="v1.13.9", schematic=SID), False, "already at"),
+    ],
+)
+def test_needs_upgrade(facts: NodeFacts | None, upgrade: bool, why: str) -> None:
+    got, reason = P.needs_upgrade(facts, "v1.13.9", SID)
+    assert got is upgrade and why in reason
+
+
+# --- planners --------------------------------------------------------------------------------
+
+
+def test_apply_insecure_uses_node_as_endpoint_and_all_is_rolling() -> None:
+    plan = P.plan_apply(INV, [92, 90], insecure=True, mode="auto")
+    argvs = cmds(plan)
+    assert [flag(a, "--nodes") for a in argvs] == ["127.0.0.90", "127.0.0.92"]
+    for a in argvs:
+        assert a[1] == "apply-config" and "--insecure" in a
+        assert flag(a, "--endpoints") == flag(a, "--nodes")
+    assert flag(argvs[0], "--file") == "clusterconfig/domum-domum-cp1.yaml"
+    assert any("inv talos.genconfig" in n for n in plan.notes)  # files do not exist
+    secure = cmds(P.plan_apply(INV, [92], mode="no-reboot", existing=["clusterconfig/domum-domum-xr2.yaml"]))
+    assert "--insecure" not in secure[0] and flag(secure[0], "--mode") == "no-reboot"
+    assert flag(secure[0], "--endpoints") == "127.0.0.90,127.0.0.91,127.0.0.96"
+
+
+def test_apply_rejects_bad_mode() -> None:
+    with pytest.raises(ConfigError, match="valid modes are auto, no-reboot, staged, try"):
+        P.plan_apply(INV, [90], mode="reboot-now")
+
+
+def test_bootstrap_noop_when_etcd_has_members() -> None:
+    plan = P.plan_bootstrap(INV, ["domum-cp1", "domum-cp2"])
+    assert plan.steps == [] and "already bootstrapped" in plan.notes[0]
+
+
+def test_bootstrap_retries_on_first_controlplane_and_tolerates_already_exists() -> None:
+    plan = P.plan_bootstrap(INV, None, "connection refused", deadline_s=300)
+    boot, members = plan.steps
+    assert isinstance(boot, Wait) and boot.deadline_s == 300 and isinstance(boot.probe, Cmd)
+    assert boot.probe.argv[1] == "bootstrap" and "AlreadyExists" in boot.probe.ok_stderr
+    assert flag(list(boot.probe.argv), "--nodes") == "127.0.0.90"
+    assert isinstance(members, Wait) and members.probe is not None
+    assert "assuming not bootstrapped" in plan.notes[0]
+
+
+def test_upgrade_plan_shape() -> None:
+    images = {i: f"factory.talos.dev/metal-installer/{SID}:v1.13.9" for i in INV.talos_nodes}
+    plan = P.plan_upgrade(INV, images, dict.fromkeys(INV.talos_nodes, SID), {})
+    kinds = [(type(s).__name__, getattr(s, "argv", ("",))[:2]) for s in plan.steps]
+    assert kinds[0] == ("Cmd", ("flux", "suspend"))
+    assert kinds[1] == ("Cmd", ("talosctl", "health"))  # pre-check
+    upgrades = [s for s in plan.steps if isinstance(s, Cmd) and s.argv[1] == "upgrade"]
+    assert [flag(list(s.argv), "--nodes") for s in upgrades] == [
+        "127.0.0.90", "127.0.0.91", "127.0.0.96", "127.0.0.92", "127.0.0.97", "127.0.0.98"]
+    assert all(flag(list(s.argv), "--image") == images[90] for s in upgrades)
+    # after every upgrade comes a health gate, before the next node's marker
+    for i, s in enumerate(plan.steps):
+        if isinstance(s, Cmd) and s.argv[1] == "upgrade":
+            gate = plan.steps[i + 1]
+            assert isinstance(gate, Cmd) and gate.argv[1] == "health"
+            assert flag(list(gate.argv), "--nodes") != flag(list(s.argv), "--nodes")
+    assert [list(s.argv[:3]) for s in plan.finally_steps if isinstance(s, Cmd)] == [
+        ["flux", "resume", "kustomization"]]
+    assert sum(isinstance(s, Local) for s in plan.steps) == 6
+    assert_argv_valid(cmds(plan))
+
+
+def test_upgrade_skips_nodes_already_there_and_no_flux() -> None:
+    images = {90: f"r/metal-installer/{SID}:v1.13.9", 92: f"r/metal-installer/{SID}:v1.13.9"}
+    facts = {90: NodeFacts(90, "domum-cp1", "127.0.0.90", version="v1.13.9", schematic=SID),
+             92: NodeFacts(92, "domum-xr2", "127.0.0.92", version="v1.13.8", schematic=SID)}
+    plan = P.plan_upgrade(INV, images, {90: SID, 92: SID}, facts, suspend_flux=False)
+    upgraded = [flag(list(s.argv), "--nodes") for s in plan.steps
+                if isinstance(s, Cmd) and s.argv[1] == "upgrade"]
+    assert upgraded == ["127.0.0.92"]
+    assert not plan.finally_steps and all(s.argv[0] != "flux" for s in plan.steps
+                                          if isinstance(s, Cmd))
+    nothing = P.plan_upgrade(INV, {90: images[90]}, {90: SID}, facts)
+    assert nothing.steps == [] and not nothing.finally_steps
+    assert "nothing to do" in nothing.notes[-1]
+
+
+def test_reset_is_destructive_and_shows_node() -> None:
+    plan = P.plan_reset(INV, 92)
+    (step,) = plan.steps
+    assert isinstance(step, Cmd) and step.destructive and plan.destructive
+    assert "domum-xr2" in step.desc and "127.0.0.92" in step.desc
+    assert "--graceful=true" in step.argv and "--reboot" in step.argv
+
+
+def test_etcd_snapshot_plan_verifies_before_final_name() -> None:
+    plan = P.plan_etcd_snapshot(INV, "backups/etcd.db")
+    snap = next(s for s in plan.steps if isinstance(s, Cmd))
+    part = snap.argv[-1]
+    assert part == "backups/.etcd.db.unverified" and snap.argv[1:3] == ("etcd", "snapshot")
+    verify = plan.steps[-1]
+    assert isinstance(verify, Local) and verify.args == {"part": part, "out": "backups/etcd.db"}
+    assert isinstance(plan.finally_steps[0], Local) and plan.finally_steps[0].args["path"] == part
+    with pytest.raises(ConfigError, match="control planes only"):
+        P.plan_etcd_snapshot(INV, "x.db", 92)
+
+
+def test_every_planned_argv_passes_the_contract() -> None:
+    plans = [
+        P.plan_apply(INV, INV.talos_nodes, insecure=True),
+        P.plan_apply(INV, INV.talos_nodes, mode="try"),
+        P.plan_bootstrap(INV, None),
+        P.plan_kubeconfig(INV, "clusterconfig/kubeconfig"),
+        P.plan_health(INV, "5m"),
+        P.plan_upgrade_k8s(INV),
+        P.plan_reset(INV, 91, graceful=False),
+        P.plan_etcd_snapshot(INV, "x.db", 96),
+    ]
+    argvs = [a for p in plans for a in cmds(p)]
+    assert len(argvs) == 19
+    assert_argv_valid(argvs)
+    assert all(flag(a, "--talosconfig") and flag(a, "--nodes") and flag(a, "--endpoints")
+               for a in argvs)
+
+
+# --- the generic finally_steps of plan.py/run.py -------------------------------------------------
+
+
+def _local_plan(fail: bool) -> tuple[Plan, list[str]]:
+    seen: list[str] = []
+    plan = Plan("t").add(Local("a"), Local("boom" if fail else "a"), Local("a"))
+    plan.finally_steps.append(Local("cleanup"))
+    return plan, seen
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_finally_steps_always_run(fail: bool) -> None:
+    plan, seen = _local_plan(fail)
+
+    def boom(_: object) -> None:
+        raise CommandFailed("node never became healthy")
+
+    ex = Executor(handlers={"a": lambda _: seen.append("a"), "boom": boom,
+                            "cleanup": lambda _: seen.append("cleanup")})
+    if fail:
+        with pytest.raises(CommandFailed, match="never became healthy"):
+            ex.execute(plan)
+        assert seen == ["a", "cleanup"]
+    else:
+        ex.execute(plan)
+        assert seen == ["a", "a", "a", "cleanup"]
+
+
+def test_failing_cleanup_does_not_hide_first_error_and_fails_a_good_run() -> None:
+    def boom(_: object) -> None:
+        raise DomumError("cleanup broke")
+
+    plan = Plan("t").add(Local("ok"))
+    plan.finally_steps.append(Local("boom"))
+    with pytest.raises(DomumError, match="cleanup broke"):
+        Executor(handlers={"ok": lambda _: None, "boom": boom}).execute(plan)
+
+
+def test_finally_steps_in_json_and_text() -> None:
+    plan, _ = _local_plan(False)
+    items = json.loads(plan.to_json())
+    assert items[-1] == {"kind": "local", "action": "cleanup", "args": {}, "finally": True}
+    assert "always, even after a failure" in plan.render_text()
+    out = io.StringIO()
+    Executor(dry_run=True, json_out=True, out=out).execute(plan)
+    assert json.loads(out.getvalue())[-1]["finally"] is True
