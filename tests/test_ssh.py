@@ -73,7 +73,7 @@ def test_changed_host_key_is_rejected(inv, sshd_fleet: SshdFleet, tmp_path: Path
 def test_down_host_is_a_per_host_result(inv, sshd_fleet: SshdFleet) -> None:
     targets = [ssh.resolve(inv, i) for i in (93, 94, 95)]
     with sshd_fleet.down(94):
-        results = ssh.fanout(inv, targets=targets, command="hostname >/dev/null && echo up")
+        results = ssh.fanout(inv, targets, "hostname >/dev/null && echo up")
     assert [r.target.node_id for r in results] == [93, 94, 95]
     assert [r.status for r in results] == ["ok", "unreachable", "ok"]
     assert results[0].stdout == "up\n" and results[2].stdout == "up\n"
@@ -96,7 +96,7 @@ def test_fanout_respects_the_parallel_cap(inv, sshd_fleet: SshdFleet) -> None:
     # Each host logs start/end times; with a cap of 2, no more than 2 intervals overlap.
     cmd = 's=$(date +%s.%N); sleep 0.3; e=$(date +%s.%N); echo "$s $e" > $DOMUM_FAKE_ROOT/interval'
     targets = [ssh.resolve(inv, i) for i in range(90, 96)]
-    results = ssh.fanout(inv, targets=targets, command=cmd, parallel=2)
+    results = ssh.fanout(inv, targets, cmd, parallel_cap=2)
     assert all(r.ok for r in results), [r.error for r in results]
     spans = [
         tuple(map(float, sshd_fleet.host(i).read_fake("interval").split())) for i in range(90, 96)
