@@ -16,6 +16,7 @@ proxmoxer and requests are imported lazily, inside the functions that need them.
 from __future__ import annotations
 
 import re
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -109,9 +110,20 @@ def host_for_path(inv: Inventory, path: str) -> str:
     raise ConfigError(f"cannot tell which Proxmox host serves {path}; hosts: {nodes}")
 
 
+_warned_insecure: set[str] = set()
+
+
 def _verify_setting(name: str, host: ProxmoxHost) -> bool | str:
     """requests' `verify`: a CA bundle path, True (system CAs) or False (only if verify_tls: false)."""
     if not host.verify_tls:
+        # proxmoxer silences urllib3's warning globally, so say it ourselves, once per host.
+        if name not in _warned_insecure:
+            _warned_insecure.add(name)
+            print(
+                f"domum: warning: proxmox.{name}.verify_tls is false: the API's certificate is "
+                "not checked (set ca_file to the PVE CA instead)",
+                file=sys.stderr,
+            )
         return False
     if not host.ca_file:
         return True

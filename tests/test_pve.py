@@ -147,3 +147,19 @@ def test_executor_runs_pve_steps_through_the_facade(pve_sim: PveSim) -> None:
         ("POST", "/nodes/pve1/qemu/196/status/start", {}),
         ("GET", f"/nodes/pve1/tasks/{result.value['upid']}/status", {}),
     ]
+
+
+@pytest.mark.filterwarnings("ignore:Unverified HTTPS request")
+def test_verify_tls_false_works_but_warns(
+    pve_sim: PveSim, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pve, "_warned_insecure", set())
+    host = (
+        pve_sim.inventory()
+        .proxmox["pve1"]
+        .model_copy(update={"verify_tls": False, "ca_file": None})
+    )
+    assert pve.PveClient("pve1", host, pve_sim.secret).get("/version")["repoid"] == "fakepve"
+    pve.PveClient("pve1", host, pve_sim.secret).get("/version")
+    err = capsys.readouterr().err
+    assert err.count("proxmox.pve1.verify_tls is false") == 1

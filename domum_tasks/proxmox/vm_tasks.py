@@ -66,7 +66,7 @@ def status(c: Context, json: bool = False) -> None:
             vms: list[facts.VmInfo] | None = facts.list_vms(pve.client(inv, name))
             reason = ""
         except pve.PveUnavailable as exc:
-            vms, reason = None, str(exc.message)
+            vms, reason = None, str(exc.message) + (f"; {exc.hint}" if exc.hint else "")
             down.append(name)
         rows += status_rows(inv, name, vms, reason)
     print_table(
