@@ -20,10 +20,8 @@ from domum_tasks.talos import patches
 from domum_tasks.talos.config_tasks import genconfig
 from tests.conftest import CONTRACTS, REPO
 
-FAKECLI = REPO / "tests" / "fakes" / "fakecli.py"
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not FAKECLI.exists(), reason="fake talosctl (tests/fakes) not present"),
     pytest.mark.skipif(not CONTRACTS.exists(), reason="../shared/contracts is absent"),
     pytest.mark.skipif(shutil.which("age-keygen") is None, reason="age not installed"),
 ]
@@ -31,13 +29,11 @@ CPS = ["127.0.0.90", "127.0.0.91", "127.0.0.96"]
 
 
 class Env:
-    def __init__(self, root: Path, log: Path, key: Path) -> None:
-        self.root, self.log, self.key = root, log, key
+    def __init__(self, root: Path, fake: Any, key: Path) -> None:
+        self.root, self.fake, self.key = root, fake, key
 
     def calls(self) -> list[dict[str, Any]]:
-        if not self.log.exists():
-            return []
-        return [json.loads(line) for line in self.log.read_text().splitlines() if line]
+        return list(self.fake.records)
 
     def patch_tree(self) -> dict[str, bytes]:
         base = self.root / patches.PATCH_DIR
@@ -56,13 +52,9 @@ class Env:
         return data
 
 
-def _write_exe(path: Path, text: str) -> None:
-    path.write_text(text)
-    path.chmod(0o755)
-
-
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_cli: Any) -> Env:
+    """A temp repo root (with a .sops.yaml for a fresh age key) and the strict fake talosctl."""
     root = tmp_path / "repo"
     root.mkdir()
     key = tmp_path / "age.key"
@@ -74,17 +66,10 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
     (root / ".sops.yaml").write_text(
         sops_rules.replace("age1REPLACE-WITH-YOUR-AGE-PUBLIC-KEY", public)
     )
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    _write_exe(bin_dir / "talosctl", f'#!/bin/sh\nexec {sys.executable} {FAKECLI} talosctl "$@"\n')
-    log = tmp_path / "fakecli.jsonl"
     monkeypatch.setenv("DOMUM_REPO_ROOT", str(root))
     monkeypatch.setenv("DOMUM_TALOS_SCHEMA_DIR", str(CONTRACTS))
-    monkeypatch.setenv("DOMUM_BIN_DIR", str(bin_dir))
-    monkeypatch.setenv("DOMUM_FAKECLI_LOG", str(log))
-    monkeypatch.setenv("DOMUM_FAKECLI_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(key))
-    return Env(root, log, key)
+    return Env(root, fake_cli, key)
 
 
 def run(**kw: Any) -> None:
@@ -152,27 +137,22 @@ def test_genconfig_writes_patches_secrets_configs_and_talosconfig(env: Env, caps
     assert proc.returncode == 0, proc.stdout
 
 
-def test_second_run_changes_nothing_and_never_regenerates_secrets(env: Env) -> None:
+def test_second_run_changes_nothing_and_existing_secrets_are_never_overwritten(env: Env) -> None:
     run()
     before = env.patch_tree()
+    bundle = env.decrypt()
     calls_before = len(env.calls())
     run(json=True)
     assert env.patch_tree() == before  # byte-identical, secrets file included
     second = env.calls()[calls_before:]
     assert not [c for c in second if c["argv"][1:3] == ["gen", "secrets"]]
     assert [c for c in second if c["argv"][1:3] == ["gen", "config"]]
-
-
-def test_existing_secrets_file_is_never_overwritten(env: Env) -> None:
-    # A bundle that exists before the first genconfig (e.g. restored from git) is used as is.
-    run()
-    bundle = env.decrypt()
-    for rel in list(env.patch_tree()):
+    # A bundle present before the patches (e.g. a fresh clone) is used as is, never replaced.
+    for rel in before:
         if rel != patches.SECRETS:
             (env.root / rel).unlink()
-    secrets_bytes = env.secrets.read_bytes()
     run()
-    assert env.secrets.read_bytes() == secrets_bytes
+    assert env.patch_tree() == before
     tc = yaml.safe_load((env.root / "clusterconfig" / "talosconfig").read_text())
     assert tc["contexts"][tc["context"]]["ca"] == bundle["certs"]["os"]["crt"]
 
@@ -195,14 +175,8 @@ def test_rotate_secrets_needs_yes(env: Env, capsys) -> None:  # type: ignore[no-
     assert new["certs"]["os"]["key"] != old["certs"]["os"]["key"]
 
 
-def test_without_talosctl_patches_are_rendered_and_exit_3(
-    env: Env, tmp_path: Path, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
-    if shutil.which("talosctl"):
-        pytest.skip("a real talosctl is on PATH")
-    empty = tmp_path / "empty-bin"
-    empty.mkdir()
-    monkeypatch.setenv("DOMUM_BIN_DIR", str(empty))
+def test_without_talosctl_patches_are_rendered_and_exit_3(env: Env) -> None:
+    env.fake.remove("talosctl")
     with pytest.raises(Exit) as exc:
         run()
     assert exc.value.code == 3
