@@ -319,3 +319,18 @@ def test_yaml_dump_has_no_anchors_and_stable_key_order() -> None:
     assert "&id" not in text and "*id" not in text
     first = yaml.safe_load_all(text.split("---\n")[1])
     assert list(next(first)) == ["apiVersion", "kind", "hostname"]
+
+
+def test_patches_of_a_removed_node_are_deleted() -> None:
+    inv = load()
+    rendered = patches.render(inv)
+    on_disk = {
+        **rendered,
+        "cluster/core/01-talos/workers/node-99.yaml": patches.HEADER + "{}\n",
+        "cluster/core/01-talos/workers/hand-made.yaml": "machine: {}\n",
+    }
+    plan = plan_genconfig(inv, rendered, facts(secrets_exist=True, on_disk=on_disk))
+    removes = [
+        s.args["path"] for s in plan.steps if isinstance(s, Local) and s.action == "remove-file"
+    ]
+    assert removes == ["/repo/cluster/core/01-talos/workers/node-99.yaml"]  # only generated ones
