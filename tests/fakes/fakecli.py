@@ -307,10 +307,10 @@ def _clis() -> dict[str, Any]:
     return _checker().load_clis(TALOS_CONTRACT_VERSION, str(CONTRACTS))  # type: ignore[no-any-return]
 
 
-def parse(prog: str, args: list[str]) -> tuple[str | None, str]:
+def parse(prog: str, args: list[str], _res: dict[str, Any] | None = None) -> tuple[str | None, str]:
     """Contract check of one invocation: (None, "") if accepted, else (cobra message, help text)."""
     clis = _clis()
-    res = _checker().check_argv(clis, [prog, *args])
+    res = _checker().check_argv(clis, [prog, *args]) if _res is None else _res
     if res["ok"]:
         return None, ""
     kinds = {k for k, _ in res["problems"]}
@@ -326,10 +326,10 @@ def run(prog: str, args: list[str]) -> tuple[int, str, str]:
     ca = _checker()
     clis = _clis()
     cli = clis[prog]
-    error, helptext = parse(prog, args)
+    res = ca.check_argv(clis, [prog, *args])
+    error, helptext = parse(prog, args, res)
     if error is not None:
         return 1, helptext, f"Error: {error}\n"
-    res = ca.check_argv(clis, [prog, *args])
     warn = "".join(
         f"Flag {m.split(':')[0]} has been deprecated, {m.split(':', 1)[1].strip()}\n"
         for k, m in res["problems"]
@@ -342,13 +342,13 @@ def run(prog: str, args: list[str]) -> tuple[int, str, str]:
         return 0, help_text(cli, target if target in cli.commands else "") + "\n", warn
     if path == "" and "--version" in flags:
         return 0, f"flux version {cli.data['_version'].split()[1].lstrip('v')}\n", warn
-    import fake_flux
-    import fake_talos
-
-    handlers = fake_talos.HANDLERS if prog == "talosctl" else fake_flux.HANDLERS
+    if prog == "talosctl":
+        import fake_talos as mod  # (imports PyYAML; flux calls skip it)
+    else:
+        import fake_flux as mod  # type: ignore[no-redef]
     with _locked_state() as (state, state_path):
         call = Call(prog, path, flags, pos, state, os.getcwd())
-        handler = handlers.get(path, fake_talos.generic if prog == "talosctl" else fake_flux.generic)
+        handler = mod.HANDLERS.get(path, mod.generic)
         code = 0
         try:
             call.injected_failure()
