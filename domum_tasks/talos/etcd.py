@@ -78,7 +78,8 @@ def verify_snapshot_file(path: str | os.PathLike[str]) -> SnapshotInfo:
 def with_trailer(db: bytes) -> bytes:
     """Append the sha256 trailer to a raw bbolt database, as the etcd snapshot API does.
 
-    Used to build fixtures from `etcdctl snapshot save` output (which strips the trailer).
+    For raw database files (e.g. a copied `member/snap/db`); `etcdctl snapshot save` output
+    already carries the trailer.
     """
     return db + hashlib.sha256(db).digest()
 
