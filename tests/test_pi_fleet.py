@@ -101,7 +101,9 @@ def test_status_talos_pis_through_talosctl(
     assert len(calls) == 6 and all("--endpoints" in c and "--nodes" in c for c in calls)
 
 
-def test_status_talos_without_talosconfig(fleet_inventory: Path, fake_cli: Any, capsys: Any) -> None:
+def test_status_talos_without_talosconfig(
+    fleet_inventory: Path, fake_cli: Any, capsys: Any
+) -> None:
     data = yaml.safe_load(fleet_inventory.read_text())
     data["cluster"]["talosconfig"] = "/nonexistent/talosconfig"
     fleet_inventory.write_text(yaml.safe_dump(data))
@@ -125,7 +127,11 @@ def test_run_all_collects_output_and_exit_codes(
     assert "pi.run: 1 of 3 host(s) failed" in str(exc.value.message)
     assert "node-94: exit code 5: boom" in str(exc.value.message)
     results = {r["host"]: r for r in rows_of(capsys)}
-    assert [results[h]["status"] for h in ("node-93", "node-94", "node-95")] == ["ok", "failed", "ok"]
+    assert [results[h]["status"] for h in ("node-93", "node-94", "node-95")] == [
+        "ok",
+        "failed",
+        "ok",
+    ]
     assert results["node-93"]["stdout"].strip() == os.uname().nodename
     assert results["node-94"]["exit_code"] == 5 and results["node-94"]["stderr"] == "boom\n"
 
@@ -182,7 +188,10 @@ def test_update_reports_upgrades_and_reboot(
     assert report["node-94"]["upgraded"] == 2
     assert report["node-94"]["packages"] == ["libc6", "linux-image-rpi-v8"]
     assert report["node-94"]["reboot_required"] is True
-    assert (report["node-95"]["packages"], report["node-95"]["reboot_required"]) == (["openssl"], False)
+    assert (report["node-95"]["packages"], report["node-95"]["reboot_required"]) == (
+        ["openssl"],
+        False,
+    )
     calls = sshd_fleet.host(94).read_fake("apt/calls").splitlines()
     assert calls[0].endswith(" update") and calls[1].endswith(" full-upgrade")
     assert "--force-confold" in calls[1] and "-y" in calls[1].split()
@@ -254,7 +263,9 @@ def test_reboot_needs_a_node(fleet_inventory: Path) -> None:
 
 
 def keygen_fingerprint(pub: Path) -> str:
-    out = subprocess.run(["ssh-keygen", "-lf", str(pub)], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["ssh-keygen", "-lf", str(pub)], capture_output=True, text=True, check=True
+    )
     return out.stdout.split()[1]
 
 
@@ -289,7 +300,9 @@ def test_enroll_changed_key_shows_both_and_replaces(
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
     h = sshd_fleet.host(95)
     fake_pub = " ".join(other.with_suffix(".pub").read_text().split()[:2])
-    sshd_fleet.known_hosts.write_text(sshd_fleet.known_hosts.read_text().replace(h.host_pub, fake_pub))
+    sshd_fleet.known_hosts.write_text(
+        sshd_fleet.known_hosts.read_text().replace(h.host_pub, fake_pub)
+    )
     call(fleet_tasks.enroll, node="95", dry_run=True, json=True)
     (step,) = json.loads(capsys.readouterr().out)
     assert step["kind"] == "write" and step["destructive"] is True
@@ -297,7 +310,10 @@ def test_enroll_changed_key_shows_both_and_replaces(
     assert fake_pub in sshd_fleet.known_hosts.read_text()  # dry run wrote nothing
     call(fleet_tasks.enroll, node="95", yes=True)
     err = capsys.readouterr().err
-    assert f"CHANGED: {sshd_fleet.known_hosts} has {keygen_fingerprint(other.with_suffix('.pub'))}" in err
+    assert (
+        f"CHANGED: {sshd_fleet.known_hosts} has {keygen_fingerprint(other.with_suffix('.pub'))}"
+        in err
+    )
     text = sshd_fleet.known_hosts.read_text()
     assert fake_pub not in text and f"{h.known_hosts_name} {h.host_pub}" in text
     assert len(text.splitlines()) == 6
