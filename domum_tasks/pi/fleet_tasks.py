@@ -159,7 +159,7 @@ def update(
     dry_run: bool = False,
     json: bool = False,
 ) -> None:
-    """apt update and full-upgrade (non-interactive); report upgrades and pending reboots."""
+    """Upgrade Pis: apt update + full-upgrade, non-interactive; report upgrades and reboots."""
     from .. import ssh, taskutil
     from ..console import print_table
     from ..errors import ConfigError
