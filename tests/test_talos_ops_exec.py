@@ -99,13 +99,17 @@ def test_bootstrap_on_bootstrapped_cluster_is_a_noop(
 
 def test_bootstrap_fresh_then_retry_after_transient_failure(fake_cli: Any, cluster_dir: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    import domum_tasks.run as run
+    import dataclasses
 
-    monkeypatch.setattr(run.time, "sleep", lambda s: None)
+    slept: list[float] = []
+    real = T._executor
+    monkeypatch.setattr(T, "_executor", lambda *a, **k: dataclasses.replace(
+        real(*a, **k), sleep=slept.append))
     fake_cli.set_state(fail={"bootstrap": {"message": "connection refused", "times": 2}})
     T.bootstrap(Context(), deadline="5m")
     assert fake_cli.state["bootstrapped"] is True
     assert len(talos_calls(fake_cli, "bootstrap")) == 3
+    assert slept == [10, 10]  # retried at the plan's interval, not in a busy loop
 
 
 def test_apply_all_insecure(fake_cli: Any, cluster_dir: Path) -> None:
