@@ -9,6 +9,7 @@ that breaks a control plane should stop before any worker has been touched.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
@@ -129,12 +130,19 @@ def plan_bootstrap(
     )
     members_cmd = Cmd(talosctl(inv, "etcd members", nodes=[ip], endpoints=[ip]), timeout_s=30)
     plan.add(
-        Wait(f"{cp.hostname} to accept the bootstrap", deadline_s, probe=boot, interval_s=10),
+        Wait(
+            f"{cp.hostname} to accept the bootstrap",
+            deadline_s,
+            probe=boot,
+            interval_s=10,
+            desc="retrying: " + shlex.join(boot.argv),
+        ),
         Wait(
             f"etcd on {cp.hostname} to list its members",
             deadline_s,
             probe=members_cmd,
             interval_s=10,
+            desc=shlex.join(members_cmd.argv),
         ),
     )
     return plan
