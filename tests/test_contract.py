@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
 import pytest
 
 from domum_tasks.plan import Cmd, Plan, PveCall, Wait
@@ -50,7 +52,7 @@ def test_assert_pve_valid_against_the_examples() -> None:
     # two examples get only warnings (UPID of another node, deleting an unknown option): PVE
     # accepts them, so the session check does not fail on them either
     assert [c for c in invalid if c not in flagged] == [invalid[14], invalid[16]]
-    with pytest.raises(AssertionError, match="unknown_param|bad_value|unknown_path"):
+    with pytest.raises(AssertionError, match=r"unknown_param|bad_value|unknown_path"):
         contract.assert_pve_valid(invalid[:1])
 
 
@@ -59,13 +61,23 @@ def test_plan_json_helper() -> None:
     plan = Plan("t", [Cmd(("talosctl", "bootstrap", "--node", "127.0.0.90"))])
     with pytest.raises(AssertionError, match="--node"):
         contract.assert_plan_json_valid(plan.to_json())
-    argvs, calls = contract.steps_from_json(json.dumps([
-        {"kind": "wait", "what": "x", "deadline_s": 1,
-         "probe": {"kind": "cmd", "argv": ["talosctl", "health"]}},
-        {"kind": "pve", "method": "GET", "path": "/nodes", "params": {}},
-        {"kind": "cmd", "argv": ["sops", "-d", "x"]},
-    ]))
-    assert argvs == [["talosctl", "health"]] and calls == [{"method": "GET", "path": "/nodes", "params": {}}]
+    argvs, calls = contract.steps_from_json(
+        json.dumps(
+            [
+                {
+                    "kind": "wait",
+                    "what": "x",
+                    "deadline_s": 1,
+                    "probe": {"kind": "cmd", "argv": ["talosctl", "health"]},
+                },
+                {"kind": "pve", "method": "GET", "path": "/nodes", "params": {}},
+                {"kind": "cmd", "argv": ["sops", "-d", "x"]},
+            ]
+        )
+    )
+    assert argvs == [["talosctl", "health"]] and calls == [
+        {"method": "GET", "path": "/nodes", "params": {}}
+    ]
 
 
 def test_plans_built_in_a_test_are_collected(request: pytest.FixtureRequest) -> None:
@@ -76,8 +88,10 @@ def test_plans_built_in_a_test_are_collected(request: pytest.FixtureRequest) -> 
     assert (plan, request.node.nodeid) in collector.plans
     argvs, calls = collector.gather()
     assert (list(probe.argv), f"{request.node.nodeid} (plan 'collected')") in argvs
-    assert ({"method": "GET", "path": "/nodes", "params": {}},
-            f"{request.node.nodeid} (plan 'collected')") in calls
+    assert (
+        {"method": "GET", "path": "/nodes", "params": {}},
+        f"{request.node.nodeid} (plan 'collected')",
+    ) in calls
 
 
 @pytest.mark.contract_exempt("builds an invalid plan on purpose")
@@ -86,8 +100,9 @@ def test_exempt_tests_are_not_collected(request: pytest.FixtureRequest) -> None:
     assert all(p is not plan for p, _ in request.config._domum_contract.plans)
 
 
-INNER_TESTS = '''
+INNER_TESTS = """
 import subprocess
+import sys
 import pytest
 from domum_tasks.plan import Cmd, Plan, PveCall
 
@@ -108,15 +123,41 @@ def test_exempt(fake_cli):
 def test_good(fake_cli):
     Plan("ok", [Cmd(("flux", "check"))])
     subprocess.run(["flux", "check"], check=True)
-'''
+
+def test_bad_plan_in_a_python_subprocess():
+    code = "from domum_tasks.plan import Plan, Cmd; Plan('child', [Cmd(('flux', 'get', 'ks', '-a'))])"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+@pytest.mark.contract_exempt("deliberate")
+def test_exempt_subprocess():
+    code = "from domum_tasks.plan import Plan, Cmd; Plan('child', [Cmd(('flux', 'exempt-child'))])"
+    subprocess.run([sys.executable, "-c", code], check=True)
+"""
 
 
 def _inner_pytest(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:
     (tmp_path / "test_inner.py").write_text(textwrap.dedent(body))
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
-         "-p", "tests.fixtures.contract", "-p", "tests.fixtures.fake_cli", str(tmp_path / "test_inner.py")],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(tmp_path),
+            "-p",
+            "tests.fixtures.contract",
+            "-p",
+            "tests.fixtures.fake_cli",
+            str(tmp_path / "test_inner.py"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if k != "DOMUM_CONTRACT_PLAN_LOG"},
     )
 
 
@@ -124,7 +165,7 @@ def test_session_fails_on_violations(tmp_path: Path) -> None:
     """A whole inner pytest run: the tests pass, but the contract check fails the session."""
     proc = _inner_pytest(tmp_path, INNER_TESTS)
     out = proc.stdout
-    assert "5 passed" in out, out + proc.stderr
+    assert "7 passed" in out, out + proc.stderr
     assert proc.returncode == 1, out
     assert "contract violations" in out
     assert "ARGV talosctl --insecure upgrade -n 127.0.0.91" in out
@@ -132,16 +173,22 @@ def test_session_fails_on_violations(tmp_path: Path) -> None:
     assert "PVE  POST /nodes/pve/qemu/190/snapshot" in out and "unknown_param" in out
     assert "ARGV flux reconcile kustomization apps --with-sources" in out
     assert "test_runs_a_bad_argv_and_ignores_the_failure (ran via fake_cli)" in out
-    assert "exempt-bogus" not in out
-    assert "3 contract violation(s)" in out
+    assert "ARGV flux get ks -a" in out
+    assert "test_bad_plan_in_a_python_subprocess (plan 'child' in a subprocess)" in out
+    assert "exempt-bogus" not in out and "exempt-child" not in out
+    assert "4 contract violation(s)" in out
 
 
 def test_session_passes_when_clean(tmp_path: Path) -> None:
-    proc = _inner_pytest(tmp_path, INNER_TESTS.split("def test_plans_a_bad_argv")[0] + '''
+    proc = _inner_pytest(
+        tmp_path,
+        INNER_TESTS.split("def test_plans_a_bad_argv")[0]
+        + """
 def test_good(fake_cli):
     Plan("ok", [Cmd(("talosctl", "version", "--client"))])
     subprocess.run(["flux", "check"], check=True)
-''')
+""",
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "contract check: 2 talosctl/flux argv and 0 PVE call(s) OK" in proc.stdout
 

@@ -43,7 +43,17 @@ def test_accepts_every_valid_example(argv: list[str]) -> None:
 # The invalid table is judged against the newest talosctl; these two are valid in v1.13, the
 # version Domum pins (`apply-config --mode reboot` and `reset --insecure` were dropped in v1.14).
 VALID_IN_V113 = [
-    ["talosctl", "apply-config", "--insecure", "-n", "10.0.0.90", "--file", "x.yaml", "--mode", "reboot"],
+    [
+        "talosctl",
+        "apply-config",
+        "--insecure",
+        "-n",
+        "10.0.0.90",
+        "--file",
+        "x.yaml",
+        "--mode",
+        "reboot",
+    ],
     ["talosctl", "reset", "-n", "10.0.0.92", "--insecure"],
 ]
 
@@ -69,21 +79,37 @@ def test_version_differences_follow_v113() -> None:
     [
         (["talosctl", "foo"], 'unknown command "foo" for "talosctl"'),
         (["talosctl", "bootstrap", "--node", "1.2.3.4"], "unknown flag: --node"),
-        (["talosctl", "apply-config", "-n", "1", "-fx.yaml", "-x"], "unknown shorthand flag: 'x' in -x"),
+        (
+            ["talosctl", "apply-config", "-n", "1", "-fx.yaml", "-x"],
+            "unknown shorthand flag: 'x' in -x",
+        ),
         (["talosctl", "upgrade-k8s", "-n", "1", "--to"], "flag needs an argument: --to"),
-        (["talosctl", "health", "--wait-timeout", "600"],
-         'invalid argument "600" for "--wait-timeout" flag: time: missing unit in duration "600"'),
+        (
+            ["talosctl", "health", "--wait-timeout", "600"],
+            'invalid argument "600" for "--wait-timeout" flag: time: missing unit in duration "600"',
+        ),
         (["talosctl", "etcd", "snapshot", "-n", "1"], "accepts 1 arg(s), received 0"),
         (["talosctl", "gen", "config", "x"], "accepts 2 arg(s), received 1"),
         (["talosctl", "health", "extra"], 'unknown command "extra" for "talosctl health"'),
         # client flags are not accepted by offline commands
-        (["talosctl", "gen", "config", "c", "https://e:6443", "-n", "1"], "unknown shorthand flag: 'n' in -n"),
-        (["talosctl", "validate", "--config", "x", "--mode", "metal", "--talosconfig", "t"],
-         "unknown flag: --talosconfig"),
+        (
+            ["talosctl", "gen", "config", "c", "https://e:6443", "-n", "1"],
+            "unknown shorthand flag: 'n' in -n",
+        ),
+        (
+            ["talosctl", "validate", "--config", "x", "--mode", "metal", "--talosconfig", "t"],
+            "unknown flag: --talosconfig",
+        ),
         # a flag before the subcommand swallows it
-        (["talosctl", "--insecure", "apply-config", "-n", "1", "--file", "x"], "unknown flag: --insecure"),
+        (
+            ["talosctl", "--insecure", "apply-config", "-n", "1", "--file", "x"],
+            "unknown flag: --insecure",
+        ),
         (["talosctl", "apply-config", "-n", "1", "--file", "x", "--mode", "stage"], "not one of"),
-        (["flux", "reconcile", "kustomization", "x", "--with-sources"], "unknown flag: --with-sources"),
+        (
+            ["flux", "reconcile", "kustomization", "x", "--with-sources"],
+            "unknown flag: --with-sources",
+        ),
         (["flux", "bogus"], 'unknown command "bogus" for "flux"'),
         (["flux", "get", "kustomizationz"], "is not a subcommand of 'flux get'"),
     ],
@@ -102,11 +128,17 @@ def _run(args: list[str], cwd: Path, check: bool = True) -> subprocess.Completed
 
 @pytest.mark.contract_exempt("feeds the stand-in invalid command lines on purpose")
 def test_rejection_through_the_wrapper(fake_cli: Any, tmp_path: Path) -> None:
-    proc = _run(["talosctl", "--insecure", "apply-config", "-n", "127.0.0.90", "--file", "x"], tmp_path, check=False)
+    proc = _run(
+        ["talosctl", "--insecure", "apply-config", "-n", "127.0.0.90", "--file", "x"],
+        tmp_path,
+        check=False,
+    )
     assert (proc.returncode, proc.stderr) == (1, "Error: unknown flag: --insecure\n")
     proc = _run(["flux", "get", "kustomizationz"], tmp_path, check=False)
     assert proc.returncode == 1 and "Available Commands:" in proc.stdout
-    assert fake_cli.records[0]["exit"] == 1 and fake_cli.records[0]["error"].startswith("Error: unknown flag")
+    assert fake_cli.records[0]["exit"] == 1 and fake_cli.records[0]["error"].startswith(
+        "Error: unknown flag"
+    )
     assert fake_cli.calls == [
         ["talosctl", "--insecure", "apply-config", "-n", "127.0.0.90", "--file", "x"],
         ["flux", "get", "kustomizationz"],
@@ -156,10 +188,32 @@ def test_gen_config_with_patches_then_validate(fake_cli: Any, tmp_path: Path) ->
     )
     (tmp_path / "cp.yaml").write_text("cluster:\n  allowSchedulingOnControlPlanes: true\n")
     image = "factory.talos.dev/installer/376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba:v1.13.9"
-    _run(["talosctl", "gen", "config", "domum", "https://127.0.0.80:6443", "--with-secrets", "secrets.yaml",
-          "--talos-version", "v1.13", "--kubernetes-version", "v1.35.4", "--install-image", image,
-          "--output-types", "controlplane", "-o", "out/node-90.yaml",
-          "--config-patch", "@common.yaml", "--config-patch-control-plane", "@cp.yaml"], tmp_path)
+    _run(
+        [
+            "talosctl",
+            "gen",
+            "config",
+            "domum",
+            "https://127.0.0.80:6443",
+            "--with-secrets",
+            "secrets.yaml",
+            "--talos-version",
+            "v1.13",
+            "--kubernetes-version",
+            "v1.35.4",
+            "--install-image",
+            image,
+            "--output-types",
+            "controlplane",
+            "-o",
+            "out/node-90.yaml",
+            "--config-patch",
+            "@common.yaml",
+            "--config-patch-control-plane",
+            "@cp.yaml",
+        ],
+        tmp_path,
+    )
     docs = list(yaml.safe_load_all((tmp_path / "out/node-90.yaml").read_text()))
     main, extra = docs[0], docs[1:]
     bundle = yaml.safe_load((tmp_path / "secrets.yaml").read_text())
@@ -170,28 +224,60 @@ def test_gen_config_with_patches_then_validate(fake_cli: Any, tmp_path: Path) ->
     assert main["cluster"]["allowSchedulingOnControlPlanes"] is True
     assert main["cluster"]["id"] == bundle["cluster"]["id"]
     assert main["machine"]["kubelet"]["image"].endswith(":v1.35.4")
-    assert extra == [{"apiVersion": "v1alpha1", "kind": "HostnameConfig", "hostname": "node-90", "auto": "off"}]
+    assert extra == [
+        {"apiVersion": "v1alpha1", "kind": "HostnameConfig", "hostname": "node-90", "auto": "off"}
+    ]
     assert not (tmp_path / "out/talosconfig").exists()
-    out = _run(["talosctl", "validate", "--config", "out/node-90.yaml", "--mode", "metal"], tmp_path).stdout
+    out = _run(
+        ["talosctl", "validate", "--config", "out/node-90.yaml", "--mode", "metal"], tmp_path
+    ).stdout
     assert "valid for metal mode" in out
 
     # default form: all three into a directory; worker gets no CA keys, talosconfig no nodes
-    _run(["talosctl", "gen", "config", "domum", "https://127.0.0.80:6443", "--with-secrets",
-          "secrets.yaml", "--output", "all"], tmp_path)
+    _run(
+        [
+            "talosctl",
+            "gen",
+            "config",
+            "domum",
+            "https://127.0.0.80:6443",
+            "--with-secrets",
+            "secrets.yaml",
+            "--output",
+            "all",
+        ],
+        tmp_path,
+    )
     worker = yaml.safe_load((tmp_path / "all/worker.yaml").read_text())
     assert worker["machine"]["type"] == "worker" and worker["machine"]["ca"]["key"] == ""
     tc = yaml.safe_load((tmp_path / "all/talosconfig").read_text())
     assert tc["context"] == "domum" and tc["contexts"]["domum"]["endpoints"] == ["127.0.0.80"]
     assert "nodes" not in tc["contexts"]["domum"]
-    _run(["talosctl", "validate", "--config", "all/worker.yaml", "--mode", "metal", "--strict"], tmp_path)
+    _run(
+        ["talosctl", "validate", "--config", "all/worker.yaml", "--mode", "metal", "--strict"],
+        tmp_path,
+    )
 
 
 def test_gen_config_refuses_overwrite_and_missing_secrets(fake_cli: Any, tmp_path: Path) -> None:
-    proc = _run(["talosctl", "gen", "config", "c", "https://127.0.0.80:6443", "--with-secrets", "nope.yaml"],
-                tmp_path, check=False)
+    proc = _run(
+        [
+            "talosctl",
+            "gen",
+            "config",
+            "c",
+            "https://127.0.0.80:6443",
+            "--with-secrets",
+            "nope.yaml",
+        ],
+        tmp_path,
+        check=False,
+    )
     assert proc.returncode == 1 and "failed to load secrets bundle" in proc.stderr
     _run(["talosctl", "gen", "config", "c", "https://127.0.0.80:6443"], tmp_path)
-    proc = _run(["talosctl", "gen", "config", "c", "https://127.0.0.80:6443"], tmp_path, check=False)
+    proc = _run(
+        ["talosctl", "gen", "config", "c", "https://127.0.0.80:6443"], tmp_path, check=False
+    )
     assert proc.returncode == 1 and "already exists, use --force" in proc.stderr
     _run(["talosctl", "gen", "config", "c", "https://127.0.0.80:6443", "--force"], tmp_path)
 
@@ -201,21 +287,42 @@ def test_gen_config_refuses_overwrite_and_missing_secrets(fake_cli: Any, tmp_pat
     [
         ("machine: [unclosed\n", "failed to decode config"),
         ("version: v1alpha2\nmachine: {type: worker}\n", 'config version must be "v1alpha1"'),
-        ("version: v1alpha1\nmachine: {install: {disk: /dev/sda}}\ncluster: {controlPlane: {endpoint: https://e:6443}}\n",
-         "machine.type"),
-        ("version: v1alpha1\nmachine: {type: worker, install: {disk: /dev/sda}, network: {hostname: x}}\n"
-         "cluster: {controlPlane: {endpoint: https://e:6443}}\n", "machine"),
+        (
+            "version: v1alpha1\nmachine: {install: {disk: /dev/sda}}\ncluster: {controlPlane: {endpoint: https://e:6443}}\n",
+            "machine.type",
+        ),
+        (
+            "version: v1alpha1\nmachine: {type: worker, install: {disk: /dev/sda}, network: {hostname: x}}\n"
+            "cluster: {controlPlane: {endpoint: https://e:6443}}\n",
+            "machine",
+        ),
     ],
 )
-def test_validate_rejects_bad_configs(fake_cli: Any, tmp_path: Path, content: str, reason: str) -> None:
+def test_validate_rejects_bad_configs(
+    fake_cli: Any, tmp_path: Path, content: str, reason: str
+) -> None:
     (tmp_path / "c.yaml").write_text(content)
-    proc = _run(["talosctl", "validate", "--config", "c.yaml", "--mode", "metal"], tmp_path, check=False)
+    proc = _run(
+        ["talosctl", "validate", "--config", "c.yaml", "--mode", "metal"], tmp_path, check=False
+    )
     assert proc.returncode == 1 and reason in proc.stderr, proc.stderr
 
 
 def _talosconfig(tmp_path: Path) -> str:
-    _run(["talosctl", "gen", "config", "domum", "https://127.0.0.80:6443", "--output-types", "talosconfig",
-          "-o", "talosconfig"], tmp_path)
+    _run(
+        [
+            "talosctl",
+            "gen",
+            "config",
+            "domum",
+            "https://127.0.0.80:6443",
+            "--output-types",
+            "talosconfig",
+            "-o",
+            "talosconfig",
+        ],
+        tmp_path,
+    )
     return str(tmp_path / "talosconfig")
 
 
@@ -245,20 +352,37 @@ def test_health_and_upgrade_driven_by_state(fake_cli: Any, tmp_path: Path) -> No
     _run(["talosctl", "health", *_client(tc), "--wait-timeout", "5m"], tmp_path)
     fake_cli.set_state(unhealthy_after={"upgrade": ["127.0.0.92"]})
     image = "factory.talos.dev/installer/abc:v1.13.9"
-    _run(["talosctl", "upgrade", *_client(tc, "127.0.0.91"), "--image", image, "--preserve"], tmp_path)
+    _run(
+        ["talosctl", "upgrade", *_client(tc, "127.0.0.91"), "--image", image, "--preserve"],
+        tmp_path,
+    )
     _run(["talosctl", "health", *_client(tc, "127.0.0.91"), "--wait-timeout", "5m"], tmp_path)
     _run(["talosctl", "upgrade", *_client(tc, "127.0.0.92"), "--image", image], tmp_path)
-    proc = _run(["talosctl", "health", *_client(tc, "127.0.0.92"), "--wait-timeout", "5m"], tmp_path, check=False)
-    assert proc.returncode == 1 and "127.0.0.92" in proc.stderr and "DeadlineExceeded" in proc.stderr
+    proc = _run(
+        ["talosctl", "health", *_client(tc, "127.0.0.92"), "--wait-timeout", "5m"],
+        tmp_path,
+        check=False,
+    )
+    assert (
+        proc.returncode == 1 and "127.0.0.92" in proc.stderr and "DeadlineExceeded" in proc.stderr
+    )
     assert fake_cli.state["upgraded"] == {"127.0.0.91": image, "127.0.0.92": image}
-    status = _run(["talosctl", "get", "machinestatus", *_client(tc, "127.0.0.92"), "-o", "json"], tmp_path).stdout
+    status = _run(
+        ["talosctl", "get", "machinestatus", *_client(tc, "127.0.0.92"), "-o", "json"], tmp_path
+    ).stdout
     assert json.loads(status)["spec"]["status"]["ready"] is False
 
 
 def test_injected_failure_with_times(fake_cli: Any, tmp_path: Path) -> None:
     tc = _talosconfig(tmp_path)
-    fake_cli.set_state(fail={"bootstrap": {"message": "rpc error: code = Unavailable desc = connection refused",
-                                           "times": 2}})
+    fake_cli.set_state(
+        fail={
+            "bootstrap": {
+                "message": "rpc error: code = Unavailable desc = connection refused",
+                "times": 2,
+            }
+        }
+    )
     for _ in range(2):
         proc = _run(["talosctl", "bootstrap", *_client(tc)], tmp_path, check=False)
         assert proc.returncode == 1 and "Unavailable" in proc.stderr
@@ -270,17 +394,31 @@ def test_injected_failure_with_times(fake_cli: Any, tmp_path: Path) -> None:
 
 def test_kubeconfig_and_members(fake_cli: Any, tmp_path: Path) -> None:
     tc = _talosconfig(tmp_path)
-    _run(["talosctl", "kubeconfig", "kube/config", "--force", "--merge=false", *_client(tc)], tmp_path)
+    _run(
+        ["talosctl", "kubeconfig", "kube/config", "--force", "--merge=false", *_client(tc)],
+        tmp_path,
+    )
     kc = yaml.safe_load((tmp_path / "kube/config").read_text())
     assert kc["current-context"] == "admin@domum"
     assert kc["clusters"][0]["cluster"]["server"] == "https://127.0.0.90:6443"
-    proc = _run(["talosctl", "kubeconfig", "kube/config", "--merge=false", *_client(tc)], tmp_path, check=False)
+    proc = _run(
+        ["talosctl", "kubeconfig", "kube/config", "--merge=false", *_client(tc)],
+        tmp_path,
+        check=False,
+    )
     assert proc.returncode == 1 and "already exists" in proc.stderr
-    proc = _run(["talosctl", "kubeconfig", "k", "-n", "127.0.0.90,127.0.0.91", "--talosconfig", tc],
-                tmp_path, check=False)
+    proc = _run(
+        ["talosctl", "kubeconfig", "k", "-n", "127.0.0.90,127.0.0.91", "--talosconfig", tc],
+        tmp_path,
+        check=False,
+    )
     assert proc.returncode == 1 and "not supported with multiple nodes" in proc.stderr
-    fake_cli.set_state(members=[{"hostname": "node-90", "ip": "127.0.0.90", "type": "controlplane"},
-                                {"hostname": "node-92", "ip": "127.0.0.92", "type": "worker"}])
+    fake_cli.set_state(
+        members=[
+            {"hostname": "node-90", "ip": "127.0.0.90", "type": "controlplane"},
+            {"hostname": "node-92", "ip": "127.0.0.92", "type": "worker"},
+        ]
+    )
     out = _run(["talosctl", "get", "members", *_client(tc), "-o", "json"], tmp_path).stdout
     objs = [json.loads(x) for x in out.replace("}\n{", "}\x00{").split("\x00")]
     assert [o["spec"]["hostname"] for o in objs] == ["node-90", "node-92"]
@@ -300,7 +438,9 @@ def test_etcd_snapshot_is_a_talos_snapshot(fake_cli: Any, tmp_path: Path) -> Non
     (tmp_path / "bad.snapshot").write_bytes(bytes(corrupt))
     assert artifacts.verify_snapshot(str(tmp_path / "bad.snapshot")) is not None
     (tmp_path / "short.snapshot").write_bytes(data[:-1])
-    assert artifacts.verify_snapshot(str(tmp_path / "short.snapshot")) == "sha256 checksum not found"
+    assert (
+        artifacts.verify_snapshot(str(tmp_path / "short.snapshot")) == "sha256 checksum not found"
+    )
 
 
 def test_flux_suspend_get_resume(fake_cli: Any, tmp_path: Path) -> None:
@@ -310,9 +450,29 @@ def test_flux_suspend_get_resume(fake_cli: Any, tmp_path: Path) -> None:
     table = _run(["flux", "get", "kustomizations", "-A"], tmp_path).stdout.splitlines()
     assert table[0].split() == ["NAMESPACE", "NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"]
     assert [row.split()[3] for row in table[1:]] == ["True", "True", "True"]
-    proc = _run(["flux", "reconcile", "kustomization", "apps", "--with-source"], tmp_path, check=False)
+    proc = _run(
+        ["flux", "reconcile", "kustomization", "apps", "--with-source"], tmp_path, check=False
+    )
     assert proc.returncode == 1 and "suspended" in proc.stderr
     _run(["flux", "resume", "kustomization", "--all"], tmp_path)
     assert not any(k["suspended"] for k in fake_cli.state["kustomizations"])
     _run(["flux", "reconcile", "kustomization", "apps", "--with-source"], tmp_path)
     assert fake_cli.calls_of("flux")[1] == ["flux", "suspend", "kustomization", "--all"]
+
+
+@pytest.mark.skipif(not shutil.which("etcdctl"), reason="etcdctl not installed")
+def test_synthetic_snapshot_opens_as_bbolt(fake_cli: Any, tmp_path: Path) -> None:
+    tc = _talosconfig(tmp_path)
+    _run(["talosctl", "etcd", "snapshot", "db.snapshot", *_client(tc)], tmp_path)
+    out = _run(["etcdctl", "snapshot", "status", "db.snapshot", "-w", "json"], tmp_path).stdout
+    assert json.loads(out)["totalSize"] == (tmp_path / "db.snapshot").stat().st_size - 32
+
+
+def test_snapshot_from_a_real_etcd(fake_cli: Any, tmp_path: Path, real_etcd_snapshot: Path) -> None:
+    fake_cli.set_state(etcd_snapshot_source=str(real_etcd_snapshot))
+    tc = _talosconfig(tmp_path)
+    _run(["talosctl", "etcd", "snapshot", "db.snapshot", *_client(tc)], tmp_path)
+    assert (tmp_path / "db.snapshot").read_bytes() == real_etcd_snapshot.read_bytes()
+    assert artifacts.verify_snapshot(str(tmp_path / "db.snapshot")) is None
+    out = _run(["etcdctl", "snapshot", "status", "db.snapshot", "-w", "json"], tmp_path).stdout
+    assert json.loads(out)["totalKey"] >= 20

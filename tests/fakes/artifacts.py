@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 
 import yaml
 
+
 class Yaml12Loader(yaml.SafeLoader):
     """SafeLoader with YAML 1.2 booleans (only true/false), as Go's yaml.v3 reads Talos configs:
     `auto: off` stays the string "off" instead of PyYAML's YAML 1.1 False."""
@@ -44,15 +45,17 @@ Yaml12Loader.add_implicit_resolver(
 
 
 def load_yaml(text: Any) -> Any:
-    return yaml.load(text, Loader=Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
+    return yaml.load(text, Loader=Yaml12Loader)
 
 
 def load_yaml_all(text: Any) -> list[Any]:
-    return [d for d in yaml.load_all(text, Loader=Yaml12Loader) if d is not None]  # noqa: S506
+    return [d for d in yaml.load_all(text, Loader=Yaml12Loader) if d is not None]
 
 
 TALOS_VERSION = "v1.13.9"
-KUBERNETES_VERSION = "1.35.4"  # talosctl's own default differs per release; tasks pass it explicitly
+KUBERNETES_VERSION = (
+    "1.35.4"  # talosctl's own default differs per release; tasks pass it explicitly
+)
 DEFAULT_INSTALL_IMAGE = f"ghcr.io/siderolabs/installer:{TALOS_VERSION}"
 OUTPUT_TYPES = ("controlplane", "worker", "talosconfig")
 
@@ -69,7 +72,10 @@ def _pem(kind: str, body_len: int) -> str:
 
 
 def _pair(key_kind: str = "EC PRIVATE KEY") -> dict[str, str]:
-    return {"crt": _b64(_pem("CERTIFICATE", 360).encode()), "key": _b64(_pem(key_kind, 90).encode())}
+    return {
+        "crt": _b64(_pem("CERTIFICATE", 360).encode()),
+        "key": _b64(_pem(key_kind, 90).encode()),
+    }
 
 
 def _token() -> str:
@@ -202,7 +208,12 @@ def machine_config(
 def registry_mirror_docs(mirrors: dict[str, str]) -> list[dict[str, Any]]:
     """--registry-mirror host=url: since Talos 1.12 a RegistryMirrorConfig document per host."""
     return [
-        {"apiVersion": "v1alpha1", "kind": "RegistryMirrorConfig", "name": host, "endpoints": [{"url": url}]}
+        {
+            "apiVersion": "v1alpha1",
+            "kind": "RegistryMirrorConfig",
+            "name": host,
+            "endpoints": [{"url": url}],
+        }
         for host, url in mirrors.items()
     ]
 
@@ -306,7 +317,9 @@ def load_patch(spec: str) -> list[Any]:
             with open(path, encoding="utf-8") as fh:
                 text = fh.read()
         except OSError as exc:
-            raise ValueError(f"open {path}: {exc.strerror.lower() if exc.strerror else exc}") from None
+            raise ValueError(
+                f"open {path}: {exc.strerror.lower() if exc.strerror else exc}"
+            ) from None
     else:
         text = spec
     try:
@@ -367,7 +380,9 @@ def bbolt_db(extra_pages: int = 0) -> bytes:
         meta += struct.pack("<Q", _fnv1a64(meta))
         header = struct.pack("<QHHI", txid, 0x04, 0, 0)
         pages.append((header + meta).ljust(BOLT_PAGE, b"\0"))
-    pages.append(struct.pack("<QHHI", 2, 0x10, 0, 0).ljust(BOLT_PAGE, b"\0"))  # freelist
+    free = list(range(4, 4 + extra_pages))  # padding pages are free, so bbolt's check passes
+    freelist = struct.pack("<QHHI", 2, 0x10, len(free), 0) + struct.pack(f"<{len(free)}Q", *free)
+    pages.append(freelist.ljust(BOLT_PAGE, b"\0"))
     pages.append(struct.pack("<QHHI", 3, 0x02, 0, 0).ljust(BOLT_PAGE, b"\0"))  # root leaf
     pages.extend(
         struct.pack("<QHHI", 4 + i, 0x02, 0, 0).ljust(BOLT_PAGE, b"\0") for i in range(extra_pages)

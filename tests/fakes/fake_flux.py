@@ -19,7 +19,13 @@ def _kustomizations(call: Call) -> list[dict[str, Any]]:
     ks = call.state.get("kustomizations")
     if ks is None:
         ks = [
-            {"name": n, "namespace": "flux-system", "ready": True, "suspended": False, "revision": REVISION}
+            {
+                "name": n,
+                "namespace": "flux-system",
+                "ready": True,
+                "suspended": False,
+                "revision": REVISION,
+            }
             for n in DEFAULT_KS
         ]
         call.state["kustomizations"] = ks
@@ -29,7 +35,9 @@ def _kustomizations(call: Call) -> list[dict[str, Any]]:
 def _scope(call: Call, name: str | None) -> list[dict[str, Any]]:
     ns = call.flag("--namespace") or "flux-system"
     every_ns = call.bool("--all-namespaces")
-    items = [k for k in _kustomizations(call) if every_ns or k.get("namespace", "flux-system") == ns]
+    items = [
+        k for k in _kustomizations(call) if every_ns or k.get("namespace", "flux-system") == ns
+    ]
     if name is not None:
         items = [k for k in items if k["name"] == name]
         if not items:
@@ -50,12 +58,16 @@ def _set_suspended(call: Call, value: bool) -> None:
     else:
         raise Fail("Kustomization name is required")
     for k in items:
-        call.eprint(f"► {verb}ing kustomization {k['name']} in {k.get('namespace', 'flux-system')} namespace")
+        call.eprint(
+            f"► {verb}ing kustomization {k['name']} in {k.get('namespace', 'flux-system')} namespace"
+        )
         k["suspended"] = value
         call.eprint(f"✔ kustomization {verb}ed" if value else "✔ kustomization resumed")
         if not value and call.bool("--wait", True):
             call.eprint("◎ waiting for Kustomization reconciliation")
-            call.eprint(f"✔ Kustomization reconciliation completed\n✔ applied revision {k.get('revision', REVISION)}")
+            call.eprint(
+                f"✔ Kustomization reconciliation completed\n✔ applied revision {k.get('revision', REVISION)}"
+            )
     call.dirty = True
 
 
@@ -83,10 +95,18 @@ def get_kustomizations(call: Call) -> None:
     for k in items:
         ready = bool(k.get("ready", True))
         msg = k.get("message") or (
-            f"Applied revision: {k.get('revision', REVISION)}" if ready else "kustomization build failed"
+            f"Applied revision: {k.get('revision', REVISION)}"
+            if ready
+            else "kustomization build failed"
         )
         row = [k.get("namespace", "flux-system")] if every_ns else []
-        row += [k["name"], k.get("revision", REVISION), str(bool(k.get("suspended"))), str(ready), msg]
+        row += [
+            k["name"],
+            k.get("revision", REVISION),
+            str(bool(k.get("suspended"))),
+            str(ready),
+            msg,
+        ]
         rows.append(row)
     if call.bool("--no-header"):
         rows = rows[1:]
@@ -102,7 +122,7 @@ def reconcile_kustomization(call: Call) -> None:
     (k,) = _scope(call, name)
     ns = k.get("namespace", "flux-system")
     if k.get("suspended"):
-        raise Fail(f"resource is suspended")
+        raise Fail("resource is suspended")
     if call.bool("--with-source"):
         call.eprint(f"► annotating GitRepository flux-system in {ns} namespace")
         call.eprint("✔ GitRepository annotated\n◎ waiting for GitRepository reconciliation")
@@ -122,7 +142,12 @@ def check(call: Call) -> None:
         return
     call.eprint("► checking version in cluster\n✔ distribution: flux-v2.9.4\n✔ bootstrapped: true")
     call.eprint("► checking controllers")
-    for c in ("helm-controller", "kustomize-controller", "notification-controller", "source-controller"):
+    for c in (
+        "helm-controller",
+        "kustomize-controller",
+        "notification-controller",
+        "source-controller",
+    ):
         call.eprint(f"✔ {c}: deployment ready\n► ghcr.io/fluxcd/{c}:v1.6.0")
     call.eprint("► checking crds\n✔ kustomizations.kustomize.toolkit.fluxcd.io/v1")
     call.eprint("✔ all checks passed")
@@ -131,7 +156,9 @@ def check(call: Call) -> None:
 def version(call: Call) -> None:
     call.print("flux: v2.9.4")
     if not call.bool("--client"):
-        call.print("distribution: flux-v2.9.4\nhelm-controller: v1.4.0\nkustomize-controller: v1.7.0\nsource-controller: v1.7.0")
+        call.print(
+            "distribution: flux-v2.9.4\nhelm-controller: v1.4.0\nkustomize-controller: v1.7.0\nsource-controller: v1.7.0"
+        )
 
 
 def generic(call: Call) -> None:

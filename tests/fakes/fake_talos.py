@@ -37,11 +37,13 @@ def _load_talosconfig(path: str) -> dict[str, Any]:
         with open(path, encoding="utf-8") as fh:
             cfg = art.load_yaml(fh) or {}
     except FileNotFoundError:
-        raise Fail(f"failed to open config file \"{path}\": open {path}: no such file or directory") from None
+        raise Fail(
+            f'failed to open config file "{path}": open {path}: no such file or directory'
+        ) from None
     except yaml.YAMLError as exc:
-        raise Fail(f"failed to parse config file \"{path}\": {exc}") from None
+        raise Fail(f'failed to parse config file "{path}": {exc}') from None
     if not isinstance(cfg, dict):
-        raise Fail(f"failed to parse config file \"{path}\": not a mapping")
+        raise Fail(f'failed to parse config file "{path}": not a mapping')
     return cfg
 
 
@@ -57,7 +59,7 @@ def client(call: Call, single: str | None = None) -> tuple[list[str], list[str],
     name = call.flag("--context") or cfg.get("context")
     ctx = (cfg.get("contexts") or {}).get(name) if name else None
     if not isinstance(ctx, dict):
-        raise Fail(f"failed to resolve config context: context \"{name or ''}\" is not defined")
+        raise Fail(f'failed to resolve config context: context "{name or ""}" is not defined')
     endpoints = call.multi("--endpoints") or list(ctx.get("endpoints") or [])
     if not endpoints:
         raise Fail("failed to determine endpoints")
@@ -65,13 +67,13 @@ def client(call: Call, single: str | None = None) -> tuple[list[str], list[str],
     if not nodes:
         raise Fail(NODES_NOT_SET)
     if single and len(nodes) > 1:
-        raise Fail(f"command \"{single}\" is not supported with multiple nodes")
+        raise Fail(f'command "{single}" is not supported with multiple nodes')
     return nodes, endpoints, ctx
 
 
 def _exists_guard(call: Call, path: str) -> None:
     if os.path.exists(path) and not call.bool("--force"):
-        raise Fail(f"file \"{path}\" already exists, use --force to overwrite")
+        raise Fail(f'file "{path}" already exists, use --force to overwrite')
 
 
 def _write(path: str, text: str, mode: int = 0o600) -> None:
@@ -101,18 +103,20 @@ def gen_config(call: Call) -> None:
     name, endpoint = call.pos
     if not re.match(r"^https?://", endpoint):
         # talosctl accepts host[:port] and warns; keep the URL form the docs show
-        call.eprint(f"WARNING: endpoint \"{endpoint}\" has no scheme, using https://{endpoint}")
+        call.eprint(f'WARNING: endpoint "{endpoint}" has no scheme, using https://{endpoint}')
         endpoint = f"https://{endpoint}"
     types = call.multi("--output-types") or list(art.OUTPUT_TYPES)
     bad = [t for t in types if t not in art.OUTPUT_TYPES]
     if bad:
-        raise Fail(f"invalid output type: \"{bad[0]}\"")
+        raise Fail(f'invalid output type: "{bad[0]}"')
     secrets_file = call.flag("--with-secrets")
     if secrets_file:
         try:
             bundle = art.load_secrets_bundle(call.path_of(secrets_file))
         except FileNotFoundError:
-            raise Fail(f"failed to load secrets bundle: open {secrets_file}: no such file or directory") from None
+            raise Fail(
+                f"failed to load secrets bundle: open {secrets_file}: no such file or directory"
+            ) from None
         except (ValueError, yaml.YAMLError) as exc:
             raise Fail(str(exc).splitlines()[0]) from None
     else:
@@ -131,7 +135,8 @@ def gen_config(call: Call) -> None:
         if kind not in types:
             continue
         patches = call.flags.get("--config-patch", []) + call.flags.get(
-            "--config-patch-control-plane" if kind == "controlplane" else "--config-patch-worker", []
+            "--config-patch-control-plane" if kind == "controlplane" else "--config-patch-worker",
+            [],
         )
         docs = [art.machine_config(kind, name, endpoint, bundle, **common)]  # type: ignore[arg-type]
         docs += art.registry_mirror_docs(mirrors)
@@ -150,8 +155,14 @@ def gen_config(call: Call) -> None:
         targets = {types[0]: call.path_of(out)}
     else:
         if call.flag("--output") and len(types) > 1 and os.path.isfile(call.path_of(out)):
-            raise Fail(f"output path \"{out}\" must be a directory when multiple output types are set")
-        names = {"controlplane": "controlplane.yaml", "worker": "worker.yaml", "talosconfig": "talosconfig"}
+            raise Fail(
+                f'output path "{out}" must be a directory when multiple output types are set'
+            )
+        names = {
+            "controlplane": "controlplane.yaml",
+            "worker": "worker.yaml",
+            "talosconfig": "talosconfig",
+        }
         targets = {t: os.path.join(call.path_of(out), names[t]) for t in types}
     for path in targets.values():
         _exists_guard(call, path)
@@ -188,7 +199,7 @@ def validate(call: Call) -> None:
     cfg = call.flag("--config") or ""
     mode = call.flag("--mode") or ""
     if mode not in ("metal", "cloud", "container"):
-        raise Fail(f"unknown mode \"{mode}\"")
+        raise Fail(f'unknown mode "{mode}"')
     path = call.path_of(cfg)
     try:
         with open(path, encoding="utf-8") as fh:
@@ -206,7 +217,7 @@ def validate(call: Call) -> None:
     else:
         m = main[0].get("machine") or {}
         if m.get("type") not in ("controlplane", "worker", "init"):
-            problems.append(f"machine.type: unknown machine type \"{m.get('type')}\"")
+            problems.append(f'machine.type: unknown machine type "{m.get("type")}"')
         endpoint = ((main[0].get("cluster") or {}).get("controlPlane") or {}).get("endpoint")
         if not endpoint or not re.match(r"^https://", str(endpoint)):
             problems.append("cluster.controlPlane.endpoint: must be an https:// URL")
@@ -273,18 +284,30 @@ def health(call: Call) -> None:
     allnodes = _cluster_nodes(call, nodes)
     bad = [n for n in allnodes if n in set(call.state.get("unhealthy") or [])]
     call.eprint(f"discovered nodes: {json.dumps(allnodes)}")
-    for step in ("etcd to be healthy", "etcd members to be consistent across nodes",
-                 "apid to be ready", "all nodes memory sizes", "all nodes disk sizes",
-                 "kubelet to be healthy"):
+    for step in (
+        "etcd to be healthy",
+        "etcd members to be consistent across nodes",
+        "apid to be ready",
+        "all nodes memory sizes",
+        "all nodes disk sizes",
+        "kubelet to be healthy",
+    ):
         call.eprint(f"waiting for {step}: OK")
     if bad:
         call.eprint("waiting for all nodes to finish boot sequence: ...")
         for n in bad:
-            call.eprint(f"waiting for all nodes to finish boot sequence: node {n}: unexpected stage: booting")
+            call.eprint(
+                f"waiting for all nodes to finish boot sequence: node {n}: unexpected stage: booting"
+            )
         raise Fail("rpc error: code = DeadlineExceeded desc = context deadline exceeded")
-    for step in ("all nodes to finish boot sequence", "all k8s nodes to report",
-                 "all control plane static pods to be running", "all k8s nodes to report ready",
-                 "kube-proxy to report ready", "coredns to report ready"):
+    for step in (
+        "all nodes to finish boot sequence",
+        "all k8s nodes to report",
+        "all control plane static pods to be running",
+        "all k8s nodes to report ready",
+        "kube-proxy to report ready",
+        "coredns to report ready",
+    ):
         call.eprint(f"waiting for {step}: OK")
 
 
@@ -321,7 +344,7 @@ def upgrade_k8s(call: Call) -> None:
     to = (call.flag("--to") or art.KUBERNETES_VERSION).lstrip("v")
     call.eprint(f"automatically detected the lowest Kubernetes version {current}")
     call.eprint(f"discovered controlplane nodes {json.dumps(nodes)}")
-    call.eprint(f"updating \"kube-apiserver\" to version \"{to}\"")
+    call.eprint(f'updating "kube-apiserver" to version "{to}"')
     if not call.bool("--dry-run"):
         call.set("kubernetes_version", to)
         _mark_after(call, nodes)
@@ -363,7 +386,11 @@ def apply_config(call: Call) -> None:
         applied[n] = {"file": call.path_of(f), "mode": mode, "insecure": call.bool("--insecure")}
     call.set("applied", applied)
     _mark_after(call, nodes)
-    word = {"no-reboot": "Applied configuration without a reboot", "staged": "Staged configuration to be applied after a reboot", "try": "Applied configuration without a reboot (try mode)"}
+    word = {
+        "no-reboot": "Applied configuration without a reboot",
+        "staged": "Staged configuration to be applied after a reboot",
+        "try": "Applied configuration without a reboot (try mode)",
+    }
     call.print(word.get(mode, "Applied configuration with a reboot"))
 
 
@@ -371,7 +398,11 @@ def version(call: Call) -> None:
     tag = CLIENT_VERSION
     short = call.bool("--short")
     call.print("Client:")
-    call.print(f"\tTalos {tag}" if short else f"\tTag:         {tag}\n\tSHA:         4b7d4c41\n\tBuilt:       \n\tGo version:  go1.25.4\n\tOS/Arch:     linux/amd64")
+    call.print(
+        f"\tTalos {tag}"
+        if short
+        else f"\tTag:         {tag}\n\tSHA:         4b7d4c41\n\tBuilt:       \n\tGo version:  go1.25.4\n\tOS/Arch:     linux/amd64"
+    )
     if call.bool("--client"):
         return
     nodes, _, _ = client(call)
@@ -382,17 +413,20 @@ def version(call: Call) -> None:
         call.print(f"\tNODE:        {n}")
         call.print(f"\tTag:         {server}" if not short else f"\tTalos {server}")
         if not short:
-            call.print("\tSHA:         4b7d4c41\n\tBuilt:       \n\tGo version:  go1.25.4\n\tOS/Arch:     linux/arm64\n\tEnabled:     RBAC")
+            call.print(
+                "\tSHA:         4b7d4c41\n\tBuilt:       \n\tGo version:  go1.25.4\n\tOS/Arch:     linux/arm64\n\tEnabled:     RBAC"
+            )
 
 
 def kubeconfig(call: Call) -> None:
-    nodes, endpoints, ctx = client(call, single="kubeconfig")
+    nodes, _, _ = client(call, single="kubeconfig")
     call.injected_failure(nodes)
     target = call.pos[0] if call.pos else os.path.join(call.home(), ".kube", "config")
+    # the cluster name: from the state, else the talosconfig's current context (as gen config names it)
     cfgname = call.state.get("cluster_name")
-    if not cfgname:
-        cfg_path = _talosconfig_path(call)
-        cfgname = (art.load_yaml(open(cfg_path)) or {}).get("context") if os.path.exists(cfg_path) else None  # noqa: SIM115
+    cfg_path = _talosconfig_path(call)
+    if not cfgname and os.path.exists(cfg_path):
+        cfgname = _load_talosconfig(cfg_path).get("context")
     server = call.state.get("k8s_endpoint") or f"https://{nodes[0]}:6443"
     doc = art.kubeconfig(cfgname or "talos", server)
     if target == "-":
@@ -417,7 +451,7 @@ def kubeconfig(call: Call) -> None:
         old["current-context"] = doc["contexts"][0]["name"]
         doc = {**doc, **old}
     elif os.path.exists(path) and not force:
-        raise Fail(f"kubeconfig file already exists, use --force to overwrite: \"{path}\"")
+        raise Fail(f'kubeconfig file already exists, use --force to overwrite: "{path}"')
     _write(path, art.dump_yaml(doc))
 
 
@@ -430,10 +464,12 @@ def etcd_snapshot(call: Call) -> None:
         data = art.write_snapshot(path, src)
     except OSError as exc:
         raise Fail(f"error creating temporary file: {exc}") from None
-    call.print(f"etcd snapshot saved to \"{call.pos[0]}\" ({len(data)} bytes)".replace("'", '"'))
+    call.print(f'etcd snapshot saved to "{call.pos[0]}" ({len(data)} bytes)'.replace("'", '"'))
     h = int.from_bytes(hashlib.sha256(data).digest()[:4], "big")
-    call.print(f"snapshot info: hash {h:08x}, revision {1200 + len(data) // 4096}, total keys "
-               f"{len(data) // 300}, total size {len(data) - 32}")
+    call.print(
+        f"snapshot info: hash {h:08x}, revision {1200 + len(data) // 4096}, total keys "
+        f"{len(data) // 300}, total size {len(data) - 32}"
+    )
 
 
 def get(call: Call) -> None:
@@ -445,30 +481,54 @@ def get(call: Call) -> None:
     items: list[dict[str, Any]] = []
     if rtype in ("members", "member"):
         members = call.state.get("members") or [
-            {"hostname": f"talos-{n.split('.')[-1]}", "ip": n, "type": "controlplane"} for n in nodes
+            {"hostname": f"talos-{n.split('.')[-1]}", "ip": n, "type": "controlplane"}
+            for n in nodes
         ]
         for n in nodes:
             for m in members:
-                items.append({
-                    "node": n,
-                    "metadata": {"namespace": "cluster", "type": "Members.cluster.talos.dev",
-                                 "id": m["hostname"], "version": 1, "phase": "running"},
-                    "spec": {"nodeId": hashlib.sha1(m["hostname"].encode()).hexdigest()[:22],
-                             "addresses": [m["ip"]], "hostname": m["hostname"],
-                             "machineType": m.get("type", "controlplane"),
-                             "operatingSystem": f"Talos ({call.state.get('talos_version') or CLIENT_VERSION})"},
-                })
+                items.append(
+                    {
+                        "node": n,
+                        "metadata": {
+                            "namespace": "cluster",
+                            "type": "Members.cluster.talos.dev",
+                            "id": m["hostname"],
+                            "version": 1,
+                            "phase": "running",
+                        },
+                        "spec": {
+                            "nodeId": hashlib.sha1(m["hostname"].encode()).hexdigest()[:22],
+                            "addresses": [m["ip"]],
+                            "hostname": m["hostname"],
+                            "machineType": m.get("type", "controlplane"),
+                            "operatingSystem": f"Talos ({call.state.get('talos_version') or CLIENT_VERSION})",
+                        },
+                    }
+                )
     elif rtype in ("machinestatus", "machinestatuses"):
         for n in nodes:
             ready = n not in unhealthy
-            items.append({
-                "node": n,
-                "metadata": {"namespace": "runtime", "type": "MachineStatuses.runtime.talos.dev",
-                             "id": "machine", "version": 3, "phase": "running"},
-                "spec": {"stage": "running" if ready else "booting",
-                         "status": {"ready": ready, "unmetConditions": [] if ready else [
-                             {"name": "nodeReady", "reason": "node not ready"}]}},
-            })
+            items.append(
+                {
+                    "node": n,
+                    "metadata": {
+                        "namespace": "runtime",
+                        "type": "MachineStatuses.runtime.talos.dev",
+                        "id": "machine",
+                        "version": 3,
+                        "phase": "running",
+                    },
+                    "spec": {
+                        "stage": "running" if ready else "booting",
+                        "status": {
+                            "ready": ready,
+                            "unmetConditions": []
+                            if ready
+                            else [{"name": "nodeReady", "reason": "node not ready"}],
+                        },
+                    },
+                }
+            )
     if fmt == "json":
         for it in items:
             call.print(json.dumps(it, indent=4))
@@ -478,7 +538,9 @@ def get(call: Call) -> None:
         call.print("NODE         NAMESPACE   TYPE   ID   VERSION")
         for it in items:
             md = it["metadata"]
-            call.print(f"{it['node']}   {md['namespace']}   {md['type'].split('.')[0]}   {md['id']}   {md['version']}")
+            call.print(
+                f"{it['node']}   {md['namespace']}   {md['type'].split('.')[0]}   {md['id']}   {md['version']}"
+            )
 
 
 def config_edit(call: Call) -> None:
@@ -496,17 +558,19 @@ def config_edit(call: Call) -> None:
     name = call.flag("--context") or cfg.get("context")
     ctx = (cfg.get("contexts") or {}).get(name)
     if sub in ("endpoint", "node", "context") and ctx is None and sub != "context":
-        raise Fail(f"context \"{name}\" is not defined")
+        raise Fail(f'context "{name}" is not defined')
     if sub == "endpoint":
         ctx["endpoints"] = call.pos
     elif sub == "node":
         ctx["nodes"] = call.pos
     elif sub == "context":
         if call.pos[0] not in (cfg.get("contexts") or {}):
-            raise Fail(f"context \"{call.pos[0]}\" is not defined")
+            raise Fail(f'context "{call.pos[0]}" is not defined')
         cfg["context"] = call.pos[0]
     elif sub in ("info", "contexts"):
-        call.print(f"Current context:     {name}\nNodes:               {', '.join((ctx or {}).get('nodes') or []) or 'not defined'}\nEndpoints:           {', '.join((ctx or {}).get('endpoints') or [])}")
+        call.print(
+            f"Current context:     {name}\nNodes:               {', '.join((ctx or {}).get('nodes') or []) or 'not defined'}\nEndpoints:           {', '.join((ctx or {}).get('endpoints') or [])}"
+        )
         return
     _write(path, art.dump_yaml(cfg))
 
@@ -534,5 +598,8 @@ HANDLERS = {
     "kubeconfig": kubeconfig,
     "etcd snapshot": etcd_snapshot,
     "get": get,
-    **{f"config {s}": config_edit for s in ("endpoint", "node", "context", "merge", "info", "contexts")},
+    **{
+        f"config {s}": config_edit
+        for s in ("endpoint", "node", "context", "merge", "info", "contexts")
+    },
 }

@@ -93,7 +93,9 @@ class Call:
         """strings/stringArray flags: repeated and comma-separated values."""
         out: list[str] = []
         for v in self.flags.get(name, []):
-            out.extend(x for x in v.split(",") if x) if not name.startswith("--config-patch") else out.append(v)
+            out.extend(x for x in v.split(",") if x) if not name.startswith(
+                "--config-patch"
+            ) else out.append(v)
         return out
 
     def bool(self, name: str, default: bool = False) -> bool:
@@ -198,13 +200,25 @@ def _collect(cli: Any, path: str, args: list[str]) -> tuple[dict[str, list[str]]
     return vals, pos
 
 
-_DURATION_HINT = {"duration": "time: missing unit in duration", "bool": "strconv.ParseBool: parsing"}
+_DURATION_HINT = {
+    "duration": "time: missing unit in duration",
+    "bool": "strconv.ParseBool: parsing",
+}
 
 
 def cobra_message(prog: str, res: dict[str, Any]) -> str:
     """Turn the checker's first error into the message cobra/pflag would print."""
-    kinds = {"unknown_command", "unknown_subcommand", "missing_subcommand", "unknown_flag",
-             "missing_value", "bad_value", "bad_arg_count", "swallowed_subcommand", "bad_input"}
+    kinds = {
+        "unknown_command",
+        "unknown_subcommand",
+        "missing_subcommand",
+        "unknown_flag",
+        "missing_value",
+        "bad_value",
+        "bad_arg_count",
+        "swallowed_subcommand",
+        "bad_input",
+    }
     kind, msg = next((k, m) for k, m in res["problems"] if k in kinds)
     cmd = res.get("command") or prog
     if kind == "unknown_command":
@@ -221,15 +235,21 @@ def cobra_message(prog: str, res: dict[str, Any]) -> str:
         return f"unknown flag: {msg.split()[0]}"
     if kind == "missing_value":
         flag = msg.split()[0]
-        return f"flag needs an argument: {flag}" if flag.startswith("--") else (
-            f"flag needs an argument: '{flag[1]}' in {flag}")
+        return (
+            f"flag needs an argument: {flag}"
+            if flag.startswith("--")
+            else (f"flag needs an argument: '{flag[1]}' in {flag}")
+        )
     if kind == "bad_value":
         m = re.match(r"(\S+?)(?:=| )'?(.*?)'?: (.*)$", msg)
         if m:
             flag, value, why = m.groups()
             if "duration" in why:
-                why = f'time: missing unit in duration "{value}"' if re.match(r"^[\d.]+$", value) \
+                why = (
+                    f'time: missing unit in duration "{value}"'
+                    if re.match(r"^[\d.]+$", value)
                     else f'time: invalid duration "{value}"'
+                )
             elif "not a bool" in why:
                 why = f'strconv.ParseBool: parsing "{value}": invalid syntax'
             elif "not an integer" in why:
