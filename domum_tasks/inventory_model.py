@@ -105,7 +105,8 @@ class OsImage(Strict):
     """A Raspberry Pi OS image to flash: where it comes from and its sha256."""
 
     url: str
-    sha256: Sha256 | None = None
+    sha256: Sha256 | None = None  # of the file as downloaded (the `.sha256` next to the URL)
+    extract_sha256: Sha256 | None = None  # of the decompressed image (rpi-imager's extract_sha256)
 
 
 class VmSpec(Strict):
@@ -131,6 +132,7 @@ class Node(Strict):
     image: OsImage | None = None
     user: str = "pi"
     ssh_port: Annotated[int, Field(ge=1, le=65535)] = 22
+    authorized_keys: list[str] = Field(default_factory=list)
     vm: VmSpec | None = None
 
     @property
@@ -164,6 +166,8 @@ class Ssh(Strict):
     connect_timeout_s: Annotated[float, Field(gt=0)] = 10.0
     command_timeout_s: Annotated[float, Field(gt=0)] = 300.0
     parallel: Annotated[int, Field(ge=1, le=64)] = 6
+    # Public keys `pi.flash` installs for the Pi OS user on first boot (plus nodes.N.authorized_keys).
+    authorized_keys: list[str] = Field(default_factory=list)
 
 
 class ProxmoxHost(Strict):

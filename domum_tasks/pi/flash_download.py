@@ -1,0 +1,183 @@
+"""Image download cache: resumable `.part` files, sha256 checks, and the trust-on-first-use lock.
+
+* Cache: `$DOMUM_CACHE_DIR/images`, else the user's cache dir (platformdirs) `domum/images`.
+* A download goes to `<name>.part`; an interrupted one resumes with an HTTP Range request (up to
+  RETRIES times in the same run, and again on the next run). The file is renamed into place only
+  when complete and verified.
+* Verification: the expected sha256 (inventory or lock) of the downloaded file. With no hash
+  known and trust on first use, the first hash is recorded in `config/images.lock` (keyed by URL;
+  `$DOMUM_IMAGES_LOCK` points elsewhere) and checked ever after. A mismatch deletes the file and
+  raises VerifyError.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, DomumError, VerifyError
+from ..run import write_atomic
+from . import flash_progress
+from .flash_image import ImageSpec
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+RETRIES = 3
+_BLOCK = 1 << 20
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("DOMUM_CACHE_DIR")
+    if env:
+        return Path(env) / "images"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("domum")) / "images"
+
+
+def lock_path() -> Path:
+    return Path(os.environ.get("DOMUM_IMAGES_LOCK") or REPO_ROOT / "config" / "images.lock")
+
+
+def read_lock(path: Path | None = None) -> dict[str, dict[str, Any]]:
+    path = path or lock_path()
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text() or "{}")
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    images = data.get("images", {}) if isinstance(data, dict) else None
+    if not isinstance(images, dict):
+        raise ConfigError(f"{path}: expected {{\"images\": {{URL: {{\"sha256\": ...}}}}}}")
+    return images
+
+
+def record_lock(url: str, sha256: str, size: int, path: Path | None = None) -> None:
+    path = path or lock_path()
+    images = read_lock(path)
+    images[url] = {"sha256": sha256, "size": size, "recorded": time.strftime("%Y-%m-%d")}
+    text = json.dumps({"version": 1, "images": images}, indent=2, sort_keys=True) + "\n"
+    write_atomic(path, text.encode())
+
+
+def sha256_file(path: Path, *, show_progress: bool | None = None) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh, flash_progress.bar(
+        f"check {path.name}", path.stat().st_size, show=show_progress
+    ) as adv:
+        while block := fh.read(_BLOCK * 4):
+            h.update(block)
+            adv(len(block))
+    return h.hexdigest()
+
+
+def expected_hash(spec: ImageSpec) -> tuple[str | None, str]:
+    """(hash the file must have, where that hash comes from)."""
+    if spec.sha256:
+        return spec.sha256, "inventory image.sha256"
+    entry = read_lock().get(spec.source) if spec.trust_on_first_use else None
+    if entry:
+        return str(entry["sha256"]), f"{lock_path().name} (recorded {entry.get('recorded', '?')})"
+    return None, ""
+
+
+def verify_file(path: Path, spec: ImageSpec, *, show_progress: bool | None = None) -> str:
+    """Check a cached or local file's hash; record it on first use. Returns the sha256."""
+    want, where = expected_hash(spec)
+    if want is None and not spec.trust_on_first_use:
+        return ""  # a local file with no known hash: nothing to compare
+    got = sha256_file(path, show_progress=show_progress)
+    if want is None:
+        record_lock(spec.source, got, path.stat().st_size)
+        return got
+    if got != want:
+        if spec.is_url:
+            path.unlink(missing_ok=True)  # never keep a bad download around
+        raise VerifyError(
+            f"{spec.source}: sha256 {got} does not match {want} from {where}"
+            + ("; the cached file was deleted" if spec.is_url else ""),
+            hint="if the publisher really changed the image, remove its entry from "
+            f"{lock_path()} and run again" if "lock" in where else "",
+        )
+    return got
+
+
+def fetch(spec: ImageSpec, *, show_progress: bool | None = None, timeout_s: float = 30.0) -> Path:
+    """The image as a local, verified file: downloaded (or resumed) into the cache for URLs."""
+    if not spec.is_url:
+        path = Path(spec.source).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"--image {spec.source}: no such file")
+        verify_file(path, spec, show_progress=show_progress)
+        return path
+    dest = spec.local_path(cache_dir())
+    if dest.exists():
+        verify_file(dest, spec, show_progress=show_progress)
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    last_error = ""
+    for _attempt in range(RETRIES):
+        try:
+            _download(spec.source, part, show_progress=show_progress, timeout_s=timeout_s)
+            break
+        except _Retryable as exc:
+            last_error = str(exc)
+    else:
+        have = part.stat().st_size if part.exists() else 0
+        raise DomumError(
+            f"{spec.source}: download failed after {RETRIES} attempts ({last_error}); "
+            f"{have} bytes kept in {part}",
+            hint="run again to resume",
+        )
+    verify_file(part, spec, show_progress=show_progress)
+    os.replace(part, dest)
+    return dest
+
+
+class _Retryable(Exception):
+    pass
+
+
+def _download(url: str, part: Path, *, show_progress: bool | None, timeout_s: float) -> None:
+    import requests
+
+    have = part.stat().st_size if part.exists() else 0
+    headers = {"Range": f"bytes={have}-"} if have else {}
+    try:
+        with requests.get(url, headers=headers, stream=True, timeout=timeout_s) as resp:
+            if resp.status_code == 416:  # the .part is complete (or longer than the file)
+                total = _total_from_range(resp.headers.get("Content-Range", ""))
+                if total is not None and total == have:
+                    return
+                part.unlink(missing_ok=True)
+                raise _Retryable("server refused the resume range; starting over")
+            if resp.status_code not in (200, 206):
+                raise DomumError(f"{url}: HTTP {resp.status_code} {resp.reason}")
+            if resp.status_code == 200:
+                have = 0  # the server ignored Range: start from scratch
+            length = resp.headers.get("Content-Length")
+            total = have + int(length) if length and length.isdigit() else None
+            mode = "ab" if have else "wb"
+            with open(part, mode) as fh, flash_progress.bar(
+                f"download {part.name[17:-5]}", total, show=show_progress, done=have
+            ) as adv:
+                for block in resp.iter_content(_BLOCK):
+                    fh.write(block)
+                    adv(len(block))
+                fh.flush()
+                os.fsync(fh.fileno())
+            size = part.stat().st_size
+            if total is not None and size != total:
+                raise _Retryable(f"connection closed at {size} of {total} bytes")
+    except requests.RequestException as exc:
+        raise _Retryable(f"{type(exc).__name__}: {str(exc)[:200]}") from None
+
+
+def _total_from_range(header: str) -> int | None:
+    total = header.rpartition("/")[2]
+    return int(total) if total.isdigit() else None
