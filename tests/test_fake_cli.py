@@ -476,3 +476,68 @@ def test_snapshot_from_a_real_etcd(fake_cli: Any, tmp_path: Path, real_etcd_snap
     assert artifacts.verify_snapshot(str(tmp_path / "db.snapshot")) is None
     out = _run(["etcdctl", "snapshot", "status", "db.snapshot", "-w", "json"], tmp_path).stdout
     assert json.loads(out)["totalKey"] >= 20
+
+
+def test_day2_commands_record_state(fake_cli: Any, tmp_path: Path) -> None:
+    tc = _talosconfig(tmp_path)
+    _run(
+        ["talosctl", "config", "endpoint", "127.0.0.90", "127.0.0.91", "--talosconfig", tc],
+        tmp_path,
+    )
+    _run(["talosctl", "config", "node", "127.0.0.90", "--talosconfig", tc], tmp_path)
+    ctx = yaml.safe_load(Path(tc).read_text())["contexts"]["domum"]
+    assert (ctx["endpoints"], ctx["nodes"]) == (["127.0.0.90", "127.0.0.91"], ["127.0.0.90"])
+    # now the talosconfig's own node list is used when -n is absent
+    out = _run(["talosctl", "version", "--talosconfig", tc, "--short"], tmp_path).stdout
+    assert "NODE:        127.0.0.90" in out and "Talos v1.13.9" in out
+
+    _run(["talosctl", "gen", "config", "domum", "https://127.0.0.80:6443", "-o", "cfg"], tmp_path)
+    (tmp_path / "p.yaml").write_text(
+        '[{"op": "add", "path": "/machine/install/disk", "value": "/dev/nvme0n1"}]'
+    )
+    _run(
+        [
+            "talosctl",
+            "machineconfig",
+            "patch",
+            "cfg/worker.yaml",
+            "--patch",
+            "@p.yaml",
+            "-o",
+            "w.yaml",
+        ],
+        tmp_path,
+    )
+    assert (
+        yaml.safe_load((tmp_path / "w.yaml").read_text())["machine"]["install"]["disk"]
+        == "/dev/nvme0n1"
+    )
+
+    _run(
+        ["talosctl", "apply-config", "--insecure", "-n", "127.0.0.92", "--file", "w.yaml"], tmp_path
+    )
+    _run(
+        [
+            "talosctl",
+            "apply-config",
+            *_client(tc, "127.0.0.91"),
+            "-f",
+            "w.yaml",
+            "--mode",
+            "no-reboot",
+        ],
+        tmp_path,
+    )
+    assert fake_cli.state["applied"]["127.0.0.92"]["insecure"] is True
+    assert fake_cli.state["applied"]["127.0.0.91"]["mode"] == "no-reboot"
+    proc = _run(
+        ["talosctl", "apply-config", *_client(tc), "-f", "missing.yaml"], tmp_path, check=False
+    )
+    assert proc.returncode == 1 and "missing.yaml" in proc.stderr
+
+    _run(["talosctl", "upgrade-k8s", *_client(tc), "--to", "1.36.0"], tmp_path)
+    assert fake_cli.state["kubernetes_version"] == "1.36.0"
+    _run(
+        ["talosctl", "reset", *_client(tc, "127.0.0.92"), "--graceful=false", "--reboot"], tmp_path
+    )
+    assert fake_cli.state["reset"] == ["127.0.0.92"]

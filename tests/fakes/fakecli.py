@@ -90,13 +90,8 @@ class Call:
         return vals[-1] if vals else default
 
     def multi(self, name: str) -> list[str]:
-        """strings/stringArray flags: repeated and comma-separated values."""
-        out: list[str] = []
-        for v in self.flags.get(name, []):
-            out.extend(x for x in v.split(",") if x) if not name.startswith(
-                "--config-patch"
-            ) else out.append(v)
-        return out
+        """A `strings` flag (pflag splits each value on commas; repeats add up)."""
+        return [x for v in self.flags.get(name, []) for x in v.split(",") if x]
 
     def bool(self, name: str, default: bool = False) -> bool:
         v = self.flag(name)
