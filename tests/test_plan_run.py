@@ -52,7 +52,7 @@ def test_json_rendering_is_the_fixed_interface() -> None:
 def test_secrets_are_masked_in_every_rendering() -> None:
     plan = sample_plan()
     plan.steps.append(Cmd(["curl", "-H", f"Authorization: {SECRET}"]))
-    plan.steps.append(PveCall("PUT", "/x", {"password": SECRET}))
+    plan.steps.append(PveCall("PUT", "/nodes/pve1/qemu/196/config", {"description": SECRET}))
     for text in (plan.to_json(), plan.render_text()):
         assert SECRET not in text
         assert MASK in text

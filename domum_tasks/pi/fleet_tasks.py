@@ -34,7 +34,7 @@ def _dump(obj: Any) -> None:
 
 @domum_task(help={"node": "only this Pi (node id, e.g. 92)", "json": "print the rows as JSON"})
 def status(c: Context, node: str | None = None, json: bool = False) -> None:
-    """Show every Pi: reachable, OS, kernel, uptime, load, temperature, throttling, disk, reboot."""
+    """Show every Pi's health: reachability, OS, load, temperature, throttling, disk."""
     from ..console import print_table
     from ..errors import ConfigError
     from . import facts

@@ -25,7 +25,7 @@ def genconfig(
     dry_run: bool = False,
     json: bool = False,
 ) -> None:
-    """Render Talos patches from the inventory, then machine configs and the talosconfig.
+    """Render Talos patches, machine configs and the talosconfig from the inventory.
 
     Patches go to cluster/core/01-talos/ (committed, deterministic); machine configs and the
     talosconfig to the git-ignored clusterconfig/. The secrets bundle is created once, stored
