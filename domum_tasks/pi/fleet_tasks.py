@@ -101,7 +101,7 @@ def run(
     dry_run: bool = False,
     json: bool = False,
 ) -> None:
-    """Run a shell command on one Pi, the NAS, or every Pi at once; exit 1 if any host failed."""
+    """Run a shell command on one Pi, the NAS or every Pi; exit 1 if any host failed."""
     from .. import ssh, taskutil
     from ..plan import Ssh
     from . import fleet_plan
@@ -159,7 +159,7 @@ def update(
     dry_run: bool = False,
     json: bool = False,
 ) -> None:
-    """Upgrade Pis: apt update + full-upgrade, non-interactive; report upgrades and reboots."""
+    """Upgrade Pis non-interactively (apt full-upgrade); report packages and reboots."""
     from .. import ssh, taskutil
     from ..console import print_table
     from ..errors import ConfigError
@@ -252,7 +252,7 @@ def reboot(
 def enroll(
     c: Context, node: str = "", yes: bool = False, dry_run: bool = False, json: bool = False
 ) -> None:
-    """First contact: show a host's key fingerprint and, once confirmed, add it to known_hosts."""
+    """First contact: show a host's key fingerprint, then add it to known_hosts."""
     import sys
 
     from .. import ssh, taskutil
