@@ -27,6 +27,7 @@ from .flash_image import ImageSpec
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RETRIES = 3
 _BLOCK = 1 << 20
+_NET_BLOCK = 64 << 10
 
 
 def cache_dir() -> Path:
@@ -166,7 +167,8 @@ def _download(url: str, part: Path, *, show_progress: bool | None, timeout_s: fl
             with open(part, mode) as fh, flash_progress.bar(
                 f"download {part.name[17:-5]}", total, show=show_progress, done=have
             ) as adv:
-                for block in resp.iter_content(_BLOCK):
+                # Small reads: a cut connection loses at most one read's worth of data.
+                for block in resp.iter_content(_NET_BLOCK):
                     fh.write(block)
                     adv(len(block))
                 fh.flush()

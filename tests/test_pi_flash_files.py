@@ -1,0 +1,196 @@
+"""pi.flash end to end onto regular files: real HTTP (loopback, Range, cut connections), real
+xz/zstd archives, the lock file, cloud-init files in a real FAT partition read back with mtools."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from domum_tasks.errors import DomumError, VerifyError
+from domum_tasks.pi import flash_download, flash_run
+from domum_tasks.pi.flash_image import RPI_GENERIC_SCHEMATIC_ID, ImageSpec
+from tests.test_pi_flash_support import (
+    PUBKEY,
+    compress,
+    flash_env,  # noqa: F401 (fixture)
+    http_server,  # noqa: F401 (fixture)
+    mtype,
+    rpios_like_image,
+    run_inv,
+    talos_like_raw,
+    write_inventory,
+    Served,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def _flash(**kw: Any) -> None:
+    args: dict[str, Any] = dict(image="", yes=True, force=False, dry_run=False, json_out=False)
+    args.update(kw)
+    flash_run.run(**args)
+
+
+@pytest.fixture
+def talos_image(tmp_path: Path) -> tuple[bytes, Path]:
+    raw = tmp_path / "metal-arm64.raw"
+    data = talos_like_raw(6)
+    raw.write_bytes(data)
+    return data, compress(raw, "zst")
+
+
+def _factory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, srv: Served) -> str:
+    def edit(d: dict[str, Any]) -> None:
+        d["cluster"]["image_factory"] = srv.base
+    write_inventory(tmp_path, monkeypatch, edit)
+    return f"/image/{RPI_GENERIC_SCHEMATIC_ID}/v1.13.9/metal-arm64.raw.zst"
+
+
+def test_talos_from_image_factory_to_file_records_lock_and_reuses_cache(
+    flash_env: Path, http_server: Served, talos_image: tuple[bytes, Path],
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    raw, zst = talos_image
+    path = _factory(monkeypatch, flash_env, http_server)
+    http_server.files[path] = zst.read_bytes()
+    out = flash_env / "sd.img"
+    _flash(node=92, device=str(out))
+    assert out.read_bytes() == raw
+    text = capsys.readouterr().out
+    assert "read back and verified" in text and hashlib.sha256(raw).hexdigest() in text
+    assert "next: inv talos.apply --node 92 --insecure" in text
+    lock = json.loads((flash_env / "images.lock").read_text())["images"]
+    assert lock[http_server.base + path]["sha256"] == hashlib.sha256(zst.read_bytes()).hexdigest()
+    # Second run: from the cache (no new GET), hash checked against the lock.
+    gets = len(http_server.log)
+    out.unlink()
+    _flash(node=92, device=str(out))
+    assert len(http_server.log) == gets and out.read_bytes() == raw
+
+
+def test_lock_mismatch_deletes_download_and_writes_nothing(
+    flash_env: Path, http_server: Served, talos_image: tuple[bytes, Path],
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    _raw, zst = talos_image
+    path = _factory(monkeypatch, flash_env, http_server)
+    url = http_server.base + path
+    flash_download.record_lock(url, "0" * 64, 1)
+    http_server.files[path] = zst.read_bytes()
+    out = flash_env / "sd.img"
+    with pytest.raises(VerifyError, match="does not match"):
+        _flash(node=92, device=str(out))
+    assert not out.exists()
+    assert not list(flash_download.cache_dir().glob("*metal-arm64*"))
+    assert "verified" not in capsys.readouterr().out
+
+
+def test_interrupted_download_resumes_with_range(
+    flash_env: Path, http_server: Served, talos_image: tuple[bytes, Path]
+) -> None:
+    _raw, zst = talos_image
+    data = zst.read_bytes()
+    http_server.files["/img.zst"] = data
+    http_server.cut_after["/img.zst"] = [len(data) // 3]
+    spec = ImageSpec(source=http_server.base + "/img.zst", origin="--image", trust_on_first_use=True)
+    got = flash_download.fetch(spec, show_progress=False)
+    assert got.read_bytes() == data
+    first, second = (r for _p, r in http_server.log)
+    assert first == "" and second.startswith("bytes=")
+    resumed_at = int(second[6:-1])
+    assert 0 < resumed_at <= len(data) // 3  # at most one 64 KiB read lost with the connection
+    assert not list(got.parent.glob("*.part"))
+
+
+def test_download_cut_every_time_keeps_part_and_resumes_next_run(
+    flash_env: Path, http_server: Served, talos_image: tuple[bytes, Path]
+) -> None:
+    _raw, zst = talos_image
+    data = zst.read_bytes()
+    http_server.files["/img.zst"] = data
+    http_server.cut_after["/img.zst"] = [100_000, 100_000, 100_000]
+    spec = ImageSpec(source=http_server.base + "/img.zst", origin="--image", trust_on_first_use=True)
+    with pytest.raises(DomumError, match="run again to resume"):
+        flash_download.fetch(spec, show_progress=False)
+    part = next(flash_download.cache_dir().glob("*.part"))
+    kept = part.stat().st_size
+    assert 0 < kept <= 300_000
+    assert flash_download.fetch(spec, show_progress=False).read_bytes() == data
+    assert http_server.log[-1][1] == f"bytes={kept}-"
+
+
+def test_corrupt_archive_fails_and_leaves_no_file(flash_env: Path, tmp_path: Path) -> None:
+    raw = tmp_path / "disk.raw"
+    raw.write_bytes(talos_like_raw(4))
+    xz = compress(raw, "xz")
+    blob = bytearray(xz.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF  # inside a compressed block
+    bad = tmp_path / "bad.img"  # extension says raw; magic says xz
+    bad.write_bytes(bytes(blob))
+    out = tmp_path / "out.img"
+    proc = run_inv("pi.flash", "--node", "92", "--image", str(bad), "--device", str(out), "--yes")
+    assert proc.returncode == 1, proc.stderr
+    assert "corrupt xz archive" in proc.stderr and "Traceback" not in proc.stderr
+    assert "verified" not in proc.stdout and not out.exists()
+
+
+def _rpios(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, srv: Served, sha: str | None) -> tuple[bytes, int]:
+    img = tmp_path / "2025-10-01-raspios-trixie-arm64-lite.img"
+    offset = rpios_like_image(img)
+    raw = img.read_bytes()
+    xz = compress(img, "xz")
+    srv.files["/raspios/" + xz.name] = xz.read_bytes()
+    good = hashlib.sha256(xz.read_bytes()).hexdigest()
+
+    def edit(d: dict[str, Any]) -> None:
+        d["ssh"]["authorized_keys"] = [PUBKEY]
+        d["nodes"][93]["image"] = {"url": f"{srv.base}/raspios/{xz.name}", "sha256": sha or good}
+    write_inventory(tmp_path, monkeypatch, edit)
+    return raw, offset
+
+
+def test_raspios_to_file_writes_cloud_init_into_fat(
+    flash_env: Path, http_server: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw, offset = _rpios(flash_env, monkeypatch, http_server, None)
+    out = flash_env / "sd.img"
+    proc = run_inv("pi.flash", "--node", "93", "--device", str(out), "--yes", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["verified"] is True and report["sha256"] == hashlib.sha256(raw).hexdigest()
+    assert report["customized"] == ["meta-data", "network-config", "ssh", "user-data"]
+    user_data = mtype(str(out), offset, "user-data")
+    assert user_data.startswith("#cloud-config") and PUBKEY in user_data and "domum-dns" in user_data
+    assert "local-hostname: domum-dns" in mtype(str(out), offset, "meta-data")
+    assert "dhcp4: true" in mtype(str(out), offset, "network-config")
+    assert mtype(str(out), offset, "ssh") == ""
+    cmdline = mtype(str(out), offset, "cmdline.txt")
+    assert "rootwait ds=nocloud;i=domum-domum-dns-" in cmdline and cmdline.count("\n") == 1
+    # The root partition is byte-exact.
+    assert out.read_bytes()[offset + 64 * 2**20 :] == raw[offset + 64 * 2**20 :]
+
+
+def test_wrong_sha256_fails_deletes_download_and_writes_nothing(
+    flash_env: Path, http_server: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _rpios(flash_env, monkeypatch, http_server, "ab" * 32)
+    out = flash_env / "sd.img"
+    proc = run_inv("pi.flash", "--node", "93", "--device", str(out), "--yes")
+    assert proc.returncode == 1
+    assert "does not match" in proc.stderr and "inventory image.sha256" in proc.stderr
+    assert not out.exists() and "wrote" not in proc.stdout
+    assert not [p for p in flash_download.cache_dir().glob("*") if p.is_file()]
+
+
+def test_dry_run_json_is_a_plan_and_touches_nothing(flash_env: Path) -> None:
+    out = flash_env / "sd.img"
+    proc = run_inv("pi.flash", "--node", "92", "--device", str(out), "--dry-run", "--json")
+    assert proc.returncode == 0, proc.stderr
+    steps = json.loads(proc.stdout)
+    assert [s["action"] for s in steps] == ["download", "write-image", "verify"]
+    assert steps[0]["args"]["url"].endswith(f"/image/{RPI_GENERIC_SCHEMATIC_ID}/v1.13.9/metal-arm64.raw.zst")
+    assert not out.exists() and not flash_download.cache_dir().exists()

@@ -1,0 +1,200 @@
+"""pi.flash pure parts: safety rules (table), image resolution, formats, planner, first boot."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from domum_tasks.errors import ConfigError, Refused
+from domum_tasks.inventory import load
+from domum_tasks.pi import flash_formats as ff
+from domum_tasks.pi.flash_facts import Partition, TargetFacts, mounts, refusals
+from domum_tasks.pi.flash_firstboot import FirstBoot, first_partition, for_node
+from domum_tasks.pi.flash_image import RPI_GENERIC_SCHEMATIC_ID, cache_name, resolve_image
+from domum_tasks.pi.flash_plan import FlashInput, plan_flash
+from tests.test_pi_flash_support import MIB, PUBKEY, compress, talos_like_raw
+
+GiB = 1 << 30
+SD = TargetFacts(path="/dev/sdb", kind="block", name="sdb", size=32 * GiB, removable=True,
+                 model="Generic SD", transport="usb", protected={"/": "nvme0n1"})
+
+
+@pytest.mark.parametrize(
+    ("facts", "image_size", "force", "expect"),
+    [
+        (SD, 4 * GiB, False, []),
+        (replace(SD, mountpoints=("/media/x",)), 4 * GiB, True, ["mounted on /media/x"]),
+        (replace(SD, partitions=(Partition("sdb1", GiB, ("/media/boot",)),)), None, False,
+         ["/dev/sdb1 mounted on /media/boot"]),
+        (replace(SD, holders=("dm-0",)), None, False, ["held by /dev/dm-0"]),
+        (replace(SD, swaps=("/dev/sdb2",)), None, False, ["/dev/sdb2 is active swap"]),
+        (replace(SD, protected={"/": "sdb"}), None, True, ["holds /"]),
+        (replace(SD, protected={"/": "nvme0n1", "image cache": "sdb"}), None, True, ["holds image cache"]),
+        (SD, 64 * GiB, False, ["too small: 32.0 GiB < image 64.0 GiB"]),
+        (replace(SD, removable=False, transport="sata"), None, False, ["not a removable disk"]),
+        (replace(SD, removable=False, transport="sata"), None, True, []),
+        (replace(SD, removable=False, transport="", name="mmcblk0", path="/dev/mmcblk0"), None, False, []),
+        (replace(SD, removable=False, transport="usb"), None, False, []),
+        (replace(SD, is_partition=True, path="/dev/sdb1", name="sdb1"), None, False, ["is a partition"]),
+        (replace(SD, read_only=True), None, False, ["read-only"]),
+        (replace(SD, size=0), None, False, ["no medium"]),
+        (TargetFacts(path="/dev/sdz", kind="missing"), None, False, ["no such device"]),
+        (TargetFacts(path="/tmp/new.img", kind="missing"), 4 * GiB, False, []),
+        (TargetFacts(path="/tmp/old.img", kind="file", size=1, file_id=(1, 2)), 4 * GiB, False, []),
+        (TargetFacts(path="/dev/null", kind="other"), None, False, ["neither a whole disk"]),
+    ],
+)
+def test_refusals_table(facts: TargetFacts, image_size: int | None, force: bool, expect: list[str]) -> None:
+    got = refusals(facts, image_size=image_size, force=force)
+    assert len(got) == len(expect), got
+    for text, line in zip(expect, got, strict=True):
+        assert text in line and facts.path in line
+
+
+def test_refusal_target_is_the_image_itself() -> None:
+    facts = TargetFacts(path="/tmp/a.img", kind="file", size=10, file_id=(5, 9))
+    assert refusals(facts, image_size=10, image_id=(5, 9)) == ["/tmp/a.img: is the image being written"]
+
+
+def test_mountinfo_parser() -> None:
+    text = (
+        "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
+        "90 27 7:3 / /mnt/my\\040disk rw - ext4 /dev/loop3 rw\n"
+        "91 27 7:3 / /srv rw - ext4 /dev/loop3 rw\n"
+    )
+    assert mounts(text) == {"254:0": ["/"], "7:3": ["/mnt/my disk", "/srv"]}
+
+
+def test_image_for_talos_pi_is_factory_raw_zst_with_default_schematic() -> None:
+    inv = load()
+    spec = resolve_image(inv, 92)
+    factory, version = inv.cluster.image_factory, inv.cluster.talos_version
+    assert spec.source == f"{factory}/image/{RPI_GENERIC_SCHEMATIC_ID}/{version}/metal-arm64.raw.zst"
+    assert spec.trust_on_first_use and spec.sha256 is None and spec.origin == "image-factory"
+
+
+def test_image_for_raspios_comes_from_inventory_and_override_wins() -> None:
+    inv = load()
+    spec = resolve_image(inv, 93)
+    assert spec.source == inv.node(93).image.url  # type: ignore[union-attr]
+    assert resolve_image(inv, 93, "/tmp/x.img.xz").source == "/tmp/x.img.xz"
+    with pytest.raises(ConfigError, match="Proxmox VM"):
+        resolve_image(inv, 96)
+    with pytest.raises(ConfigError, match="no such node"):
+        resolve_image(inv, 42)
+
+
+def test_cache_name_is_stable_and_distinct() -> None:
+    a = cache_name("https://f/image/aaa/v1/metal-arm64.raw.zst")
+    b = cache_name("https://f/image/bbb/v1/metal-arm64.raw.zst")
+    assert a != b and a.endswith("metal-arm64.raw.zst") and a == cache_name("https://f/image/aaa/v1/metal-arm64.raw.zst")
+
+
+@pytest.fixture(scope="module")
+def archives(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("fmt")
+    raw = d / "disk.raw"
+    raw.write_bytes(talos_like_raw(4))
+    out = {"raw": raw, **{f: compress(raw, f) for f in ("xz", "zst", "gz")}}
+    nocs = d / "nocs.zst"
+    subprocess.run(["zstd", "-q", "--no-content-size", "-o", str(nocs)], stdin=raw.open("rb"), check=True)
+    out["nocs"] = nocs
+    return out
+
+
+def test_formats_detected_by_magic_not_extension(archives: dict[str, Path], tmp_path: Path) -> None:
+    for fmt in ("xz", "zst", "gz", "raw"):
+        disguised = tmp_path / f"image-{fmt}.img"
+        disguised.write_bytes(archives[fmt].read_bytes())
+        assert ff.file_format(disguised) == fmt
+
+
+def test_uncompressed_sizes(archives: dict[str, Path], tmp_path: Path) -> None:
+    size = 4 * MIB
+    assert ff.uncompressed_size(archives["raw"]) == size
+    assert ff.uncompressed_size(archives["xz"]) == size
+    assert len(ff.xz_blocks(archives["xz"])) == 4  # --block-size=1MiB
+    assert ff.uncompressed_size(archives["zst"]) == size
+    assert ff.uncompressed_size(archives["nocs"]) is None
+    assert ff.uncompressed_size(archives["gz"]) is None
+    two = tmp_path / "two.xz"
+    two.write_bytes(archives["xz"].read_bytes() * 2)
+    assert ff.uncompressed_size(two) == 2 * size
+    for fmt in ("xz", "zst"):
+        cut = tmp_path / f"cut.{fmt}"
+        cut.write_bytes(archives[fmt].read_bytes()[:-1000])
+        with pytest.raises(ff.FormatError, match="truncated"):
+            ff.uncompressed_size(cut)
+
+
+def _input(**kw: object) -> FlashInput:
+    inv = load()
+    base = dict(
+        node_id=92, hostname="domum-xr2", os="talos", device="/dev/sdb",
+        spec=resolve_image(inv, 92), image_path=Path("/cache/x.raw.zst"), target=SD,
+        image_size=2 * GiB,
+    )
+    base.update(kw)
+    return FlashInput(**base)  # type: ignore[arg-type]
+
+
+def test_plan_talos_steps_and_next_step() -> None:
+    plan = plan_flash(_input())
+    steps = json.loads(plan.to_json())
+    assert [s["action"] for s in steps] == ["download", "write-image", "verify"]
+    assert all(s["kind"] == "local" for s in steps)
+    assert steps[1]["destructive"] is True and "Generic SD" in steps[1]["desc"]
+    assert steps[1]["args"]["device"] == "/dev/sdb"
+    assert "next: inv talos.apply --node 92 --insecure" in plan.notes
+
+
+def test_plan_raspios_has_customize_and_local_image_no_download() -> None:
+    boot = for_node("domum-dns", "pi", [PUBKEY], 93)
+    spec = replace(resolve_image(load(), 93, "/tmp/os.img.xz"))
+    plan = plan_flash(_input(node_id=93, os="raspios", spec=spec, image_path=Path("/tmp/os.img.xz"),
+                             firstboot=boot))
+    actions = [s["action"] for s in json.loads(plan.to_json())]
+    assert actions == ["write-image", "verify", "customize"]
+
+
+def test_plan_refuses_unsafe_target() -> None:
+    with pytest.raises(Refused, match="mounted on /media/sd"):
+        plan_flash(_input(target=replace(SD, mountpoints=("/media/sd",))))
+
+
+def test_firstboot_files_are_valid_cloud_init() -> None:
+    boot = FirstBoot("domum-dns", "pi", (PUBKEY,))
+    files = boot.files()
+    assert set(files) == {"user-data", "meta-data", "network-config", "ssh"}
+    assert files["user-data"].startswith("#cloud-config\n")
+    ud = yaml.safe_load(files["user-data"])
+    assert ud["hostname"] == "domum-dns" and ud["ssh_pwauth"] is False
+    assert ud["user"] == {"name": "pi", "lock_passwd": True, "ssh_authorized_keys": [PUBKEY]}
+    assert ["systemctl", "enable", "--now", "ssh"] in ud["runcmd"]
+    assert yaml.safe_load(files["network-config"])["network"]["ethernets"]["eth0"]["dhcp4"] is True
+    meta = yaml.safe_load(files["meta-data"])
+    assert meta["local-hostname"] == "domum-dns" and meta["instance-id"].startswith("domum-domum-dns-")
+    assert boot.files() == files  # deterministic
+
+
+def test_firstboot_needs_a_key() -> None:
+    with pytest.raises(ConfigError, match=r"nodes\.93: no SSH public key"):
+        for_node("domum-dns", "pi", [], 93)
+    with pytest.raises(ConfigError, match="not an OpenSSH public key"):
+        for_node("domum-dns", "pi", ["hunter2"], 93)
+
+
+def test_first_partition_from_mbr() -> None:
+    mbr = bytearray(512)
+    mbr[446 + 4] = 0x0C
+    mbr[446 + 8 : 446 + 16] = (8192).to_bytes(4, "little") + (131072).to_bytes(4, "little")
+    mbr[510:512] = b"\x55\xaa"
+    assert first_partition(bytes(mbr)) == (8192 * 512, 131072 * 512)
+    mbr[446 + 4] = 0x83
+    with pytest.raises(Exception, match="not a FAT boot partition"):
+        first_partition(bytes(mbr))
