@@ -9,12 +9,14 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from invoke import Exit, Task, task
 
 from .errors import DomumError
-from .run import Executor, LocalHandler
+
+if TYPE_CHECKING:  # run.py (dataclasses, subprocess, tempfile) loads only when a task runs
+    from .run import Executor, LocalHandler
 
 DRY_RUN = "print the plan and change nothing"
 JSON = "with --dry-run: print the plan as a JSON array; otherwise machine-readable output"
@@ -53,6 +55,8 @@ def executor(
     inventory: Any = None,
     handlers: Mapping[str, LocalHandler] | None = None,
 ) -> Executor:
+    from .run import Executor
+
     """An Executor wired to strict SSH and the PVE facade, both imported only when used."""
 
     def ssh_runner(step: Any) -> Any:
