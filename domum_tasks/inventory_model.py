@@ -152,7 +152,6 @@ class Cluster(Strict):
     ntp: list[str] = Field(default_factory=lambda: ["time.cloudflare.com"])
     pod_cidr: ipaddress.IPv4Network
     service_cidr: ipaddress.IPv4Network
-    vip_interface: str = "eth0"
     image_factory: str = "https://factory.talos.dev"
     installer_registry: str = "factory.talos.dev"
     talosconfig: str = "clusterconfig/talosconfig"
