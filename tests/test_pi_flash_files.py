@@ -13,18 +13,20 @@ import pytest
 from domum_tasks.errors import DomumError, VerifyError
 from domum_tasks.pi import flash_download, flash_run
 from domum_tasks.pi.flash_image import RPI_GENERIC_SCHEMATIC_ID, ImageSpec
+from tests import test_pi_flash_support as support
 from tests.test_pi_flash_support import (
     PUBKEY,
+    Served,
     compress,
-    flash_env,  # noqa: F401 (fixture)
-    http_server,  # noqa: F401 (fixture)
     mtype,
     rpios_like_image,
     run_inv,
     talos_like_raw,
     write_inventory,
-    Served,
 )
+
+flash_env = support.flash_env  # fixture
+http_server = support.http_server  # fixture
 
 pytestmark = pytest.mark.integration
 
@@ -46,13 +48,17 @@ def talos_image(tmp_path: Path) -> tuple[bytes, Path]:
 def _factory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, srv: Served) -> str:
     def edit(d: dict[str, Any]) -> None:
         d["cluster"]["image_factory"] = srv.base
+
     write_inventory(tmp_path, monkeypatch, edit)
     return f"/image/{RPI_GENERIC_SCHEMATIC_ID}/v1.13.9/metal-arm64.raw.zst"
 
 
 def test_talos_from_image_factory_to_file_records_lock_and_reuses_cache(
-    flash_env: Path, http_server: Served, talos_image: tuple[bytes, Path],
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    flash_env: Path,
+    http_server: Served,
+    talos_image: tuple[bytes, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     raw, zst = talos_image
     path = _factory(monkeypatch, flash_env, http_server)
@@ -73,8 +79,11 @@ def test_talos_from_image_factory_to_file_records_lock_and_reuses_cache(
 
 
 def test_lock_mismatch_deletes_download_and_writes_nothing(
-    flash_env: Path, http_server: Served, talos_image: tuple[bytes, Path],
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    flash_env: Path,
+    http_server: Served,
+    talos_image: tuple[bytes, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     _raw, zst = talos_image
     path = _factory(monkeypatch, flash_env, http_server)
@@ -96,7 +105,9 @@ def test_interrupted_download_resumes_with_range(
     data = zst.read_bytes()
     http_server.files["/img.zst"] = data
     http_server.cut_after["/img.zst"] = [len(data) // 3]
-    spec = ImageSpec(source=http_server.base + "/img.zst", origin="--image", trust_on_first_use=True)
+    spec = ImageSpec(
+        source=http_server.base + "/img.zst", origin="--image", trust_on_first_use=True
+    )
     got = flash_download.fetch(spec, show_progress=False)
     assert got.read_bytes() == data
     first, second = (r for _p, r in http_server.log)
@@ -113,7 +124,9 @@ def test_download_cut_every_time_keeps_part_and_resumes_next_run(
     data = zst.read_bytes()
     http_server.files["/img.zst"] = data
     http_server.cut_after["/img.zst"] = [100_000, 100_000, 100_000]
-    spec = ImageSpec(source=http_server.base + "/img.zst", origin="--image", trust_on_first_use=True)
+    spec = ImageSpec(
+        source=http_server.base + "/img.zst", origin="--image", trust_on_first_use=True
+    )
     with pytest.raises(DomumError, match="run again to resume"):
         flash_download.fetch(spec, show_progress=False)
     part = next(flash_download.cache_dir().glob("*.part"))
@@ -138,7 +151,9 @@ def test_corrupt_archive_fails_and_leaves_no_file(flash_env: Path, tmp_path: Pat
     assert "verified" not in proc.stdout and not out.exists()
 
 
-def _rpios(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, srv: Served, sha: str | None) -> tuple[bytes, int]:
+def _rpios(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, srv: Served, sha: str | None
+) -> tuple[bytes, int]:
     img = tmp_path / "2025-10-01-raspios-trixie-arm64-lite.img"
     offset = rpios_like_image(img)
     raw = img.read_bytes()
@@ -149,6 +164,7 @@ def _rpios(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, srv: Served, sha: st
     def edit(d: dict[str, Any]) -> None:
         d["ssh"]["authorized_keys"] = [PUBKEY]
         d["nodes"][93]["image"] = {"url": f"{srv.base}/raspios/{xz.name}", "sha256": sha or good}
+
     write_inventory(tmp_path, monkeypatch, edit)
     return raw, offset
 
@@ -164,7 +180,9 @@ def test_raspios_to_file_writes_cloud_init_into_fat(
     assert report["verified"] is True and report["sha256"] == hashlib.sha256(raw).hexdigest()
     assert report["customized"] == ["meta-data", "network-config", "ssh", "user-data"]
     user_data = mtype(str(out), offset, "user-data")
-    assert user_data.startswith("#cloud-config") and PUBKEY in user_data and "domum-dns" in user_data
+    assert (
+        user_data.startswith("#cloud-config") and PUBKEY in user_data and "domum-dns" in user_data
+    )
     assert "local-hostname: domum-dns" in mtype(str(out), offset, "meta-data")
     assert "dhcp4: true" in mtype(str(out), offset, "network-config")
     assert mtype(str(out), offset, "ssh") == ""
@@ -192,5 +210,7 @@ def test_dry_run_json_is_a_plan_and_touches_nothing(flash_env: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     steps = json.loads(proc.stdout)
     assert [s["action"] for s in steps] == ["download", "write-image", "verify"]
-    assert steps[0]["args"]["url"].endswith(f"/image/{RPI_GENERIC_SCHEMATIC_ID}/v1.13.9/metal-arm64.raw.zst")
+    assert steps[0]["args"]["url"].endswith(
+        f"/image/{RPI_GENERIC_SCHEMATIC_ID}/v1.13.9/metal-arm64.raw.zst"
+    )
     assert not out.exists() and not flash_download.cache_dir().exists()

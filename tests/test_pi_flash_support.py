@@ -127,8 +127,21 @@ def rpios_like_image(path: Path, size_mib: int = 72) -> int:
     layout = f"label: dos\nstart={start}, size={sectors}, type=c, bootable\nstart={start + sectors}, type=83\n"
     subprocess.run(["sfdisk", "-q", str(path)], input=layout.encode(), check=True)
     subprocess.run(
-        ["mkfs.fat", "-F", "32", "-s", "1", "-n", "BOOTFS", "--offset", str(start), str(path), str(sectors // 2)],
-        check=True, capture_output=True,
+        [
+            "mkfs.fat",
+            "-F",
+            "32",
+            "-s",
+            "1",
+            "-n",
+            "BOOTFS",
+            "--offset",
+            str(start),
+            str(path),
+            str(sectors // 2),
+        ],
+        check=True,
+        capture_output=True,
     )
     offset = start * 512
     src = path.parent / "bootfiles"
@@ -136,7 +149,15 @@ def rpios_like_image(path: Path, size_mib: int = 72) -> int:
     (src / "cmdline.txt").write_text("console=serial0,115200 root=PARTUUID=abcd-02 rootwait\n")
     (src / "config.txt").write_text("arm_64bit=1\n")
     subprocess.run(
-        ["mcopy", "-o", "-i", f"{path}@@{offset}", str(src / "cmdline.txt"), str(src / "config.txt"), "::/"],
+        [
+            "mcopy",
+            "-o",
+            "-i",
+            f"{path}@@{offset}",
+            str(src / "cmdline.txt"),
+            str(src / "config.txt"),
+            "::/",
+        ],
         check=True,
     )
     # Some recognisable data in the root partition.
@@ -148,7 +169,10 @@ def rpios_like_image(path: Path, size_mib: int = 72) -> int:
 
 def mtype(image: str, offset: int, name: str) -> str:
     out = subprocess.run(
-        ["mtype", "-i", f"{image}@@{offset}", f"::/{name}"], capture_output=True, text=True, check=True
+        ["mtype", "-i", f"{image}@@{offset}", f"::/{name}"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return out.stdout
 
@@ -173,6 +197,10 @@ def flash_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def run_inv(*args: str) -> subprocess.CompletedProcess[str]:
     """Run the real `inv` CLI (exit codes and output as a user sees them)."""
     return subprocess.run(
-        [shutil.which("inv") or "inv", *args], cwd=REPO, capture_output=True, text=True,
-        env={**os.environ}, timeout=120,
+        [shutil.which("inv") or "inv", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+        timeout=120,
     )

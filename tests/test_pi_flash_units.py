@@ -20,8 +20,16 @@ from domum_tasks.pi.flash_plan import FlashInput, plan_flash
 from tests.test_pi_flash_support import MIB, PUBKEY, compress, talos_like_raw
 
 GiB = 1 << 30
-SD = TargetFacts(path="/dev/sdb", kind="block", name="sdb", size=32 * GiB, removable=True,
-                 model="Generic SD", transport="usb", protected={"/": "nvme0n1"})
+SD = TargetFacts(
+    path="/dev/sdb",
+    kind="block",
+    name="sdb",
+    size=32 * GiB,
+    removable=True,
+    model="Generic SD",
+    transport="usb",
+    protected={"/": "nvme0n1"},
+)
 
 
 @pytest.mark.parametrize(
@@ -29,18 +37,37 @@ SD = TargetFacts(path="/dev/sdb", kind="block", name="sdb", size=32 * GiB, remov
     [
         (SD, 4 * GiB, False, []),
         (replace(SD, mountpoints=("/media/x",)), 4 * GiB, True, ["mounted on /media/x"]),
-        (replace(SD, partitions=(Partition("sdb1", GiB, ("/media/boot",)),)), None, False,
-         ["/dev/sdb1 mounted on /media/boot"]),
+        (
+            replace(SD, partitions=(Partition("sdb1", GiB, ("/media/boot",)),)),
+            None,
+            False,
+            ["/dev/sdb1 mounted on /media/boot"],
+        ),
         (replace(SD, holders=("dm-0",)), None, False, ["held by /dev/dm-0"]),
         (replace(SD, swaps=("/dev/sdb2",)), None, False, ["/dev/sdb2 is active swap"]),
         (replace(SD, protected={"/": "sdb"}), None, True, ["holds /"]),
-        (replace(SD, protected={"/": "nvme0n1", "image cache": "sdb"}), None, True, ["holds image cache"]),
+        (
+            replace(SD, protected={"/": "nvme0n1", "image cache": "sdb"}),
+            None,
+            True,
+            ["holds image cache"],
+        ),
         (SD, 64 * GiB, False, ["too small: 32.0 GiB < image 64.0 GiB"]),
         (replace(SD, removable=False, transport="sata"), None, False, ["not a removable disk"]),
         (replace(SD, removable=False, transport="sata"), None, True, []),
-        (replace(SD, removable=False, transport="", name="mmcblk0", path="/dev/mmcblk0"), None, False, []),
+        (
+            replace(SD, removable=False, transport="", name="mmcblk0", path="/dev/mmcblk0"),
+            None,
+            False,
+            [],
+        ),
         (replace(SD, removable=False, transport="usb"), None, False, []),
-        (replace(SD, is_partition=True, path="/dev/sdb1", name="sdb1"), None, False, ["is a partition"]),
+        (
+            replace(SD, is_partition=True, path="/dev/sdb1", name="sdb1"),
+            None,
+            False,
+            ["is a partition"],
+        ),
         (replace(SD, read_only=True), None, False, ["read-only"]),
         (replace(SD, size=0), None, False, ["no medium"]),
         (TargetFacts(path="/dev/sdz", kind="missing"), None, False, ["no such device"]),
@@ -49,7 +76,9 @@ SD = TargetFacts(path="/dev/sdb", kind="block", name="sdb", size=32 * GiB, remov
         (TargetFacts(path="/dev/null", kind="other"), None, False, ["neither a whole disk"]),
     ],
 )
-def test_refusals_table(facts: TargetFacts, image_size: int | None, force: bool, expect: list[str]) -> None:
+def test_refusals_table(
+    facts: TargetFacts, image_size: int | None, force: bool, expect: list[str]
+) -> None:
     got = refusals(facts, image_size=image_size, force=force)
     assert len(got) == len(expect), got
     for text, line in zip(expect, got, strict=True):
@@ -58,7 +87,9 @@ def test_refusals_table(facts: TargetFacts, image_size: int | None, force: bool,
 
 def test_refusal_target_is_the_image_itself() -> None:
     facts = TargetFacts(path="/tmp/a.img", kind="file", size=10, file_id=(5, 9))
-    assert refusals(facts, image_size=10, image_id=(5, 9)) == ["/tmp/a.img: is the image being written"]
+    assert refusals(facts, image_size=10, image_id=(5, 9)) == [
+        "/tmp/a.img: is the image being written"
+    ]
 
 
 def test_mountinfo_parser() -> None:
@@ -74,7 +105,9 @@ def test_image_for_talos_pi_is_factory_raw_zst_with_default_schematic() -> None:
     inv = load()
     spec = resolve_image(inv, 92)
     factory, version = inv.cluster.image_factory, inv.cluster.talos_version
-    assert spec.source == f"{factory}/image/{RPI_GENERIC_SCHEMATIC_ID}/{version}/metal-arm64.raw.zst"
+    assert (
+        spec.source == f"{factory}/image/{RPI_GENERIC_SCHEMATIC_ID}/{version}/metal-arm64.raw.zst"
+    )
     assert spec.trust_on_first_use and spec.sha256 is None and spec.origin == "image-factory"
 
 
@@ -92,7 +125,11 @@ def test_image_for_raspios_comes_from_inventory_and_override_wins() -> None:
 def test_cache_name_is_stable_and_distinct() -> None:
     a = cache_name("https://f/image/aaa/v1/metal-arm64.raw.zst")
     b = cache_name("https://f/image/bbb/v1/metal-arm64.raw.zst")
-    assert a != b and a.endswith("metal-arm64.raw.zst") and a == cache_name("https://f/image/aaa/v1/metal-arm64.raw.zst")
+    assert (
+        a != b
+        and a.endswith("metal-arm64.raw.zst")
+        and a == cache_name("https://f/image/aaa/v1/metal-arm64.raw.zst")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +139,9 @@ def archives(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     raw.write_bytes(talos_like_raw(4))
     out = {"raw": raw, **{f: compress(raw, f) for f in ("xz", "zst", "gz")}}
     nocs = d / "nocs.zst"
-    subprocess.run(["zstd", "-q", "--no-content-size", "-o", str(nocs)], stdin=raw.open("rb"), check=True)
+    subprocess.run(
+        ["zstd", "-q", "--no-content-size", "-o", str(nocs)], stdin=raw.open("rb"), check=True
+    )
     out["nocs"] = nocs
     return out
 
@@ -135,8 +174,13 @@ def test_uncompressed_sizes(archives: dict[str, Path], tmp_path: Path) -> None:
 def _input(**kw: object) -> FlashInput:
     inv = load()
     base = dict(
-        node_id=92, hostname="domum-xr2", os="talos", device="/dev/sdb",
-        spec=resolve_image(inv, 92), image_path=Path("/cache/x.raw.zst"), target=SD,
+        node_id=92,
+        hostname="domum-xr2",
+        os="talos",
+        device="/dev/sdb",
+        spec=resolve_image(inv, 92),
+        image_path=Path("/cache/x.raw.zst"),
+        target=SD,
         image_size=2 * GiB,
     )
     base.update(kw)
@@ -156,8 +200,11 @@ def test_plan_talos_steps_and_next_step() -> None:
 def test_plan_raspios_has_customize_and_local_image_no_download() -> None:
     boot = for_node("domum-dns", "pi", [PUBKEY], 93)
     spec = replace(resolve_image(load(), 93, "/tmp/os.img.xz"))
-    plan = plan_flash(_input(node_id=93, os="raspios", spec=spec, image_path=Path("/tmp/os.img.xz"),
-                             firstboot=boot))
+    plan = plan_flash(
+        _input(
+            node_id=93, os="raspios", spec=spec, image_path=Path("/tmp/os.img.xz"), firstboot=boot
+        )
+    )
     actions = [s["action"] for s in json.loads(plan.to_json())]
     assert actions == ["write-image", "verify", "customize"]
 
@@ -178,7 +225,9 @@ def test_firstboot_files_are_valid_cloud_init() -> None:
     assert ["systemctl", "enable", "--now", "ssh"] in ud["runcmd"]
     assert yaml.safe_load(files["network-config"])["network"]["ethernets"]["eth0"]["dhcp4"] is True
     meta = yaml.safe_load(files["meta-data"])
-    assert meta["local-hostname"] == "domum-dns" and meta["instance-id"].startswith("domum-domum-dns-")
+    assert meta["local-hostname"] == "domum-dns" and meta["instance-id"].startswith(
+        "domum-domum-dns-"
+    )
     assert boot.files() == files  # deterministic
 
 

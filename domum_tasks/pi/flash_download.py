@@ -53,7 +53,7 @@ def read_lock(path: Path | None = None) -> dict[str, dict[str, Any]]:
         raise ConfigError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
     images = data.get("images", {}) if isinstance(data, dict) else None
     if not isinstance(images, dict):
-        raise ConfigError(f"{path}: expected {{\"images\": {{URL: {{\"sha256\": ...}}}}}}")
+        raise ConfigError(f'{path}: expected {{"images": {{URL: {{"sha256": ...}}}}}}')
     return images
 
 
@@ -67,9 +67,10 @@ def record_lock(url: str, sha256: str, size: int, path: Path | None = None) -> N
 
 def sha256_file(path: Path, *, show_progress: bool | None = None) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as fh, flash_progress.bar(
-        f"check {path.name}", path.stat().st_size, show=show_progress
-    ) as adv:
+    with (
+        open(path, "rb") as fh,
+        flash_progress.bar(f"check {path.name}", path.stat().st_size, show=show_progress) as adv,
+    ):
         while block := fh.read(_BLOCK * 4):
             h.update(block)
             adv(len(block))
@@ -102,7 +103,9 @@ def verify_file(path: Path, spec: ImageSpec, *, show_progress: bool | None = Non
             f"{spec.source}: sha256 {got} does not match {want} from {where}"
             + ("; the cached file was deleted" if spec.is_url else ""),
             hint="if the publisher really changed the image, remove its entry from "
-            f"{lock_path()} and run again" if "lock" in where else "",
+            f"{lock_path()} and run again"
+            if "lock" in where
+            else "",
         )
     return got
 
@@ -164,9 +167,12 @@ def _download(url: str, part: Path, *, show_progress: bool | None, timeout_s: fl
             length = resp.headers.get("Content-Length")
             total = have + int(length) if length and length.isdigit() else None
             mode = "ab" if have else "wb"
-            with open(part, mode) as fh, flash_progress.bar(
-                f"download {part.name[17:-5]}", total, show=show_progress, done=have
-            ) as adv:
+            with (
+                open(part, mode) as fh,
+                flash_progress.bar(
+                    f"download {part.name[17:-5]}", total, show=show_progress, done=have
+                ) as adv,
+            ):
                 # Small reads: a cut connection loses at most one read's worth of data.
                 for block in resp.iter_content(_NET_BLOCK):
                     fh.write(block)

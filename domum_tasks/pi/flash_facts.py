@@ -154,7 +154,9 @@ def _disk_of_devno(devno: str) -> str | None:
     real = link.resolve()
     if (real / "partition").exists():
         real = real.parent
-    slaves = sorted(p.name for p in (real / "slaves").glob("*")) if (real / "slaves").is_dir() else []
+    slaves = (
+        sorted(p.name for p in (real / "slaves").glob("*")) if (real / "slaves").is_dir() else []
+    )
     if slaves:
         dev = _read(SYS_BLOCK / slaves[0] / "dev")
         return _disk_of_devno(dev) if dev else slaves[0]
@@ -220,9 +222,12 @@ def probe_target(path: str, *, protect: Mapping[str, str | os.PathLike[str]]) ->
         filter(None, (_read(sysdir / "device" / "vendor"), _read(sysdir / "device" / "model")))
     )
     transport = (
-        "usb" if "/usb" in str(device_link)
-        else "mmc" if "/mmc" in str(device_link)
-        else "loop" if name.startswith("loop")
+        "usb"
+        if "/usb" in str(device_link)
+        else "mmc"
+        if "/mmc" in str(device_link)
+        else "loop"
+        if name.startswith("loop")
         else ""
     )
     return TargetFacts(

@@ -14,6 +14,7 @@ Older images that use `firstrun.sh` (bookworm) are not handled.
 from __future__ import annotations
 
 import hashlib
+import os
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -79,7 +80,9 @@ def for_node(hostname: str, user: str, keys: list[str], node_id: int) -> FirstBo
 def first_partition(mbr: bytes) -> tuple[int, int]:
     """(byte offset, byte size) of partition 1 from an MBR sector; it must be FAT."""
     if len(mbr) < 512 or mbr[510:512] != b"\x55\xaa":
-        raise VerifyError("no MBR partition table on the written image (not a Raspberry Pi OS image?)")
+        raise VerifyError(
+            "no MBR partition table on the written image (not a Raspberry Pi OS image?)"
+        )
     entry = mbr[446:462]
     ptype = entry[4]
     start, sectors = struct.unpack("<II", entry[8:16])
@@ -108,6 +111,7 @@ def customize(device: str, boot: FirstBoot) -> dict[str, int]:
             fs.writebytes(f"/{cmdline_name}", (" ".join([*words, ds]) + "\n").encode())
     finally:
         fs.close()
+    _invalidate_fsinfo(device, offset)
     # Read back through a fresh reader: what the Pi will see.
     fs = PyFatFS(device, offset=offset, preserve_case=True, read_only=True)
     try:
@@ -117,3 +121,27 @@ def customize(device: str, boot: FirstBoot) -> dict[str, int]:
     finally:
         fs.close()
     return {name: len(content) for name, content in files.items()}
+
+
+def _invalidate_fsinfo(device: str, offset: int) -> None:
+    """pyfatfs does not maintain FAT32's FSInfo free-cluster hint, so mark it unknown
+    (0xFFFFFFFF, allowed by the FAT spec): the OS recounts instead of trusting a stale value."""
+    with open(device, "r+b") as fh:
+        fh.seek(offset)
+        boot = fh.read(512)
+        bytes_per_sector = struct.unpack("<H", boot[11:13])[0] or 512
+        fat16_size = struct.unpack("<H", boot[22:24])[0]
+        if fat16_size:  # FAT12/16: no FSInfo
+            return
+        fsinfo, backup = struct.unpack("<HH", boot[48:52])
+        for sector in {fsinfo, backup + fsinfo if backup else fsinfo}:
+            if sector in (0, 0xFFFF):
+                continue
+            pos = offset + sector * bytes_per_sector
+            fh.seek(pos)
+            info = fh.read(512)
+            if info[:4] == b"RRaA" and info[484:488] == b"rrAa":
+                fh.seek(pos + 488)
+                fh.write(b"\xff\xff\xff\xff\xff\xff\xff\xff")  # free count, next free
+        fh.flush()
+        os.fsync(fh.fileno())

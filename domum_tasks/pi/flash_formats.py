@@ -119,7 +119,14 @@ def xz_block_stream(block: XzBlock, data: bytes) -> bytes:
     index += struct.pack("<I", zlib.crc32(index))
     flags = block.stream_header[6:8]
     body = struct.pack("<I", len(index) // 4 - 1) + flags
-    return block.stream_header + data + bytes(index) + struct.pack("<I", zlib.crc32(body)) + body + b"YZ"
+    return (
+        block.stream_header
+        + data
+        + bytes(index)
+        + struct.pack("<I", zlib.crc32(body))
+        + body
+        + b"YZ"
+    )
 
 
 def _xz_size(fh: BinaryIO, end: int) -> int:

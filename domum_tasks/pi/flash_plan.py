@@ -37,7 +37,9 @@ class FlashInput:
 
 
 def plan_flash(inp: FlashInput) -> Plan:
-    problems = refusals(inp.target, image_size=inp.image_size, force=inp.force, image_id=inp.image_id)
+    problems = refusals(
+        inp.target, image_size=inp.image_size, force=inp.force, image_id=inp.image_id
+    )
     if problems:
         raise Refused("; ".join(problems))
     plan = Plan(f"flash node {inp.node_id} ({inp.hostname}) onto {inp.device}")
@@ -52,13 +54,17 @@ def plan_flash(inp: FlashInput) -> Plan:
                     "sha256": inp.spec.sha256,
                     "trust_on_first_use": inp.spec.trust_on_first_use,
                 },
-                desc="already cached: re-check its hash" if inp.cached else "resumable, into the cache",
+                desc="already cached: re-check its hash"
+                if inp.cached
+                else "resumable, into the cache",
             )
         )
     elif inp.spec.sha256:
         plan.add(Local("check-image", {"path": src, "sha256": inp.spec.sha256}))
     where = describe_target(inp.target)[0]
-    size = f"{human(inp.image_size)} decompressed" if inp.image_size else "size known after download"
+    size = (
+        f"{human(inp.image_size)} decompressed" if inp.image_size else "size known after download"
+    )
     plan.add(
         Local(
             "write-image",

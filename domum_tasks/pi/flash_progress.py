@@ -17,7 +17,9 @@ def enabled() -> bool:
 
 
 @contextmanager
-def bar(label: str, total: int | None, *, show: bool | None = None, done: int = 0) -> Iterator[Advance]:
+def bar(
+    label: str, total: int | None, *, show: bool | None = None, done: int = 0
+) -> Iterator[Advance]:
     """Yield `advance(nbytes)`; a no-op when not shown."""
     if not (enabled() if show is None else show):
         yield lambda n: None

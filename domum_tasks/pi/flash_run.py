@@ -16,7 +16,7 @@ from typing import Any
 from .. import taskutil
 from ..errors import DomumError, Refused, VerifyError
 from ..inventory import load
-from . import flash_download, flash_firstboot, flash_write
+from . import flash_download, flash_firstboot, flash_progress, flash_write
 from .flash_facts import TargetFacts, describe_target, probe_target, refusals
 from .flash_formats import FormatError, uncompressed_size
 from .flash_image import ImageSpec, resolve_image
@@ -36,7 +36,10 @@ class Session:
     report: dict[str, Any] = field(default_factory=dict)
 
     def protect(self, image: Path | None) -> dict[str, str | os.PathLike[str]]:
-        out: dict[str, str | os.PathLike[str]] = {"/": "/", "image cache": flash_download.cache_dir()}
+        out: dict[str, str | os.PathLike[str]] = {
+            "/": "/",
+            "image cache": flash_download.cache_dir(),
+        }
         if image is not None and image.exists():
             out["the image"] = image
         return out
@@ -85,8 +88,13 @@ class Session:
                 f"{self.device}: decompressed image sha256 {w.sha256} does not match "
                 f"image.extract_sha256 {want} from the inventory"
             )
-        self.report.update(bytes=w.nbytes, sha256=w.sha256, seconds=round(w.seconds, 2),
-                           mib_per_s=round(w.mib_per_s, 1), verified=True)
+        self.report.update(
+            bytes=w.nbytes,
+            sha256=w.sha256,
+            seconds=round(w.seconds, 2),
+            mib_per_s=round(w.mib_per_s, 1),
+            verified=True,
+        )
         return got
 
     def customize(self, args: Any) -> Any:
@@ -121,7 +129,9 @@ def run(
     *, node: int, device: str, image: str, yes: bool, force: bool, dry_run: bool, json_out: bool
 ) -> None:
     if not device:
-        raise DomumError("--device is required (a whole disk such as /dev/sdb, or an image file path)")
+        raise DomumError(
+            "--device is required (a whole disk such as /dev/sdb, or an image file path)"
+        )
     inv = load()
     n = inv.node(node)
     spec = resolve_image(inv, node, image)
@@ -136,7 +146,7 @@ def run(
             size = uncompressed_size(image_path)
         except (FormatError, OSError):
             size = None  # the download/write steps report it properly
-    show = flash_write.flash_progress.enabled() and not json_out
+    show = flash_progress.enabled() and not json_out
     session = Session(spec, device, firstboot, force, show)
     facts: TargetFacts = probe_target(device, protect=session.protect(image_path))
     plan = plan_flash(

@@ -140,7 +140,9 @@ def _xz_parallel(src: str, blocks: list[XzBlock], workers: int) -> Iterator[byte
         data = os.pread(fd, block.span, block.offset)
         out = lzma.decompress(xz_block_stream(block, data), format=lzma.FORMAT_XZ)
         if len(out) != block.usize:
-            raise _Corrupt(f"block at offset {block.offset}: {len(out)} bytes, index says {block.usize}")
+            raise _Corrupt(
+                f"block at offset {block.offset}: {len(out)} bytes, index says {block.usize}"
+            )
         return out
 
     pending: collections.deque[Future[bytes]] = collections.deque()
@@ -172,7 +174,7 @@ def decompressed_chunks(
         if len(blocks) > 1 and max(b.usize for b in blocks) <= _MAX_PARALLEL_BLOCK:
             return _rechunk(_xz_parallel(src, blocks, workers))
     if fmt == "raw":
-        return _fill(fh.readinto)  # type: ignore[arg-type]
+        return _fill(fh.readinto)  # type: ignore[attr-defined]
     if fmt == "zst":
         import zstandard
 
@@ -183,9 +185,7 @@ def decompressed_chunks(
     return _stream_codec(fh, lambda: zlib.decompressobj(wbits=31))
 
 
-def _producer(
-    src: str, fmt: Format, queues: list[queue.Queue[Any]], stop: threading.Event
-) -> None:
+def _producer(src: str, fmt: Format, queues: list[queue.Queue[Any]], stop: threading.Event) -> None:
     def put(item: object) -> None:
         for q in queues:
             while not stop.is_set():
@@ -225,7 +225,9 @@ def open_target(dest: str) -> tuple[int, bool]:
         return os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644), False
     except OSError as exc:
         if exc.errno == errno.EBUSY:
-            raise Refused(f"{dest}: device is busy (mounted or in use by another process)") from None
+            raise Refused(
+                f"{dest}: device is busy (mounted or in use by another process)"
+            ) from None
         raise DomumError(f"{dest}: cannot open for writing: {exc.strerror}") from None
 
 
@@ -302,7 +304,9 @@ def _stream(
     offset = 0
     first: bytes | bytearray | None = None
     try:
-        with flash_progress.bar(f"write {os.path.basename(dest)}", expected, show=show_progress) as adv:
+        with flash_progress.bar(
+            f"write {os.path.basename(dest)}", expected, show=show_progress
+        ) as adv:
             while True:
                 item = wq.get()
                 if item is _DONE:
@@ -361,7 +365,9 @@ def read_back_sha256(dest: str, nbytes: int, *, show_progress: bool | None = Non
         if not direct:
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         done = 0
-        with flash_progress.bar(f"verify {os.path.basename(dest)}", nbytes, show=show_progress) as adv:
+        with flash_progress.bar(
+            f"verify {os.path.basename(dest)}", nbytes, show=show_progress
+        ) as adv:
             while done < nbytes:
                 try:
                     got = os.preadv(fd, [buf], done)
