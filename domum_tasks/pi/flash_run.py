@@ -134,6 +134,7 @@ def run(
         )
     inv = load()
     n = inv.node(node)
+    node = int(node)  # invoke passes it as a string; inv.node() has validated it
     spec = resolve_image(inv, node, image)
     cache = flash_download.cache_dir()
     image_path = spec.local_path(cache)
