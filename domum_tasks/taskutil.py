@@ -7,13 +7,14 @@ stderr, the documented exit code, and no traceback.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from invoke import Exit, Task, task
 
-from .errors import DomumError
+from .errors import EXIT_FAILED, DomumError
 
 if TYPE_CHECKING:  # run.py (dataclasses, subprocess, tempfile) loads only when a task runs
     from .run import Executor, LocalHandler
@@ -37,6 +38,17 @@ def domum_task(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Task
                 raise Exit(f"domum: {exc}", code=exc.exit_code) from None
             except KeyboardInterrupt:
                 raise Exit("domum: interrupted", code=130) from None
+            except Exit:
+                raise
+            except Exception as exc:
+                # A bug, not bad input: still one line, with the traceback on request.
+                if os.environ.get("DOMUM_DEBUG"):
+                    raise
+                raise Exit(
+                    f"domum: internal error: {type(exc).__name__}: {exc} "
+                    "(set DOMUM_DEBUG=1 for the traceback)",
+                    code=EXIT_FAILED,
+                ) from None
 
         made: Task[Any] = task(*args, **kwargs)(wrapper)
         return made

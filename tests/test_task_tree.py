@@ -51,6 +51,17 @@ def test_every_argument_has_help() -> None:
         assert not unknown, f"{name}: help for unknown args {unknown}"
 
 
+def test_every_argument_is_an_option_with_a_default() -> None:
+    """A required positional swallows `--help` (`inv pi.flash --help` would run the task)."""
+    required = [
+        f"{name} {param.name}"
+        for name, task in walk(ns)
+        for param in list(inspect.signature(task.body).parameters.values())[1:]
+        if param.default is inspect.Parameter.empty
+    ]
+    assert required == []
+
+
 def test_tasks_with_yes_also_have_dry_run() -> None:
     for name, task in walk(ns):
         args = set(inspect.signature(task.body).parameters)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import taskutil
-from ..errors import DomumError, Refused, VerifyError
+from ..errors import ConfigError, DomumError, Refused, VerifyError
 from ..inventory import load
 from . import flash_download, flash_firstboot, flash_progress, flash_write
 from .flash_facts import TargetFacts, describe_target, probe_target, refusals
@@ -128,8 +128,10 @@ def authorized_keys(inv: Any, node: Any) -> list[str]:
 def run(
     *, node: int, device: str, image: str, yes: bool, force: bool, dry_run: bool, json_out: bool
 ) -> None:
+    if node < 0:
+        raise ConfigError("--node N is required: the node whose image to write (e.g. --node 92)")
     if not device:
-        raise DomumError(
+        raise ConfigError(
             "--device is required (a whole disk such as /dev/sdb, or an image file path)"
         )
     inv = load()

@@ -2,7 +2,7 @@
 
 from invoke import Collection
 
-from . import fleet_tasks, flash_tasks
+from . import flash_tasks, fleet_tasks
 
 ns = Collection("pi")
 for _module in (fleet_tasks, flash_tasks):

@@ -275,7 +275,7 @@ def upgrade_k8s(c: Context, dry_run: bool = False, json: bool = False) -> None:
 )
 def reset(
     c: Context,
-    node: str,
+    node: str = "",
     yes: bool = False,
     graceful: bool = True,
     dry_run: bool = False,
@@ -305,10 +305,14 @@ def reset(
     }
 )
 def etcd_snapshot(
-    c: Context, out: str, node: str = "", dry_run: bool = False, json: bool = False
+    c: Context, out: str = "", node: str = "", dry_run: bool = False, json: bool = False
 ) -> None:
     """Save and verify an etcd snapshot from one control plane."""
+    from ..errors import ConfigError
     from .ops_plan import plan_etcd_snapshot
+
+    if not out:
+        raise ConfigError("--out PATH is required: where to write the snapshot")
     from .ops_run import parse_node
 
     inv = _inv()
