@@ -19,11 +19,11 @@ import pytest
 from invoke import Context, Exit
 
 from domum_tasks import tools
+from domum_tasks.download import check_url
 from domum_tasks.errors import ConfigError, ToolMissing, VerifyError
 from domum_tasks.tools import pins, versions
 from domum_tasks.tools import tasks as tools_tasks
 from domum_tasks.tools.install import (
-    check_url,
     host_platform,
     install_release,
     parse_checksums,

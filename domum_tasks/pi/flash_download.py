@@ -1,9 +1,10 @@
 """Image download cache: resumable `.part` files, sha256 checks, and the trust-on-first-use lock.
 
 * Cache: `$DOMUM_CACHE_DIR/images`, else the user's cache dir (platformdirs) `domum/images`.
-* A download goes to `<name>.part`; an interrupted one resumes with an HTTP Range request (up to
-  RETRIES times in the same run, and again on the next run). The file is renamed into place only
-  when complete and verified.
+* A download goes to `<name>.part` through `domum_tasks.download` (https or loopback http only;
+  an interrupted one resumes with an HTTP Range request, up to RETRIES times in the same run, and
+  again on the next run). The file is renamed into place only when complete and verified; the
+  hash computed while streaming is the one checked, so a fresh download is not read twice.
 * Verification: the expected sha256 (inventory or lock) of the downloaded file. With no hash
   known and trust on first use, the first hash is recorded in `config/images.lock` (keyed by URL;
   `$DOMUM_IMAGES_LOCK` points elsewhere) and checked ever after. A mismatch deletes the file and
@@ -12,22 +13,18 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, DomumError, VerifyError
+from ..download import download, sha256_file
+from ..errors import ConfigError, VerifyError
 from ..run import write_atomic
-from . import flash_progress
 from .flash_image import ImageSpec
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-RETRIES = 3
-_BLOCK = 1 << 20
-_NET_BLOCK = 64 << 10
 
 
 def cache_dir() -> Path:
@@ -65,18 +62,6 @@ def record_lock(url: str, sha256: str, size: int, path: Path | None = None) -> N
     write_atomic(path, text.encode())
 
 
-def sha256_file(path: Path, *, show_progress: bool | None = None) -> str:
-    h = hashlib.sha256()
-    with (
-        open(path, "rb") as fh,
-        flash_progress.bar(f"check {path.name}", path.stat().st_size, show=show_progress) as adv,
-    ):
-        while block := fh.read(_BLOCK * 4):
-            h.update(block)
-            adv(len(block))
-    return h.hexdigest()
-
-
 def expected_hash(spec: ImageSpec) -> tuple[str | None, str]:
     """(hash the file must have, where that hash comes from)."""
     if spec.sha256:
@@ -87,12 +72,16 @@ def expected_hash(spec: ImageSpec) -> tuple[str | None, str]:
     return None, ""
 
 
-def verify_file(path: Path, spec: ImageSpec, *, show_progress: bool | None = None) -> str:
-    """Check a cached or local file's hash; record it on first use. Returns the sha256."""
+def verify_file(
+    path: Path, spec: ImageSpec, *, show_progress: bool | None = None, got: str = ""
+) -> str:
+    """Check a cached or local file's hash (`got` when already known); record it on first use.
+
+    Returns the sha256."""
     want, where = expected_hash(spec)
     if want is None and not spec.trust_on_first_use:
         return ""  # a local file with no known hash: nothing to compare
-    got = sha256_file(path, show_progress=show_progress)
+    got = got or sha256_file(path, show_progress=show_progress)
     if want is None:
         record_lock(spec.source, got, path.stat().st_size)
         return got
@@ -124,68 +113,13 @@ def fetch(spec: ImageSpec, *, show_progress: bool | None = None, timeout_s: floa
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    last_error = ""
-    for _attempt in range(RETRIES):
-        try:
-            _download(spec.source, part, show_progress=show_progress, timeout_s=timeout_s)
-            break
-        except _Retryable as exc:
-            last_error = str(exc)
-    else:
-        have = part.stat().st_size if part.exists() else 0
-        raise DomumError(
-            f"{spec.source}: download failed after {RETRIES} attempts ({last_error}); "
-            f"{have} bytes kept in {part}",
-            hint="run again to resume",
-        )
-    verify_file(part, spec, show_progress=show_progress)
+    got = download(
+        spec.source,
+        part,
+        label=dest.name[17:],  # without the cache name's hash prefix
+        show_progress=show_progress,
+        timeout_s=timeout_s,
+    )
+    verify_file(part, spec, show_progress=show_progress, got=got)
     os.replace(part, dest)
     return dest
-
-
-class _Retryable(Exception):
-    pass
-
-
-def _download(url: str, part: Path, *, show_progress: bool | None, timeout_s: float) -> None:
-    import requests
-
-    have = part.stat().st_size if part.exists() else 0
-    headers = {"Range": f"bytes={have}-"} if have else {}
-    try:
-        with requests.get(url, headers=headers, stream=True, timeout=timeout_s) as resp:
-            if resp.status_code == 416:  # the .part is complete (or longer than the file)
-                total = _total_from_range(resp.headers.get("Content-Range", ""))
-                if total is not None and total == have:
-                    return
-                part.unlink(missing_ok=True)
-                raise _Retryable("server refused the resume range; starting over")
-            if resp.status_code not in (200, 206):
-                raise DomumError(f"{url}: HTTP {resp.status_code} {resp.reason}")
-            if resp.status_code == 200:
-                have = 0  # the server ignored Range: start from scratch
-            length = resp.headers.get("Content-Length")
-            total = have + int(length) if length and length.isdigit() else None
-            mode = "ab" if have else "wb"
-            with (
-                open(part, mode) as fh,
-                flash_progress.bar(
-                    f"download {part.name[17:-5]}", total, show=show_progress, done=have
-                ) as adv,
-            ):
-                # Small reads: a cut connection loses at most one read's worth of data.
-                for block in resp.iter_content(_NET_BLOCK):
-                    fh.write(block)
-                    adv(len(block))
-                fh.flush()
-                os.fsync(fh.fileno())
-            size = part.stat().st_size
-            if total is not None and size != total:
-                raise _Retryable(f"connection closed at {size} of {total} bytes")
-    except requests.RequestException as exc:
-        raise _Retryable(f"{type(exc).__name__}: {str(exc)[:200]}") from None
-
-
-def _total_from_range(header: str) -> int | None:
-    total = header.rpartition("/")[2]
-    return int(total) if total.isdigit() else None

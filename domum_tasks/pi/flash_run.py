@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import taskutil
+from .. import progress, taskutil
 from ..errors import ConfigError, DomumError, Refused, VerifyError
 from ..inventory import load
-from . import flash_download, flash_firstboot, flash_progress, flash_write
+from . import flash_download, flash_firstboot, flash_write
 from .flash_facts import TargetFacts, describe_target, probe_target, refusals
 from .flash_formats import FormatError, uncompressed_size
 from .flash_image import ImageSpec, resolve_image
@@ -149,7 +149,7 @@ def run(
             size = uncompressed_size(image_path)
         except (FormatError, OSError):
             size = None  # the download/write steps report it properly
-    show = flash_progress.enabled() and not json_out
+    show = progress.enabled() and not json_out
     session = Session(spec, device, firstboot, force, show)
     facts: TargetFacts = probe_target(device, protect=session.protect(image_path))
     plan = plan_flash(

@@ -30,8 +30,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from .. import progress
 from ..errors import DomumError, Refused, VerifyError
-from . import flash_progress
 from .flash_facts import human
 from .flash_formats import (
     Format,
@@ -306,9 +306,7 @@ def _stream(
     offset = 0
     first: bytes | bytearray | None = None
     try:
-        with flash_progress.bar(
-            f"write {os.path.basename(dest)}", expected, show=show_progress
-        ) as adv:
+        with progress.bar(f"write {os.path.basename(dest)}", expected, show=show_progress) as adv:
             while True:
                 item = wq.get()
                 if item is _DONE:
@@ -387,9 +385,7 @@ def read_back_sha256(dest: str, nbytes: int, *, show_progress: bool | None = Non
         if not direct:
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         done = 0
-        with flash_progress.bar(
-            f"verify {os.path.basename(dest)}", nbytes, show=show_progress
-        ) as adv:
+        with progress.bar(f"verify {os.path.basename(dest)}", nbytes, show=show_progress) as adv:
             while done < nbytes:
                 try:
                     got = os.preadv(fd, [buf], done)

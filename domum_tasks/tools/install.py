@@ -1,14 +1,14 @@
 """`inv tools.install`: plan and perform the download of pinned talosctl and flux into .bin/.
 
-Each install is atomic: download to a `.part` file beside the target while hashing, verify the
-sha256 (pinned digest, or the release's own checksum file when none is pinned), extract the binary
-from a tarball if needed, chmod +x, rename. A mismatch leaves nothing behind in .bin.
+Each install is atomic: download to a `.part` file beside the target while hashing (shared
+`domum_tasks.download`: https or loopback http only, resumed with HTTP Range after a cut), verify
+the sha256 (pinned digest, or the release's own checksum file when none is pinned), extract the
+binary from a tarball if needed, chmod +x, rename. A mismatch leaves nothing behind in .bin; an
+interrupted download keeps its `.part` (named with the version) for the next run to resume.
 """
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
 import os
 import platform
 import sys
@@ -16,8 +16,8 @@ import tarfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlparse
 
+from ..download import download, fetch_bytes
 from ..errors import ConfigError, VerifyError
 from ..plan import Local, Plan
 from . import INSTALLABLE
@@ -75,36 +75,6 @@ def plan_install(
     return plan
 
 
-def check_url(url: str) -> None:
-    """https only; plain http is allowed to loopback (tests, local mirrors on this machine)."""
-    parts = urlparse(url)
-    if parts.scheme == "https":
-        return
-    host = parts.hostname or ""
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
-    if parts.scheme == "http" and loopback:
-        return
-    raise ConfigError(f"refusing to download from {url}: only https (or http to loopback)")
-
-
-def _open(url: str) -> Any:
-    import urllib.error
-    import urllib.request
-
-    check_url(url)
-    req = urllib.request.Request(url, headers={"User-Agent": "domum-tools-install"})
-    try:
-        return urllib.request.urlopen(req, timeout=TIMEOUT_S)
-    except urllib.error.HTTPError as exc:
-        raise VerifyError(f"download failed: HTTP {exc.code} for {url}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise VerifyError(f"download failed: {url}: {reason}") from None
-
-
 def parse_checksums(text: str, asset: str) -> str | None:
     """The digest for `asset` in a sha256sum-style file ("<hex>  name" or "<hex> *name")."""
     for line in text.splitlines():
@@ -120,8 +90,7 @@ def expected_digest(rel: Release) -> tuple[str, str]:
     """(sha256, how we know it). No pinned digest and no usable checksum file: refuse."""
     if rel.sha256:
         return rel.sha256.lower(), "pinned digest in domum_tasks/tools/pins.py"
-    with _open(rel.checksums_url) as resp:
-        text = resp.read(1 << 20).decode(errors="replace")
+    text = fetch_bytes(rel.checksums_url, timeout_s=TIMEOUT_S).decode(errors="replace")
     digest = parse_checksums(text, rel.asset)
     if digest is None:
         raise VerifyError(
@@ -129,43 +98,6 @@ def expected_digest(rel: Release) -> tuple[str, str]:
             f"{rel.checksums_url} does not list {rel.asset}"
         )
     return digest, f"upstream {rel.checksums_url.rsplit('/', 1)[-1]}"
-
-
-def _download(url: str, out: IO[bytes], label: str, show_progress: bool) -> str:
-    """Stream url into `out`; return the sha256 hex of what was written."""
-    h = hashlib.sha256()
-    with _open(url) as resp:
-        total = int(resp.headers.get("Content-Length") or 0) or None
-        progress = None
-        if show_progress:
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                Progress,
-                TimeRemainingColumn,
-                TransferSpeedColumn,
-            )
-
-            progress = Progress(
-                "{task.description}",
-                BarColumn(),
-                DownloadColumn(),
-                TransferSpeedColumn(),
-                TimeRemainingColumn(),
-                transient=True,
-            )
-            progress.start()
-        task = progress.add_task(label, total=total) if progress else None
-        try:
-            while chunk := resp.read(CHUNK):
-                h.update(chunk)
-                out.write(chunk)
-                if progress is not None and task is not None:
-                    progress.advance(task, len(chunk))
-        finally:
-            if progress is not None:
-                progress.stop()
-    return h.hexdigest()
 
 
 def _extract_member(archive: Path, member: str, out: IO[bytes]) -> None:
@@ -185,11 +117,17 @@ def install_release(rel: Release, dest: Path, *, show_progress: bool = False) ->
     """Download, verify and atomically install one release at `dest`; returns what was done."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     digest, how = expected_digest(rel)
-    asset_part = dest.parent / f".{rel.asset}.part"
+    asset_part = dest.parent / f".{rel.asset}.{rel.version}.part"
     bin_part = dest.parent / f".{dest.name}.part"
+    # Outside the try: when the download itself fails, its .part stays for the next run to resume.
+    got = download(
+        rel.url,
+        asset_part,
+        label=f"{rel.tool} {rel.version}",
+        show_progress=show_progress,
+        timeout_s=TIMEOUT_S,
+    )
     try:
-        with open(asset_part, "wb") as fh:
-            got = _download(rel.url, fh, f"{rel.tool} {rel.version}", show_progress)
         if got != digest:
             raise VerifyError(
                 f"sha256 mismatch for {rel.url}: expected {digest} ({how}), got {got}; "

@@ -1,6 +1,7 @@
-"""Progress bars with rate and ETA for downloads, writes and read-backs (rich, imported lazily).
+"""Byte progress bars with rate and ETA (downloads, writes, read-backs, hashing).
 
-Shown only when stderr is a terminal: cron, pipes and tests stay quiet.
+rich is imported only when a bar is really shown, and bars are shown only when stderr is a
+terminal (unless the caller decides): cron, pipes, `--json` and tests stay quiet.
 """
 
 from __future__ import annotations
@@ -18,9 +19,14 @@ def enabled() -> bool:
 
 @contextmanager
 def bar(
-    label: str, total: int | None, *, show: bool | None = None, done: int = 0
+    label: str,
+    total: int | None,
+    *,
+    show: bool | None = None,
+    done: int = 0,
+    transient: bool = False,
 ) -> Iterator[Advance]:
-    """Yield `advance(nbytes)`; a no-op when not shown."""
+    """Yield `advance(nbytes)`; a no-op when not shown. `show=None` means "if stderr is a TTY"."""
     if not (enabled() if show is None else show):
         yield lambda n: None
         return
@@ -41,7 +47,7 @@ def bar(
         TransferSpeedColumn(),
         TimeRemainingColumn(),
         console=Console(file=sys.stderr),
-        transient=False,
+        transient=transient,
     ) as progress:
         task = progress.add_task(label, total=total, completed=done)
 
