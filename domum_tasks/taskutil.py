@@ -55,7 +55,7 @@ def domum_task(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Task
 
     if len(args) == 1 and callable(args[0]) and not kwargs:  # bare @domum_task
         body, args = args[0], ()
-        return decorate(body)  # type: ignore[return-value]
+        return decorate(body)
     return decorate
 
 
