@@ -148,6 +148,9 @@ class Executor:
         if self.dry_run:
             text = plan.to_json(secrets) if self.json_out else plan.render_text(secrets)
             print(text, file=self.out)
+            if self.json_out:  # stdout is only the array; assumptions still reach the reader
+                for note in plan.notes:
+                    print(f"domum: note: {mask(note, secrets)}", file=sys.stderr)
             return []
         confirm(plan, yes=yes)
         results: list[StepResult] = []

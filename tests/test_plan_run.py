@@ -74,6 +74,17 @@ def test_dry_run_text_says_when_nothing_to_do() -> None:
     assert "(nothing to do)" in out.getvalue()
 
 
+def test_json_dry_run_says_its_assumptions_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    # Principle 2/3: the notes (assumed a fresh target, or why nothing is planned) must not be
+    # lost with --json; stdout stays a bare JSON array, so they go to stderr, masked.
+    plan = Plan("idle", notes=[f"host down; planned as for a fresh host (token {SECRET})"])
+    Executor(dry_run=True, json_out=True, secrets=[SECRET]).execute(plan)
+    out, err = capsys.readouterr()
+    assert json.loads(out) == []
+    assert "domum: note: host down; planned as for a fresh host" in err
+    assert SECRET not in err and MASK in err
+
+
 def test_failed_command_gives_one_line_reason_and_stderr_tail() -> None:
     script = "import sys; [print(f'line {i}', file=sys.stderr) for i in range(30)]; sys.exit(3)"
     with pytest.raises(CommandFailed) as err:
