@@ -12,9 +12,9 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from invoke import Exit, Task, task
+from invoke import Argument, Exit, Task, task
 
-from .errors import EXIT_FAILED, DomumError
+from .errors import EXIT_CONFIG, EXIT_FAILED, DomumError
 
 if TYPE_CHECKING:  # run.py (dataclasses, subprocess, tempfile) loads only when a task runs
     from .run import Executor, LocalHandler
@@ -24,6 +24,27 @@ JSON = "with --dry-run: print the plan as a JSON array; otherwise machine-readab
 YES = "do not ask for confirmation of destructive steps"
 NODE = "node id: the last octet of the node's IP (e.g. 92)"
 ALL = "act on every applicable node"
+
+
+class _NumberArgument(Argument):
+    """invoke casts `--node abc` with int() in its parser and lets the ValueError escape."""
+
+    def set_value(self, value: Any, cast: bool = True) -> None:
+        try:
+            super().set_value(value, cast)
+        except ValueError:
+            raise Exit(
+                f"domum: --{self.name} {value!r} is not a whole number", EXIT_CONFIG
+            ) from None
+
+
+class DomumTask(Task[Any]):
+    def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
+        arguments = super().get_arguments(ignore_unknown_help)
+        for arg in arguments:
+            if arg.kind in (int, float):
+                arg.__class__ = _NumberArgument  # same fields; only set_value differs
+        return arguments
 
 
 def domum_task(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Task[Any]]:
@@ -50,7 +71,7 @@ def domum_task(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Task
                     code=EXIT_FAILED,
                 ) from None
 
-        made: Task[Any] = task(*args, **kwargs)(wrapper)
+        made: Task[Any] = task(*args, klass=DomumTask, **kwargs)(wrapper)
         return made
 
     if len(args) == 1 and callable(args[0]) and not kwargs:  # bare @domum_task

@@ -8,7 +8,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from invoke import Collection, Task
+import pytest
+from invoke import Collection, Program, Task
 
 from domum_tasks import ns
 
@@ -79,3 +80,22 @@ def test_inv_list_shows_every_task() -> None:
     )
     for name, _task in walk(ns):
         assert name.replace("_", "-") in proc.stdout, name
+
+
+def test_a_non_numeric_value_for_a_number_option_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`inv pi.flash --node abc` must not end in invoke's ValueError traceback."""
+    numeric = [
+        (name, param.name.replace("_", "-"))
+        for name, task in walk(ns)
+        for param in list(inspect.signature(task.body).parameters.values())[1:]
+        if type(param.default) is int
+    ]
+    assert numeric, "expected at least one int option (--node)"
+    for name, flag in numeric:
+        with pytest.raises(SystemExit) as done:
+            Program(namespace=ns, name="inv").run(["inv", name, f"--{flag}", "abc"])
+        err = capsys.readouterr().err
+        assert done.value.code == 2, (name, flag, err)
+        assert err == f"domum: --{flag} 'abc' is not a whole number\n", err
