@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
-  openssh-client openssh-server rsync restic rclone age zstd xz-utils
+  python3-venv openssh-client openssh-server rsync restic rclone age zstd xz-utils
   dosfstools mtools fdisk util-linux e2fsprogs etcd-server etcd-client
 )
 
