@@ -129,6 +129,16 @@ def confirm(plan: Plan, *, yes: bool, stream: TextIO | None = None) -> None:
         raise Refused(f"{plan.title}: not confirmed")
 
 
+def _masked(exc: DomumError, secrets: Sequence[str]) -> DomumError:
+    """Mask every secret, in place, in what `str(exc)` shows; returns the same error."""
+    exc.message = mask(exc.message, secrets)
+    exc.hint = mask(exc.hint, secrets)
+    if isinstance(exc, CommandFailed):
+        exc.stderr_tail = mask(exc.stderr_tail, secrets)
+    exc.args = tuple(mask(a, secrets) if isinstance(a, str) else a for a in exc.args)
+    return exc
+
+
 @dataclass
 class Executor:
     """Runs plans. Tasks build one with the runners they need and call `execute`."""
@@ -156,6 +166,9 @@ class Executor:
         results: list[StepResult] = []
         try:
             results += [self.run_step(step) for step in plan.steps]
+        except DomumError as exc:  # runners know only the Executor's secrets, not the plan's
+            _masked(exc, secrets)
+            raise
         finally:
             # finally_steps always run; a failure among them never hides the first error.
             pending: DomumError | None = None
@@ -166,7 +179,7 @@ class Executor:
                     print(f"domum: cleanup step failed: {mask(str(exc), secrets)}", file=sys.stderr)
                     pending = pending or exc
             if pending is not None and sys.exc_info()[0] is None:
-                raise pending
+                raise _masked(pending, secrets)
         return results
 
     def run_step(self, step: Step) -> StepResult:

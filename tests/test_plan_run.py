@@ -111,6 +111,24 @@ def test_failure_messages_mask_secrets() -> None:
     assert SECRET not in str(err.value)
 
 
+def test_plan_secrets_are_masked_in_step_failures() -> None:
+    # A plan carries its own secrets (flux's Git token); a failing step must not leak them even
+    # when the Executor itself was built without any.
+    leak = f"import sys; print('auth failed for {SECRET}', file=sys.stderr); sys.exit(1)"
+    plan = Plan("leaky", [Cmd([sys.executable, "-c", leak])], secrets=[SECRET])
+    with pytest.raises(CommandFailed) as err:
+        Executor().execute(plan)
+    assert SECRET not in str(err.value) and MASK in str(err.value)
+
+    def handler(args: object) -> None:
+        raise DomumError(f"upload refused: token {SECRET}", hint=f"check {SECRET}")
+
+    plan = Plan("leaky", [Local("upload", {})], secrets=[SECRET])
+    with pytest.raises(DomumError) as err2:
+        Executor(handlers={"upload": handler}).execute(plan)
+    assert SECRET not in str(err2.value)
+
+
 def test_missing_command_is_a_clean_error() -> None:
     with pytest.raises(CommandFailed, match="command not found: no-such-tool-xyz"):
         run_cmd(["no-such-tool-xyz"])
