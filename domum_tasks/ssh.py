@@ -12,6 +12,7 @@ fabric and paramiko are imported inside functions so `inv --list` stays fast.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -109,6 +110,11 @@ def resolve(inv: Inventory, host: str | int) -> Target:
         return Target(str(nas.host), nas.ssh_port, nas.user, "nas")
     valid = ", ".join([*(str(i) for i in sorted(inv.nodes)), *(["nas"] if nas else [])])
     raise ConfigError(f"host {text!r} is not a node or the NAS in the inventory; valid: {valid}")
+
+
+# Paramiko's transport thread logs failures (with tracebacks) that run_on and pi.enroll already
+# report as one line; with no handler, Python's last-resort handler would print them to stderr.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 def connection(inv: Inventory, target: Target) -> Connection:
