@@ -214,3 +214,17 @@ def test_dry_run_json_is_a_plan_and_touches_nothing(flash_env: Path) -> None:
         f"/image/{RPI_GENERIC_SCHEMATIC_ID}/v1.13.9/metal-arm64.raw.zst"
     )
     assert not out.exists() and not flash_download.cache_dir().exists()
+
+
+@pytest.mark.parametrize(
+    "image", ["http://example.com/pi.img.xz", "ftp://127.0.0.1/pi.img.xz", "file:///tmp/x.img"]
+)
+def test_dry_run_refuses_a_url_the_downloader_would_refuse(flash_env: Path, image: str) -> None:
+    out = flash_env / "sd.img"
+    proc = run_inv(
+        "pi.flash", "--node", "92", "--device", str(out), "--image", image, "--dry-run", "--json"
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("domum: --image: ") and image in proc.stderr
+    assert "Traceback" not in proc.stderr and not out.exists()

@@ -88,6 +88,7 @@ def resolve_image(inv: Inventory, node_id: int, override: str = "") -> ImageSpec
             "proxmox tasks attach, there is no boot medium to flash"
         )
     if override:
+        _check_source(override, "--image")
         return ImageSpec(source=override, origin="--image", trust_on_first_use=is_url(override))
     if node.os == "talos":
         sid = schematic_id_of(inv, node)
@@ -102,6 +103,7 @@ def resolve_image(inv: Inventory, node_id: int, override: str = "") -> ImageSpec
             f"nodes.{node_id}.image: not set; a Raspberry Pi OS node needs image.url "
             "(and image.sha256), or pass --image PATH|URL"
         )
+    _check_source(node.image.url, f"nodes.{node_id}.image.url")
     return ImageSpec(
         source=node.image.url,
         origin="inventory",
@@ -110,3 +112,16 @@ def resolve_image(inv: Inventory, node_id: int, override: str = "") -> ImageSpec
         # Without a published hash, fall back to trust on first use like the factory images.
         trust_on_first_use=node.image.sha256 is None and is_url(node.image.url),
     )
+
+
+def _check_source(source: str, where: str) -> None:
+    """Refuse a URL the downloader would refuse, at plan time, so a dry run shows it too."""
+    from ..download import check_url
+
+    if is_url(source):
+        try:
+            check_url(source)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    elif "://" in source:
+        raise ConfigError(f"{where}: {source}: only https:// (or http:// to loopback) or a path")
