@@ -67,6 +67,47 @@ def test_upgrade_happy_path_single_node(fake_cli: Any, cluster_dir: Path) -> Non
     assert not any(k["suspended"] for k in fake_cli.state["kustomizations"])
 
 
+def test_upgrade_skips_nodes_already_at_target_and_rerun_resumes(
+    fake_cli: Any, cluster_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from domum_tasks.inventory import load
+    from domum_tasks.talos.ops_run import resolve_schematics
+
+    inv = load()
+    want = {str(inv.nodes[i].ip): r.id for i, r in
+            resolve_schematics(inv, inv.talos_nodes, offline=True, write_lock=False).items()}
+    # cp1 runs the target already; cp2 runs an old version; x (97) booted another schematic
+    fake_cli.set_state(
+        schematics={**want, "127.0.0.97": "0" * 64},
+        versions={"127.0.0.91": "v1.13.8"},
+        extensions=[{"name": "iscsi-tools", "version": "v0.2.0"}],
+    )
+    T.upgrade(Context(), offline=True, wait_timeout="1m")
+    assert [nodes_of(c) for c in talos_calls(fake_cli, "upgrade")] == ["127.0.0.91", "127.0.0.97"]
+    assert [c[1] for c in fake_cli.calls_of("flux")] == ["suspend", "resume"]
+    assert fake_cli.state["versions"]["127.0.0.91"] == "v1.13.9"
+    assert fake_cli.state["schematics"]["127.0.0.97"] == want["127.0.0.97"]
+    # a second run finds every node at the target: no Flux suspension, no upgrade
+    fake_cli.clear()
+    capsys.readouterr()
+    T.upgrade(Context(), offline=True, wait_timeout="1m")
+    assert "every selected node is up to date" in capsys.readouterr().out
+    assert talos_calls(fake_cli, "upgrade") == [] and fake_cli.calls_of("flux") == []
+
+
+def test_upgrade_rerun_after_a_failure_continues_where_it_stopped(
+    fake_cli: Any, cluster_dir: Path
+) -> None:
+    fake_cli.set_state(unhealthy_after={"upgrade": ["127.0.0.91"]})
+    with pytest.raises(Exit):
+        T.upgrade(Context(), wait_timeout="1m", offline=True)
+    fake_cli.set_state(unhealthy=[], unhealthy_after={})  # the operator fixed domum-cp2
+    fake_cli.clear()
+    T.upgrade(Context(), wait_timeout="1m", offline=True)
+    assert [nodes_of(c) for c in talos_calls(fake_cli, "upgrade")] == [
+        "127.0.0.96", "127.0.0.92", "127.0.0.97", "127.0.0.98"]
+
+
 def test_upgrade_unhealthy_before_start_touches_no_node(fake_cli: Any, cluster_dir: Path) -> None:
     fake_cli.set_state(unhealthy=["127.0.0.98"])
     with pytest.raises(Exit) as exc:
@@ -90,9 +131,35 @@ def test_upgrade_dry_run_json_changes_nothing(
 def test_bootstrap_on_bootstrapped_cluster_is_a_noop(
     fake_cli: Any, cluster_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    fake_cli.set_state(bootstrapped=True)
+    members = [{"hostname": h, "ip": ip, "type": "controlplane"} for h, ip in (
+        ("domum-cp1", "127.0.0.90"), ("domum-cp2", "127.0.0.91"), ("domum-cp3", "127.0.0.96"))]
+    fake_cli.set_state(bootstrapped=True, members=members)
     T.bootstrap(Context(), deadline="30s")
-    assert "already bootstrapped" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "already bootstrapped: etcd members domum-cp1, domum-cp2, domum-cp3" in out
+    assert talos_calls(fake_cli, "bootstrap") == []  # etcd answered: nothing is sent
+    assert [nodes_of(c) for c in talos_calls(fake_cli, "etcd")] == ["127.0.0.90"]
+
+
+def test_bootstrap_never_runs_while_another_control_plane_has_etcd(
+    fake_cli: Any, cluster_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the first control plane was reset (etcd not running there): bootstrapping it would split etcd
+    fake_cli.set_state(bootstrapped=True, etcd_down=["127.0.0.90"])
+    T.bootstrap(Context(), deadline="30s")
+    assert "already bootstrapped: etcd members talos-91" in capsys.readouterr().out
+    assert talos_calls(fake_cli, "bootstrap") == []
+    assert [nodes_of(c) for c in talos_calls(fake_cli, "etcd")] == ["127.0.0.90", "127.0.0.91"]
+
+
+def test_bootstrap_answered_already_exists_is_a_noop(
+    fake_cli: Any, cluster_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # etcd members unreadable on every control plane (e.g. timeouts), yet bootstrapped
+    fake_cli.set_state(bootstrapped=True, fail={"etcd members": {"message": "i/o timeout", "times": 3}})
+    T.bootstrap(Context(), deadline="30s")
+    out = capsys.readouterr().out
+    assert "assuming not bootstrapped" in out and "talosctl answered AlreadyExists" in out
     (boot,) = talos_calls(fake_cli, "bootstrap")  # one attempt, no retry loop
     assert nodes_of(boot) == "127.0.0.90" and boot[boot.index("--endpoints") + 1] == "127.0.0.90"
 
@@ -167,3 +234,6 @@ def test_reset_needs_yes_then_runs(fake_cli: Any, cluster_dir: Path,
     assert exc.value.code == 4 and fake_cli.calls == []
     T.reset(Context(), node="92", yes=True)
     assert fake_cli.state["reset"] == ["127.0.0.92"]
+    assert "--graceful=true" in talos_calls(fake_cli, "reset")[-1]
+    T.reset(Context(), node="97", yes=True, graceful=False)  # --no-graceful reaches talosctl
+    assert "--graceful=false" in talos_calls(fake_cli, "reset")[-1]

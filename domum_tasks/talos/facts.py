@@ -162,6 +162,25 @@ def probe_etcd_members(
     return (parse_etcd_members(out), "") if ok else (None, err)
 
 
+def probe_etcd_members_any(
+    inv: Inventory, runner: Runner = default_runner
+) -> tuple[list[str] | None, str]:
+    """Ask every control plane in turn, first one first, until one lists members.
+
+    A cluster whose first control plane was reset still runs etcd on the others; that node then
+    answers nothing, and bootstrapping it would start a second, split etcd cluster.
+    """
+    errors: list[str] = []
+    answered = False
+    for node in inv.controlplanes.values():
+        members, err = probe_etcd_members(inv, node, runner)
+        if members:
+            return members, ""
+        answered = answered or members is not None
+        errors.append(f"{node.hostname}: {err or 'no members listed'}")
+    return ([] if answered else None), "; ".join(errors)
+
+
 # --- Image Factory schematic ids --------------------------------------------------------------------
 
 

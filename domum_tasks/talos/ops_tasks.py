@@ -136,9 +136,10 @@ def bootstrap(c: Context, deadline: str = "10m", dry_run: bool = False, json: bo
 
     inv = _inv()
     seconds = parse_duration(deadline, "--deadline")
-    members, err = facts.probe_etcd_members(inv, first_controlplane(inv)[1])
+    first_controlplane(inv)  # a clear error when there is none
+    members, err = facts.probe_etcd_members_any(inv)
     plan = plan_bootstrap(inv, members, err, seconds)
-    if not plan.steps and not (dry_run and json):
+    if not dry_run and plan.notes:  # the assumption made (dry runs show notes themselves)
         print("\n".join(plan.notes))
     results = _executor(dry_run, json, inv).execute(plan)
     if any(ALREADY in r.stderr for r in results):
@@ -290,7 +291,7 @@ def reset(
     nid = parse_node(node, inv)
     if nid is None:
         raise ConfigError("--node N is required: which node to reset")
-    plan = plan_reset(inv, nid)
+    plan = plan_reset(inv, nid, graceful=graceful)
     if not dry_run:
         print("\n".join(plan.notes))
     _executor(dry_run, json, inv).execute(plan, yes=yes)

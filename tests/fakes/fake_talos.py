@@ -318,14 +318,39 @@ def _mark_after(call: Call, nodes: list[str]) -> None:
         call.set("unhealthy", sorted({*(call.state.get("unhealthy") or []), *hit}))
 
 
+# factory.talos.dev/metal-installer/<id>:<tag> (also installer/, -secureboot variants)
+_FACTORY_INSTALLER = re.compile(
+    r"^[^/]+/(?:[a-z0-9]+-)?installer(?:-secureboot)?/([0-9a-f]{64}):v\S+$"
+)
+
+
+def _node_version(call: Call, node: str) -> str:
+    return str(
+        (call.state.get("versions") or {}).get(node)
+        or call.state.get("talos_version")
+        or CLIENT_VERSION
+    )
+
+
 def upgrade(call: Call) -> None:
     nodes, _, _ = client(call)
     call.injected_failure(nodes)
     image = call.flag("--image") or art.DEFAULT_INSTALL_IMAGE
     upgraded = dict(call.state.get("upgraded") or {})
+    versions = dict(call.state.get("versions") or {})
+    schematics = dict(call.state.get("schematics") or {})
+    booted = _FACTORY_INSTALLER.match(image)
     for n in nodes:
         upgraded[n] = image
+        if ":" in image.rsplit("/", 1)[-1]:
+            versions[n] = image.rsplit(":", 1)[1]
+        if booted:  # the node now reports that schematic (a non-factory image drops it)
+            schematics[n] = booted.group(1)
+        else:
+            schematics.pop(n, None)
     call.set("upgraded", upgraded)
+    call.set("versions", versions)
+    call.set("schematics", schematics)
     _mark_after(call, nodes)
     if not call.bool("--wait", True):
         call.print("NODE         ACK                        STARTED")
@@ -409,7 +434,7 @@ def version(call: Call) -> None:
     call.injected_failure(nodes)
     call.print("Server:")
     for n in nodes:
-        server = call.state.get("talos_version") or CLIENT_VERSION
+        server = _node_version(call, n)
         call.print(f"\tNODE:        {n}")
         call.print(f"\tTag:         {server}" if not short else f"\tTalos {server}")
         if not short:
@@ -529,6 +554,8 @@ def get(call: Call) -> None:
                     },
                 }
             )
+    elif rtype in ("extensions", "extensionstatus", "extensionstatuses", "es"):
+        items = _extension_items(call, nodes)
     if fmt == "json":
         for it in items:
             call.print(json.dumps(it, indent=4))
@@ -541,6 +568,74 @@ def get(call: Call) -> None:
             call.print(
                 f"{it['node']}   {md['namespace']}   {md['type'].split('.')[0]}   {md['id']}   {md['version']}"
             )
+
+
+def _extension_items(call: Call, nodes: list[str]) -> list[dict[str, Any]]:
+    """ExtensionStatus resources as the real node lists them: the installed extensions
+    (state `extensions`), then the Image Factory's "schematic" pseudo-extension whose version is
+    the booted schematic id (state `schematics`), ids "0", "1", ... per node."""
+    items: list[dict[str, Any]] = []
+    for n in nodes:
+        layers = [dict(e) for e in call.state.get("extensions") or []]
+        sid = (call.state.get("schematics") or {}).get(n)
+        if sid:
+            layers.append({"name": "schematic", "version": sid})
+        for i, layer in enumerate(layers):
+            meta: dict[str, Any] = {"name": layer["name"], "version": layer["version"]}
+            if layer["name"] == "schematic":
+                meta["description"] = (
+                    "This is a virtual extension that carries the schematic ID of the image"
+                )
+            else:
+                meta["author"] = "Sidero Labs"
+                meta["compatibility"] = {"talos": {"version": ">= v1.13.0"}}
+            items.append(
+                {
+                    "node": n,
+                    "metadata": {
+                        "namespace": "runtime",
+                        "type": "ExtensionStatuses.runtime.talos.dev",
+                        "id": str(i),
+                        "version": 1,
+                        "owner": "runtime.ExtensionStatusController",
+                        "phase": "running",
+                    },
+                    "spec": {"image": f"{i}.sqsh", "metadata": meta},
+                }
+            )
+    return items
+
+
+def etcd_members(call: Call) -> None:
+    """`talosctl etcd members`: the real tab-aligned table once etcd runs (bootstrapped, node not
+    in `etcd_down`); before that the API answers with an error per node."""
+    nodes, _, _ = client(call)
+    call.injected_failure(nodes)
+    down = set(call.state.get("etcd_down") or [])
+    if not call.state.get("bootstrapped") or down & set(nodes):
+        bad = [n for n in nodes if n in down or not call.state.get("bootstrapped")]
+        raise _nodes_error(
+            bad, "rpc error: code = Unavailable desc = etcd is not running on this node"
+        )
+    members = [m for m in call.state.get("members") or [] if m.get("type") != "worker"]
+    members = members or [{"hostname": f"talos-{n.split('.')[-1]}", "ip": n} for n in nodes]
+    rows = [("NODE", "ID", "HOSTNAME", "PEER URLS", "CLIENT URLS", "LEARNER")]
+    for n in nodes:
+        for m in members:
+            mid = hashlib.sha256(m["hostname"].encode()).hexdigest()[:16]
+            rows.append(
+                (
+                    n,
+                    mid,
+                    m["hostname"],
+                    f"https://{m['ip']}:2380",
+                    f"https://{m['ip']}:2379",
+                    "false",
+                )
+            )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:  # Go tabwriter, padding 3
+        call.print("".join(c.ljust(w + 3) for c, w in zip(r, widths, strict=True)).rstrip())
 
 
 def config_edit(call: Call) -> None:
@@ -597,6 +692,7 @@ HANDLERS = {
     "version": version,
     "kubeconfig": kubeconfig,
     "etcd snapshot": etcd_snapshot,
+    "etcd members": etcd_members,
     "get": get,
     **{
         f"config {s}": config_edit

@@ -31,6 +31,13 @@ Environment
                                          keyed by command path ("etcd snapshot", "flux check",
                                          "talosctl upgrade"); `times` fails only the first N calls
     talos_version / kubernetes_version   reported by version / get members (default v1.13.9 / 1.35.4)
+    versions: {ip: tag}                  per-node Talos version (upgrade sets it from the image tag)
+    schematics: {ip: id}                 booted Image Factory schematic: `get extensions` lists it as
+                                         the "schematic" pseudo-extension; upgrade to a factory
+                                         installer `<reg>/<mode>-installer/<id>:<tag>` sets it
+    extensions: [{"name", "version"}]    installed system extensions (every node)
+    etcd_down: [ip]                      `etcd members` fails on these even when bootstrapped
+                                         (`etcd members` prints the real table only once bootstrapped)
     members: [{"hostname", "ip", "type"}]  for `get members`; default: one per node named with -n
     kustomizations: [{"name", "namespace", "ready", "suspended", "revision"}]   for flux
     etcd_snapshot_source: path           copy this file for `etcd snapshot` (e.g. a real etcd one)
