@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -100,3 +101,32 @@ def test_unknown_node_id_names_the_valid_ones() -> None:
     inv = load(DEFAULT_PATH)
     with pytest.raises(ConfigError, match=r"--node 42: no such node; valid ids: 90, 91, 92"):
         inv.node(42)
+
+
+def test_check_prints_the_table_and_exits_2_on_a_checker_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from invoke import Context, Exit
+
+    import domum_tasks.check as checks
+    from domum_tasks import ns
+
+    check_task = ns.tasks["check"]
+
+    def broken(loaded: object) -> list[checks.CheckFinding]:
+        raise ConfigError("cluster/core/01-talos/node-92.yaml: not valid for Talos v1.13")
+
+    def warn_only(loaded: object) -> list[checks.CheckFinding]:
+        return [checks.CheckFinding("extra", "warning", "x", "just a warning")]
+
+    monkeypatch.setattr(checks, "CHECKERS", [*checks.CHECKERS[:1], ("manifests", broken)])
+    with pytest.raises(Exit) as err:
+        check_task(Context())
+    out = capsys.readouterr().out
+    assert err.value.code == 2 and "check failed: 1 error(s)" in str(err.value.message)
+    assert "manifests" in out and "node-92.yaml" in out and "inventory" in out
+
+    monkeypatch.setattr(checks, "CHECKERS", [*checks.CHECKERS[:1], ("extra", warn_only)])
+    check_task(Context(), json=True)  # warnings alone pass
+    rows = json.loads(capsys.readouterr().out)
+    assert any(r.get("result") == "warning" for r in rows), rows
