@@ -117,6 +117,7 @@ def test_task_saves_and_verifies_real_snapshot(
     etcd_snapshot(Context(), out="backups/etcd.snapshot")
     out = cluster_dir / "backups" / "etcd.snapshot"
     assert out.read_bytes() == real_snapshot.read_bytes()
+    assert out.stat().st_mode & 0o777 == 0o600  # it holds every Kubernetes Secret
     assert not (cluster_dir / "backups" / ".etcd.snapshot.unverified").exists()
     assert "snapshot OK" in capsys.readouterr().out
     (call,) = fake_cli.calls

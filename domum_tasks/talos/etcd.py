@@ -95,6 +95,8 @@ def finalize_snapshot(part: str | os.PathLike[str], final: str | os.PathLike[str
     except VerifyError:
         src.unlink(missing_ok=True)
         raise
+    # etcd holds every Kubernetes Secret; talosctl creates the file 0644 (umask permitting)
+    os.chmod(src, 0o600)
     with src.open("rb") as fh:
         os.fsync(fh.fileno())
     os.replace(src, dst)
