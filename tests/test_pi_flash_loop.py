@@ -84,6 +84,26 @@ def test_flash_loop_device_needs_force_then_writes_byte_exact(
         assert hashlib.sha256(raw).hexdigest() in proc.stdout
 
 
+def test_wrong_extract_sha256_never_writes_the_partition_table(
+    talos_zst: tuple[bytes, Path],
+) -> None:
+    """A wrong image is caught before its first chunk lands: the card keeps no valid MBR/GPT."""
+    from domum_tasks.errors import VerifyError
+    from domum_tasks.pi.flash_write import CHUNK, write_image
+
+    raw, zst = talos_zst
+    with loop_device(zst.parent / "disk", 16) as dev:
+        with open(dev, "r+b") as fh:
+            fh.write(b"\xaa" * MIB)  # an old partition table that must be invalidated
+        with pytest.raises(VerifyError, match="partition table was not written"):
+            write_image(str(zst), dev, limit=16 * MIB, expected_sha256="0" * 64)
+        with open(dev, "rb") as fh:
+            first_chunk = fh.read(CHUNK)
+            rest = fh.read(len(raw) - CHUNK)
+        assert first_chunk == bytes(CHUNK)  # old table zeroed, new one held back
+        assert rest == raw[CHUNK:]
+
+
 def test_mounted_ext4_on_loop_is_refused(flash_env: Path, talos_zst: tuple[bytes, Path]) -> None:
     _raw, zst = talos_zst
     mnt = flash_env / "mnt"

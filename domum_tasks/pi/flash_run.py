@@ -66,7 +66,11 @@ class Session:
             raise Refused("; ".join(problems))
         limit = facts.size if facts.kind == "block" else None
         self.written = flash_write.write_image(
-            str(image), self.device, limit=limit, show_progress=self.show_progress
+            str(image),
+            self.device,
+            limit=limit,
+            show_progress=self.show_progress,
+            expected_sha256=self.spec.extract_sha256,
         )
         return self.written
 

@@ -240,11 +240,14 @@ def write_image(
     limit: int | None = None,
     show_progress: bool | None = None,
     fsync: bool = True,
+    expected_sha256: str | None = None,
 ) -> WriteResult:
     """Decompress `src` onto `dest`; return bytes written and sha256 of the decompressed stream.
 
     `limit` is the device size: the write stops before passing it (Refused). A corrupt or
     truncated archive raises VerifyError; for a regular-file target the partial file is removed.
+    With `expected_sha256`, a mismatch is raised before the first chunk (the partition table)
+    is written, so a wrong image never leaves a bootable-looking card.
     """
     fmt = file_format(src)
     try:
@@ -257,7 +260,9 @@ def write_image(
     fd, is_block = open_target(dest)
     ok = False
     try:
-        sha, nbytes = _stream(src, fmt, fd, is_block, limit, expected, show_progress, dest)
+        sha, nbytes = _stream(
+            src, fmt, fd, is_block, limit, expected, show_progress, dest, expected_sha256
+        )
         if fsync:
             os.fsync(fd)
         ok = True
@@ -289,6 +294,7 @@ def _stream(
     expected: int | None,
     show_progress: bool | None,
     dest: str,
+    expected_sha256: str | None = None,
 ) -> tuple[str, int]:
     if is_block and limit and limit >= 2 * MIB:
         # Invalidate the old partition tables (MBR/GPT at the start, backup GPT at the end).
@@ -327,10 +333,16 @@ def _stream(
                 adv(len(item))
         if first is not None:
             os.fsync(fd)  # flushes while the hasher finishes its queue
-            _pwrite_all(fd, first, 0)
         hasher.join()
         if hash_errors:
             raise hash_errors[0]
+        if expected_sha256 and h.hexdigest() != expected_sha256:
+            raise VerifyError(
+                f"{src}: decompressed image sha256 {h.hexdigest()} does not match the expected "
+                f"{expected_sha256}; the partition table was not written"
+            )
+        if first is not None:
+            _pwrite_all(fd, first, 0)
     except (lzma.LZMAError, zlib.error, EOFError, _Corrupt) as exc:
         raise VerifyError(f"{src}: corrupt {fmt} archive: {exc}") from None
     except Exception as exc:
