@@ -40,6 +40,14 @@ class Finding:
         return f"{where}: {prefix}{path}: {self.message}"
 
 
+def repo_root() -> Path:
+    """Where relative inventory paths (clusterconfig/talosconfig, ...) live: $DOMUM_REPO_ROOT
+    (tests, other checkouts), else the repo this package lives in. Commands run from here, so
+    `inv` works the same from any subdirectory."""
+    env = os.environ.get("DOMUM_REPO_ROOT")
+    return Path(env).resolve() if env else REPO_ROOT
+
+
 def inventory_path() -> Path:
     env = os.environ.get("DOMUM_INVENTORY")
     return Path(env) if env else DEFAULT_PATH

@@ -68,6 +68,10 @@ def run_cmd(
     shown = mask(" ".join(argv), secrets)
     full_env = {**os.environ, **env} if env else None
     program = resolve_program(argv[0])
+    if cwd is None:  # relative inventory paths (clusterconfig/...) are relative to the repo
+        from .inventory import repo_root
+
+        cwd = str(repo_root())
     try:
         proc = subprocess.run(
             [program, *argv[1:]],

@@ -24,6 +24,7 @@ JSON = "with --dry-run: print the plan as a JSON array; otherwise machine-readab
 YES = "do not ask for confirmation of destructive steps"
 NODE = "node id: the last octet of the node's IP (e.g. 92)"
 ALL = "act on every applicable node"
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a command cut off by `| head`
 
 
 class _NumberArgument(Argument):
@@ -61,6 +62,12 @@ def domum_task(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Task
                 raise Exit("domum: interrupted", code=130) from None
             except Exit:
                 raise
+            except BrokenPipeError:
+                # The reader went away (`inv pi.status --json | head`): stop quietly, as
+                # shell tools do, and keep Python from complaining again at exit.
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                raise Exit(code=EXIT_BROKEN_PIPE) from None
             except Exception as exc:
                 # A bug, not bad input: still one line, with the traceback on request.
                 if os.environ.get("DOMUM_DEBUG"):

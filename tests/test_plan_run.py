@@ -194,3 +194,15 @@ def test_known_tool_is_found_in_the_bin_dir_first(
     tool.chmod(0o755)
     monkeypatch.setenv("DOMUM_BIN_DIR", str(bin_dir))
     assert run_cmd(["flux", "version"]).stdout == "from-bin-dir\n"
+
+
+def test_commands_run_from_the_repo_root_wherever_inv_was_started(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """clusterconfig/talosconfig in an argv means the repo's, even when inv runs in cluster/."""
+    root = tmp_path / "repo"
+    (root / "cluster").mkdir(parents=True)
+    monkeypatch.setenv("DOMUM_REPO_ROOT", str(root))
+    monkeypatch.chdir(root / "cluster")
+    assert run_cmd(["pwd"]).stdout.strip() == str(root)
+    assert run_cmd(["pwd"], cwd=str(tmp_path)).stdout.strip() == str(tmp_path)

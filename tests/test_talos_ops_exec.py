@@ -24,6 +24,7 @@ def cluster_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
         "ca": "Y2E=", "crt": "Y3J0", "key": "a2V5"}}}
     (root / "clusterconfig" / "talosconfig").write_text(yaml.safe_dump(cfg))
     monkeypatch.chdir(root)
+    monkeypatch.setenv("DOMUM_REPO_ROOT", str(root))
     monkeypatch.setenv("DOMUM_SCHEMATICS_LOCK", str(tmp_path / "schematics.lock"))
     yield root
 

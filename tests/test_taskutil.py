@@ -46,3 +46,41 @@ def test_unexpected_errors_are_one_line_unless_debugging(monkeypatch: pytest.Mon
     monkeypatch.setenv("DOMUM_DEBUG", "1")
     with pytest.raises(KeyError):
         buggy(Context())
+
+
+SPEAKER = """
+import sys
+from invoke import Context, Exit
+from domum_tasks.taskutil import domum_task
+
+@domum_task
+def speak(c):
+    \"\"\"Print more than a pipe holds.\"\"\"
+    for i in range(200_000):
+        print(f"line {i}")
+
+try:
+    speak(Context())
+except Exit as exc:
+    print(exc.message or "", file=sys.stderr)
+    sys.exit(exc.code)
+"""
+
+
+def test_output_cut_off_by_the_reader_is_not_an_error_message() -> None:
+    """`inv pi.status --json | head`: stop quietly with the shell's SIGPIPE status."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SPEAKER],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline() == "line 0\n"
+    proc.stdout.close()  # the reader goes away long before the task is done
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=60) == 141
+    assert stderr.strip() == ""

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..check import CheckFinding
-from ..inventory import DEFAULT_PATH, Loaded
+from ..inventory import DEFAULT_PATH, Loaded, repo_root
 from . import patches
-from .genconfig_run import read_generated, repo_root, schema_problems
+from .genconfig_run import read_generated, schema_problems
 
 NAME = "talos"
 

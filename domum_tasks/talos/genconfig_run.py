@@ -18,19 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, ToolMissing, VerifyError
+from ..inventory import repo_root
 from ..inventory_model import Inventory
 from . import patches, schema
 from .genconfig_plan import GenFacts, machine_config_path, plan_genconfig, plan_patches_only
 
 SOPS_CONFIG = ".sops.yaml"
-
-
-def repo_root() -> Path:
-    """$DOMUM_REPO_ROOT (tests, other checkouts), else the repo this package lives in."""
-    from ..inventory import REPO_ROOT
-
-    env = os.environ.get("DOMUM_REPO_ROOT")
-    return Path(env).resolve() if env else REPO_ROOT
 
 
 def read_generated(root: Path) -> dict[str, str]:

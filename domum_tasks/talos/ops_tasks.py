@@ -4,6 +4,7 @@ reset, etcd-snapshot. Thin: parse args, load the inventory, probe, plan (ops_pla
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from invoke import Context
@@ -158,7 +159,9 @@ def kubeconfig(c: Context, out: str = "", dry_run: bool = False, json: bool = Fa
     from .ops_plan import plan_kubeconfig
 
     inv = _inv()
-    _executor(dry_run, json, inv).execute(plan_kubeconfig(inv, out or inv.cluster.kubeconfig))
+    # A path the user typed is relative to where they typed it; commands run from the repo.
+    target = os.path.abspath(out) if out else inv.cluster.kubeconfig
+    _executor(dry_run, json, inv).execute(plan_kubeconfig(inv, target))
 
 
 @domum_task(
@@ -317,7 +320,8 @@ def etcd_snapshot(
     from .ops_run import parse_node
 
     inv = _inv()
-    _executor(dry_run, json, inv).execute(plan_etcd_snapshot(inv, out, parse_node(node, inv)))
+    plan = plan_etcd_snapshot(inv, os.path.abspath(out), parse_node(node, inv))
+    _executor(dry_run, json, inv).execute(plan)
 
 
 TASKS = [
