@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+PIPE_WIDTH = 200
 STYLES = {"ok": "green", "error": "red", "warning": "yellow", "missing": "red", "down": "red"}
 
 
@@ -34,4 +35,7 @@ def print_table(
     for row in rows:
         cells = [str(c) if c is not None else "-" for c in row]
         table.add_row(*(f"[{STYLES[c]}]{c}[/]" if c in STYLES else c for c in cells))
-    Console(file=sys.stdout, soft_wrap=True).print(table)
+    # Off a terminal (cron mail, a log file, a pipe) rich would squeeze the table into 80
+    # columns; give it room instead, since nobody's window is there to fit.
+    width = None if sys.stdout.isatty() else PIPE_WIDTH
+    Console(file=sys.stdout, soft_wrap=True, width=width).print(table)
