@@ -50,8 +50,10 @@ def test_upgrade_stops_at_unhealthy_node_and_resumes_flux(
     assert "DeadlineExceeded" in message  # the health gate's stderr tail
     # only cp1 and cp2 were upgraded; nothing after the unhealthy node
     assert [nodes_of(c) for c in talos_calls(fake_cli, "upgrade")] == ["127.0.0.90", "127.0.0.91"]
-    flux = [c[1:3] for c in fake_cli.calls_of("flux")]
-    assert flux == [["suspend", "kustomization"], ["resume", "kustomization"]]
+    flux = [c[1:4] for c in fake_cli.calls_of("flux")]
+    assert flux == [["get", "kustomizations", "--all-namespaces"]] + [
+        [verb, "kustomization", name] for verb in ("suspend", "resume")
+        for name in ("flux-system", "infrastructure", "apps")]
     assert not any(k["suspended"] for k in fake_cli.state["kustomizations"])
     # the installer comes from the inventory's schematic + version, not from the node
     image = talos_calls(fake_cli, "upgrade")[0]
@@ -85,7 +87,7 @@ def test_upgrade_skips_nodes_already_at_target_and_rerun_resumes(
     )
     T.upgrade(Context(), offline=True, wait_timeout="1m")
     assert [nodes_of(c) for c in talos_calls(fake_cli, "upgrade")] == ["127.0.0.91", "127.0.0.97"]
-    assert [c[1] for c in fake_cli.calls_of("flux")] == ["suspend", "resume"]
+    assert [c[1] for c in fake_cli.calls_of("flux")] == ["get"] + ["suspend"] * 3 + ["resume"] * 3
     assert fake_cli.state["versions"]["127.0.0.91"] == "v1.13.9"
     assert fake_cli.state["schematics"]["127.0.0.97"] == want["127.0.0.97"]
     # a second run finds every node at the target: no Flux suspension, no upgrade
@@ -93,7 +95,8 @@ def test_upgrade_skips_nodes_already_at_target_and_rerun_resumes(
     capsys.readouterr()
     T.upgrade(Context(), offline=True, wait_timeout="1m")
     assert "every selected node is up to date" in capsys.readouterr().out
-    assert talos_calls(fake_cli, "upgrade") == [] and fake_cli.calls_of("flux") == []
+    assert talos_calls(fake_cli, "upgrade") == []
+    assert [c[1] for c in fake_cli.calls_of("flux")] == ["get"]  # read-only probe only
 
 
 def test_upgrade_rerun_after_a_failure_continues_where_it_stopped(
@@ -115,7 +118,8 @@ def test_upgrade_unhealthy_before_start_touches_no_node(fake_cli: Any, cluster_d
         T.upgrade(Context(), offline=True, wait_timeout="1m")
     assert "before any node was touched" in str(exc.value.message)
     assert talos_calls(fake_cli, "upgrade") == []
-    assert [c[1] for c in fake_cli.calls_of("flux")] == ["suspend", "resume"]
+    assert [c[1] for c in fake_cli.calls_of("flux")] == ["get"] + ["suspend"] * 3 + ["resume"] * 3
+    assert not any(k["suspended"] for k in fake_cli.state["kustomizations"])
 
 
 def test_upgrade_dry_run_json_changes_nothing(
@@ -123,9 +127,87 @@ def test_upgrade_dry_run_json_changes_nothing(
 ) -> None:
     T.upgrade(Context(), node="91", offline=True, dry_run=True, json=True)
     steps = json.loads(capsys.readouterr().out)
-    assert steps[0]["argv"][:3] == ["flux", "suspend", "kustomization"]
-    assert steps[-1]["finally"] is True and steps[-1]["argv"][1] == "resume"
+    assert steps[0]["argv"][:4] == ["flux", "suspend", "kustomization", "flux-system"]
+    assert steps[-1]["finally"] is True and steps[-1]["argv"][1:4] == [
+        "resume", "kustomization", "apps"]
     assert {c[1] for c in fake_cli.calls} <= {"version", "get"}  # read-only probes only
+    assert "upgraded" not in fake_cli.state
+
+
+# Two Kustomizations Flux reconciles, one the operator suspended on purpose (another namespace).
+OPERATOR_KS = [
+    {"name": "flux-system", "namespace": "flux-system", "ready": True, "suspended": False},
+    {"name": "media", "namespace": "apps", "ready": True, "suspended": True},
+    {"name": "web", "namespace": "apps", "ready": True, "suspended": False},
+]
+
+
+def _suspended(fake_cli: Any) -> dict[str, bool]:
+    return {f"{k['namespace']}/{k['name']}": k["suspended"]
+            for k in fake_cli.state["kustomizations"]}
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_upgrade_leaves_operator_suspended_kustomization_suspended(
+    fake_cli: Any, cluster_dir: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], fails: bool,
+) -> None:
+    from domum_tasks.talos import ops_run
+
+    fake_cli.set_state(kustomizations=OPERATOR_KS)
+    if fails:
+        fake_cli.set_state(unhealthy_after={"upgrade": ["127.0.0.91"]})
+    during: list[dict[str, bool]] = []
+    mark = ops_run.Progress.mark
+    monkeypatch.setattr(ops_run.Progress, "mark",
+                        lambda self, args: (during.append(_suspended(fake_cli)), mark(self, args)))
+    if fails:
+        with pytest.raises(Exit) as exc:
+            T.upgrade(Context(), wait_timeout="1m", offline=True)
+        assert "stopped at domum-cp2" in str(exc.value.message)
+    else:
+        T.upgrade(Context(), wait_timeout="1m", offline=True)
+    # while nodes were upgraded, everything was suspended
+    assert during and all(d == dict.fromkeys(d, True) for d in during)
+    assert len(during) == (2 if fails else 6)
+    # afterwards, only what the upgrade suspended was resumed
+    assert _suspended(fake_cli) == {
+        "flux-system/flux-system": False, "apps/media": True, "apps/web": False}
+    touched = [(c[1], c[3], c[c.index("--namespace") + 1]) for c in fake_cli.calls_of("flux")
+               if c[1] in ("suspend", "resume")]
+    assert touched == [(v, n, ns) for v in ("suspend", "resume")
+                       for n, ns in (("flux-system", "flux-system"), ("web", "apps"))]
+    assert "left suspended: apps/media" in capsys.readouterr().out
+
+
+def test_upgrade_refuses_when_kustomizations_cannot_be_listed(
+    fake_cli: Any, cluster_dir: Path
+) -> None:
+    fake_cli.set_state(kustomizations=OPERATOR_KS, fail={"flux get kustomizations": {
+        "message": 'Get "https://127.0.0.90:6443/apis": dial tcp 127.0.0.90:6443: connect: '
+                   "connection refused"}})
+    with pytest.raises(Exit) as exc:
+        T.upgrade(Context(), wait_timeout="1m", offline=True)
+    message = str(exc.value.message)
+    assert exc.value.code == 1
+    assert "stopped before any node was touched: cannot list Flux Kustomizations" in message
+    assert "connection refused" in message and "--no-flux" in message
+    assert talos_calls(fake_cli, "upgrade") == [] and talos_calls(fake_cli, "health") == []
+    assert [c[1] for c in fake_cli.calls_of("flux")] == ["get"]
+    assert _suspended(fake_cli)["apps/media"] is True
+
+
+def test_upgrade_dry_run_without_listing_plans_all_with_a_note(
+    fake_cli: Any, cluster_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_cli.set_state(fail={"flux get kustomizations": "connection refused"})
+    T.upgrade(Context(), node="91", offline=True, dry_run=True)
+    out = capsys.readouterr().out
+    assert "flux suspend kustomization --all" in out and "flux resume kustomization --all" in out
+    assert "Flux Kustomizations not listed (Error: connection refused): planned `--all`" in out
+    T.upgrade(Context(), node="91", offline=True, dry_run=True, json=True)
+    steps = json.loads(capsys.readouterr().out)
+    assert steps[0]["argv"][1:4] == ["suspend", "kustomization", "--all"]
     assert "upgraded" not in fake_cli.state
 
 
@@ -238,3 +320,34 @@ def test_reset_needs_yes_then_runs(fake_cli: Any, cluster_dir: Path,
     assert "--graceful=true" in talos_calls(fake_cli, "reset")[-1]
     T.reset(Context(), node="97", yes=True, graceful=False)  # --no-graceful reaches talosctl
     assert "--graceful=false" in talos_calls(fake_cli, "reset")[-1]
+
+
+def test_fake_flux_table_parses_and_suspend_by_name_is_scoped(
+    fake_cli: Any, cluster_dir: Path
+) -> None:
+    import subprocess
+
+    from domum_tasks.inventory import load
+    from domum_tasks.talos import argv as A
+    from domum_tasks.talos import facts
+
+    inv = load()
+    fake_cli.set_state(kustomizations=OPERATOR_KS)
+    found, err = facts.probe_kustomizations(inv)
+    assert err == "" and [(k.ref, k.suspended) for k in found or []] == [
+        ("flux-system/flux-system", False), ("apps/media", True), ("apps/web", False)]
+    # by name, the namespace decides: `web` is not in flux-system
+    proc = subprocess.run(A.flux(inv, "suspend", "kustomization", "web"),
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and '"web" not found' in proc.stderr
+    subprocess.run(A.flux(inv, "suspend", "kustomization", "web", namespace="apps"), check=True)
+    assert _suspended(fake_cli) == {
+        "flux-system/flux-system": False, "apps/media": True, "apps/web": True}
+    table = subprocess.run(A.flux(inv, "get", "kustomizations", "--all-namespaces"),
+                           capture_output=True, text=True, check=True).stdout
+    # flux's tablewriter layout: cells padded to the column width, each followed by a tab
+    lines = table.splitlines()
+    assert [c.strip() for c in lines[0].split("\t")] == [
+        "NAMESPACE", "NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE", ""]
+    assert len({tuple(len(c) for c in line.split("\t")) for line in lines}) == 1
+    assert "\tmain@sha1:3f2e9c1d\t" in lines[1]  # hex truncated like flux's TruncateHex

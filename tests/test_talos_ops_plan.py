@@ -13,7 +13,8 @@ from domum_tasks.plan import Cmd, Local, Plan, Wait
 from domum_tasks.run import Executor
 from domum_tasks.talos import argv as A
 from domum_tasks.talos import ops_plan as P
-from domum_tasks.talos.facts import NodeFacts
+from domum_tasks.talos import facts as F
+from domum_tasks.talos.facts import Kustomization, NodeFacts
 from tests.conftest import LOOPBACK_INVENTORY
 from tests.fixtures.contract import assert_argv_valid
 
@@ -188,6 +189,107 @@ def test_upgrade_skips_nodes_already_there_and_no_flux() -> None:
     nothing = P.plan_upgrade(INV, {90: images[90]}, {90: SID}, facts)
     assert nothing.steps == [] and not nothing.finally_steps
     assert "nothing to do" in nothing.notes[-1]
+
+
+# `flux get kustomizations --all-namespaces` of flux v2.9 as printed (tablewriter: every cell padded
+# and followed by a tab; hex truncated to 8 digits; REVISION empty before the first apply).
+GET_KS_ALL = (
+    "NAMESPACE  \tNAME          \tREVISION          \tSUSPENDED\tREADY  \tMESSAGE                              \t\n"
+    "flux-system\tflux-system   \tmain@sha1:3f2e9c1d\tFalse    \tTrue   \tApplied revision: main@sha1:3f2e9c1d\t\n"
+    "flux-system\tinfrastructure\tmain@sha1:3f2e9c1d\tFalse    \tTrue   \tApplied revision: main@sha1:3f2e9c1d\t\n"
+    "apps       \tmedia         \t                  \tTrue     \tFalse  \tkustomization path not found: ./x   \t\n"
+    "apps       \tweb           \tmain@sha1:3f2e9c1d\tFalse    \tUnknown\tReconciliation in progress          \t\n"
+)
+# flux v0.x order, per namespace (no NAMESPACE column), tabs expanded by a terminal copy
+GET_KS_OLD = (
+    "NAME            READY   MESSAGE                         REVISION        SUSPENDED\n"
+    "flux-system     True    Applied revision: main/0e1f9c5  main/0e1f9c5    False\n"
+    "apps            False   kustomization path not found                    True\n"
+)
+
+
+def test_parse_kustomizations_real_tables() -> None:
+    assert F.parse_kustomizations(GET_KS_ALL) == [
+        Kustomization("flux-system", "flux-system", False, "True"),
+        Kustomization("flux-system", "infrastructure", False, "True"),
+        Kustomization("apps", "media", True, "False"),
+        Kustomization("apps", "web", False, "Unknown"),
+    ]
+    assert F.parse_kustomizations(GET_KS_OLD, namespace="flux-system") == [
+        Kustomization("flux-system", "flux-system", False, "True"),
+        Kustomization("flux-system", "apps", True, "False"),
+    ]
+    assert F.parse_kustomizations("") == []  # "no Kustomization objects found" goes to stderr
+    with pytest.raises(ValueError, match="not a flux kustomizations table"):
+        F.parse_kustomizations("error: the server could not find the requested resource\n")
+    with pytest.raises(ValueError, match="unreadable"):
+        F.parse_kustomizations("NAME\tSUSPENDED\t\nx\tmaybe\t\n")
+
+
+def test_probe_kustomizations_reads_all_namespaces_and_reports_failure() -> None:
+    import subprocess
+
+    seen: list[list[str]] = []
+
+    def ok(argv: object) -> subprocess.CompletedProcess[str]:
+        seen.append(list(argv))  # type: ignore[call-overload]
+        return subprocess.CompletedProcess(argv, 0, GET_KS_ALL, "")
+
+    def down(argv: object) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(argv, 1, "", "✗ Get \"https://127.0.0.90:6443\": dial tcp: connection refused\n")
+
+    found, err = F.probe_kustomizations(INV, ok)
+    assert err == "" and [k.ref for k in found or []][-1] == "apps/web"
+    assert seen[0][:4] == ["flux", "get", "kustomizations", "--all-namespaces"]
+    assert_argv_valid(seen)
+    assert F.probe_kustomizations(INV, down) == (None, "✗ Get \"https://127.0.0.90:6443\": dial tcp: connection refused")
+    junk = lambda argv: subprocess.CompletedProcess(argv, 0, "garbage\n", "")  # noqa: E731
+    found, err = F.probe_kustomizations(INV, junk)
+    assert found is None and "not a flux kustomizations table" in err
+
+
+def _upgrade_all(ks: list[Kustomization] | None, err: str = "") -> Plan:
+    images = {i: f"factory.talos.dev/metal-installer/{SID}:v1.13.9" for i in INV.talos_nodes}
+    return P.plan_upgrade(INV, images, dict.fromkeys(INV.talos_nodes, SID), {},
+                          kustomizations=ks, flux_error=err)
+
+
+def test_upgrade_suspends_only_what_reconciles_and_resumes_exactly_that() -> None:
+    plan = _upgrade_all(F.parse_kustomizations(GET_KS_ALL))
+    flux_steps = [s for s in plan.steps if isinstance(s, Cmd) and s.argv[0] == "flux"]
+    want = [("flux-system", "flux-system"), ("infrastructure", "flux-system"), ("web", "apps")]
+    assert [(s.argv[3], flag(list(s.argv), "--namespace")) for s in flux_steps] == want
+    assert all(s.argv[1:3] == ("suspend", "kustomization") for s in flux_steps)
+    assert plan.steps[: len(want)] == flux_steps  # before the pre-check and any node
+    resumes = [s for s in plan.finally_steps if isinstance(s, Cmd)]
+    assert [(s.argv[1], s.argv[3], flag(list(s.argv), "--namespace")) for s in resumes] == [
+        ("resume", n, ns) for n, ns in want]
+    assert not any("--all" in s.argv for s in [*flux_steps, *resumes])
+    assert "Flux: already suspended, left suspended: apps/media" in plan.notes
+    assert_argv_valid(cmds(plan))
+
+
+@pytest.mark.parametrize(("ks", "why"), [
+    ([Kustomization("apps", "media", True)], "every one is already suspended"),
+    ([], "none found"),
+])
+def test_upgrade_with_nothing_to_suspend_plans_no_flux(ks: list[Kustomization], why: str) -> None:
+    plan = _upgrade_all(ks)
+    assert not plan.finally_steps and all(s.argv[0] != "flux" for s in plan.steps
+                                          if isinstance(s, Cmd))
+    assert any(why in n and "no suspend/resume planned" in n for n in plan.notes)
+    assert sum(isinstance(s, Local) for s in plan.steps) == 6  # the upgrade itself is unchanged
+
+
+def test_upgrade_without_a_listing_plans_all_and_says_so() -> None:
+    plan = _upgrade_all(None, "dial tcp 127.0.0.90:6443: connection refused")
+    (suspend,) = [s for s in plan.steps if isinstance(s, Cmd) and s.argv[0] == "flux"]
+    (resume,) = plan.finally_steps
+    assert suspend.argv[1:4] == ("suspend", "kustomization", "--all")
+    assert isinstance(resume, Cmd) and resume.argv[1:4] == ("resume", "kustomization", "--all")
+    (note,) = [n for n in plan.notes if "not listed" in n]
+    assert "connection refused" in note and "planned `--all`" in note
+    assert_argv_valid(cmds(plan))
 
 
 def test_reset_is_destructive_and_shows_node() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DomumError
-from .argv import talosctl
+from .argv import flux, talosctl
 from .schematic import Schematic
 
 if TYPE_CHECKING:
@@ -101,6 +101,63 @@ def parse_etcd_members(text: str) -> list[str]:
     return [row[col] for row in lines[1:] if len(row) > col]
 
 
+@dataclass(frozen=True)
+class Kustomization:
+    namespace: str
+    name: str
+    suspended: bool
+    ready: str = ""
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+def _table_rows(text: str) -> list[list[str]]:
+    """Cells of flux's tablewriter table: cells are space-padded and each is followed by a tab.
+
+    Text whose tabs were expanded (copied from a terminal) is cut at the header's column starts.
+    """
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return []
+    if "\t" in lines[0]:
+        return [[c.strip() for c in ln.rstrip("\t ").split("\t")] for ln in lines]
+    starts = [m.start() for m in re.finditer(r"\S+", lines[0])]
+    bounds = list(zip(starts, [*starts[1:], None], strict=True))
+    return [[ln[a:b].strip() for a, b in bounds] for ln in lines]
+
+
+def parse_kustomizations(text: str, namespace: str = "flux-system") -> list[Kustomization]:
+    """`flux get kustomizations [-A]` table -> Kustomizations, found by header name.
+
+    Columns are located by name because flux has reordered them (v0.x printed NAME READY MESSAGE
+    REVISION SUSPENDED; v2 prints NAME REVISION SUSPENDED READY MESSAGE); NAMESPACE is there only
+    with --all-namespaces, otherwise `namespace` is the one asked for. "no objects found" goes to
+    stderr, so empty stdout means none. Raises ValueError on a table without NAME/SUSPENDED.
+    """
+    rows = _table_rows(text)
+    if not rows:
+        return []
+    head = [h.upper() for h in rows[0]]
+    if "NAME" not in head or "SUSPENDED" not in head:
+        raise ValueError(f"not a flux kustomizations table (header {' '.join(rows[0])!r})")
+    out = []
+    for row in rows[1:]:
+        cell = dict(zip(head, row, strict=False))
+        if not cell.get("NAME") or cell.get("SUSPENDED", "").lower() not in ("true", "false"):
+            raise ValueError(f"unreadable kustomizations row {row!r}")
+        out.append(
+            Kustomization(
+                cell.get("NAMESPACE") or namespace,
+                cell["NAME"],
+                cell["SUSPENDED"].lower() == "true",
+                cell.get("READY", ""),
+            )
+        )
+    return out
+
+
 # --- probes ------------------------------------------------------------------------------------------
 
 
@@ -179,6 +236,23 @@ def probe_etcd_members_any(
         answered = answered or members is not None
         errors.append(f"{node.hostname}: {err or 'no members listed'}")
     return ([] if answered else None), "; ".join(errors)
+
+
+def probe_kustomizations(
+    inv: Inventory, runner: Runner = default_runner
+) -> tuple[list[Kustomization] | None, str]:
+    """Every Flux Kustomization in every namespace with its SUSPENDED state, or (None, reason).
+
+    Read-only (`flux get kustomizations --all-namespaces`); the upgrade suspends only those not
+    already suspended, so resuming afterwards never undoes an operator's own suspension.
+    """
+    ok, out, err = _run(runner, flux(inv, "get", "kustomizations", "--all-namespaces"))
+    if not ok:
+        return None, err
+    try:
+        return parse_kustomizations(out), ""
+    except ValueError as exc:
+        return None, str(exc)
 
 
 # --- Image Factory schematic ids --------------------------------------------------------------------

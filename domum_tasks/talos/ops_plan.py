@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -20,7 +20,7 @@ from .argv import controlplane_ips, flux, talosctl
 
 if TYPE_CHECKING:
     from ..inventory_model import Inventory, Node
-    from .facts import NodeFacts
+    from .facts import Kustomization, NodeFacts
 
 APPLY_MODES = ("auto", "no-reboot", "staged", "try")
 ALREADY_BOOTSTRAPPED = "AlreadyExists"
@@ -209,12 +209,16 @@ def plan_upgrade(
     wait_timeout: str = "10m",
     suspend_flux: bool = True,
     force: bool = False,
+    kustomizations: Sequence[Kustomization] | None = None,
+    flux_error: str = "",
 ) -> Plan:
     """Rolling Talos upgrade of the nodes in `images` (node id -> installer image).
 
-    Flux Kustomizations are suspended first and resumed in `finally_steps`, so they are resumed
-    even when a node fails its health gate. After each node, `talosctl health` must pass before
-    the next node starts.
+    The Flux Kustomizations that are not already suspended (`kustomizations`, as probed) are
+    suspended first and exactly those are resumed in `finally_steps`, so they are resumed even
+    when a node fails its health gate, and ones the operator suspended stay suspended. With
+    `kustomizations=None` (not listable: `flux_error`) `--all` is planned and a note says so.
+    After each node, `talosctl health` must pass before the next node starts.
     """
     seconds = parse_duration(wait_timeout)
     version = inv.cluster.talos_version
@@ -228,20 +232,7 @@ def plan_upgrade(
     if not todo:
         return plan.note("every selected node is up to date; nothing to do")
     if suspend_flux:
-        plan.add(
-            Cmd(
-                flux(inv, "suspend", "kustomization", "--all"),
-                desc="pause Flux so it does not reconcile into a half-upgraded cluster",
-                timeout_s=120,
-            )
-        )
-        plan.finally_steps.append(
-            Cmd(
-                flux(inv, "resume", "kustomization", "--all"),
-                desc="resume Flux (also after a failure)",
-                timeout_s=300,
-            )
-        )
+        _pause_flux(plan, inv, kustomizations, flux_error)
     plan.add(health_cmd(inv, wait_timeout, desc="pre-check: healthy before touching any node"))
     for n, i in enumerate(todo, 1):
         node = inv.nodes[i]
@@ -274,6 +265,51 @@ def plan_upgrade(
             ),
         )
     return plan
+
+
+def _pause_flux(
+    plan: Plan, inv: Inventory, found: Sequence[Kustomization] | None, error: str
+) -> None:
+    """Suspend the Kustomizations that reconcile now; resume exactly those at the end.
+
+    Flux reconciling into a half-upgraded cluster can reschedule or re-apply workloads mid-drain.
+    A Kustomization suspended before the upgrade was suspended on purpose and stays suspended.
+    """
+    why = "so it does not reconcile into a half-upgraded cluster"
+    if found is None:
+        plan.note(
+            f"Flux Kustomizations not listed ({error or 'no answer'}): planned `--all`, which "
+            "would also resume ones suspended on purpose; a real run lists them first and stops "
+            "if it cannot"
+        )
+        targets: list[tuple[tuple[str, ...], str, str]] = [(("--all",), "flux-system", "all")]
+    else:
+        kept = [k.ref for k in found if k.suspended]
+        if kept:
+            plan.note(f"Flux: already suspended, left suspended: {', '.join(kept)}")
+        targets = [((k.name,), k.namespace, k.ref) for k in found if not k.suspended]
+        if not targets:
+            plan.note(
+                "Flux: no Kustomization to suspend ("
+                + ("every one is already suspended" if found else "none found")
+                + "): no suspend/resume planned"
+            )
+            return
+    for args, ns, ref in targets:
+        plan.add(
+            Cmd(
+                flux(inv, "suspend", "kustomization", *args, namespace=ns),
+                desc=f"pause Flux Kustomization {ref} {why}",
+                timeout_s=120,
+            )
+        )
+        plan.finally_steps.append(
+            Cmd(
+                flux(inv, "resume", "kustomization", *args, namespace=ns),
+                desc=f"resume Flux Kustomization {ref} (also after a failure)",
+                timeout_s=300,
+            )
+        )
 
 
 def _gate_node(inv: Inventory, upgraded: int) -> Node:

@@ -232,6 +232,7 @@ def upgrade(
 ) -> None:
     """Rolling Talos upgrade, one node at a time, health-gated."""
     from ..errors import DomumError
+    from . import facts
     from .ops_plan import plan_upgrade, rolling_order, talos_node
     from .ops_run import Progress, parse_node, probe_nodes, resolve_schematics
 
@@ -240,6 +241,7 @@ def upgrade(
     ids = [nid] if nid is not None and talos_node(inv, nid) else rolling_order(inv)
     res = resolve_schematics(inv, ids, offline=offline, write_lock=not dry_run and not offline)
     found = probe_nodes(inv, ids)
+    ks, flux_err = (None, "") if no_flux else facts.probe_kustomizations(inv)
     plan = plan_upgrade(
         inv,
         {i: r.installer for i, r in res.items()},
@@ -248,10 +250,23 @@ def upgrade(
         wait_timeout=wait_timeout,
         suspend_flux=not no_flux,
         force=force,
+        kustomizations=ks,
+        flux_error=flux_err,
     )
     if not plan.steps and not (dry_run and json):
         print("\n".join(plan.notes))
         return
+    if ks is None and not no_flux and not dry_run:
+        # `--all` would resume Kustomizations suspended on purpose: refuse before any node.
+        raise DomumError(
+            f"upgrade stopped before any node was touched: cannot list Flux Kustomizations "
+            f"({flux_err or 'no answer'}), so it is unknown which ones were suspended on purpose",
+            hint="check `flux get kustomizations --all-namespaces` with the inventory's "
+            "kubeconfig (inv talos.kubeconfig); use --no-flux if Flux is not installed",
+        )
+    flux_notes = [n for n in plan.notes if n.startswith("Flux")]
+    if flux_notes and not dry_run:  # which Kustomizations stay as the operator left them
+        print("\n".join(flux_notes))
     progress = Progress()
     try:
         _executor(dry_run, json, inv, progress).execute(plan)

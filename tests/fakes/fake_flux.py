@@ -1,12 +1,15 @@
 """flux behaviours of the stand-in (see fakecli.py for the environment and state keys).
 
 Kustomizations live in state["kustomizations"] (default: flux-system, infrastructure, apps in the
-flux-system namespace). suspend/resume flip `suspended`; get prints flux's table; reconcile and
-check print flux's progress lines (on stderr, like flux's logger).
+flux-system namespace). suspend/resume flip `suspended` (`--all` in --namespace, or by name in
+--namespace; an unknown name fails like flux); `get kustomizations [-A]` prints flux v2's table
+(NAMESPACE with -A, NAME REVISION SUSPENDED READY MESSAGE, tab-terminated padded cells, hex
+truncated); reconcile and check print flux's progress lines (on stderr, like flux's logger).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fakecli import Call, Fail
@@ -94,25 +97,25 @@ def get_kustomizations(call: Call) -> None:
     rows[0] += ["NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"]
     for k in items:
         ready = bool(k.get("ready", True))
+        revision = _truncate_hex(k.get("revision", REVISION))
         msg = k.get("message") or (
-            f"Applied revision: {k.get('revision', REVISION)}"
-            if ready
-            else "kustomization build failed"
+            f"Applied revision: {revision}" if ready else "kustomization build failed"
         )
         row = [k.get("namespace", "flux-system")] if every_ns else []
-        row += [
-            k["name"],
-            k.get("revision", REVISION),
-            str(bool(k.get("suspended"))),
-            str(ready),
-            msg,
-        ]
+        row += [k["name"], revision, str(bool(k.get("suspended"))), str(ready), _truncate_hex(msg)]
         rows.append(row)
     if call.bool("--no-header"):
         rows = rows[1:]
+    # flux's printers.TablePrinter (tablewriter, NoWhiteSpace, TablePadding "\t"): every cell,
+    # the last one too, is space-padded to its column width and followed by a tab.
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
-        call.print("\t".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        call.print("".join(c.ljust(w) + "\t" for c, w in zip(r, widths, strict=True)))
+
+
+def _truncate_hex(text: str) -> str:
+    """flux's utils.TruncateHex: `sha1:<40 hex>` / `sha256:<64 hex>` shown with 8 hex digits."""
+    return re.sub(r"(sha1|sha256):([0-9a-f]{8})[0-9a-f]+", r"\1:\2", text)
 
 
 def reconcile_kustomization(call: Call) -> None:
