@@ -282,12 +282,18 @@ def _pause_flux(
             "would also resume ones suspended on purpose; a real run lists them first and stops "
             "if it cannot"
         )
-        targets: list[tuple[tuple[str, ...], str, str]] = [(("--all",), "flux-system", "all")]
+        targets: list[tuple[tuple[str, ...], str, str]] = [
+            (("--all",), "flux-system", "every Flux Kustomization in flux-system")
+        ]
     else:
         kept = [k.ref for k in found if k.suspended]
         if kept:
             plan.note(f"Flux: already suspended, left suspended: {', '.join(kept)}")
-        targets = [((k.name,), k.namespace, k.ref) for k in found if not k.suspended]
+        targets = [
+            ((k.name,), k.namespace, f"Flux Kustomization {k.ref}")
+            for k in found
+            if not k.suspended
+        ]
         if not targets:
             plan.note(
                 "Flux: no Kustomization to suspend ("
@@ -299,14 +305,14 @@ def _pause_flux(
         plan.add(
             Cmd(
                 flux(inv, "suspend", "kustomization", *args, namespace=ns),
-                desc=f"pause Flux Kustomization {ref} {why}",
+                desc=f"pause {ref} {why}",
                 timeout_s=120,
             )
         )
         plan.finally_steps.append(
             Cmd(
                 flux(inv, "resume", "kustomization", *args, namespace=ns),
-                desc=f"resume Flux Kustomization {ref} (also after a failure)",
+                desc=f"resume {ref} (also after a failure)",
                 timeout_s=300,
             )
         )
