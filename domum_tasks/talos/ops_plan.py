@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from ..errors import ConfigError
 from ..plan import Cmd, Local, Plan, Wait
 from .argv import controlplane_ips, flux, talosctl
+from .genconfig_plan import machine_config_path
 
 if TYPE_CHECKING:
     from ..inventory_model import Inventory, Node
@@ -64,10 +65,8 @@ def first_controlplane(inv: Inventory) -> tuple[int, Node]:
 
 
 def config_path(inv: Inventory, node: Node) -> str:
-    """clusterconfig/<cluster>-<hostname>.yaml (the directory of the talosconfig), as genconfig."""
-    return (
-        f"{PurePosixPath(inv.cluster.talosconfig).parent}/{inv.cluster.name}-{node.hostname}.yaml"
-    )
+    """The machine config genconfig wrote for `node` (clusterconfig/<cluster>-<hostname>.yaml)."""
+    return machine_config_path(inv, node)
 
 
 def _label(node_id: int, node: Node) -> str:
