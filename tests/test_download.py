@@ -16,8 +16,8 @@ import pytest
 
 from domum_tasks import download
 from domum_tasks.errors import ConfigError, DomumError
-from tests import test_pi_flash_support as support
-from tests.test_pi_flash_support import Served
+from tests import pi_flash_support as support
+from tests.pi_flash_support import Served
 
 http_server = support.http_server  # fixture
 

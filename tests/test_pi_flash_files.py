@@ -13,8 +13,8 @@ import pytest
 from domum_tasks.errors import DomumError, VerifyError
 from domum_tasks.pi import flash_download, flash_run
 from domum_tasks.pi.flash_image import RPI_GENERIC_SCHEMATIC_ID, ImageSpec
-from tests import test_pi_flash_support as support
-from tests.test_pi_flash_support import (
+from tests import pi_flash_support as support
+from tests.pi_flash_support import (
     PUBKEY,
     Served,
     compress,

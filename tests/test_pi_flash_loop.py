@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests import test_pi_flash_support as support
-from tests.test_pi_flash_support import (
+from tests import pi_flash_support as support
+from tests.pi_flash_support import (
     MIB,
     PUBKEY,
     compress,

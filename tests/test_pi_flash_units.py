@@ -17,7 +17,7 @@ from domum_tasks.pi.flash_facts import Partition, TargetFacts, mounts, refusals
 from domum_tasks.pi.flash_firstboot import FirstBoot, first_partition, for_node
 from domum_tasks.pi.flash_image import RPI_GENERIC_SCHEMATIC_ID, cache_name, resolve_image
 from domum_tasks.pi.flash_plan import FlashInput, plan_flash
-from tests.test_pi_flash_support import MIB, PUBKEY, compress, talos_like_raw
+from tests.pi_flash_support import MIB, PUBKEY, compress, talos_like_raw
 
 GiB = 1 << 30
 SD = TargetFacts(
