@@ -7,18 +7,12 @@ from typing import TYPE_CHECKING
 
 from invoke import Collection, Context
 
-from ..taskutil import DRY_RUN, JSON, domum_task, executor
+from ..taskutil import DRY_RUN, JSON, domum_task, executor, load_inventory
 
 if TYPE_CHECKING:
-    from ..inventory_model import Inventory
+    pass
 
 NAME = "Kustomization name (default: every Kustomization for suspend/resume, flux-system for reconcile)"
-
-
-def _inventory() -> Inventory:
-    from ..inventory import load
-
-    return load()
 
 
 @domum_task(help={"dry_run": DRY_RUN, "json": JSON})
@@ -28,7 +22,7 @@ def bootstrap(c: Context, dry_run: bool = False, json: bool = False) -> None:
     from ..secrets import load as load_secrets
     from .plan import TOKEN_ENV, TOKEN_SECRET_KEY, bootstrap_plan
 
-    inv = _inventory()
+    inv = load_inventory()
     env_var = TOKEN_ENV[inv.flux.provider]
     token = os.environ.get(env_var) or load_secrets().get(TOKEN_SECRET_KEY)
     if not token and not dry_run:
@@ -57,7 +51,7 @@ def reconcile(
     """Reconcile a Kustomization now, fetching its Git source first."""
     from .plan import reconcile_plan
 
-    plan = reconcile_plan(_inventory(), name, with_source=not no_source)
+    plan = reconcile_plan(load_inventory(), name, with_source=not no_source)
     executor(dry_run=dry_run, json_out=json).execute(plan)
 
 
@@ -66,7 +60,7 @@ def suspend(c: Context, name: str = "", dry_run: bool = False, json: bool = Fals
     """Suspend Flux Kustomizations (all of them unless --name)."""
     from .plan import suspend_plan
 
-    executor(dry_run=dry_run, json_out=json).execute(suspend_plan(_inventory(), name))
+    executor(dry_run=dry_run, json_out=json).execute(suspend_plan(load_inventory(), name))
 
 
 @domum_task(help={"name": NAME, "dry_run": DRY_RUN, "json": JSON})
@@ -74,7 +68,7 @@ def resume(c: Context, name: str = "", dry_run: bool = False, json: bool = False
     """Resume Flux Kustomizations (all of them unless --name)."""
     from .plan import resume_plan
 
-    executor(dry_run=dry_run, json_out=json).execute(resume_plan(_inventory(), name))
+    executor(dry_run=dry_run, json_out=json).execute(resume_plan(load_inventory(), name))
 
 
 @domum_task
@@ -83,7 +77,7 @@ def status(c: Context) -> None:
     from ..run import run_cmd
     from .plan import status_argvs
 
-    for argv in status_argvs(_inventory()):
+    for argv in status_argvs(load_inventory()):
         print(run_cmd(argv, timeout_s=60).stdout.rstrip())
 
 

@@ -9,21 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 from invoke.context import Context
 
-from ..taskutil import ALL, DRY_RUN, JSON, YES, domum_task
+from ..taskutil import ALL, DRY_RUN, JSON, YES, domum_task, load_inventory
 
 if TYPE_CHECKING:
-    from ..inventory_model import Inventory
     from ..ssh import HostResult
     from .facts import PiFacts
 
 NODE_OR_NAS = "node id (last octet of the IP, e.g. 93), or 'nas' for the NAS"
 PARALLEL = "hosts at once (default: ssh.parallel from the inventory)"
-
-
-def _inventory() -> Inventory:
-    from ..inventory import load_with_findings
-
-    return load_with_findings().inventory
 
 
 def _dump(obj: Any) -> None:
@@ -39,7 +32,7 @@ def status(c: Context, node: str | None = None, json: bool = False) -> None:
     from ..errors import ConfigError
     from . import facts
 
-    inv = _inventory()
+    inv = load_inventory()
     if node:
         if not inv.node(node).is_pi:
             raise ConfigError(
@@ -106,7 +99,7 @@ def run(
     from ..plan import Ssh
     from . import fleet_plan
 
-    inv = _inventory()
+    inv = load_inventory()
     hosts = fleet_plan.select(inv, node, all_, task="pi.run", allow_nas=True)
     plan = fleet_plan.run_plan(inv, hosts, cmd)
     if dry_run:
@@ -168,7 +161,7 @@ def update(
 
     if parallel < 1:
         raise ConfigError(f"--parallel {parallel}: must be 1 or more")
-    inv = _inventory()
+    inv = load_inventory()
     hosts = fleet_plan.select(inv, node, all_, task="pi.update", allow_nas=False)
     plan = fleet_plan.update_plan(inv, hosts)
     if dry_run:
@@ -228,7 +221,7 @@ def reboot(
         raise ConfigError("pi.reboot: give --node N (one Pi at a time)")
     if timeout <= 0:
         raise ConfigError(f"--timeout {timeout}: must be a positive number of seconds")
-    inv = _inventory()
+    inv = load_inventory()
     (host,) = fleet_plan.select(inv, node, False, task="pi.reboot")
     node_id = int(host)
     boot = facts.boot_id(inv, ssh.resolve(inv, node_id)) if wait else None
@@ -261,7 +254,7 @@ def enroll(
 
     if not node:
         raise ConfigError("pi.enroll: give --node N (or --node nas)")
-    inv = _inventory()
+    inv = load_inventory()
     (host,) = fleet_plan.select(inv, node, False, task="pi.enroll", allow_nas=True)
     target = ssh.resolve(inv, host)
     try:

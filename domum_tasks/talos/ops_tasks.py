@@ -9,15 +9,9 @@ from typing import Any
 
 from invoke import Context
 
-from ..taskutil import ALL, DRY_RUN, JSON, NODE, YES, domum_task
+from ..taskutil import ALL, DRY_RUN, JSON, NODE, YES, domum_task, load_inventory
 
 WAIT = "how long talosctl health waits for the cluster (Go duration, e.g. 10m)"
-
-
-def _inv() -> Any:
-    from ..inventory import load
-
-    return load()
 
 
 def _executor(dry_run: bool, json: bool, inv: Any, progress: Any = None) -> Any:
@@ -44,7 +38,7 @@ def schematic(
     from .ops_plan import talos_node
     from .ops_run import parse_node, resolve_schematics
 
-    inv = _inv()
+    inv = load_inventory()
     nid = parse_node(node, inv)
     ids = [nid] if nid is not None and talos_node(inv, nid) else list(inv.talos_nodes)
     if dry_run:
@@ -109,7 +103,7 @@ def apply(
     from .ops_plan import config_path, plan_apply
     from .ops_run import existing_files, parse_node
 
-    inv = _inv()
+    inv = load_inventory()
     nid = parse_node(node, inv)
     if (nid is None) == (not all):
         raise ConfigError("give exactly one of --node N or --all")
@@ -135,7 +129,7 @@ def bootstrap(c: Context, deadline: str = "10m", dry_run: bool = False, json: bo
     from .ops_plan import ALREADY_BOOTSTRAPPED as ALREADY
     from .ops_plan import first_controlplane, parse_duration, plan_bootstrap
 
-    inv = _inv()
+    inv = load_inventory()
     seconds = parse_duration(deadline, "--deadline")
     first_controlplane(inv)  # a clear error when there is none
     members, err = facts.probe_etcd_members_any(inv)
@@ -158,7 +152,7 @@ def kubeconfig(c: Context, out: str = "", dry_run: bool = False, json: bool = Fa
     """Fetch the cluster's admin kubeconfig."""
     from .ops_plan import plan_kubeconfig
 
-    inv = _inv()
+    inv = load_inventory()
     # A path the user typed is relative to where they typed it; commands run from the repo.
     target = os.path.abspath(out) if out else inv.cluster.kubeconfig
     _executor(dry_run, json, inv).execute(plan_kubeconfig(inv, target))
@@ -176,7 +170,7 @@ def health(
     from .ops_plan import plan_health
     from .ops_run import probe_nodes
 
-    inv = _inv()
+    inv = load_inventory()
     plan = plan_health(inv, wait_timeout)
     failure: DomumError | None = None
     try:
@@ -236,7 +230,7 @@ def upgrade(
     from .ops_plan import plan_upgrade, rolling_order, talos_node
     from .ops_run import Progress, parse_node, probe_nodes, resolve_schematics
 
-    inv = _inv()
+    inv = load_inventory()
     nid = parse_node(node, inv)
     ids = [nid] if nid is not None and talos_node(inv, nid) else rolling_order(inv)
     res = resolve_schematics(inv, ids, offline=offline, write_lock=not dry_run and not offline)
@@ -279,7 +273,7 @@ def upgrade_k8s(c: Context, dry_run: bool = False, json: bool = False) -> None:
     """Upgrade Kubernetes to the inventory's kubernetes_version."""
     from .ops_plan import plan_upgrade_k8s
 
-    inv = _inv()
+    inv = load_inventory()
     _executor(dry_run, json, inv).execute(plan_upgrade_k8s(inv))
 
 
@@ -305,7 +299,7 @@ def reset(
     from .ops_plan import plan_reset
     from .ops_run import parse_node
 
-    inv = _inv()
+    inv = load_inventory()
     nid = parse_node(node, inv)
     if nid is None:
         raise ConfigError("--node N is required: which node to reset")
@@ -334,7 +328,7 @@ def etcd_snapshot(
         raise ConfigError("--out PATH is required: where to write the snapshot")
     from .ops_run import parse_node
 
-    inv = _inv()
+    inv = load_inventory()
     plan = plan_etcd_snapshot(inv, os.path.abspath(out), parse_node(node, inv))
     _executor(dry_run, json, inv).execute(plan)
 
