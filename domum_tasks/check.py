@@ -6,23 +6,13 @@ Each checker takes the loaded inventory and yields findings; namespaces add thei
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Iterable
 
 from .errors import ConfigError
+from .findings import Checker, CheckFinding
 from .inventory import Loaded, load_with_findings
 
-
-@dataclass(frozen=True)
-class CheckFinding:
-    check: str
-    severity: Literal["ok", "warning", "error"]
-    subject: str
-    message: str
-
-
-Checker = Callable[[Loaded], Iterable[CheckFinding]]
+__all__ = ["CHECKERS", "CheckFinding", "Checker", "run_checks"]
 
 
 def check_inventory(loaded: Loaded) -> Iterable[CheckFinding]:
@@ -40,7 +30,7 @@ def check_inventory(loaded: Loaded) -> Iterable[CheckFinding]:
 
 
 def check_talos(loaded: Loaded) -> Iterable[CheckFinding]:
-    from .talos.checks import check_talos as talos_checker  # lazy: avoids an import cycle
+    from .talos.genconfig.checks import check_talos as talos_checker
 
     return talos_checker(loaded)
 

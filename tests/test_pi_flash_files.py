@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from domum_tasks.errors import DomumError, VerifyError
-from domum_tasks.pi import flash_download, flash_run
-from domum_tasks.pi.flash_image import RPI_GENERIC_SCHEMATIC_ID, ImageSpec
+from domum_tasks.pi.flash import download as flash_download
+from domum_tasks.pi.flash import run as flash_run
+from domum_tasks.pi.flash.image import RPI_GENERIC_SCHEMATIC_ID, ImageSpec
 from tests import pi_flash_support as support
 from tests.pi_flash_support import (
     PUBKEY,

@@ -89,7 +89,7 @@ def test_wrong_extract_sha256_never_writes_the_partition_table(
 ) -> None:
     """A wrong image is caught before its first chunk lands: the card keeps no valid MBR/GPT."""
     from domum_tasks.errors import VerifyError
-    from domum_tasks.pi.flash_write import CHUNK, write_image
+    from domum_tasks.pi.flash.write import CHUNK, write_image
 
     raw, zst = talos_zst
     with loop_device(zst.parent / "disk", 16) as dev:

@@ -12,11 +12,11 @@ import yaml
 
 from domum_tasks.errors import ConfigError, Refused
 from domum_tasks.inventory import load
-from domum_tasks.pi import flash_formats as ff
-from domum_tasks.pi.flash_facts import Partition, TargetFacts, mounts, refusals
-from domum_tasks.pi.flash_firstboot import FirstBoot, first_partition, for_node
-from domum_tasks.pi.flash_image import RPI_GENERIC_SCHEMATIC_ID, cache_name, resolve_image
-from domum_tasks.pi.flash_plan import FlashInput, plan_flash
+from domum_tasks.pi.flash import formats as ff
+from domum_tasks.pi.flash.facts import Partition, TargetFacts, mounts, refusals
+from domum_tasks.pi.flash.firstboot import FirstBoot, first_partition, for_node
+from domum_tasks.pi.flash.image import RPI_GENERIC_SCHEMATIC_ID, cache_name, resolve_image
+from domum_tasks.pi.flash.plan import FlashInput, plan_flash
 from tests.pi_flash_support import MIB, PUBKEY, compress, talos_like_raw
 
 GiB = 1 << 30

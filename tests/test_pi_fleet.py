@@ -18,7 +18,7 @@ import yaml
 from invoke import Context
 from invoke.exceptions import Exit
 
-from domum_tasks.pi import fleet_tasks
+from domum_tasks.pi.fleet import tasks as fleet_tasks
 from tests.fixtures.sshd_hosts import SshdFleet
 
 pytestmark = pytest.mark.integration
@@ -342,7 +342,7 @@ def test_status_host_that_never_answers_is_a_row_without_traceback(
     script = (
         "import threading, time, paramiko\n"
         "from invoke import Context\n"
-        "from domum_tasks.pi import fleet_tasks\n"
+        "from domum_tasks.pi.fleet import tasks as fleet_tasks\n"
         "fleet_tasks.status(Context(), node='93', json=True)\n"
         "end = time.monotonic() + 20\n"
         "while time.monotonic() < end and any(\n"

@@ -10,7 +10,8 @@ import pytest
 
 from domum_tasks import inventory
 from domum_tasks.errors import ConfigError
-from domum_tasks.pi import facts, fleet_plan
+from domum_tasks.pi.fleet import facts
+from domum_tasks.pi.fleet import plan as fleet_plan
 from domum_tasks.plan import Ssh, Wait, Write
 
 

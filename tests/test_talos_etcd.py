@@ -13,7 +13,7 @@ import pytest
 from invoke import Context, Exit
 
 from domum_tasks.errors import VerifyError
-from domum_tasks.talos import etcd
+from domum_tasks.talos.ops import etcd
 from tests.test_talos_ops_exec import cluster_dir  # noqa: F401  (fixture)
 
 CLIENT_PORT, PEER_PORT = 23791, 23792
@@ -111,7 +111,7 @@ def test_real_etcd_snapshot_verifies(real_snapshot: Path) -> None:
 def test_task_saves_and_verifies_real_snapshot(
     real_snapshot: Path, fake_cli, cluster_dir: Path, capsys: pytest.CaptureFixture[str],  # type: ignore[no-untyped-def]  # noqa: F811
 ) -> None:
-    from domum_tasks.talos.ops_tasks import etcd_snapshot
+    from domum_tasks.talos.ops.tasks import etcd_snapshot
 
     fake_cli.set_state(etcd_snapshot_source=str(real_snapshot))
     etcd_snapshot(Context(), out="backups/etcd.snapshot")
@@ -127,7 +127,7 @@ def test_task_saves_and_verifies_real_snapshot(
 def test_task_rejects_corrupted_snapshot(
     real_snapshot: Path, fake_cli, cluster_dir: Path, tmp_path: Path,  # type: ignore[no-untyped-def]  # noqa: F811
 ) -> None:
-    from domum_tasks.talos.ops_tasks import etcd_snapshot
+    from domum_tasks.talos.ops.tasks import etcd_snapshot
 
     data = bytearray(real_snapshot.read_bytes())
     data[4096] ^= 0xFF  # one flipped byte inside the database: size still fits, hash does not
@@ -144,7 +144,7 @@ def test_task_rejects_corrupted_snapshot(
 def test_task_dry_run_json(cluster_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
     import json
 
-    from domum_tasks.talos.ops_tasks import etcd_snapshot
+    from domum_tasks.talos.ops.tasks import etcd_snapshot
 
     etcd_snapshot(Context(), out="b/e.db", dry_run=True, json=True)
     steps = json.loads(capsys.readouterr().out)

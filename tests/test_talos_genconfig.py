@@ -16,8 +16,8 @@ import yaml
 from invoke import Context, Exit
 
 from domum_tasks.inventory import load
-from domum_tasks.talos import patches
-from domum_tasks.talos.config_tasks import genconfig
+from domum_tasks.talos.genconfig import patches
+from domum_tasks.talos.genconfig.tasks import genconfig
 from tests.conftest import CONTRACTS, REPO
 
 pytestmark = [

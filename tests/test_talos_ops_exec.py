@@ -11,7 +11,7 @@ import pytest
 import yaml
 from invoke import Context, Exit
 
-from domum_tasks.talos import ops_tasks as T
+from domum_tasks.talos.ops import tasks as T
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def test_upgrade_skips_nodes_already_at_target_and_rerun_resumes(
     fake_cli: Any, cluster_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from domum_tasks.inventory import load
-    from domum_tasks.talos.ops_run import resolve_schematics
+    from domum_tasks.talos.ops.run import resolve_schematics
 
     inv = load()
     want = {str(inv.nodes[i].ip): r.id for i, r in
@@ -152,7 +152,7 @@ def test_upgrade_leaves_operator_suspended_kustomization_suspended(
     fake_cli: Any, cluster_dir: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str], fails: bool,
 ) -> None:
-    from domum_tasks.talos import ops_run
+    from domum_tasks.talos.ops import run as ops_run
 
     fake_cli.set_state(kustomizations=OPERATOR_KS)
     if fails:
@@ -329,7 +329,7 @@ def test_fake_flux_table_parses_and_suspend_by_name_is_scoped(
 
     from domum_tasks.inventory import load
     from domum_tasks.talos import argv as A
-    from domum_tasks.talos import facts
+    from domum_tasks.talos.ops import facts
 
     inv = load()
     fake_cli.set_state(kustomizations=OPERATOR_KS)

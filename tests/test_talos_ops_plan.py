@@ -12,9 +12,9 @@ from domum_tasks.inventory import load
 from domum_tasks.plan import Cmd, Local, Plan, Wait
 from domum_tasks.run import Executor
 from domum_tasks.talos import argv as A
-from domum_tasks.talos import ops_plan as P
-from domum_tasks.talos import facts as F
-from domum_tasks.talos.facts import Kustomization, NodeFacts
+from domum_tasks.talos.ops import facts as F
+from domum_tasks.talos.ops import plan as P
+from domum_tasks.talos.ops.facts import Kustomization, NodeFacts
 from tests.conftest import LOOPBACK_INVENTORY
 from tests.fixtures.contract import assert_argv_valid
 

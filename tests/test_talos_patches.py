@@ -13,9 +13,9 @@ import yaml
 
 from domum_tasks.inventory import load, load_with_findings
 from domum_tasks.plan import Cmd, Local, Write
-from domum_tasks.talos import patches, schema
-from domum_tasks.talos.checks import check_talos
-from domum_tasks.talos.genconfig_plan import GenFacts, install_image, plan_genconfig
+from domum_tasks.talos.genconfig import patches, schema
+from domum_tasks.talos.genconfig.checks import check_talos
+from domum_tasks.talos.genconfig.plan import GenFacts, install_image, plan_genconfig
 from domum_tasks.talos.schematic import schematic_for
 from tests.conftest import CONTRACTS, REPO
 

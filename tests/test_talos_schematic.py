@@ -15,8 +15,8 @@ from invoke import Context
 
 from domum_tasks.errors import DomumError
 from domum_tasks.inventory import load
-from domum_tasks.talos import facts
 from domum_tasks.talos import schematic as S
+from domum_tasks.talos.ops import facts
 from tests.conftest import LOOPBACK_INVENTORY
 
 INV = load(LOOPBACK_INVENTORY)
@@ -153,7 +153,7 @@ def test_schematic_task_online_writes_lock_then_offline_reads_it(
     factory: tuple[str, list[bytes]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from domum_tasks.talos.ops_tasks import schematic
+    from domum_tasks.talos.ops.tasks import schematic
 
     url, bodies = factory
     monkeypatch.setenv("DOMUM_INVENTORY", str(_inventory_with_factory(tmp_path, url)))
@@ -180,7 +180,7 @@ def test_schematic_task_online_writes_lock_then_offline_reads_it(
 def test_schematic_task_refuses_raspios_node() -> None:
     from invoke import Exit
 
-    from domum_tasks.talos.ops_tasks import schematic
+    from domum_tasks.talos.ops.tasks import schematic
 
     with pytest.raises(Exit) as exc:
         schematic(Context(), node="93", offline=True)

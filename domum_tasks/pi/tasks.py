@@ -2,7 +2,8 @@
 
 from invoke import Collection
 
-from . import flash_tasks, fleet_tasks
+from .flash import tasks as flash_tasks
+from .fleet import tasks as fleet_tasks
 
 ns = Collection("pi")
 for _module in (fleet_tasks, flash_tasks):

@@ -2,7 +2,8 @@
 
 from invoke import Collection
 
-from . import config_tasks, ops_tasks
+from .genconfig import tasks as config_tasks
+from .ops import tasks as ops_tasks
 
 ns = Collection("talos")
 for _module in (config_tasks, ops_tasks):

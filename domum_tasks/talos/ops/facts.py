@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import DomumError
-from .argv import flux, talosctl
-from .schematic import Schematic
+from ...errors import DomumError
+from ..argv import flux, talosctl
+from ..schematic import Schematic
 
 if TYPE_CHECKING:
-    from ..inventory_model import Inventory, Node
+    from ...inventory_model import Inventory, Node
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 PROBE_TIMEOUT_S = 20.0
@@ -29,7 +29,7 @@ FACTORY_TIMEOUT_S = 10.0
 
 
 def default_runner(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
-    from ..run import run_cmd
+    from ...run import run_cmd
 
     return run_cmd(argv, timeout_s=PROBE_TIMEOUT_S, check=False)
 
@@ -268,7 +268,7 @@ def lock_path() -> Path:
     env = os.environ.get("DOMUM_SCHEMATICS_LOCK")
     if env:
         return Path(env)
-    from ..inventory import inventory_path
+    from ...inventory import inventory_path
 
     return inventory_path().parent / "schematics.lock"
 

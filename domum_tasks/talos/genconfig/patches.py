@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from ..inventory_model import Inventory, Node
+from ...inventory_model import Inventory, Node
 
 PATCH_DIR = "cluster/core/01-talos"
 COMMON = f"{PATCH_DIR}/common.yaml"

@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..download import download, sha256_file
-from ..errors import ConfigError, VerifyError
-from ..run import write_atomic
-from .flash_image import ImageSpec
+from ...download import download, sha256_file
+from ...errors import ConfigError, VerifyError
+from ...run import write_atomic
+from .image import ImageSpec
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import VerifyError
+from ...errors import VerifyError
 
 TRAILER = 32
 PAGE = 512

@@ -14,13 +14,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
-from ..errors import ConfigError
-from ..plan import Cmd, Local, Plan, Wait
-from .argv import controlplane_ips, flux, talosctl
-from .genconfig_plan import machine_config_path
+from ...errors import ConfigError
+from ...plan import Cmd, Local, Plan, Wait
+from ..argv import controlplane_ips, flux, talosctl
+from ..genconfig.plan import machine_config_path
 
 if TYPE_CHECKING:
-    from ..inventory_model import Inventory, Node
+    from ...inventory_model import Inventory, Node
     from .facts import Kustomization, NodeFacts
 
 APPLY_MODES = ("auto", "no-reboot", "staged", "try")

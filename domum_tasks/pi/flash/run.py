@@ -13,14 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import progress, taskutil
-from ..errors import ConfigError, DomumError, Refused, VerifyError
-from ..inventory import load
-from . import flash_download, flash_firstboot, flash_write
-from .flash_facts import TargetFacts, describe_target, probe_target, refusals
-from .flash_formats import FormatError, uncompressed_size
-from .flash_image import ImageSpec, resolve_image
-from .flash_plan import FlashInput, plan_flash
+from ... import progress, taskutil
+from ...errors import ConfigError, DomumError, Refused, VerifyError
+from ...inventory import load
+from . import download as flash_download
+from . import firstboot as flash_firstboot
+from . import write as flash_write
+from .facts import TargetFacts, describe_target, probe_target, refusals
+from .formats import FormatError, uncompressed_size
+from .image import ImageSpec, resolve_image
+from .plan import FlashInput, plan_flash
 
 
 @dataclass

@@ -17,11 +17,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, ToolMissing, VerifyError
-from ..inventory import repo_root
-from ..inventory_model import Inventory
+from ...errors import ConfigError, ToolMissing, VerifyError
+from ...inventory import repo_root
+from ...inventory_model import Inventory
 from . import patches, schema
-from .genconfig_plan import GenFacts, machine_config_path, plan_genconfig, plan_patches_only
+from .plan import GenFacts, machine_config_path, plan_genconfig, plan_patches_only
 
 SOPS_CONFIG = ".sops.yaml"
 
@@ -102,7 +102,7 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def handlers(root: Path) -> dict[str, Any]:
-    from .. import secrets
+    from ... import secrets
 
     def encrypt(args: Mapping[str, Any]) -> None:
         src, dst = Path(args["src"]), Path(args["dst"])
@@ -163,9 +163,9 @@ def handlers(root: Path) -> dict[str, Any]:
 
 
 def run_genconfig(*, rotate: bool, yes: bool, dry_run: bool, json_out: bool) -> None:
-    from ..inventory import load
-    from ..taskutil import executor, warn
-    from ..tools import find_tool
+    from ...inventory import load
+    from ...taskutil import executor, warn
+    from ...tools import find_tool
 
     root = repo_root()
     inv = load()
@@ -189,7 +189,7 @@ def run_genconfig(*, rotate: bool, yes: bool, dry_run: bool, json_out: bool) -> 
     if talosctl is not None and not dry_run and (rotate or not secrets_exist):
         check_sops_rule(root)
     if rotate and secrets_exist:
-        from .genconfig_plan import ROTATE_WARNING
+        from .plan import ROTATE_WARNING
 
         warn(ROTATE_WARNING)
     if dry_run:

@@ -6,7 +6,7 @@ from typing import Any
 
 from invoke import Context
 
-from ..taskutil import DRY_RUN, JSON, YES, domum_task
+from ...taskutil import DRY_RUN, JSON, YES, domum_task
 
 
 @domum_task(
@@ -32,7 +32,7 @@ def genconfig(
     SOPS-encrypted, and never regenerated unless --rotate-secrets --yes. Without talosctl the
     patches are still rendered, then the task stops (exit 3) naming `inv tools.install`.
     """
-    from .genconfig_run import run_genconfig
+    from .run import run_genconfig
 
     run_genconfig(rotate=rotate_secrets, yes=yes, dry_run=dry_run, json_out=json)
 

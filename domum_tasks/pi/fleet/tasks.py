@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from invoke.context import Context
 
-from ..taskutil import ALL, DRY_RUN, JSON, YES, domum_task, load_inventory
+from ...taskutil import ALL, DRY_RUN, JSON, YES, domum_task, load_inventory
 
 if TYPE_CHECKING:
-    from ..ssh import HostResult
+    from ...ssh import HostResult
     from .facts import PiFacts
 
 NODE_OR_NAS = "node id (last octet of the IP, e.g. 93), or 'nas' for the NAS"
@@ -28,8 +28,8 @@ def _dump(obj: Any) -> None:
 @domum_task(help={"node": "only this Pi (node id, e.g. 92)", "json": "print the rows as JSON"})
 def status(c: Context, node: str | None = None, json: bool = False) -> None:
     """Show every Pi's health: reachability, OS, load, temperature, throttling, disk."""
-    from ..console import print_table
-    from ..errors import ConfigError
+    from ...console import print_table
+    from ...errors import ConfigError
     from . import facts
 
     inv = load_inventory()
@@ -95,9 +95,9 @@ def run(
     json: bool = False,
 ) -> None:
     """Run a shell command on one Pi, the NAS or every Pi; exit 1 if any host failed."""
-    from .. import ssh, taskutil
-    from ..plan import Ssh
-    from . import fleet_plan
+    from ... import ssh, taskutil
+    from ...plan import Ssh
+    from . import plan as fleet_plan
 
     inv = load_inventory()
     hosts = fleet_plan.select(inv, node, all_, task="pi.run", allow_nas=True)
@@ -123,7 +123,7 @@ def _result_dict(r: HostResult) -> dict[str, Any]:
 
 
 def _print_outputs(results: list[HostResult]) -> None:
-    from ..console import print_table
+    from ...console import print_table
 
     for r in results:
         print(f"── {r.target.label} ({r.target.host}): {r.status}")
@@ -153,11 +153,12 @@ def update(
     json: bool = False,
 ) -> None:
     """Upgrade Pis non-interactively (apt full-upgrade); report packages and reboots."""
-    from .. import ssh, taskutil
-    from ..console import print_table
-    from ..errors import ConfigError
-    from ..plan import Ssh
-    from . import facts, fleet_plan
+    from ... import ssh, taskutil
+    from ...console import print_table
+    from ...errors import ConfigError
+    from ...plan import Ssh
+    from . import facts
+    from . import plan as fleet_plan
 
     if parallel < 1:
         raise ConfigError(f"--parallel {parallel}: must be 1 or more")
@@ -213,9 +214,10 @@ def reboot(
     """Reboot one Raspberry Pi OS Pi; with --wait, until it answers on SSH again."""
     import time
 
-    from .. import ssh, taskutil
-    from ..errors import ConfigError
-    from . import facts, fleet_plan
+    from ... import ssh, taskutil
+    from ...errors import ConfigError
+    from . import facts
+    from . import plan as fleet_plan
 
     if not node:
         raise ConfigError("pi.reboot: give --node N (one Pi at a time)")
@@ -248,9 +250,10 @@ def enroll(
     """First contact: show a host's key fingerprint, then add it to known_hosts."""
     import sys
 
-    from .. import ssh, taskutil
-    from ..errors import ConfigError, RemoteError
-    from . import facts, fleet_plan
+    from ... import ssh, taskutil
+    from ...errors import ConfigError, RemoteError
+    from . import facts
+    from . import plan as fleet_plan
 
     if not node:
         raise ConfigError("pi.enroll: give --node N (or --node nas)")

@@ -13,11 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import Refused
-from ..plan import Local, Plan
-from .flash_facts import TargetFacts, describe_target, human, refusals
-from .flash_firstboot import FirstBoot
-from .flash_image import ImageSpec
+from ...errors import Refused
+from ...plan import Local, Plan
+from .facts import TargetFacts, describe_target, human, refusals
+from .firstboot import FirstBoot
+from .image import ImageSpec
 
 
 @dataclass(frozen=True)

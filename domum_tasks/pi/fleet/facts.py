@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..inventory_model import Inventory, Node
-    from ..ssh import HostResult, Target
+    from ...inventory_model import Inventory, Node
+    from ...ssh import HostResult, Target
 
 ROOT = '"${DOMUM_FAKE_ROOT:-}"'
 REBOOT_REQUIRED = f"{ROOT}/run/reboot-required"
@@ -233,8 +233,8 @@ def fingerprint(key_b64: str) -> str:
 
 def talos_argv(inv: Inventory, node: Node, *args: str) -> list[str]:
     """talosctl with explicit node, endpoint and talosconfig: never the talosconfig defaults."""
-    from ..ssh import repo_path
-    from ..tools import find_tool
+    from ...ssh import repo_path
+    from ...tools import find_tool
 
     exe = find_tool("talosctl")
     return [
@@ -245,10 +245,10 @@ def talos_argv(inv: Inventory, node: Node, *args: str) -> list[str]:
 
 
 def probe_talos(inv: Inventory, node_id: int) -> PiFacts:
-    from ..errors import CommandFailed
-    from ..run import run_cmd
-    from ..ssh import repo_path
-    from ..tools import find_tool
+    from ...errors import CommandFailed
+    from ...run import run_cmd
+    from ...ssh import repo_path
+    from ...tools import find_tool
 
     node = inv.nodes[node_id]
     facts = PiFacts(node_id, node.hostname, "talos", os="Talos")
@@ -289,7 +289,7 @@ def probe_fleet(inv: Inventory, node_ids: Sequence[int]) -> list[PiFacts]:
     """Every requested Pi probed at once (SSH and talosctl alike), in node order."""
     import functools
 
-    from .. import ssh
+    from ... import ssh
 
     def over_ssh(node_id: int) -> PiFacts:
         target = ssh.resolve(inv, node_id)
@@ -306,7 +306,7 @@ def probe_fleet(inv: Inventory, node_ids: Sequence[int]) -> list[PiFacts]:
 
 
 def boot_id(inv: Inventory, target: Target) -> str | None:
-    from .. import ssh
+    from ... import ssh
 
     r = ssh.run_on(inv, target, BOOT_ID_CMD, timeout_s=inv.ssh.connect_timeout_s + 5)
     return r.stdout.strip() or None if r.ok else None
@@ -331,6 +331,6 @@ def fetch_host_key(host: str, port: int, timeout_s: float) -> tuple[str, str]:
 
 
 def known_hosts_file(inv: Inventory) -> Path:
-    from ..ssh import known_hosts_path
+    from ...ssh import known_hosts_path
 
     return known_hosts_path(inv)

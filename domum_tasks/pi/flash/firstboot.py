@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import ConfigError, VerifyError
+from ...errors import ConfigError, VerifyError
 
 FAT_TYPES = {0x01, 0x04, 0x06, 0x0B, 0x0C, 0x0E, 0xEF}
 

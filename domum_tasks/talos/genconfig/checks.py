@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..check import CheckFinding
-from ..inventory import DEFAULT_PATH, Loaded, repo_root
+from ...findings import CheckFinding
+from ...inventory import DEFAULT_PATH, Loaded, repo_root
 from . import patches
-from .genconfig_run import read_generated, schema_problems
+from .run import read_generated, schema_problems
 
 NAME = "talos"
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..errors import ConfigError
-from ..plan import Plan, Ssh, Wait, Write
+from ...errors import ConfigError
+from ...plan import Plan, Ssh, Wait, Write
 from .facts import BOOT_ID, REBOOT_CHECK
 
 if TYPE_CHECKING:
-    from ..inventory_model import Inventory
+    from ...inventory_model import Inventory
 
 APT = (
     "env DEBIAN_FRONTEND=noninteractive apt-get -q -y "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..taskutil import DRY_RUN, JSON, NODE, YES, domum_task
+from ...taskutil import DRY_RUN, JSON, NODE, YES, domum_task
 
 
 @domum_task(
@@ -34,7 +34,7 @@ def flash(
     json: bool = False,
 ) -> None:
     """Write a node's boot image to a disk or file, verify it, prepare first boot."""
-    from . import flash_run
+    from . import run as flash_run
 
     flash_run.run(
         node=node, device=device, image=image, yes=yes, force=force, dry_run=dry_run, json_out=json

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, DomumError
-from ..inventory_model import Inventory
-from ..run import LocalHandler, write_atomic
+from ...errors import ConfigError, DomumError
+from ...inventory_model import Inventory
+from ...run import LocalHandler, write_atomic
+from ..schematic import node_image_urls, node_installer_image, schematic_for
 from . import etcd, facts
-from .schematic import node_image_urls, node_installer_image, schematic_for
 
 
 def probe_nodes(inv: Inventory, node_ids: Iterable[int]) -> dict[int, facts.NodeFacts]:

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 
 if TYPE_CHECKING:
-    from ..inventory_model import Inventory, Node
+    from ...inventory_model import Inventory, Node
 
 # siderolabs/docs rpi_generic.mdx: overlay siderolabs/sbc-raspberrypi, name rpi_generic, nothing else.
 RPI_GENERIC_SCHEMATIC_ID = "ee21ef4a5ef808a9b7484cc0dda0f25075021691c8c09a276591eedb638ea1f9"
@@ -67,13 +67,13 @@ def schematic_id_of(inv: Inventory, node: Node) -> str:
     """The node's schematic id: `schematic.id` if set, else the factory id computed offline."""
     if node.schematic is not None and node.schematic.id:
         return node.schematic.id
-    from ..talos.schematic import schematic_for
+    from ...talos.schematic import schematic_for
 
     return schematic_for(inv, node).local_id
 
 
 def talos_image_url(inv: Inventory, node: Node, schematic_id: str) -> str:
-    from ..talos.schematic import node_image_urls
+    from ...talos.schematic import node_image_urls
 
     urls = node_image_urls(inv, node, schematic_id)
     return urls.get("raw.zst") or urls.get("raw.xz") or next(iter(urls.values()))
@@ -116,7 +116,7 @@ def resolve_image(inv: Inventory, node_id: int, override: str = "") -> ImageSpec
 
 def _check_source(source: str, where: str) -> None:
     """Refuse a URL the downloader would refuse, at plan time, so a dry run shows it too."""
-    from ..download import check_url
+    from ...download import check_url
 
     if is_url(source):
         try:

@@ -9,14 +9,14 @@ from typing import Any
 
 from invoke import Context
 
-from ..taskutil import ALL, DRY_RUN, JSON, NODE, YES, domum_task, load_inventory
+from ...taskutil import ALL, DRY_RUN, JSON, NODE, YES, domum_task, load_inventory
 
 WAIT = "how long talosctl health waits for the cluster (Go duration, e.g. 10m)"
 
 
 def _executor(dry_run: bool, json: bool, inv: Any, progress: Any = None) -> Any:
-    from ..taskutil import executor
-    from .ops_run import handlers
+    from ...taskutil import executor
+    from .run import handlers
 
     return executor(dry_run=dry_run, json_out=json, inventory=inv, handlers=handlers(progress))
 
@@ -33,10 +33,10 @@ def schematic(
     c: Context, node: str = "", json: bool = False, offline: bool = False, dry_run: bool = False
 ) -> None:
     """Show each node's Image Factory schematic, its id, installer and image URLs."""
-    from ..console import print_table
-    from ..plan import Local, Plan
-    from .ops_plan import talos_node
-    from .ops_run import parse_node, resolve_schematics
+    from ...console import print_table
+    from ...plan import Local, Plan
+    from .plan import talos_node
+    from .run import parse_node, resolve_schematics
 
     inv = load_inventory()
     nid = parse_node(node, inv)
@@ -99,9 +99,9 @@ def apply(
     json: bool = False,
 ) -> None:
     """Apply generated machine configs to one node or all nodes."""
-    from ..errors import ConfigError
-    from .ops_plan import config_path, plan_apply
-    from .ops_run import existing_files, parse_node
+    from ...errors import ConfigError
+    from .plan import config_path, plan_apply
+    from .run import existing_files, parse_node
 
     inv = load_inventory()
     nid = parse_node(node, inv)
@@ -126,8 +126,8 @@ def apply(
 def bootstrap(c: Context, deadline: str = "10m", dry_run: bool = False, json: bool = False) -> None:
     """Bootstrap etcd on the first control plane (no-op if already bootstrapped)."""
     from . import facts
-    from .ops_plan import ALREADY_BOOTSTRAPPED as ALREADY
-    from .ops_plan import first_controlplane, parse_duration, plan_bootstrap
+    from .plan import ALREADY_BOOTSTRAPPED as ALREADY
+    from .plan import first_controlplane, parse_duration, plan_bootstrap
 
     inv = load_inventory()
     seconds = parse_duration(deadline, "--deadline")
@@ -150,7 +150,7 @@ def bootstrap(c: Context, deadline: str = "10m", dry_run: bool = False, json: bo
 )
 def kubeconfig(c: Context, out: str = "", dry_run: bool = False, json: bool = False) -> None:
     """Fetch the cluster's admin kubeconfig."""
-    from .ops_plan import plan_kubeconfig
+    from .plan import plan_kubeconfig
 
     inv = load_inventory()
     # A path the user typed is relative to where they typed it; commands run from the repo.
@@ -165,10 +165,10 @@ def health(
     c: Context, wait_timeout: str = "10m", dry_run: bool = False, json: bool = False
 ) -> None:
     """Check cluster health, then show version and readiness per node."""
-    from ..console import print_table
-    from ..errors import DomumError
-    from .ops_plan import plan_health
-    from .ops_run import probe_nodes
+    from ...console import print_table
+    from ...errors import DomumError
+    from .plan import plan_health
+    from .run import probe_nodes
 
     inv = load_inventory()
     plan = plan_health(inv, wait_timeout)
@@ -225,10 +225,10 @@ def upgrade(
     json: bool = False,
 ) -> None:
     """Rolling Talos upgrade, one node at a time, health-gated."""
-    from ..errors import DomumError
+    from ...errors import DomumError
     from . import facts
-    from .ops_plan import plan_upgrade, rolling_order, talos_node
-    from .ops_run import Progress, parse_node, probe_nodes, resolve_schematics
+    from .plan import plan_upgrade, rolling_order, talos_node
+    from .run import Progress, parse_node, probe_nodes, resolve_schematics
 
     inv = load_inventory()
     nid = parse_node(node, inv)
@@ -271,7 +271,7 @@ def upgrade(
 @domum_task(help={"dry_run": DRY_RUN, "json": JSON})
 def upgrade_k8s(c: Context, dry_run: bool = False, json: bool = False) -> None:
     """Upgrade Kubernetes to the inventory's kubernetes_version."""
-    from .ops_plan import plan_upgrade_k8s
+    from .plan import plan_upgrade_k8s
 
     inv = load_inventory()
     _executor(dry_run, json, inv).execute(plan_upgrade_k8s(inv))
@@ -295,9 +295,9 @@ def reset(
     json: bool = False,
 ) -> None:
     """Wipe a node back to maintenance mode (asks first)."""
-    from ..errors import ConfigError
-    from .ops_plan import plan_reset
-    from .ops_run import parse_node
+    from ...errors import ConfigError
+    from .plan import plan_reset
+    from .run import parse_node
 
     inv = load_inventory()
     nid = parse_node(node, inv)
@@ -321,12 +321,12 @@ def etcd_snapshot(
     c: Context, out: str = "", node: str = "", dry_run: bool = False, json: bool = False
 ) -> None:
     """Save and verify an etcd snapshot from one control plane."""
-    from ..errors import ConfigError
-    from .ops_plan import plan_etcd_snapshot
+    from ...errors import ConfigError
+    from .plan import plan_etcd_snapshot
 
     if not out:
         raise ConfigError("--out PATH is required: where to write the snapshot")
-    from .ops_run import parse_node
+    from .run import parse_node
 
     inv = load_inventory()
     plan = plan_etcd_snapshot(inv, os.path.abspath(out), parse_node(node, inv))

@@ -30,10 +30,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from .. import progress
-from ..errors import DomumError, Refused, VerifyError
-from .flash_facts import human
-from .flash_formats import (
+from ... import progress
+from ...errors import DomumError, Refused, VerifyError
+from .facts import human
+from .formats import (
     Format,
     FormatError,
     XzBlock,
