@@ -117,6 +117,9 @@ class VmSpec(Strict):
     disk_gib: Annotated[int, Field(ge=8)] = 32
     storage: str = "local-lvm"
     bridge: str = "vmbr0"
+    vlan: Annotated[int, Field(ge=1, le=4094)] | None = None  # net0 tag=
+    # sha256 of the Talos ISO, when known: download-url then verifies it on the host.
+    iso_sha256: Sha256 | None = None
 
 
 class Node(Strict):

@@ -34,6 +34,9 @@ UPID_RE = re.compile(
     r"[0-9A-Fa-f]{8}:(?P<type>[^:\s/]+):(?P<id>[^:\s/]*):[^:\s/]+:$"
 )
 NODE_IN_PATH = re.compile(r"^/?nodes/(?P<node>[^/]+)")
+VM_IN_PATH = re.compile(r"^/?nodes/(?P<node>[^/]+)/(?:qemu|lxc)/(?P<vmid>\d+)")
+# PVE's words for a held guest lock: the config file lock, or a `lock:` in the config.
+LOCKED_RE = re.compile(r"can't lock file|VM is locked|CT is locked")
 CONNECT_TIMEOUT_S = 5.0  # an absent host fails fast (dry-runs then plan around it)
 DEFAULT_TIMEOUT_S = 30.0  # per HTTP read; proxmoxer's 5 s is too short for slow calls
 LOG_TAIL_LINES = 8
@@ -64,6 +67,15 @@ def task_label(upid: str) -> str:
         return f"task {upid}"
     what = f"task {found.group('type')} {found.group('id')}".rstrip()
     return f"{what} on {found.group('node')}"
+
+
+def task_deadline(step: PveCall) -> float:
+    """How long to wait for the task a call starts: by its kind, and past any PVE-side timeout
+    the call itself sets (a shutdown's `timeout`)."""
+    leaf = step.path.rstrip("/").rsplit("/", 1)[-1]
+    deadline = TASK_DEADLINES_S.get(leaf, DEFAULT_TASK_DEADLINE_S)
+    own = step.params.get("timeout")
+    return max(deadline, float(own) + 60.0) if isinstance(own, int | float) else deadline
 
 
 class PveUnavailable(PveError):
@@ -235,13 +247,26 @@ class PveClient:
                     mask(f"{where}: 401 {reason}", self.secrets),
                     hint=f"check token {self.host.token_id} and {env_var(self.name)}",
                 )
+            if exc.status_code == 403:
+                return PveError(
+                    mask(f"{where}: 403 {reason}", self.secrets),
+                    hint=f"grant token {self.host.token_id} that privilege on that path "
+                    "(pveum acl modify PATH --tokens TOKEN --roles ROLE)",
+                )
+            if LOCKED_RE.search(reason):
+                return PveError(
+                    mask(f"{where}: {exc.status_code} {reason}", self.secrets),
+                    hint=self._lock_hint(path),
+                )
             return PveError(mask(f"{where}: {exc.status_code} {reason}", self.secrets))
         if isinstance(exc, AuthenticationError):
             return PveError(mask(f"{where}: authentication failed: {exc}", self.secrets))
         if isinstance(exc, rx.SSLError):
             return PveUnavailable(
                 f"{where}: TLS verification failed for {self.host.api_url}",
-                hint=f"set proxmox.{self.name}.ca_file to the PVE CA (/etc/pve/pve-root-ca.pem)",
+                hint=f"pin the CA: copy /etc/pve/pve-root-ca.pem from the host, check its SHA-256 "
+                "fingerprint against the GUI's (node > System > Certificates), and set "
+                f"proxmox.{self.name}.ca_file to it",
             )
         if isinstance(exc, rx.ConnectionError | rx.Timeout):
             return PveUnavailable(mask(f"{where}: cannot reach {self.host.api_url}", self.secrets))
@@ -258,9 +283,15 @@ class PveClient:
         exitstatus = str(status.get("exitstatus", ""))
         if exitstatus == "OK":
             return status
+        hint = ""
+        if LOCKED_RE.search(exitstatus):
+            found = UPID_RE.match(upid)
+            vmid = found.group("id") if found else ""
+            hint = self._lock_hint(f"/nodes/{found.group('node') if found else ''}/qemu/{vmid}")
         raise PveError(
             f"{self.name}: {task_label(upid)} failed: {exitstatus or 'no exit status'}"
-            + self._log_tail(upid)
+            + self._log_tail(upid),
+            hint=hint,
         )
 
     def wait_stopped(
@@ -284,6 +315,28 @@ class PveClient:
                 )
             self.sleep(interval_s)
 
+    def _lock_hint(self, path: str) -> str:
+        """Who holds a VM's lock: the guest's tasks still running, from the node's task list."""
+        found = VM_IN_PATH.match(path)
+        if not found:
+            return "another task holds the guest's lock: wait for it"
+        node, vmid = found.group("node"), found.group("vmid")
+        try:
+            tasks = self.get(f"/nodes/{node}/tasks", vmid=vmid, source="active") or []
+        except PveError:
+            tasks = []
+        running = [
+            f"{t.get('type')} {t.get('upid')}"
+            for t in tasks
+            if isinstance(t, dict) and not t.get("endtime") and t.get("status") in (None, "running")
+        ]
+        if running:
+            return f"VM {vmid} is held by: {', '.join(running)}; wait for it to end"
+        return (
+            f"VM {vmid} is locked but none of its tasks is running on {node}: another client "
+            "may hold the lock; retry, or check the host's task list"
+        )
+
     def task_log(self, upid: str, *, limit: int = 500) -> list[str]:
         """The task's log lines (PVE keeps them on the node named in the UPID)."""
         lines = self.get(f"{task_base(upid, self.name)}/log", start=0, limit=limit) or []
@@ -304,10 +357,7 @@ class PveClient:
                 raise PveError(
                     f"{self.name}: {step.method} {step.path}: expected a task id, got {value!r}"
                 )
-            leaf = step.path.rstrip("/").rsplit("/", 1)[-1]
-            return self.wait_task(
-                value, deadline_s=TASK_DEADLINES_S.get(leaf, DEFAULT_TASK_DEADLINE_S)
-            )
+            return self.wait_task(value, deadline_s=task_deadline(step))
         return value
 
 

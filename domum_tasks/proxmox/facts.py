@@ -1,12 +1,14 @@
-"""Read-only probes of a Proxmox VE host, and the pure parsers of their answers.
+"""Read-only probes of Proxmox VE hosts, and the pure parsers of their answers.
 
-Probes only GET. A dry-run whose host cannot be reached (or has no token secret) gets facts with
-`reachable=False` and the reason, and the planner plans as for a fresh target, saying so.
+Probes only GET, and few of them: one `/cluster/resources` per host (guests, nodes and storage at
+once), one storage listing per ISO storage, one `/pending` per existing inventory VM. A dry-run
+whose host cannot be reached (or has no token secret) gets facts with `reachable=False` and the
+reason, and the planner plans as for a fresh target, saying so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +19,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class VmInfo:
-    """One guest as /cluster/resources lists it."""
+    """One guest (QEMU VM or LXC container) as /cluster/resources lists it."""
 
     vmid: int
     name: str
@@ -27,6 +29,52 @@ class VmInfo:
     template: bool = False
     lock: str = ""
     tags: str = ""
+    cpu: float = 0.0  # share of maxcpu in use, 0..1
+    maxcpu: int = 0
+    mem: int = 0
+    maxmem: int = 0
+    uptime: int = 0
+    pool: str = ""
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    """A PVE node as /cluster/resources lists it."""
+
+    node: str
+    status: str
+    cpu: float = 0.0
+    maxcpu: int = 0
+    mem: int = 0
+    maxmem: int = 0
+    uptime: int = 0
+
+
+@dataclass(frozen=True)
+class StorageInfo:
+    node: str
+    storage: str
+    status: str
+    used: int = 0
+    total: int = 0
+    content: str = ""
+    shared: bool = False
+
+
+@dataclass(frozen=True)
+class ConfigValue:
+    """One key of GET .../pending: the running value, and what the next start will use."""
+
+    value: str | None = None  # None: not set now
+    pending: str | None = None  # a queued new value
+    delete: bool = False  # a queued removal
+
+    @property
+    def next(self) -> str | None:
+        """The value after the next (re)start."""
+        if self.delete:
+            return None
+        return self.pending if self.pending is not None else self.value
 
 
 @dataclass
@@ -38,37 +86,121 @@ class VmFacts:
     reason: str = ""  # why the host could not be asked (when not reachable)
     vm: VmInfo | None = None
     iso_present: bool | None = None  # None: not probed
-    snapshots: list[str] = field(default_factory=list)
+    snapshots: list[dict[str, Any]] = field(default_factory=list)
+    config: dict[str, ConfigValue] | None = None  # None: not probed
+    lock_holders: list[str] = field(default_factory=list)  # running tasks, when vm.lock is set
+
+
+@dataclass
+class ClusterFacts:
+    """One host's /cluster/resources, parsed."""
+
+    hosts: list[HostInfo] = field(default_factory=list)
+    guests: list[VmInfo] = field(default_factory=list)
+    storages: list[StorageInfo] = field(default_factory=list)
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _guest(item: Mapping[str, Any]) -> VmInfo:
+    return VmInfo(
+        vmid=int(item["vmid"]),
+        name=str(item.get("name") or ""),
+        node=str(item.get("node") or ""),
+        status=str(item.get("status") or "unknown"),
+        kind=str(item["type"]),
+        template=str(item.get("template", 0)) in ("1", "True", "true"),
+        lock=str(item.get("lock") or ""),
+        tags=str(item.get("tags") or ""),
+        cpu=_float(item.get("cpu")),
+        maxcpu=_int(item.get("maxcpu")),
+        mem=_int(item.get("mem")),
+        maxmem=_int(item.get("maxmem")),
+        uptime=_int(item.get("uptime")),
+        pool=str(item.get("pool") or ""),
+    )
+
+
+def parse_cluster(data: Any) -> ClusterFacts:
+    """GET /cluster/resources (no type filter) -> nodes, guests (qemu and lxc), storage."""
+    out = ClusterFacts()
+    for item in data or []:
+        if not isinstance(item, Mapping):
+            continue
+        kind = item.get("type")
+        if kind in ("qemu", "lxc") and item.get("vmid") is not None:
+            out.guests.append(_guest(item))
+        elif kind == "node":
+            out.hosts.append(
+                HostInfo(
+                    node=str(item.get("node") or ""),
+                    status=str(item.get("status") or "unknown"),
+                    cpu=_float(item.get("cpu")),
+                    maxcpu=_int(item.get("maxcpu")),
+                    mem=_int(item.get("mem")),
+                    maxmem=_int(item.get("maxmem")),
+                    uptime=_int(item.get("uptime")),
+                )
+            )
+        elif kind == "storage":
+            out.storages.append(
+                StorageInfo(
+                    node=str(item.get("node") or ""),
+                    storage=str(item.get("storage") or ""),
+                    status=str(item.get("status") or "unknown"),
+                    used=_int(item.get("disk")),
+                    total=_int(item.get("maxdisk")),
+                    content=str(item.get("content") or ""),
+                    shared=str(item.get("shared", 0)) == "1",
+                )
+            )
+    out.guests.sort(key=lambda v: v.vmid)
+    out.hosts.sort(key=lambda h: h.node)
+    out.storages.sort(key=lambda s: (s.node, s.storage))
+    return out
 
 
 def parse_resources(data: Any) -> list[VmInfo]:
-    """GET /cluster/resources?type=vm -> VmInfo list, sorted by vmid (qemu and lxc)."""
-    out = []
-    for item in data or []:
-        if not isinstance(item, Mapping) or item.get("type") not in ("qemu", "lxc"):
-            continue
-        out.append(
-            VmInfo(
-                vmid=int(item["vmid"]),
-                name=str(item.get("name") or ""),
-                node=str(item.get("node") or ""),
-                status=str(item.get("status") or "unknown"),
-                kind=str(item["type"]),
-                template=str(item.get("template", 0)) in ("1", "True", "true"),
-                lock=str(item.get("lock") or ""),
-                tags=str(item.get("tags") or ""),
-            )
-        )
-    return sorted(out, key=lambda v: v.vmid)
+    """The guests of a /cluster/resources answer, sorted by vmid (qemu and lxc)."""
+    return parse_cluster(data).guests
 
 
-def parse_snapshots(data: Any) -> list[str]:
-    """GET .../snapshot -> snapshot names, without PVE's pseudo-entry "current"."""
-    return [
-        str(s["name"])
+def parse_snapshots(data: Any) -> list[dict[str, Any]]:
+    """GET .../snapshot -> snapshot entries (name, description, parent, snaptime, vmstate),
+    oldest first, without PVE's pseudo-entry "current"."""
+    snaps = [
+        dict(s)
         for s in data or []
         if isinstance(s, Mapping) and s.get("name") and s["name"] != "current"
     ]
+    return sorted(snaps, key=lambda s: (_int(s.get("snaptime")), str(s["name"])))
+
+
+def parse_pending(data: Any) -> dict[str, ConfigValue]:
+    """GET .../pending -> key -> ConfigValue (PVE's own digest line is left out)."""
+    out = {}
+    for item in data or []:
+        if not isinstance(item, Mapping) or not item.get("key") or item["key"] == "digest":
+            continue
+        value, pending = item.get("value"), item.get("pending")
+        out[str(item["key"])] = ConfigValue(
+            value=None if value is None else str(value),
+            pending=None if pending is None else str(pending),
+            delete=str(item.get("delete", 0)) in ("1", "2"),
+        )
+    return out
 
 
 def parse_iso_volids(data: Any) -> set[str]:
@@ -79,6 +211,11 @@ def parse_iso_volids(data: Any) -> set[str]:
 # --- probes ---------------------------------------------------------------------------------
 
 
+def cluster(pve: PveClient) -> ClusterFacts:
+    """One call: everything /cluster/resources knows (the count does not grow with guests)."""
+    return parse_cluster(pve.get("/cluster/resources"))
+
+
 def list_vms(pve: PveClient) -> list[VmInfo]:
     return parse_resources(pve.get("/cluster/resources", type="vm"))
 
@@ -87,34 +224,90 @@ def find_vm(vms: Sequence[VmInfo], vmid: int) -> VmInfo | None:
     return next((v for v in vms if v.vmid == vmid), None)
 
 
+def active_tasks(pve: PveClient, node: str, vmid: int) -> list[str]:
+    """'qmsnapshot (UPID:...)' for each task still running on the guest (lock holders)."""
+    from ..errors import PveError
+
+    try:
+        tasks = pve.get(f"/nodes/{node}/tasks", vmid=vmid, source="active") or []
+    except PveError:  # only enriches a lock error: never the reason a run fails
+        return []
+    return [
+        f"{t.get('type', '?')} ({t.get('upid', '?')})"
+        for t in tasks
+        if isinstance(t, Mapping) and not t.get("endtime") and t.get("status") in (None, "running")
+    ]
+
+
+def probe_vms(
+    inv: Inventory,
+    node_ids: Iterable[int],
+    *,
+    dry_run: bool,
+    iso_volids: Mapping[int, str] | None = None,
+    config: bool = False,
+    snapshots: bool = False,
+) -> dict[int, VmFacts]:
+    """Facts about inventory VMs: one /cluster/resources per host, one content listing per ISO
+    storage, then per existing VM its /pending (config) and/or snapshot list. Outside a dry-run
+    an unreachable host is an error."""
+    from .. import pve
+
+    ids = list(node_ids)
+    by_host: dict[str, list[int]] = {}
+    for i in ids:
+        spec = inv.node(i).vm
+        assert spec is not None  # vm_target checked the platform first
+        by_host.setdefault(spec.host, []).append(i)
+    out: dict[int, VmFacts] = {}
+    for host_name, members in sorted(by_host.items()):
+        host = inv.proxmox[host_name]
+        facts = {i: VmFacts(host=host_name) for i in members}
+        out.update(facts)
+        try:
+            client = pve.client(inv, host_name)
+            guests = list_vms(client)
+            listed: dict[str, set[str]] = {}
+            for i, f in facts.items():
+                spec = inv.node(i).vm
+                assert spec is not None
+                f.vm = find_vm(guests, spec.vmid)
+                volid = (iso_volids or {}).get(i)
+                if volid:
+                    storage = volid.split(":", 1)[0]
+                    if storage not in listed:
+                        where = f"/nodes/{host.node}/storage/{storage}/content"
+                        listed[storage] = parse_iso_volids(client.get(where, content="iso"))
+                    f.iso_present = volid in listed[storage]
+                if f.vm is None or f.vm.kind != "qemu":
+                    continue
+                base = f"/nodes/{f.vm.node}/qemu/{f.vm.vmid}"
+                if f.vm.lock:
+                    f.lock_holders = active_tasks(client, f.vm.node, f.vm.vmid)
+                if config:
+                    f.config = parse_pending(client.get(f"{base}/pending"))
+                if snapshots:
+                    f.snapshots = parse_snapshots(client.get(f"{base}/snapshot"))
+        except pve.PveUnavailable as exc:
+            if not dry_run:
+                raise
+            for f in facts.values():
+                f.reachable = False
+                f.reason = str(exc.message) + (f"; {exc.hint}" if exc.hint else "")
+    return out
+
+
 def probe_vm(
     inv: Inventory,
     node_id: int,
     *,
     dry_run: bool,
     iso_volid: str | None = None,
+    config: bool = False,
     snapshots: bool = False,
 ) -> VmFacts:
-    """Facts about the VM of an inventory node. Outside a dry-run an unreachable host is an error."""
-    from .. import pve
-
-    node = inv.node(node_id)
-    assert node.vm is not None  # the task checks platform proxmox-vm first
-    host = inv.proxmox[node.vm.host]
-    facts = VmFacts(host=node.vm.host)
-    try:
-        client = pve.client(inv, node.vm.host)
-        facts.vm = find_vm(list_vms(client), node.vm.vmid)
-        if iso_volid:
-            storage = iso_volid.split(":", 1)[0]
-            content = client.get(f"/nodes/{host.node}/storage/{storage}/content", content="iso")
-            facts.iso_present = iso_volid in parse_iso_volids(content)
-        if snapshots and facts.vm is not None:
-            where = f"/nodes/{facts.vm.node}/qemu/{facts.vm.vmid}/snapshot"
-            facts.snapshots = parse_snapshots(client.get(where))
-    except pve.PveUnavailable as exc:
-        if not dry_run:
-            raise
-        facts.reachable = False
-        facts.reason = str(exc.message) + (f"; {exc.hint}" if exc.hint else "")
-    return facts
+    """probe_vms for one node."""
+    volids = {node_id: iso_volid} if iso_volid else None
+    return probe_vms(
+        inv, [node_id], dry_run=dry_run, iso_volids=volids, config=config, snapshots=snapshots
+    )[node_id]

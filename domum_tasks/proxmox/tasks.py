@@ -2,8 +2,9 @@
 
 from invoke import Collection
 
-from . import vm_tasks
+from . import power_tasks, snapshot_tasks, status_tasks, vm_tasks
 
 ns = Collection("proxmox")
-for _task in vm_tasks.TASKS:
-    ns.add_task(_task)
+for _module in (status_tasks, vm_tasks, power_tasks, snapshot_tasks):
+    for _task in _module.TASKS:
+        ns.add_task(_task)

@@ -1,0 +1,155 @@
+"""Inventory nodes that are Proxmox VMs, and the VM Talos's own Proxmox guide asks for.
+
+Pure: inventory in, desired config out. The settings follow the Talos v1.13 Proxmox guide
+(see the README's Proxmox section for each setting and its reason).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ConfigError, Refused
+from ..inventory_model import Inventory, Node, ProxmoxHost, VmSpec
+from ..talos import schematic
+from .facts import VmInfo
+
+DEFAULT_ISO_STORAGE = "local"
+
+
+@dataclass(frozen=True)
+class VmTarget:
+    """An inventory node that is a Proxmox VM, resolved to its host."""
+
+    node_id: int
+    node: Node
+    spec: VmSpec
+    host_name: str
+    host: ProxmoxHost
+
+    @property
+    def label(self) -> str:
+        return f"VM {self.spec.vmid} ({self.node.hostname}, node {self.node_id})"
+
+
+def vm_node_ids(inv: Inventory) -> list[int]:
+    """Ids of the inventory's Proxmox VM nodes, sorted."""
+    return [i for i, n in sorted(inv.nodes.items()) if n.platform == "proxmox-vm" and n.vm]
+
+
+def vm_target(inv: Inventory, node_id: int) -> VmTarget:
+    """The node's VM spec and Proxmox host; ConfigError if the node is not a Proxmox VM."""
+    node = inv.node(node_id)
+    vms = ", ".join(str(i) for i in vm_node_ids(inv)) or "none"
+    if node.platform != "proxmox-vm" or node.vm is None:
+        raise ConfigError(
+            f"--node {node_id}: {node.hostname} is a {node.platform}, not a proxmox-vm with a vm: "
+            f"section; Proxmox VM nodes: {vms}"
+        )
+    if node.vm.host not in inv.proxmox:
+        valid = ", ".join(sorted(inv.proxmox)) or "none defined"
+        raise ConfigError(
+            f"nodes.{node_id}.vm.host: {node.vm.host!r} is not a proxmox: host; valid: {valid}"
+        )
+    return VmTarget(node_id, node, node.vm, node.vm.host, inv.proxmox[node.vm.host])
+
+
+def node_ids(inv: Inventory, node: int, all_vms: bool) -> list[int]:
+    """--node N or --all, exactly one of them."""
+    if bool(node) == all_vms:
+        ids = ", ".join(str(i) for i in vm_node_ids(inv)) or "none"
+        raise ConfigError(
+            f"give --node N or --all (not {'both' if node else 'neither'}); Proxmox VM nodes: {ids}"
+        )
+    return vm_node_ids(inv) if all_vms else [node]
+
+
+# --- the Talos VM ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TalosIso:
+    volid: str  # local:iso/talos-v1.13.9-ce4c9805.iso
+    storage: str
+    filename: str
+    url: str
+    sha256: str | None = None
+
+
+def talos_iso(inv: Inventory, t: VmTarget) -> TalosIso:
+    """The Image Factory ISO of the node's schematic and the pinned Talos version."""
+    sid = t.node.schematic.id if t.node.schematic and t.node.schematic.id else None
+    sid = sid or schematic.schematic_for(inv, t.node).local_id
+    version = inv.cluster.talos_version
+    storage = t.host.storages.get("iso", DEFAULT_ISO_STORAGE)
+    filename = f"talos-{version}-{sid[:8]}.iso"
+    url = schematic.image_url(
+        inv.cluster.image_factory, sid, version, arch=schematic.arch_of(t.node), suffix="iso"
+    )
+    return TalosIso(f"{storage}:iso/{filename}", storage, filename, url, t.spec.iso_sha256)
+
+
+def net0(t: VmTarget) -> str:
+    # The inventory MAC, so DHCP reservations and the node's LinkConfig match.
+    value = f"virtio={t.node.mac.upper()},bridge={t.spec.bridge}"
+    return value + (f",tag={t.spec.vlan}" if t.spec.vlan else "")
+
+
+def vm_config(inv: Inventory, t: VmTarget) -> dict[str, object]:
+    """POST /nodes/{node}/qemu parameters of a Talos VM, per Talos's Proxmox guide (v1.13)."""
+    spec, iso = t.spec, talos_iso(inv, t)
+    return {
+        "vmid": spec.vmid,
+        "name": t.node.hostname,
+        "memory": spec.memory_mib,
+        "balloon": 0,  # the guide: no ballooning (Talos has no balloon driver use, no swap)
+        "cores": spec.cores,
+        "sockets": 1,
+        "cpu": "host",  # Talos needs x86-64-v2; "host" passes the real CPU through
+        # The guide: not VirtIO SCSI single (bootstrap hangs, siderolabs/talos#11173).
+        "scsihw": "virtio-scsi-pci",
+        "scsi0": f"{spec.storage}:{spec.disk_gib},discard=on,ssd=1",
+        "net0": net0(t),
+        "agent": "enabled=1",  # the schematic carries siderolabs/qemu-guest-agent
+        "ostype": "l26",
+        "ide2": f"{iso.volid},media=cdrom",
+        "boot": "order=scsi0;ide2;net0",  # empty disk falls through to the ISO; ';' not ','
+        "onboot": 1,
+        "serial0": "socket",
+        "tags": f"domum;talos;{t.node.role}",
+        "description": f"Domum node {t.node_id} ({t.node.role}); managed by inv proxmox.create-vm",
+    }
+
+
+def check_ours(t: VmTarget, vm: VmInfo) -> None:
+    """The vmid must hold the VM the inventory describes, never someone else's guest."""
+    if vm.kind != "qemu" or vm.name != t.node.hostname:
+        raise Refused(
+            f"vmid {vm.vmid} on {vm.node} holds {vm.kind} {vm.name!r}, not the VM {t.node.hostname!r}",
+            hint=f"change nodes.{t.node_id}.vm.vmid or rename/remove that guest",
+        )
+
+
+def vm_base(t: VmTarget, vm: VmInfo | None) -> str:
+    """/nodes/{node}/qemu/{vmid}: where PVE says the VM is (it may have migrated)."""
+    node = vm.node if vm is not None else t.host.node
+    return f"/nodes/{node}/qemu/{t.spec.vmid}"
+
+
+def unreachable_note(host: str, reachable: bool, reason: str, assumption: str) -> list[str]:
+    if reachable:
+        return []
+    return [f"could not ask Proxmox host {host} ({reason}); {assumption}"]
+
+
+def check_unlocked(t: VmTarget, vm: VmInfo, holders: list[str]) -> None:
+    """A VM with a PVE lock (backup, snapshot, migrate, ...) refuses writes: say who holds it."""
+    if not vm.lock:
+        return
+    from ..errors import LockHeld
+
+    held = f"; running: {', '.join(holders)}" if holders else "; no task of it is running"
+    raise LockHeld(
+        f"{t.label} is locked ({vm.lock}){held}",
+        hint="wait for that task, or clear a stale lock on the host with `qm unlock "
+        f"{t.spec.vmid}` once you are sure nothing runs",
+    )
