@@ -12,7 +12,7 @@ import pytest
 import yaml
 from invoke import Context, Exit
 
-from domum_tasks.proxmox import vm_tasks
+from domum_tasks.proxmox import power_tasks, snapshot_tasks, status_tasks, vm_tasks
 from tests.conftest import CONTRACTS, LOOPBACK_INVENTORY, REPO
 from tests.fixtures.pve_sim import PveSim
 
@@ -51,10 +51,16 @@ def test_create_vm_then_again_plans_nothing(
     assert vm.config["tags"] == "controlplane;domum;talos"
     assert str(vm.config["onboot"]) == "1"
 
+    assert vm.config["scsihw"] == "virtio-scsi-pci" and str(vm.config["balloon"]) == "0"
+    assert vm.config["scsi0"] == "local-lvm:vm-196-disk-0,discard=on,size=40G,ssd=1"
+
     assert dry_json(vm_tasks.create_vm, capsys, node=96) == []
+    before = len(pve_sim.sent)
     out = run(vm_tasks.create_vm, capsys, node=96)
-    assert "already exists on pve1 (stopped): not creating it" in out
+    assert "no write calls needed" in out
+    assert "exists on pve1 (stopped) and matches the inventory: nothing to write" in out
     assert "done:" not in out
+    assert [c for c in pve_sim.sent[before:] if c[0] != "GET"] == []
 
 
 def test_create_vm_start_and_iso_reuse(pve_sim: PveSim, capsys: pytest.CaptureFixture[str]) -> None:
@@ -65,7 +71,7 @@ def test_create_vm_start_and_iso_reuse(pve_sim: PveSim, capsys: pytest.CaptureFi
         "/nodes/pve1/qemu",
         "/nodes/pve1/qemu/196/status/start",
     ]
-    assert f"{ISO} is already on pve1" in result["notes"]
+    assert f"{ISO} is already on pve1: not downloading it" in result["notes"]
     assert pve_sim.pve.vm(196).status == "running"
 
 
@@ -76,7 +82,9 @@ def test_create_vm_refuses_a_vmid_taken_by_another_guest(
     with pytest.raises(Exit) as err:
         run(vm_tasks.create_vm, capsys, node=96)
     assert err.value.code == 4
-    assert "vmid 196 on pve1 holds qemu 'someone-else', not the VM 'domum-cp3'" in str(err.value.message)
+    assert "vmid 196 on pve1 holds qemu 'someone-else', not the VM 'domum-cp3'" in str(
+        err.value.message
+    )
 
 
 def test_create_vm_rejects_a_node_that_is_no_vm(capsys: pytest.CaptureFixture[str]) -> None:
@@ -151,12 +159,12 @@ def test_destroy_never_touches_a_foreign_guest(
 
 def test_snapshot_once_per_name(pve_sim: PveSim, capsys: pytest.CaptureFixture[str]) -> None:
     pve_sim.add_inventory_vm(96, status="running")
-    run(vm_tasks.snapshot, capsys, node=96, name="pre-upgrade")
+    run(snapshot_tasks.snapshot, capsys, node=96, name="pre-upgrade")
     assert list(pve_sim.pve.vm(196).snapshots) == ["pre-upgrade"]
-    out = run(vm_tasks.snapshot, capsys, node=96, name="pre-upgrade")
+    out = run(snapshot_tasks.snapshot, capsys, node=96, name="pre-upgrade")
     assert "already has a snapshot named 'pre-upgrade': nothing to do" in out
     with pytest.raises(Exit) as err:
-        run(vm_tasks.snapshot, capsys, node=96, name="x")
+        run(snapshot_tasks.snapshot, capsys, node=96, name="x")
     assert err.value.code == 2 and "--name 'x'" in str(err.value.message)
 
 
@@ -164,23 +172,97 @@ def test_snapshot_of_a_missing_vm_fails(
     pve_sim: PveSim, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(Exit) as err:
-        run(vm_tasks.snapshot, capsys, node=96, name="pre-upgrade")
+        run(snapshot_tasks.snapshot, capsys, node=96, name="pre-upgrade")
     assert err.value.code == 1
     assert "does not exist on pve1: nothing to snapshot" in str(err.value.message)
 
 
-def test_status_marks_inventory_vms(pve_sim: PveSim, capsys: pytest.CaptureFixture[str]) -> None:
-    pve_sim.pve.add_vm(150, "plex", node="pve1", status="running")
-    rows = json.loads(run(vm_tasks.status, capsys, json=True))
-    assert rows == [
-        {"host": "pve1", "pve node": "pve1", "vmid": "150", "name": "plex",
-         "status": "running", "inventory": "-"},
-        {"host": "pve1", "pve node": "pve1", "vmid": "196", "name": "domum-cp3",
-         "status": "missing", "inventory": "node 96"},
-    ]  # fmt: skip
+def test_status_hosts_guests_storage_missing(
+    pve_sim: PveSim, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pve_sim.pve.add_vm(150, "plex", node="pve1", status="running", config={"memory": "2048"})
+    pve_sim.pve.add_ct(110, "pihole", node="pve1", status="running")
+    report = json.loads(run(status_tasks.status, capsys, json=True))
+    assert set(report) == {"hosts", "guests", "storage", "missing"}
+    [host] = report["hosts"]
+    assert (host["host"], host["node"], host["status"]) == ("pve1", "pve1", "online")
+    assert host["mem_total_gib"] == 8.0 and host["uptime_s"] == 3600
+    guests = {g["vmid"]: g for g in report["guests"]}
+    assert (guests[110]["type"], guests[110]["inventory"]) == ("lxc", "not in inventory")
+    assert (guests[150]["type"], guests[150]["mem_total_gib"]) == ("qemu", 2.0)
+    assert {s["storage"] for s in report["storage"]} >= {"local", "local-lvm", "nas-backup"}
+    assert report["missing"] == [{"node_id": 96, "vmid": 196, "hostname": "domum-cp3",
+                                  "host": "pve1", "fix": "inv proxmox.create-vm --node 96"}]  # fmt: skip
+    assert all(k == k.lower() and " " not in k for row in report["guests"] for k in row)
+
     pve_sim.add_inventory_vm(96)
-    rows = json.loads(run(vm_tasks.status, capsys, json=True))
-    assert rows[1]["status"] == "stopped" and rows[1]["inventory"] == "node 96"
+    report = json.loads(run(status_tasks.status, capsys, json=True))
+    assert report["missing"] == []
+    assert {g["vmid"]: g["inventory"] for g in report["guests"]}[196] == "node 96"
+    text = run(status_tasks.status, capsys)
+    for title in ("Proxmox hosts", "Guests", "Storage"):
+        assert title in text
+
+
+def test_status_is_one_call_whatever_the_guest_count(
+    pve_sim: PveSim, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(status_tasks.status, capsys, json=True)
+    few = len(pve_sim.sent)
+    for i in range(100):
+        pve_sim.pve.add_vm(1000 + i, f"guest{i}", node="pve1")
+    pve_sim.sent.clear()
+    run(status_tasks.status, capsys, json=True)
+    assert len(pve_sim.sent) == few == 1
+
+
+@pytest.mark.parametrize(
+    ("breakage", "reason"),
+    [
+        ("no-secret", "no API token secret"),
+        ("bad-token", "token rejected"),
+        ("unreachable", "unreachable"),
+        ("tls", "TLS verification failed: pin the CA with ca_file or the fingerprint"),
+    ],
+)
+def test_status_says_why_a_host_is_down_and_exits_1(
+    pve_sim: PveSim,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    breakage: str,
+    reason: str,
+) -> None:
+    data = yaml.safe_load(pve_sim.inventory_path.read_text())
+    if breakage == "no-secret":
+        monkeypatch.delenv("DOMUM_PROXMOX_PVE1_TOKEN_SECRET")
+        monkeypatch.setenv("DOMUM_SECRETS_FILE", str(tmp_path / "absent.yaml"))
+    elif breakage == "bad-token":
+        monkeypatch.setenv("DOMUM_PROXMOX_PVE1_TOKEN_SECRET", "wrong")
+    elif breakage == "unreachable":
+        data["proxmox"]["pve1"]["api_url"] = "https://127.0.0.10:9"
+    else:
+        from fakepve.certs import make_cert
+
+        data["proxmox"]["pve1"]["ca_file"] = make_cert(str(tmp_path), name="other",
+                                                       hosts=("127.0.0.10",))[0]  # fmt: skip
+    pve_sim.inventory_path.write_text(yaml.safe_dump(data))
+    with pytest.raises(Exit) as err:
+        status_tasks.status(Context(), json=True)
+    assert err.value.code == 1
+    assert f"pve1: {reason}" in str(err.value.message)
+    report = json.loads(capsys.readouterr().out)  # printed before the exit: the same reason
+    [host] = report["hosts"]
+    assert host["status"] == "down" and host["reason"].startswith(reason)
+    assert report["missing"] == []  # a down host's VMs are not "missing"
+
+
+def test_status_help_has_no_dry_run() -> None:
+    from domum_tasks.proxmox.tasks import ns
+
+    task = ns.tasks["status"]
+    assert "dry_run" not in task.help and "dry-run" not in (task.__doc__ or "")
+    assert [a.name for a in task.get_arguments()] == ["json"]
 
 
 def test_cli_error_is_one_line_without_traceback(pve_sim: PveSim) -> None:
@@ -202,24 +284,42 @@ def test_cli_error_is_one_line_without_traceback(pve_sim: PveSim) -> None:
 def _planned_calls() -> list[dict[str, Any]]:
     """Every PveCall the planners produce for the loopback inventory, in each state they handle."""
     from domum_tasks import inventory
-    from domum_tasks.proxmox import plan
-    from domum_tasks.proxmox.facts import VmFacts, VmInfo
+    from domum_tasks.proxmox import create, destroy, power, snapshots, vzdump
+    from domum_tasks.proxmox.facts import ConfigValue, VmFacts, VmInfo
 
     inv = inventory.load(LOOPBACK_INVENTORY)
     fresh = VmFacts("pve1")
     down = VmFacts("pve1", reachable=False, reason="test")
     stopped = VmFacts("pve1", vm=VmInfo(196, "domum-cp3", "pve1", "stopped"))
-    running = VmFacts("pve1", vm=VmInfo(196, "domum-cp3", "pve1", "running"))
+    running = VmFacts("pve1", vm=VmInfo(196, "domum-cp3", "pve1", "running"),
+                      snapshots=[{"name": "pre-upgrade"}])  # fmt: skip
+    drifted = VmFacts("pve1", vm=VmInfo(196, "domum-cp3", "pve1", "running"), config={
+        "cores": ConfigValue("1"), "tags": ConfigValue("x"),
+        "scsi0": ConfigValue("local-lvm:vm-196-disk-0,iothread=1,size=32G"),
+        "net0": ConfigValue("e1000=BC:24:11:10:00:01,bridge=vmbr9"),
+        "ide2": ConfigValue("none,media=cdrom"), "balloon": ConfigValue(None),
+    })  # fmt: skip
+    doomed = VmFacts("pve1", vm=VmInfo(196, "domum-cp3", "pve1", "stopped"),
+                     config={"scsi0": ConfigValue("other:vm-196-disk-0,size=80G")})  # fmt: skip
     plans = [
-        plan.plan_create_vm(inv, 96, fresh, start=True),
-        plan.plan_create_vm(inv, 96, down),
-        plan.plan_create_vm(inv, 96, stopped, start=True),
-        plan.plan_snapshot(inv, 96, running, "pre-upgrade", vmstate=True),
-        plan.plan_snapshot(inv, 96, down, "pre-upgrade"),
-        plan.plan_destroy_vm(inv, 96, running, stop=True),
-        plan.plan_destroy_vm(inv, 96, down),
+        create.plan_create_vm(inv, 96, fresh, start=True).plan,
+        create.plan_create_vm(inv, 96, down).plan,
+        create.plan_create_vm(inv, 96, stopped, start=True).plan,
+        create.plan_create_vm(inv, 96, drifted, apply_drift=True).plan,
+        create.plan_create_vm(inv, 96, doomed, apply_drift=True, force=True).plan,
+        *(power.plan_power(inv, 96, running, a) for a in ("stop", "shutdown", "reboot")),
+        power.plan_power(inv, 96, running, "shutdown", force_after=30),
+        power.plan_power(inv, 96, stopped, "start"),
+        snapshots.plan_snapshot(inv, 96, running, "pre-upgrade2", vmstate=True),
+        snapshots.plan_snapshot(inv, 96, down, "pre-upgrade"),
+        snapshots.plan_rollback(inv, 96, running, "pre-upgrade"),
+        snapshots.plan_snapshot_delete(inv, 96, running, "pre-upgrade"),
+        destroy.plan_destroy_vm(inv, 96, vm=running.vm, stop=True),
+        destroy.plan_destroy_vm(inv, 96, vm=None, reachable=False),
+        vzdump.plan_vzdump(inv, [196, 150], prune={"keep_daily": 7, "keep_weekly": 4}),
     ]
-    return [s for p in plans for s in json.loads(p.to_json())]
+    steps = [s for p in plans for s in json.loads(p.to_json())]
+    return [s for s in steps if s["kind"] == "pve"]
 
 
 @pytest.mark.skipif(not CONTRACTS.is_dir(), reason="../shared/contracts is absent")
@@ -227,12 +327,13 @@ def test_planned_and_probed_calls_pass_the_pve_contract(
     pve_sim: PveSim, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     planned = _planned_calls()
-    assert {s["kind"] for s in planned} == {"pve"} and len(planned) == 11
+    assert len(planned) >= 20
     # The probes and executed calls of a real run, as domum_tasks.pve sent them.
     run(vm_tasks.create_vm, capsys, node=96, start=True)
-    run(vm_tasks.snapshot, capsys, node=96, name="pre-upgrade")
+    run(snapshot_tasks.snapshot, capsys, node=96, name="pre-upgrade")
+    run(power_tasks.reboot, capsys, node=96)
     run(vm_tasks.destroy_vm, capsys, node=96, stop=True, yes=True)
-    run(vm_tasks.status, capsys, json=True)
+    run(status_tasks.status, capsys, json=True)
     calls = [{k: s[k] for k in ("method", "path", "params")} for s in planned] + pve_sim.calls()
     assert not any(isinstance(v, bool) for c in calls for v in c["params"].values())
     (tmp_path / "calls.json").write_text(json.dumps(calls))

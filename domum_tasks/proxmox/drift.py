@@ -132,8 +132,9 @@ def same(key: str, have: str | None, want: str) -> bool:
     if key == "scsi0":
         h, w = parse_disk(have), parse_disk(want)
         return (h.storage, h.size_gib, disk_opts(h)) == (w.storage, w.size_gib, disk_opts(w))
-    if key == "ide2":
-        return split_props(have) == split_props(want)
+    if key == "ide2":  # PVE adds size= to an ISO it finds; the volume and media matter
+        (hv, hp), (wv, wp) = split_props(have), split_props(want)
+        return (hv, hp.get("media")) == (wv, wp.get("media"))
     return have.strip() == want.strip()
 
 
