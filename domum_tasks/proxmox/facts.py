@@ -185,7 +185,16 @@ def parse_snapshots(data: Any) -> list[dict[str, Any]]:
         for s in data or []
         if isinstance(s, Mapping) and s.get("name") and s["name"] != "current"
     ]
-    return sorted(snaps, key=lambda s: (_int(s.get("snaptime")), str(s["name"])))
+    parents = {str(s["name"]): str(s.get("parent") or "") for s in snaps}
+
+    def depth(name: str) -> int:  # PVE's snapshots form a tree by `parent`: oldest at the root
+        seen: set[str] = set()
+        while parents.get(name) and name not in seen:
+            seen.add(name)
+            name = parents[name]
+        return len(seen)
+
+    return sorted(snaps, key=lambda s: (depth(str(s["name"])), _int(s.get("snaptime"))))
 
 
 def parse_pending(data: Any) -> dict[str, ConfigValue]:

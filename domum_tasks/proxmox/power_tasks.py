@@ -55,7 +55,7 @@ def shutdown(
     dry_run: bool = False,
     json: bool = False,
 ) -> None:
-    """Shut a node's VM down cleanly (guest agent/ACPI); --force-after S falls back to stop."""
+    """Shut a node's VM down cleanly; with --force-after S, stop it after S seconds."""
     _power(node, "shutdown", dry_run=dry_run, json=json,
            force_after=force_after or None, timeout=timeout)  # fmt: skip
 
@@ -71,7 +71,7 @@ def shutdown(
 def reboot(
     c: Context, node: int = 0, timeout: int = 0, dry_run: bool = False, json: bool = False
 ) -> None:
-    """Reboot a node's VM through PVE (this applies pending config) and wait until it runs."""
+    """Reboot a node's VM through PVE (applies pending config); wait until it runs."""
     _power(node, "reboot", dry_run=dry_run, json=json, timeout=timeout)
 
 

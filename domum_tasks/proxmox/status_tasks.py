@@ -54,7 +54,7 @@ def vzdump(
     dry_run: bool = False,
     json: bool = False,
 ) -> None:
-    """Back up nodes' VMs with vzdump (snapshot mode, zstd); exit 1 if any backup failed."""
+    """Back up nodes' VMs with vzdump (snapshot mode, zstd); exit 1 if one failed."""
     import json as jsonlib
 
     from ..console import print_table
