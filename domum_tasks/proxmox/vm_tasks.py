@@ -31,7 +31,7 @@ def create_vm(
     dry_run: bool = False,
     json: bool = False,
 ) -> None:
-    """Create Talos VMs per Talos's Proxmox guide, or report their drift field by field."""
+    """Create Talos VMs per Talos's Proxmox guide; report drift field by field."""
     from ..errors import ConfigError, Refused
     from ..plan import Plan
     from . import facts
