@@ -115,3 +115,38 @@ def test_node_offline_is_a_failure_not_a_crash(pve_sim: PveSim) -> None:
     [result] = vzdump.run_vzdump(pve_sim.inventory(), [196])
     assert result.status == "failed"
     assert "595" in result.message
+
+
+def test_vzdump_task_reports_volids_and_dry_runs_the_call(
+    pve_sim: PveSim, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from invoke import Context
+
+    from domum_tasks.proxmox import status_tasks
+
+    pve_sim.add_inventory_vm(96, status="running")
+    archiving(pve_sim)
+    status_tasks.vzdump(Context(), node=96, dry_run=True, json=True)
+    [step] = json.loads(capsys.readouterr().out)
+    assert step["params"]["prune-backups"] == "keep-daily=7,keep-weekly=4,keep-monthly=6"
+    assert pve_sim.writes() == []
+    status_tasks.vzdump(Context(), all=True, json=True)
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["status"] == "ok" and row["volid"].startswith("nas-backup:backup/vzdump-qemu-196-")
+
+
+def test_vzdump_task_exits_1_when_a_backup_fails(
+    pve_sim: PveSim, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from invoke import Context, Exit
+
+    pve_sim.add_inventory_vm(96, status="running")
+    archiving(pve_sim, exitstatus="job errors")
+    from domum_tasks.proxmox import status_tasks
+
+    with pytest.raises(Exit) as err:
+        status_tasks.vzdump(Context(), node=96)
+    assert err.value.code == 1 and "vzdump failed for 196" in str(err.value.message)
+    assert "backup failed: job errors" in capsys.readouterr().out
