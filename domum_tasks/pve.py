@@ -268,6 +268,11 @@ class PveClient:
                 "fingerprint against the GUI's (node > System > Certificates), and set "
                 f"proxmox.{self.name}.ca_file to it",
             )
+        if isinstance(exc, rx.ReadTimeout):
+            return PveUnavailable(
+                mask(f"{where}: cannot reach {self.host.api_url}: no answer within "
+                     f"{self.timeout_s:g}s", self.secrets)
+            )  # fmt: skip
         if isinstance(exc, rx.ConnectionError | rx.Timeout):
             return PveUnavailable(mask(f"{where}: cannot reach {self.host.api_url}", self.secrets))
         first = (str(exc).splitlines() or [type(exc).__name__])[0]

@@ -303,3 +303,29 @@ def _loop(sim: PveSim) -> Any:
 
     served = [o for o in gc.get_objects() if isinstance(o, _Served) and o.pve is sim.pve]
     return served[0].loop
+
+
+def test_slow_network_times_out_with_the_reason(
+    pve_sim: PveSim, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from domum_tasks import pve
+
+    pve_sim.pve.time_scale = 1.0
+    pve_sim.pve.slow_network(1.0)
+    client = pve.client(pve_sim.inventory(), "pve1")
+    monkeypatch.setattr(client, "timeout_s", 0.3)
+    monkeypatch.setattr(client, "_api", None)
+    with pytest.raises(pve.PveUnavailable, match=r"cannot reach .*: no answer within 0\.3s"):
+        client.get("/cluster/resources")
+    pve_sim.pve.slow_network(0.0)
+
+
+def test_destroy_by_vmid_needs_force_for_a_foreign_guest(
+    pve_sim: PveSim, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pve_sim.pve.add_vm(150, "scratch", node="pve1", status="stopped")
+    code, msg = fails(vm_tasks.destroy_vm, capsys, vmid=150, yes=True)
+    assert code == 4 and "vmid 150 is not an inventory VM (it is qemu 'scratch' on pve1)" in msg
+    assert pve_sim.pve.vm(150) is not None
+    run(vm_tasks.destroy_vm, capsys, vmid=150, force=True, yes=True)
+    assert pve_sim.pve.vm(150) is None
