@@ -36,7 +36,7 @@ class _NumberArgument(Argument):
             super().set_value(value, cast)
         except ValueError:
             raise Exit(
-                f"domum: --{self.name.replace('_', '-')} {value!r} is not a whole number",
+                f"domum: --{(self.name or '').replace('_', '-')} {value!r} is not a whole number",
                 EXIT_CONFIG,
             ) from None
 

@@ -17,6 +17,7 @@ from .facts import VmFacts
 from .target import (
     VmTarget,
     check_ours,
+    check_unlocked,
     talos_iso,
     unreachable_note,
     vm_base,
@@ -50,12 +51,15 @@ def iso_call(inv: Inventory, t: VmTarget) -> PveCall:
     )
 
 
+def _planned(plan: Plan, call: PveCall) -> bool:
+    return any(isinstance(s, PveCall) and s.to_dict() == call.to_dict() for s in plan.steps)
+
+
 def _fresh(inv: Inventory, t: VmTarget, facts: VmFacts, plan: Plan, *, start: bool) -> None:
     iso = talos_iso(inv, t)
     if facts.iso_present:
         plan.note(f"{iso.volid} is already on {t.host_name}: not downloading it")
-    elif not any(isinstance(s, PveCall) and s.path.endswith("/download-url")
-                 and s.params.get("filename") == iso.filename for s in plan.steps):  # fmt: skip
+    elif not _planned(plan, iso_call(inv, t)):  # one download for VMs sharing an ISO
         plan.add(iso_call(inv, t))
         if not iso.sha256:
             plan.note(
@@ -95,6 +99,8 @@ def plan_create_vm(
         _fresh(inv, t, facts, plan, start=start)
         return out
     check_ours(t, vm)
+    if apply_drift or (start and vm.status != "running"):
+        check_unlocked(t, vm, facts.lock_holders)
     running = vm.status == "running"
     base = vm_base(t, vm)
     if facts.config is None:  # not probed: say so rather than claim "no drift"

@@ -32,6 +32,8 @@ def create_vm(
     json: bool = False,
 ) -> None:
     """Create Talos VMs per Talos's Proxmox guide; report drift field by field."""
+    from dataclasses import asdict
+
     from ..errors import ConfigError, Refused
     from ..plan import Plan
     from . import facts
@@ -61,7 +63,7 @@ def create_vm(
         print(f"{title}: no write calls needed")
     if drift and not json:
         print_drift(inv, drift, dry_run=dry_run)
-    extra = {"drift": {str(i): [d.__dict__ for d in ds] for i, ds in drift.items()},
+    extra = {"drift": {str(i): [asdict(d) for d in ds] for i, ds in drift.items()},
              "refused": refused}  # fmt: skip
     execute(inv, plan, dry_run=dry_run, json=json, yes=yes, extra=extra)
     if refused:

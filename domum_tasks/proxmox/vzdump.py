@@ -218,6 +218,11 @@ def _run_one(client: PveClient, step: PveCall, vmid: int, deadline_s: float) -> 
         return VzdumpResult(vmid, node, "failed", None, first)
 
 
+def _failed(step: PveCall, message: str) -> VzdumpResult:
+    return VzdumpResult(int(str(step.params["vmid"])), step.path.split("/")[2], "failed", None,
+                        message)  # fmt: skip
+
+
 def locate(inv: Inventory, vmids: Sequence[int]) -> dict[int, tuple[str, str]]:
     """vmid -> (host, node) from each host's /cluster/resources (one call per host)."""
     from .. import pve
@@ -249,8 +254,13 @@ def run_vzdump(
     failed or timed-out task become `failed` results with a one-line message.
     """
     from .. import pve
+    from . import permissions
 
     plan = plan_vzdump(inv, vmids, storage=storage, prune=prune, located=locate(inv, vmids))
+    try:  # one privilege check before the first backup starts, not a failure per guest later
+        permissions.precheck(inv, plan)
+    except DomumError as exc:
+        return [_failed(step, str(exc.message)) for step in plan.steps if isinstance(step, PveCall)]
     results = []
     for step in plan.steps:
         assert isinstance(step, PveCall)
@@ -258,8 +268,7 @@ def run_vzdump(
         try:
             client = pve.client(inv, path=step.path)
         except pve.PveUnavailable as exc:
-            node = step.path.split("/")[2]
-            results.append(VzdumpResult(vmid, node, "failed", None, str(exc.message)))
+            results.append(_failed(step, str(exc.message)))
             continue
         results.append(_run_one(client, step, vmid, deadline_s))
     return results
