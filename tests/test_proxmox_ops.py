@@ -172,6 +172,8 @@ def test_snapshot_list_rollback_delete(pve_sim: PveSim, capsys: pytest.CaptureFi
     out = run(snapshot_tasks.snapshot_rollback, capsys, node=96, name="before", yes=True)
     assert "loses everything VM 196 (domum-cp3, node 96) wrote since" in out
     assert "newer snapshots stay: after" in out
+    assert "holds no RAM: PVE stops the VM for the rollback and leaves it stopped" in out
+    assert vm.status == "stopped" and vm.config["parent"] == "before"
     run(snapshot_tasks.snapshot_delete, capsys, node=96, name="after", yes=True)
     assert list(vm.snapshots) == ["before"]
     out = run(snapshot_tasks.snapshot_delete, capsys, node=96, name="after", yes=True)

@@ -93,6 +93,11 @@ def plan_rollback(inv: Inventory, node_id: int, facts: VmFacts, name: str) -> Pl
         )
         if str(snap.get("vmstate", 0)) == "1":
             plan.note(f"{name!r} holds RAM: the VM resumes running from that moment")
+        elif facts.vm.status == "running":
+            plan.note(
+                f"{name!r} holds no RAM: PVE stops the VM for the rollback and leaves it stopped "
+                f"(inv proxmox.start --node {node_id})"
+            )
     plan.notes += unreachable_note(
         facts.host, facts.reachable, facts.reason, f"assumed {t.label} has a snapshot {name!r}"
     )
