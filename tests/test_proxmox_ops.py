@@ -331,3 +331,23 @@ def test_destroy_by_vmid_needs_force_for_a_foreign_guest(
     assert pve_sim.pve.vm(150) is not None
     run(vm_tasks.destroy_vm, capsys, vmid=150, force=True, yes=True)
     assert pve_sim.pve.vm(150) is None
+
+
+def test_a_vm_made_by_the_old_defaults_moves_to_the_guide(
+    pve_sim: PveSim, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """VMs created before: virtio-scsi-single with iothread=1, ballooning on. needs-stop waits."""
+    pve_sim.pve.store_file("local", ISO_NAME, 1024)
+    old_disk = "local-lvm:vm-196-disk-0,discard=on,iothread=1,size=40G,ssd=1"
+    vm = pve_sim.add_inventory_vm(96, status="running", scsihw="virtio-scsi-single",
+                                  scsi0=old_disk, balloon=None)  # fmt: skip
+    code, msg = fails(vm_tasks.create_vm, capsys, node=96, apply_drift=True)
+    assert code == 4 and "scsihw: the boot disk's controller: stop the VM first" in msg
+    assert vm.config["scsihw"] == "virtio-scsi-single"  # not touched while running
+    assert vm.pending == {"scsi0": "local-lvm:vm-196-disk-0,discard=on,size=40G,ssd=1",
+                          "balloon": "0"}  # fmt: skip
+    run(power_tasks.shutdown, capsys, node=96)
+    run(vm_tasks.create_vm, capsys, node=96, apply_drift=True)
+    assert vm.config["scsihw"] == "virtio-scsi-pci"
+    out = run(vm_tasks.create_vm, capsys, node=96)
+    assert "matches the inventory: nothing to write" in out
