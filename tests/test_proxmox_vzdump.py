@@ -150,3 +150,16 @@ def test_vzdump_task_exits_1_when_a_backup_fails(
         status_tasks.vzdump(Context(), node=96)
     assert err.value.code == 1 and "vzdump failed for 196" in str(err.value.message)
     assert "backup failed: job errors" in capsys.readouterr().out
+
+
+def test_a_migrated_vm_is_backed_up_where_it_lives(pve_sim: PveSim) -> None:
+    from fakepve.model import FakeVm
+
+    pve_sim.add_inventory_vm(96, status="running")
+    vm: FakeVm = pve_sim.pve.vm(196)
+    pve_sim.pve.add_node("pve2")
+    vm.node = "pve2"
+    archiving(pve_sim)
+    [result] = vzdump.run_vzdump(pve_sim.inventory(), [196])
+    assert result.node == "pve2" and result.status == "ok"
+    assert ("POST", "/nodes/pve2/vzdump") in [(m, p) for m, p, _ in pve_sim.sent]

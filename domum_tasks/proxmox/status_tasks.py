@@ -59,13 +59,14 @@ def vzdump(
     from ..errors import PveError
     from .common import execute, load
     from .target import node_ids, vm_target
-    from .vzdump import plan_vzdump, run_vzdump
+    from .vzdump import locate, plan_vzdump, run_vzdump
 
     inv = load()
     vmids = [vm_target(inv, i).spec.vmid for i in node_ids(inv, node, all)]
     prune = inv.backup.retention.model_dump()
-    if dry_run:
-        plan = plan_vzdump(inv, vmids, storage=storage or None, prune=prune)
+    if dry_run:  # where each guest lives now, as a real run would find it (reads only)
+        plan = plan_vzdump(inv, vmids, storage=storage or None, prune=prune,
+                           located=locate(inv, vmids))  # fmt: skip
         execute(inv, plan, dry_run=True, json=json)
         return
     results = run_vzdump(inv, vmids, storage=storage or None, prune=prune)
