@@ -59,11 +59,12 @@ def vzdump(
     from ..errors import PveError
     from .common import execute, load
     from .target import node_ids, vm_target
-    from .vzdump import locate, plan_vzdump, run_vzdump
+    from .vzdump import PRUNE_KEYS, locate, plan_vzdump, run_vzdump
 
     inv = load()
     vmids = [vm_target(inv, i).spec.vmid for i in node_ids(inv, node, all)]
-    prune = inv.backup.retention.model_dump()
+    # backup.retention as PVE keep-* keys (others, such as restic's keep_within, have no PVE twin)
+    prune = {k: int(v) for k, v in inv.backup.retention.model_dump().items() if k in PRUNE_KEYS}
     if dry_run:  # where each guest lives now, as a real run would find it (reads only)
         plan = plan_vzdump(inv, vmids, storage=storage or None, prune=prune,
                            located=locate(inv, vmids))  # fmt: skip
