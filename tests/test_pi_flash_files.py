@@ -13,7 +13,7 @@ import pytest
 from domum_tasks.errors import DomumError, VerifyError
 from domum_tasks.pi.flash import download as flash_download
 from domum_tasks.pi.flash import run as flash_run
-from domum_tasks.pi.flash.image import RPI_GENERIC_SCHEMATIC_ID, ImageSpec
+from domum_tasks.pi.flash.image import ImageSpec
 from tests import pi_flash_support as support
 from tests.pi_flash_support import (
     PUBKEY,
@@ -30,6 +30,9 @@ flash_env = support.flash_env  # fixture
 http_server = support.http_server  # fixture
 
 pytestmark = pytest.mark.integration
+
+# node 92 (Pi 5 worker): overlay rpi_5 + watchdog option + the Longhorn extensions
+NODE92_SCHEMATIC_ID = "e090986cdd46906f90ec43c7010d605c7782a6e4f961690790de46611c6d1584"
 
 
 def _flash(**kw: Any) -> None:
@@ -51,7 +54,7 @@ def _factory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, srv: Served) -> st
         d["cluster"]["image_factory"] = srv.base
 
     write_inventory(tmp_path, monkeypatch, edit)
-    return f"/image/{RPI_GENERIC_SCHEMATIC_ID}/v1.13.9/metal-arm64.raw.zst"
+    return f"/image/{NODE92_SCHEMATIC_ID}/v1.13.9/metal-arm64.raw.zst"
 
 
 def test_talos_from_image_factory_to_file_records_lock_and_reuses_cache(
@@ -212,7 +215,7 @@ def test_dry_run_json_is_a_plan_and_touches_nothing(flash_env: Path) -> None:
     steps = json.loads(proc.stdout)
     assert [s["action"] for s in steps] == ["download", "write-image", "verify"]
     assert steps[0]["args"]["url"].endswith(
-        f"/image/{RPI_GENERIC_SCHEMATIC_ID}/v1.13.9/metal-arm64.raw.zst"
+        f"/image/{NODE92_SCHEMATIC_ID}/v1.13.9/metal-arm64.raw.zst"
     )
     assert not out.exists() and not flash_download.cache_dir().exists()
 

@@ -15,7 +15,7 @@ from domum_tasks.inventory import load
 from domum_tasks.pi.flash import formats as ff
 from domum_tasks.pi.flash.facts import Partition, TargetFacts, mounts, refusals
 from domum_tasks.pi.flash.firstboot import FirstBoot, first_partition, for_node
-from domum_tasks.pi.flash.image import RPI_GENERIC_SCHEMATIC_ID, cache_name, resolve_image
+from domum_tasks.pi.flash.image import cache_name, resolve_image
 from domum_tasks.pi.flash.plan import FlashInput, plan_flash
 from tests.pi_flash_support import MIB, PUBKEY, compress, talos_like_raw
 
@@ -30,6 +30,9 @@ SD = TargetFacts(
     transport="usb",
     protected={"/": "nvme0n1"},
 )
+
+# node 92 (Pi 5 worker): overlay rpi_5 + watchdog option + the Longhorn extensions
+NODE92_SCHEMATIC_ID = "e090986cdd46906f90ec43c7010d605c7782a6e4f961690790de46611c6d1584"
 
 
 @pytest.mark.parametrize(
@@ -106,7 +109,7 @@ def test_image_for_talos_pi_is_factory_raw_zst_with_default_schematic() -> None:
     spec = resolve_image(inv, 92)
     factory, version = inv.cluster.image_factory, inv.cluster.talos_version
     assert (
-        spec.source == f"{factory}/image/{RPI_GENERIC_SCHEMATIC_ID}/{version}/metal-arm64.raw.zst"
+        spec.source == f"{factory}/image/{NODE92_SCHEMATIC_ID}/{version}/metal-arm64.raw.zst"
     )
     assert spec.trust_on_first_use and spec.sha256 is None and spec.origin == "image-factory"
 
