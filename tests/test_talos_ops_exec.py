@@ -11,6 +11,7 @@ import pytest
 import yaml
 from invoke import Context, Exit
 
+from domum_tasks.talos.ops import power_tasks
 from domum_tasks.talos.ops import tasks as T
 
 
@@ -313,12 +314,12 @@ def test_reset_needs_yes_then_runs(fake_cli: Any, cluster_dir: Path,
 
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # no terminal
     with pytest.raises(Exit) as exc:
-        T.reset(Context(), node="92")
+        power_tasks.reset(Context(), node="92")
     assert exc.value.code == 4 and fake_cli.calls == []
-    T.reset(Context(), node="92", yes=True)
+    power_tasks.reset(Context(), node="92", yes=True)
     assert fake_cli.state["reset"] == ["127.0.0.92"]
     assert "--graceful=true" in talos_calls(fake_cli, "reset")[-1]
-    T.reset(Context(), node="97", yes=True, graceful=False)  # --no-graceful reaches talosctl
+    power_tasks.reset(Context(), node="97", yes=True, graceful=False)  # --no-graceful reaches talosctl
     assert "--graceful=false" in talos_calls(fake_cli, "reset")[-1]
 
 

@@ -383,11 +383,35 @@ def reset(call: Call) -> None:
     call.injected_failure(nodes)
     done = list(call.state.get("reset") or [])
     call.set("reset", sorted({*done, *nodes}))
+    labels = call.multi("--system-labels-to-wipe")
+    wiped = dict(call.state.get("wiped") or {})
+    for n in nodes:  # what the node lost: only those partitions, or the whole system disk
+        wiped[n] = labels or ["whole system disk"]
+    call.set("wiped", wiped)
     _mark_after(call, nodes)
     if call.bool("--wait", True):
         call.eprint(f"watching nodes: {json.dumps(nodes)}")
         for n in nodes:
             call.eprint(f"    * {n}: events check condition met")
+
+
+def _power(call: Call, key: str, done: str) -> None:
+    """reboot/shutdown: record the node; with --wait (default) print the watch lines."""
+    nodes, _, _ = client(call)
+    call.injected_failure(nodes)
+    call.set(key, sorted({*(call.state.get(key) or []), *nodes}))
+    if call.bool("--wait", True):
+        call.eprint(f"watching nodes: {json.dumps(nodes)}")
+        for n in nodes:
+            call.eprint(f"    * {n}: {done}")
+
+
+def reboot(call: Call) -> None:
+    _power(call, "rebooted", "post check passed")
+
+
+def shutdown(call: Call) -> None:
+    _power(call, "shut_down", "events check condition met")
 
 
 def apply_config(call: Call) -> None:
@@ -419,7 +443,12 @@ def apply_config(call: Call) -> None:
         return
     applied = dict(call.state.get("applied") or {})
     for n in nodes:
-        applied[n] = {"file": call.path_of(f), "mode": mode, "insecure": call.bool("--insecure")}
+        applied[n] = {
+            "file": call.path_of(f),
+            "mode": mode,
+            "insecure": call.bool("--insecure"),
+            "config": art.dump_docs(docs),  # the node keeps its own copy
+        }
     call.set("applied", applied)
     _mark_after(call, nodes)
     word = {
@@ -436,12 +465,10 @@ def _dry_run_summary(call: Call, nodes: list[str], docs: list[Any], mode: str) -
     of the node's current config against the new one (nothing applied yet: maintenance mode)."""
     import difflib
 
-    old_file = ((call.state.get("applied") or {}).get(nodes[0]) or {}).get("file")
+    old_text = ((call.state.get("applied") or {}).get(nodes[0]) or {}).get("config")
     new_text = art.dump_docs(docs)
-    if not old_file or not os.path.exists(old_file) or call.bool("--insecure"):
+    if not old_text or call.bool("--insecure"):
         return "Dry run summary:\nNode is running in maintenance mode and does not have a config yet."
-    with open(old_file, encoding="utf-8") as fh:
-        old_text = art.dump_docs(art.load_yaml_all(fh))
     diff = "".join(
         difflib.unified_diff(
             old_text.splitlines(True), new_text.splitlines(True), "a/machineconfig", "b/machineconfig"
@@ -725,6 +752,8 @@ HANDLERS = {
     "upgrade": upgrade,
     "upgrade-k8s": upgrade_k8s,
     "reset": reset,
+    "reboot": reboot,
+    "shutdown": shutdown,
     "apply-config": apply_config,
     "version": version,
     "kubeconfig": kubeconfig,
