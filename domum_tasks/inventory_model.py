@@ -114,7 +114,7 @@ class Wifi(Strict):
     the secret named `psk_secret` (config/secrets.sops.yaml or the environment)."""
 
     ssid: Annotated[str, Field(min_length=1, max_length=32)]
-    psk_secret: str = "raspios_wifi_psk"
+    psk_secret: str = "raspios.wifi_psk"
     country: Annotated[str, _check(re.compile(r"^[A-Z]{2}$"), "an ISO 3166 country code", "DE")]
     hidden: bool = False
 

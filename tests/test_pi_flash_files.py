@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from domum_tasks.errors import DomumError, VerifyError
 from domum_tasks.pi.flash import download as flash_download
@@ -188,12 +190,48 @@ def test_raspios_to_file_writes_cloud_init_into_fat(
         user_data.startswith("#cloud-config") and PUBKEY in user_data and "domum-dns" in user_data
     )
     assert "local-hostname: domum-dns" in mtype(str(out), offset, "meta-data")
-    assert "dhcp4: true" in mtype(str(out), offset, "network-config")
+    net = yaml.safe_load(mtype(str(out), offset, "network-config"))["network"]
+    assert net["ethernets"]["eth0"] == {  # the inventory's address, not DHCP
+        "dhcp4": False, "addresses": ["127.0.0.93/24"],
+        "routes": [{"to": "default", "via": "127.0.0.1"}],
+        "nameservers": {"addresses": ["127.0.0.1", "1.1.1.1"]}, "optional": True}
+    assert "wifis" not in net
     assert mtype(str(out), offset, "ssh") == ""
     cmdline = mtype(str(out), offset, "cmdline.txt")
     assert "rootwait ds=nocloud;i=domum-domum-dns-" in cmdline and cmdline.count("\n") == 1
     # The root partition is byte-exact.
     assert out.read_bytes()[offset + 64 * 2**20 :] == raw[offset + 64 * 2**20 :]
+
+
+def test_raspios_wifi_timezone_and_dhcp_from_the_inventory(
+    flash_env: Path, http_server: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, offset = _rpios(flash_env, monkeypatch, http_server, None)
+    path = Path(os.environ["DOMUM_INVENTORY"])
+    data = yaml.safe_load(path.read_text())
+    data["raspios"] = {"timezone": "Europe/Berlin", "locale": "de_DE.UTF-8", "keyboard": "de",
+                       "wifi": {"ssid": "domum-iot", "country": "DE", "hidden": True}}
+    data["nodes"][93]["raspios"] = {"dhcp": True, "timezone": "Europe/Vienna"}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    psk = "correct horse battery"
+    monkeypatch.setenv("DOMUM_RASPIOS_WIFI_PSK", psk)
+    out = flash_env / "sd.img"
+    dry = run_inv("pi.flash", "--node", "93", "--device", str(out), "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    customize = json.loads(dry.stdout)[-1]["args"]
+    assert customize["wifi"] == "domum-iot (DE, PSK from secrets)" and customize["eth0"] == "dhcp"
+    assert psk not in dry.stdout + dry.stderr
+    proc = run_inv("pi.flash", "--node", "93", "--device", str(out), "--yes")
+    assert proc.returncode == 0, proc.stderr
+    assert psk not in proc.stdout + proc.stderr
+    net = yaml.safe_load(mtype(str(out), offset, "network-config"))["network"]
+    assert net["ethernets"]["eth0"] == {"dhcp4": True, "optional": True}
+    assert net["wifis"]["wlan0"] == {
+        "dhcp4": True, "regulatory-domain": "DE", "optional": True,
+        "access-points": {"domum-iot": {"password": psk, "hidden": True}}}
+    ud = yaml.safe_load(mtype(str(out), offset, "user-data"))
+    assert (ud["timezone"], ud["locale"], ud["keyboard"]) == (
+        "Europe/Vienna", "de_DE.UTF-8", {"model": "pc105", "layout": "de"})
 
 
 def test_wrong_sha256_fails_deletes_download_and_writes_nothing(

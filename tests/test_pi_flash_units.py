@@ -17,6 +17,7 @@ from domum_tasks.pi.flash.facts import Partition, TargetFacts, mounts, refusals
 from domum_tasks.pi.flash.firstboot import FirstBoot, first_partition, for_node
 from domum_tasks.pi.flash.image import cache_name, resolve_image
 from domum_tasks.pi.flash.plan import FlashInput, plan_flash
+from tests.conftest import LOOPBACK_INVENTORY
 from tests.pi_flash_support import MIB, PUBKEY, compress, talos_like_raw
 
 GiB = 1 << 30
@@ -250,3 +251,37 @@ def test_first_partition_from_mbr() -> None:
     mbr[446 + 4] = 0x83
     with pytest.raises(Exception, match="not a FAT boot partition"):
         first_partition(bytes(mbr))
+
+
+def test_firstboot_from_inventory_static_by_default_overrides_per_node() -> None:
+    from domum_tasks.inventory_model import Inventory
+    from domum_tasks.pi.flash.cloudinit import from_inventory
+
+    data = yaml.safe_load(LOOPBACK_INVENTORY.read_text())
+    data["raspios"] = {"timezone": "Europe/Berlin", "keyboard": "de",
+                       "wifi": {"ssid": "lab", "country": "DE"}}
+    data["nodes"][94]["raspios"] = {"keyboard": "us", "dhcp": True}
+    inv = Inventory.model_validate(data)
+    b93 = from_inventory(inv, 93, [PUBKEY], wifi_psk="12345678")
+    assert b93.static is not None and b93.static.address == "127.0.0.93/24"
+    assert (b93.timezone, b93.keyboard) == ("Europe/Berlin", "de")
+    assert "12345678" not in repr(b93) and "12345678" not in json.dumps(b93.summary())
+    b94 = from_inventory(inv, 94, [PUBKEY], wifi_psk=None)  # dry run: PSK never read
+    assert b94.static is None and (b94.timezone, b94.keyboard) == ("Europe/Berlin", "us")
+    assert b94.wifi is not None and b94.wifi.psk == "<secret>"
+    with pytest.raises(ConfigError, match="8 to 63 characters"):
+        from_inventory(inv, 93, [PUBKEY], wifi_psk="short")
+
+
+def test_raspios_section_is_strict() -> None:
+    from pydantic import ValidationError
+
+    from domum_tasks.inventory_model import Inventory
+
+    data = yaml.safe_load(LOOPBACK_INVENTORY.read_text())
+    data["raspios"] = {"timezon": "Europe/Berlin"}
+    with pytest.raises(ValidationError, match="did you mean 'timezone'"):
+        Inventory.model_validate(data)
+    data["raspios"] = {"wifi": {"ssid": "x", "country": "germany"}}
+    with pytest.raises(ValidationError, match="ISO 3166 country code"):
+        Inventory.model_validate(data)
