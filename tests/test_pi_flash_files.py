@@ -270,3 +270,18 @@ def test_dry_run_refuses_a_url_the_downloader_would_refuse(flash_env: Path, imag
     assert proc.stdout == ""
     assert proc.stderr.startswith("domum: --image: ") and image in proc.stderr
     assert "Traceback" not in proc.stderr and not out.exists()
+
+
+def test_a_text_file_is_refused_as_image_unless_forced(flash_env: Path) -> None:
+    text = flash_env / "cmdline.txt"
+    text.write_text("console=serial0,115200 console=tty1 root=PARTUUID=4e6a rootfstype=ext4 rootwait\n")
+    out = flash_env / "sd.img"
+    proc = run_inv("pi.flash", "--node", "92", "--image", str(text), "--device", str(out), "--yes")
+    assert proc.returncode == 4, proc.stderr
+    assert "not a disk image: found text ('console=serial0" in proc.stderr
+    assert "pass --force" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists()
+    forced = run_inv("pi.flash", "--node", "92", "--image", str(text), "--device", str(out),
+                     "--yes", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert out.read_bytes() == text.read_bytes()

@@ -285,3 +285,46 @@ def test_raspios_section_is_strict() -> None:
     data["raspios"] = {"wifi": {"ssid": "x", "country": "germany"}}
     with pytest.raises(ValidationError, match="ISO 3166 country code"):
         Inventory.model_validate(data)
+
+
+def _mbr(entries: list[tuple[int, int, int]], flag: int = 0x00) -> bytearray:
+    sector = bytearray(512)
+    for i, (ptype, start, count) in enumerate(entries):
+        base = 446 + 16 * i
+        sector[base] = flag
+        sector[base + 4] = ptype
+        sector[base + 8 : base + 16] = start.to_bytes(4, "little") + count.to_bytes(4, "little")
+    sector[510:512] = b"\x55\xaa"
+    return sector
+
+
+@pytest.mark.parametrize(
+    ("head", "found"),
+    [
+        (b"console=serial0,115200 console=tty1 root=PARTUUID=abc rootwait\n", "text ('console="),
+        (b"", "an empty file"),
+        (bytes(2 * MIB), "no MBR or GPT partition table"),
+        (bytes(_mbr([(0x0C, 8192, 1 << 17)]))[:512] + bytes(1000), "only 1512 bytes with an MBR"),
+        (bytes(_mbr([(0xEE, 1, 1 << 20)])) + bytes(MIB), "a protective MBR without the GPT header"),
+        (bytes(_mbr([(0x0C, 8192, 1 << 17)], flag=0x42)) + bytes(MIB), "no MBR or GPT"),
+    ],
+)
+def test_non_disk_images_are_named(head: bytes, found: str) -> None:
+    from domum_tasks.pi.flash.disklabel import image_problem
+
+    problem = image_problem(head)
+    assert problem is not None and problem.startswith(found), problem
+
+
+def test_disk_images_pass() -> None:
+    from domum_tasks.pi.flash.disklabel import image_problem
+    from tests.pi_flash_support import gpt_head
+
+    mbr = bytes(_mbr([(0x0C, 8192, 1 << 17), (0x83, 1 << 17, 1 << 20)]))
+    assert image_problem(mbr + bytes(MIB)) is None
+    assert image_problem(gpt_head(8) + bytes(MIB)) is None
+    fat = bytearray(MIB)  # a lone FAT filesystem: 55AA, but boot code where the table would be
+    fat[0:11] = b"\xeb\x58\x90mkfs.fat"
+    fat[446:510] = bytes(range(64))
+    fat[510:512] = b"\x55\xaa"
+    assert image_problem(bytes(fat)) == "a FAT filesystem (one partition, not a whole disk)"

@@ -62,6 +62,16 @@ class Session:
             size = uncompressed_size(image)
         except FormatError as exc:
             raise VerifyError(f"{image}: corrupt archive: {exc}") from None
+        if not self.force:
+            from .disklabel import image_problem, read_head
+
+            head = read_head(image)
+            found = image_problem(head) if head is not None else None
+            if found:
+                raise Refused(
+                    f"{image}: not a disk image: found {found}; nothing was written "
+                    "(pass --force to write it anyway)"
+                )
         facts = probe_target(self.device, protect=self.protect(image))
         problems = refusals(facts, image_size=size, force=self.force, image_id=_file_id(image))
         if problems:
