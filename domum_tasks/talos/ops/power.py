@@ -94,6 +94,8 @@ def plan_reset(inv: Inventory, node_id: int, *, graceful: bool = True, full: boo
     plan = Plan(f"reset {node.hostname}" + (" (whole system disk)" if full else ""))
     if node.role == "controlplane" and len(inv.controlplanes) == 1:
         plan.note("this is the only control plane: resetting it destroys etcd and the cluster")
+    elif (quorum := _quorum_note(inv, node_id, node, "reset")) is not None:
+        plan.note(quorum)
     plan.note(f"node: {_label(node_id, node)}, model {node.model or '-'}, disk {node.install_disk}")
     wipe: list[str] = []
     if full:
@@ -105,7 +107,7 @@ def plan_reset(inv: Inventory, node_id: int, *, graceful: bool = True, full: boo
             wipe += ["--system-labels-to-wipe", label]
         plan.note(
             "wipes the STATE and EPHEMERAL partitions only; the boot partition stays, so the node "
-            "reboots into maintenance mode (then: inv talos.apply --node N --insecure)"
+            f"reboots into maintenance mode (then: inv talos.apply --node {node_id} --insecure)"
         )
         what = f"wipe STATE+EPHEMERAL of {_label(node_id, node)}; it reboots into maintenance mode"
     # A full wipe leaves nothing to boot: power off rather than reboot into a boot loop.
