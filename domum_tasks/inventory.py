@@ -255,6 +255,14 @@ def _node_shape(inv: Inventory, base: Loc, node_id: int) -> Iterator[Finding]:
             (*base, "image"),
             "image: is for raspios nodes; Talos images come from the schematic",
         )
+    if node.raspios is not None and node.os != "raspios":
+        yield Finding(
+            "error", (*base, "raspios"), "raspios: is first-boot settings of raspios nodes only"
+        )
+    if node.longhorn is not None and node.os != "talos":
+        yield Finding(
+            "error", (*base, "longhorn"), "longhorn: is for Talos nodes (the cluster's storage)"
+        )
 
 
 def _backup_refs(inv: Inventory) -> Iterator[Finding]:

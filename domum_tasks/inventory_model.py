@@ -109,6 +109,32 @@ class OsImage(Strict):
     extract_sha256: Sha256 | None = None  # of the decompressed image (rpi-imager's extract_sha256)
 
 
+class Wifi(Strict):
+    """Raspberry Pi OS Wi-Fi, as rpi-imager offers it. The PSK is never in the inventory: it is
+    the secret named `psk_secret` (config/secrets.sops.yaml or the environment)."""
+
+    ssid: Annotated[str, Field(min_length=1, max_length=32)]
+    psk_secret: str = "raspios.wifi_psk"
+    country: Annotated[str, _check(re.compile(r"^[A-Z]{2}$"), "an ISO 3166 country code", "DE")]
+    hidden: bool = False
+
+
+class Raspios(Strict):
+    """First-boot settings of Raspberry Pi OS nodes (top-level `raspios:`, overridable per node
+    in `nodes.N.raspios`). All optional: unset means the image's own default."""
+
+    timezone: str | None = None  # e.g. Europe/Berlin
+    locale: str | None = None  # e.g. en_GB.UTF-8
+    keyboard: str | None = None  # XKB layout, e.g. de or us
+    wifi: Wifi | None = None
+    dhcp: bool | None = None  # True: eth0 by DHCP instead of the inventory's static address
+
+    def over(self, base: Raspios) -> Raspios:
+        """This node's settings on top of the inventory defaults (unset keys inherit)."""
+        mine = self.model_dump(exclude_unset=True, exclude_none=True)
+        return base.model_copy(update={k: getattr(self, k) for k in mine})
+
+
 class VmSpec(Strict):
     host: str
     vmid: Annotated[int, Field(ge=100, le=999_999_999)]
@@ -137,10 +163,20 @@ class Node(Strict):
     ssh_port: Annotated[int, Field(ge=1, le=65535)] = 22
     authorized_keys: list[str] = Field(default_factory=list)
     vm: VmSpec | None = None
+    # Talos: does this node carry Longhorn volumes (iscsi-tools + util-linux-tools extensions,
+    # the /var/lib/longhorn kubelet mount)? Unset: every Talos worker does, control planes don't.
+    longhorn: bool | None = None
+    raspios: Raspios | None = None  # per-node override of the top-level `raspios:`
 
     @property
     def is_pi(self) -> bool:
         return self.platform in PI_PLATFORMS
+
+    @property
+    def carries_volumes(self) -> bool:
+        if self.os != "talos":
+            return False
+        return self.longhorn if self.longhorn is not None else self.role == "worker"
 
 
 class Cluster(Strict):
@@ -246,6 +282,7 @@ class Inventory(Strict):
     nas: Nas | None = None
     backup: Backup = Field(default_factory=Backup)
     flux: Flux
+    raspios: Raspios = Field(default_factory=Raspios)
 
     def node(self, node_id: int | str) -> Node:
         try:
@@ -263,6 +300,10 @@ class Inventory(Strict):
     @property
     def talos_nodes(self) -> dict[int, Node]:
         return {i: n for i, n in sorted(self.nodes.items()) if n.os == "talos"}
+
+    def raspios_for(self, node: Node) -> Raspios:
+        """The effective Raspberry Pi OS first-boot settings of one node."""
+        return node.raspios.over(self.raspios) if node.raspios else self.raspios
 
     @property
     def pis(self) -> dict[int, Node]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import struct
 import shutil
 import subprocess
 import threading
@@ -85,11 +86,23 @@ def http_server() -> Iterator[Served]:
     server.server_close()
 
 
+def gpt_head(size_mib: int) -> bytes:
+    """A protective MBR (one 0xEE entry over the disk) and the `EFI PART` GPT header at LBA 1,
+    as the Talos metal images start (the CRCs are not checked by pi.flash, so left zero)."""
+    mbr = bytearray(512)
+    mbr[446 + 4] = 0xEE
+    mbr[446 + 8 : 446 + 16] = struct.pack("<II", 1, size_mib * 2048 - 1)
+    mbr[510:512] = b"\x55\xaa"
+    header = b"EFI PART" + struct.pack("<I", 0x00010000) + bytes(500)
+    return bytes(mbr) + header
+
+
 def talos_like_raw(size_mib: int = 6, seed: int = 1) -> bytes:
-    """Mixed zero / random / repetitive blocks, like a real disk image."""
+    """A GPT, then mixed zero / random / repetitive blocks, like a real disk image."""
     rng = random.Random(seed)
-    out = bytearray()
-    for i in range(size_mib * 4):
+    out = bytearray(gpt_head(size_mib))
+    out += bytes(MIB // 4 - len(out))
+    for i in range(1, size_mib * 4):
         kind = i % 3
         if kind == 0:
             out += bytes(MIB // 4)

@@ -248,7 +248,8 @@ def test_gen_config_with_patches_then_validate(fake_cli: Any, tmp_path: Path) ->
         ],
         tmp_path,
     )
-    worker = yaml.safe_load((tmp_path / "all/worker.yaml").read_text())
+    worker, hostname = yaml.safe_load_all((tmp_path / "all/worker.yaml").read_text())
+    assert hostname == {"apiVersion": "v1alpha1", "kind": "HostnameConfig", "auto": "stable"}
     assert worker["machine"]["type"] == "worker" and worker["machine"]["ca"]["key"] == ""
     tc = yaml.safe_load((tmp_path / "all/talosconfig").read_text())
     assert tc["context"] == "domum" and tc["contexts"]["domum"]["endpoints"] == ["127.0.0.80"]
@@ -509,7 +510,7 @@ def test_day2_commands_record_state(fake_cli: Any, tmp_path: Path) -> None:
         tmp_path,
     )
     assert (
-        yaml.safe_load((tmp_path / "w.yaml").read_text())["machine"]["install"]["disk"]
+        next(yaml.safe_load_all((tmp_path / "w.yaml").read_text()))["machine"]["install"]["disk"]
         == "/dev/nvme0n1"
     )
 

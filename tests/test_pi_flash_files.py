@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from domum_tasks.errors import DomumError, VerifyError
 from domum_tasks.pi.flash import download as flash_download
 from domum_tasks.pi.flash import run as flash_run
-from domum_tasks.pi.flash.image import RPI_GENERIC_SCHEMATIC_ID, ImageSpec
+from domum_tasks.pi.flash.image import ImageSpec
 from tests import pi_flash_support as support
 from tests.pi_flash_support import (
     PUBKEY,
@@ -30,6 +32,9 @@ flash_env = support.flash_env  # fixture
 http_server = support.http_server  # fixture
 
 pytestmark = pytest.mark.integration
+
+# node 92 (Pi 5 worker): overlay rpi_5 + watchdog option + the Longhorn extensions
+NODE92_SCHEMATIC_ID = "e090986cdd46906f90ec43c7010d605c7782a6e4f961690790de46611c6d1584"
 
 
 def _flash(**kw: Any) -> None:
@@ -51,7 +56,7 @@ def _factory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, srv: Served) -> st
         d["cluster"]["image_factory"] = srv.base
 
     write_inventory(tmp_path, monkeypatch, edit)
-    return f"/image/{RPI_GENERIC_SCHEMATIC_ID}/v1.13.9/metal-arm64.raw.zst"
+    return f"/image/{NODE92_SCHEMATIC_ID}/v1.13.9/metal-arm64.raw.zst"
 
 
 def test_talos_from_image_factory_to_file_records_lock_and_reuses_cache(
@@ -185,12 +190,48 @@ def test_raspios_to_file_writes_cloud_init_into_fat(
         user_data.startswith("#cloud-config") and PUBKEY in user_data and "domum-dns" in user_data
     )
     assert "local-hostname: domum-dns" in mtype(str(out), offset, "meta-data")
-    assert "dhcp4: true" in mtype(str(out), offset, "network-config")
+    net = yaml.safe_load(mtype(str(out), offset, "network-config"))["network"]
+    assert net["ethernets"]["eth0"] == {  # the inventory's address, not DHCP
+        "dhcp4": False, "addresses": ["127.0.0.93/24"],
+        "routes": [{"to": "default", "via": "127.0.0.1"}],
+        "nameservers": {"addresses": ["127.0.0.1", "1.1.1.1"]}, "optional": True}
+    assert "wifis" not in net
     assert mtype(str(out), offset, "ssh") == ""
     cmdline = mtype(str(out), offset, "cmdline.txt")
     assert "rootwait ds=nocloud;i=domum-domum-dns-" in cmdline and cmdline.count("\n") == 1
     # The root partition is byte-exact.
     assert out.read_bytes()[offset + 64 * 2**20 :] == raw[offset + 64 * 2**20 :]
+
+
+def test_raspios_wifi_timezone_and_dhcp_from_the_inventory(
+    flash_env: Path, http_server: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, offset = _rpios(flash_env, monkeypatch, http_server, None)
+    path = Path(os.environ["DOMUM_INVENTORY"])
+    data = yaml.safe_load(path.read_text())
+    data["raspios"] = {"timezone": "Europe/Berlin", "locale": "de_DE.UTF-8", "keyboard": "de",
+                       "wifi": {"ssid": "domum-iot", "country": "DE", "hidden": True}}
+    data["nodes"][93]["raspios"] = {"dhcp": True, "timezone": "Europe/Vienna"}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    psk = "correct horse battery"
+    monkeypatch.setenv("DOMUM_RASPIOS_WIFI_PSK", psk)
+    out = flash_env / "sd.img"
+    dry = run_inv("pi.flash", "--node", "93", "--device", str(out), "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    customize = json.loads(dry.stdout)[-1]["args"]
+    assert customize["wifi"] == "domum-iot (DE, PSK from secrets)" and customize["eth0"] == "dhcp"
+    assert psk not in dry.stdout + dry.stderr
+    proc = run_inv("pi.flash", "--node", "93", "--device", str(out), "--yes")
+    assert proc.returncode == 0, proc.stderr
+    assert psk not in proc.stdout + proc.stderr
+    net = yaml.safe_load(mtype(str(out), offset, "network-config"))["network"]
+    assert net["ethernets"]["eth0"] == {"dhcp4": True, "optional": True}
+    assert net["wifis"]["wlan0"] == {
+        "dhcp4": True, "regulatory-domain": "DE", "optional": True,
+        "access-points": {"domum-iot": {"password": psk, "hidden": True}}}
+    ud = yaml.safe_load(mtype(str(out), offset, "user-data"))
+    assert (ud["timezone"], ud["locale"], ud["keyboard"]) == (
+        "Europe/Vienna", "de_DE.UTF-8", {"model": "pc105", "layout": "de"})
 
 
 def test_wrong_sha256_fails_deletes_download_and_writes_nothing(
@@ -212,7 +253,7 @@ def test_dry_run_json_is_a_plan_and_touches_nothing(flash_env: Path) -> None:
     steps = json.loads(proc.stdout)
     assert [s["action"] for s in steps] == ["download", "write-image", "verify"]
     assert steps[0]["args"]["url"].endswith(
-        f"/image/{RPI_GENERIC_SCHEMATIC_ID}/v1.13.9/metal-arm64.raw.zst"
+        f"/image/{NODE92_SCHEMATIC_ID}/v1.13.9/metal-arm64.raw.zst"
     )
     assert not out.exists() and not flash_download.cache_dir().exists()
 
@@ -229,3 +270,18 @@ def test_dry_run_refuses_a_url_the_downloader_would_refuse(flash_env: Path, imag
     assert proc.stdout == ""
     assert proc.stderr.startswith("domum: --image: ") and image in proc.stderr
     assert "Traceback" not in proc.stderr and not out.exists()
+
+
+def test_a_text_file_is_refused_as_image_unless_forced(flash_env: Path) -> None:
+    text = flash_env / "cmdline.txt"
+    text.write_text("console=serial0,115200 console=tty1 root=PARTUUID=4e6a rootfstype=ext4 rootwait\n")
+    out = flash_env / "sd.img"
+    proc = run_inv("pi.flash", "--node", "92", "--image", str(text), "--device", str(out), "--yes")
+    assert proc.returncode == 4, proc.stderr
+    assert "not a disk image: found text ('console=serial0" in proc.stderr
+    assert "pass --force" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists()
+    forced = run_inv("pi.flash", "--node", "92", "--image", str(text), "--device", str(out),
+                     "--yes", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert out.read_bytes() == text.read_bytes()

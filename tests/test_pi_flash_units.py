@@ -15,8 +15,9 @@ from domum_tasks.inventory import load
 from domum_tasks.pi.flash import formats as ff
 from domum_tasks.pi.flash.facts import Partition, TargetFacts, mounts, refusals
 from domum_tasks.pi.flash.firstboot import FirstBoot, first_partition, for_node
-from domum_tasks.pi.flash.image import RPI_GENERIC_SCHEMATIC_ID, cache_name, resolve_image
+from domum_tasks.pi.flash.image import cache_name, resolve_image
 from domum_tasks.pi.flash.plan import FlashInput, plan_flash
+from tests.conftest import LOOPBACK_INVENTORY
 from tests.pi_flash_support import MIB, PUBKEY, compress, talos_like_raw
 
 GiB = 1 << 30
@@ -30,6 +31,9 @@ SD = TargetFacts(
     transport="usb",
     protected={"/": "nvme0n1"},
 )
+
+# node 92 (Pi 5 worker): overlay rpi_5 + watchdog option + the Longhorn extensions
+NODE92_SCHEMATIC_ID = "e090986cdd46906f90ec43c7010d605c7782a6e4f961690790de46611c6d1584"
 
 
 @pytest.mark.parametrize(
@@ -106,7 +110,7 @@ def test_image_for_talos_pi_is_factory_raw_zst_with_default_schematic() -> None:
     spec = resolve_image(inv, 92)
     factory, version = inv.cluster.image_factory, inv.cluster.talos_version
     assert (
-        spec.source == f"{factory}/image/{RPI_GENERIC_SCHEMATIC_ID}/{version}/metal-arm64.raw.zst"
+        spec.source == f"{factory}/image/{NODE92_SCHEMATIC_ID}/{version}/metal-arm64.raw.zst"
     )
     assert spec.trust_on_first_use and spec.sha256 is None and spec.origin == "image-factory"
 
@@ -247,3 +251,80 @@ def test_first_partition_from_mbr() -> None:
     mbr[446 + 4] = 0x83
     with pytest.raises(Exception, match="not a FAT boot partition"):
         first_partition(bytes(mbr))
+
+
+def test_firstboot_from_inventory_static_by_default_overrides_per_node() -> None:
+    from domum_tasks.inventory_model import Inventory
+    from domum_tasks.pi.flash.cloudinit import from_inventory
+
+    data = yaml.safe_load(LOOPBACK_INVENTORY.read_text())
+    data["raspios"] = {"timezone": "Europe/Berlin", "keyboard": "de",
+                       "wifi": {"ssid": "lab", "country": "DE"}}
+    data["nodes"][94]["raspios"] = {"keyboard": "us", "dhcp": True}
+    inv = Inventory.model_validate(data)
+    b93 = from_inventory(inv, 93, [PUBKEY], wifi_psk="12345678")
+    assert b93.static is not None and b93.static.address == "127.0.0.93/24"
+    assert (b93.timezone, b93.keyboard) == ("Europe/Berlin", "de")
+    assert "12345678" not in repr(b93) and "12345678" not in json.dumps(b93.summary())
+    b94 = from_inventory(inv, 94, [PUBKEY], wifi_psk=None)  # dry run: PSK never read
+    assert b94.static is None and (b94.timezone, b94.keyboard) == ("Europe/Berlin", "us")
+    assert b94.wifi is not None and b94.wifi.psk == "<secret>"
+    with pytest.raises(ConfigError, match="8 to 63 characters"):
+        from_inventory(inv, 93, [PUBKEY], wifi_psk="short")
+
+
+def test_raspios_section_is_strict() -> None:
+    from pydantic import ValidationError
+
+    from domum_tasks.inventory_model import Inventory
+
+    data = yaml.safe_load(LOOPBACK_INVENTORY.read_text())
+    data["raspios"] = {"timezon": "Europe/Berlin"}
+    with pytest.raises(ValidationError, match="did you mean 'timezone'"):
+        Inventory.model_validate(data)
+    data["raspios"] = {"wifi": {"ssid": "x", "country": "germany"}}
+    with pytest.raises(ValidationError, match="ISO 3166 country code"):
+        Inventory.model_validate(data)
+
+
+def _mbr(entries: list[tuple[int, int, int]], flag: int = 0x00) -> bytearray:
+    sector = bytearray(512)
+    for i, (ptype, start, count) in enumerate(entries):
+        base = 446 + 16 * i
+        sector[base] = flag
+        sector[base + 4] = ptype
+        sector[base + 8 : base + 16] = start.to_bytes(4, "little") + count.to_bytes(4, "little")
+    sector[510:512] = b"\x55\xaa"
+    return sector
+
+
+@pytest.mark.parametrize(
+    ("head", "found"),
+    [
+        (b"console=serial0,115200 console=tty1 root=PARTUUID=abc rootwait\n", "text ('console="),
+        (b"", "an empty file"),
+        (bytes(2 * MIB), "no MBR or GPT partition table"),
+        (bytes(_mbr([(0x0C, 8192, 1 << 17)]))[:512] + bytes(1000), "only 1512 bytes with an MBR"),
+        (bytes(_mbr([(0xEE, 1, 1 << 20)])) + bytes(MIB), "a protective MBR without the GPT header"),
+        (bytes(_mbr([(0x0C, 8192, 1 << 17)], flag=0x42)) + bytes(MIB), "no MBR or GPT"),
+    ],
+)
+def test_non_disk_images_are_named(head: bytes, found: str) -> None:
+    from domum_tasks.pi.flash.disklabel import image_problem
+
+    problem = image_problem(head)
+    assert problem is not None and problem.startswith(found), problem
+
+
+def test_disk_images_pass() -> None:
+    from domum_tasks.pi.flash.disklabel import image_problem
+    from tests.pi_flash_support import gpt_head
+
+    mbr = bytes(_mbr([(0x0C, 8192, 1 << 17), (0x83, 1 << 17, 1 << 20)]))
+    assert image_problem(mbr + bytes(MIB)) is None
+    assert image_problem(gpt_head(8) + bytes(MIB)) is None
+    fat = bytearray(MIB)  # a lone FAT filesystem: 55AA, but boot code where the table would be
+    fat[0:11] = b"\xeb\x58\x90mkfs.fat"
+    fat[446:510] = bytes(range(64))
+    fat[510:512] = b"\x55\xaa"
+    assert image_problem(bytes(fat)) == "a FAT filesystem (one partition, not a whole disk)"

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from invoke import Context, Exit
 
+from domum_tasks.talos.ops import power_tasks
 from domum_tasks.talos.ops import tasks as T
 
 
@@ -59,7 +60,7 @@ def test_upgrade_stops_at_unhealthy_node_and_resumes_flux(
     image = talos_calls(fake_cli, "upgrade")[0]
     assert image[image.index("--image") + 1] == (
         "factory.talos.dev/metal-installer/"
-        "ee21ef4a5ef808a9b7484cc0dda0f25075021691c8c09a276591eedb638ea1f9:v1.13.9")
+        "3a94974759203b1a5bd3fffa1d9509a1d1c39c6162a7a95b17aa124e7267eead:v1.13.9")  # rpi_generic+watchdog
 
 
 def test_upgrade_happy_path_single_node(fake_cli: Any, cluster_dir: Path) -> None:
@@ -313,12 +314,12 @@ def test_reset_needs_yes_then_runs(fake_cli: Any, cluster_dir: Path,
 
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # no terminal
     with pytest.raises(Exit) as exc:
-        T.reset(Context(), node="92")
+        power_tasks.reset(Context(), node="92")
     assert exc.value.code == 4 and fake_cli.calls == []
-    T.reset(Context(), node="92", yes=True)
+    power_tasks.reset(Context(), node="92", yes=True)
     assert fake_cli.state["reset"] == ["127.0.0.92"]
     assert "--graceful=true" in talos_calls(fake_cli, "reset")[-1]
-    T.reset(Context(), node="97", yes=True, graceful=False)  # --no-graceful reaches talosctl
+    power_tasks.reset(Context(), node="97", yes=True, graceful=False)  # --no-graceful reaches talosctl
     assert "--graceful=false" in talos_calls(fake_cli, "reset")[-1]
 
 

@@ -135,7 +135,7 @@ def test_apply_insecure_uses_node_as_endpoint_and_all_is_rolling() -> None:
 
 
 def test_apply_rejects_bad_mode() -> None:
-    with pytest.raises(ConfigError, match="valid modes are auto, no-reboot, staged, try"):
+    with pytest.raises(ConfigError, match="valid modes are auto, no-reboot, reboot, staged, try"):
         P.plan_apply(INV, [90], mode="reboot-now")
 
 
@@ -292,14 +292,6 @@ def test_upgrade_without_a_listing_plans_all_and_says_so() -> None:
     assert_argv_valid(cmds(plan))
 
 
-def test_reset_is_destructive_and_shows_node() -> None:
-    plan = P.plan_reset(INV, 92)
-    (step,) = plan.steps
-    assert isinstance(step, Cmd) and step.destructive and plan.destructive
-    assert "domum-xr2" in step.desc and "127.0.0.92" in step.desc
-    assert "--graceful=true" in step.argv and "--reboot" in step.argv
-
-
 def test_etcd_snapshot_plan_verifies_before_final_name() -> None:
     plan = P.plan_etcd_snapshot(INV, "backups/etcd.db")
     snap = next(s for s in plan.steps if isinstance(s, Cmd))
@@ -320,11 +312,10 @@ def test_every_planned_argv_passes_the_contract() -> None:
         P.plan_kubeconfig(INV, "clusterconfig/kubeconfig"),
         P.plan_health(INV, "5m"),
         P.plan_upgrade_k8s(INV),
-        P.plan_reset(INV, 91, graceful=False),
         P.plan_etcd_snapshot(INV, "x.db", 96),
     ]
     argvs = [a for p in plans for a in cmds(p)]
-    assert len(argvs) == 19
+    assert len(argvs) == 18
     assert_argv_valid(argvs)
     assert all(flag(a, "--talosconfig") and flag(a, "--nodes") and flag(a, "--endpoints")
                for a in argvs)

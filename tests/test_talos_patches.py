@@ -318,7 +318,7 @@ def test_yaml_dump_has_no_anchors_and_stable_key_order() -> None:
     text = patches.render(inv)["cluster/core/01-talos/controlplane/node-91.yaml"]
     assert "&id" not in text and "*id" not in text
     first = yaml.safe_load_all(text.split("---\n")[1])
-    assert list(next(first)) == ["apiVersion", "kind", "hostname"]
+    assert list(next(first)) == ["apiVersion", "kind", "auto", "hostname"]
 
 
 def test_patches_of_a_removed_node_are_deleted() -> None:

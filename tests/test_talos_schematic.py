@@ -23,6 +23,8 @@ INV = load(LOOPBACK_INVENTORY)
 RPI_VANILLA = "ee21ef4a5ef808a9b7484cc0dda0f25075021691c8c09a276591eedb638ea1f9"  # siderolabs docs
 EMPTY = "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba"  # talosctl default
 QEMU = "ce4c980550dd2ab1b17bbf2b08801c7eb59418eafe8f279833297925d67c7515"  # factory UI, qemu-ga only
+# rpi_generic + configTxtAppend watchdog: sha256 of the yaml.v3 text asserted below
+RPI_WATCHDOG = "3a94974759203b1a5bd3fffa1d9509a1d1c39c6162a7a95b17aa124e7267eead"
 
 
 @pytest.mark.parametrize(
@@ -38,7 +40,15 @@ def test_local_id_matches_factory_vectors(schematic: S.Schematic, expected: str)
 
 
 def test_per_platform_schematics() -> None:
-    assert S.schematic_for(INV, INV.node(90)).local_id == RPI_VANILLA
+    s90 = S.schematic_for(INV, INV.node(90))
+    # yaml.v3 emits the overlay's options map after image/name, keys sorted, 4-space indent
+    assert s90.canonical_yaml() == (
+        "overlay:\n    image: siderolabs/sbc-raspberrypi\n    name: rpi_generic\n"
+        "    options:\n        configTxtAppend: dtparam=watchdog=on\ncustomization: {}\n"
+    )
+    assert s90.local_id == RPI_WATCHDOG and S.pi_watchdog_enabled(s90)
+    s92 = S.schematic_for(INV, INV.node(92))  # the Pi 5 worker: its own board, Longhorn tools
+    assert s92.overlay_name == "rpi_5" and s92.extensions == S.LONGHORN_EXTENSIONS
     assert S.schematic_for(INV, INV.node(96)).local_id == QEMU
     x = S.schematic_for(INV, INV.node(97))
     assert x.extensions == ("siderolabs/i915", "siderolabs/intel-ucode", "siderolabs/iscsi-tools",
@@ -133,7 +143,7 @@ def factory() -> Iterator[tuple[str, list[bytes]]]:
 def test_post_schematic_against_loopback_factory(factory: tuple[str, list[bytes]]) -> None:
     url, bodies = factory
     sch = S.schematic_for(INV, INV.node(90))
-    assert facts.post_schematic(url, sch) == RPI_VANILLA
+    assert facts.post_schematic(url, sch) == RPI_WATCHDOG
     assert bodies == [sch.canonical_yaml().encode()]
     with pytest.raises(DomumError, match="HTTP 400"):
         facts.post_schematic(url, S.Schematic(extensions=("bogus/ext",)))
@@ -163,18 +173,18 @@ def test_schematic_task_online_writes_lock_then_offline_reads_it(
     rows = json.loads(capsys.readouterr().out)
     assert [r["node_id"] for r in rows] == [90, 91, 92, 96, 97, 98]
     assert {r["source"] for r in rows} == {"factory"}
-    assert len(bodies) == 3  # one POST per distinct schematic
+    assert len(bodies) == 4  # one POST per distinct schematic (Pi 4, Pi 5, VM, mini PC)
     by_node = {r["node_id"]: r for r in rows}
     assert by_node[96]["installer"] == f"factory.talos.dev/metal-installer/{QEMU}:v1.13.9"
     assert set(by_node[90]["images"]) == {"raw.xz", "raw.zst"}
     first = lock.read_text()
-    assert len(json.loads(first)) == 3
+    assert len(json.loads(first)) == 4
     schematic(Context(), json=True)
     capsys.readouterr()
     assert lock.read_text() == first  # deterministic: no churn
     schematic(Context(), node="96", json=True, offline=True)
     (row,) = json.loads(capsys.readouterr().out)
-    assert (row["id"], row["source"]) == (QEMU, "lock") and len(bodies) == 6
+    assert (row["id"], row["source"]) == (QEMU, "lock") and len(bodies) == 8
 
 
 def test_schematic_task_refuses_raspios_node() -> None:

@@ -2,8 +2,15 @@
 
 A schematic is what the Image Factory builds a Talos image from. Per node it is:
 
-* Raspberry Pis (rpi3/rpi4/rpi5): the overlay `siderolabs/sbc-raspberrypi`, name `rpi_generic`;
+* Raspberry Pis: the overlay `siderolabs/sbc-raspberrypi`, board profile `rpi_generic` for the
+  Pi 3/4 ("models before Pi 5") and `rpi_5` for the Pi 5 (sbc-raspberrypi >= v0.1.8; Talos 1.13's
+  pkg/machinery/platforms/sbcs.go lists it from 1.12.3, at community support level). Both
+  profiles ship a config.txt without the firmware watchdog, so the overlay option
+  `configTxtAppend: dtparam=watchdog=on` turns it on: the WatchdogTimerConfig patch of the Pis
+  (genconfig/patches.py) needs the device it names;
 * Proxmox VMs: the official extension `siderolabs/qemu-guest-agent`;
+* nodes that carry Longhorn volumes (`Node.carries_volumes`): `siderolabs/iscsi-tools` and
+  `siderolabs/util-linux-tools` (Longhorn's iSCSI engine and its fstrim/nsenter helpers);
 * plus `cluster.extensions` and the node's `schematic.extensions` / `schematic.extra_kernel_args`.
 
 Extensions are de-duplicated and sorted, so the order they are listed in the inventory does not
@@ -35,8 +42,13 @@ if TYPE_CHECKING:
     from ..inventory_model import Inventory, Node
 
 RPI_OVERLAY_IMAGE = "siderolabs/sbc-raspberrypi"
-RPI_OVERLAY_NAME = "rpi_generic"
+RPI_OVERLAY_NAME = "rpi_generic"  # Pi 3 and Pi 4
+RPI5_OVERLAY_NAME = "rpi_5"
+PI_OVERLAYS = {"rpi3": RPI_OVERLAY_NAME, "rpi4": RPI_OVERLAY_NAME, "rpi5": RPI5_OVERLAY_NAME}
+# Appended to the overlay's config.txt: enables the bcm2835 watchdog (/dev/watchdog0).
+PI_WATCHDOG_CONFIG_TXT = "dtparam=watchdog=on"
 QEMU_GUEST_AGENT = "siderolabs/qemu-guest-agent"
+LONGHORN_EXTENSIONS = ("siderolabs/iscsi-tools", "siderolabs/util-linux-tools")
 
 Arch = Literal["amd64", "arm64"]
 # Talos platform of the boot media and installer. All nodes get static addresses from their
@@ -54,12 +66,16 @@ class Schematic:
     extra_kernel_args: tuple[str, ...] = ()
     overlay_image: str = ""
     overlay_name: str = ""
+    overlay_options: tuple[tuple[str, str], ...] = ()  # sorted (key, value): yaml.v3 sorts maps
 
     def to_dict(self) -> dict[str, object]:
         """The schematic as the factory's API takes it (also valid as a JSON body)."""
         out: dict[str, object] = {}
         if self.overlay_image:
-            out["overlay"] = {"image": self.overlay_image, "name": self.overlay_name}
+            overlay: dict[str, object] = {"image": self.overlay_image, "name": self.overlay_name}
+            if self.overlay_options:
+                overlay["options"] = dict(self.overlay_options)
+            out["overlay"] = overlay
         custom: dict[str, object] = {}
         if self.extra_kernel_args:
             custom["extraKernelArgs"] = list(self.extra_kernel_args)
@@ -129,13 +145,22 @@ def schematic_for(inv: Inventory, node: Node) -> Schematic:
         kernel_args = list(dict.fromkeys(node.schematic.extra_kernel_args))
     if node.platform == "proxmox-vm":
         extensions.add(QEMU_GUEST_AGENT)
-    overlay = (RPI_OVERLAY_IMAGE, RPI_OVERLAY_NAME) if node.is_pi else ("", "")
+    if node.carries_volumes:
+        extensions.update(LONGHORN_EXTENSIONS)
+    if not node.is_pi:
+        return Schematic(extensions=tuple(sorted(extensions)), extra_kernel_args=tuple(kernel_args))
     return Schematic(
         extensions=tuple(sorted(extensions)),
         extra_kernel_args=tuple(kernel_args),
-        overlay_image=overlay[0],
-        overlay_name=overlay[1],
+        overlay_image=RPI_OVERLAY_IMAGE,
+        overlay_name=PI_OVERLAYS[node.platform],
+        overlay_options=(("configTxtAppend", PI_WATCHDOG_CONFIG_TXT),),
     )
+
+
+def pi_watchdog_enabled(schematic: Schematic) -> bool:
+    """True when the schematic's config.txt turns the Pi firmware watchdog on."""
+    return PI_WATCHDOG_CONFIG_TXT in dict(schematic.overlay_options).get("configTxtAppend", "")
 
 
 def installer_image(

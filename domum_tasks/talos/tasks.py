@@ -3,9 +3,10 @@
 from invoke import Collection
 
 from .genconfig import tasks as config_tasks
+from .ops import power_tasks
 from .ops import tasks as ops_tasks
 
 ns = Collection("talos")
-for _module in (config_tasks, ops_tasks):
+for _module in (config_tasks, ops_tasks, power_tasks):
     for _task in _module.TASKS:
         ns.add_task(_task)

@@ -205,6 +205,12 @@ def machine_config(
     return {"version": "v1alpha1", "debug": False, "machine": machine, "cluster": cluster}
 
 
+def hostname_doc() -> dict[str, Any]:
+    """The HostnameConfig `talosctl gen config` emits since Talos 1.12 (multi-doc network
+    config): `auto: stable` (pkg/machinery/config/generate/network.go)."""
+    return {"apiVersion": "v1alpha1", "kind": "HostnameConfig", "auto": "stable"}
+
+
 def registry_mirror_docs(mirrors: dict[str, str]) -> list[dict[str, Any]]:
     """--registry-mirror host=url: since Talos 1.12 a RegistryMirrorConfig document per host."""
     return [

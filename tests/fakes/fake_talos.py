@@ -15,6 +15,7 @@ from typing import Any
 import artifacts as art
 import yaml
 from fakecli import Call, Fail
+from talos_rules import validate_docs
 
 CLIENT_VERSION = art.TALOS_VERSION
 NODES_NOT_SET = (
@@ -139,6 +140,7 @@ def gen_config(call: Call) -> None:
             [],
         )
         docs = [art.machine_config(kind, name, endpoint, bundle, **common)]  # type: ignore[arg-type]
+        docs.append(art.hostname_doc())  # gen config >= 1.12: HostnameConfig auto: stable
         docs += art.registry_mirror_docs(mirrors)
         try:
             docs = art.apply_patches(docs, patches)
@@ -227,6 +229,7 @@ def validate(call: Call) -> None:
     for d in docs:
         if isinstance(d, dict):
             problems.extend(_schema_errors(d))
+    problems.extend(validate_docs(docs))  # the semantic rules the node runs (talos_rules.py)
     if problems:
         msg = f"{len(problems)} error(s) occurred:\n" + "\n".join(f"\t* {p}" for p in problems)
         raise Fail(msg)
@@ -380,11 +383,35 @@ def reset(call: Call) -> None:
     call.injected_failure(nodes)
     done = list(call.state.get("reset") or [])
     call.set("reset", sorted({*done, *nodes}))
+    labels = call.multi("--system-labels-to-wipe")
+    wiped = dict(call.state.get("wiped") or {})
+    for n in nodes:  # what the node lost: only those partitions, or the whole system disk
+        wiped[n] = labels or ["whole system disk"]
+    call.set("wiped", wiped)
     _mark_after(call, nodes)
     if call.bool("--wait", True):
         call.eprint(f"watching nodes: {json.dumps(nodes)}")
         for n in nodes:
             call.eprint(f"    * {n}: events check condition met")
+
+
+def _power(call: Call, key: str, done: str) -> None:
+    """reboot/shutdown: record the node; with --wait (default) print the watch lines."""
+    nodes, _, _ = client(call)
+    call.injected_failure(nodes)
+    call.set(key, sorted({*(call.state.get(key) or []), *nodes}))
+    if call.bool("--wait", True):
+        call.eprint(f"watching nodes: {json.dumps(nodes)}")
+        for n in nodes:
+            call.eprint(f"    * {n}: {done}")
+
+
+def reboot(call: Call) -> None:
+    _power(call, "rebooted", "post check passed")
+
+
+def shutdown(call: Call) -> None:
+    _power(call, "shut_down", "events check condition met")
 
 
 def apply_config(call: Call) -> None:
@@ -402,21 +429,58 @@ def apply_config(call: Call) -> None:
         raise Fail(f"failed to parse config: {str(exc).splitlines()[0]}") from None
     if not docs or not isinstance(docs[0], dict):
         raise _nodes_error(nodes, "rpc error: code = InvalidArgument desc = failed to parse config")
+    broken = validate_docs(docs)
+    if broken:  # the node validates before it accepts anything (also in --dry-run)
+        lines = "".join(f"\n\t* {b}" for b in broken)
+        raise _nodes_error(
+            nodes,
+            "rpc error: code = InvalidArgument desc = configuration validation failed: "
+            f"{len(broken)} error{'s' if len(broken) > 1 else ''} occurred:{lines}",
+        )
     mode = call.flag("--mode") or "auto"
     if call.bool("--dry-run"):
-        call.print("Dry run summary:\nApplied configuration without a reboot (skipped in dry-run).")
+        call.print(_dry_run_summary(call, nodes, docs, mode))
         return
     applied = dict(call.state.get("applied") or {})
     for n in nodes:
-        applied[n] = {"file": call.path_of(f), "mode": mode, "insecure": call.bool("--insecure")}
+        applied[n] = {
+            "file": call.path_of(f),
+            "mode": mode,
+            "insecure": call.bool("--insecure"),
+            "config": art.dump_docs(docs),  # the node keeps its own copy
+        }
     call.set("applied", applied)
     _mark_after(call, nodes)
     word = {
+        "reboot": "Applied configuration with a reboot",
         "no-reboot": "Applied configuration without a reboot",
         "staged": "Staged configuration to be applied after a reboot",
         "try": "Applied configuration without a reboot (try mode)",
     }
     call.print(word.get(mode, "Applied configuration with a reboot"))
+
+
+def _dry_run_summary(call: Call, nodes: list[str], docs: list[Any], mode: str) -> str:
+    """What talosctl prints for `apply-config --dry-run`: the mode it would use and a unified diff
+    of the node's current config against the new one (nothing applied yet: maintenance mode)."""
+    import difflib
+
+    old_text = ((call.state.get("applied") or {}).get(nodes[0]) or {}).get("config")
+    new_text = art.dump_docs(docs)
+    if not old_text or call.bool("--insecure"):
+        return "Dry run summary:\nNode is running in maintenance mode and does not have a config yet."
+    diff = "".join(
+        difflib.unified_diff(
+            old_text.splitlines(True), new_text.splitlines(True), "a/machineconfig", "b/machineconfig"
+        )
+    )
+    how = {"no-reboot": "without a reboot", "staged": "staged for the next reboot"}.get(
+        mode, "without a reboot" if mode in ("auto", "try") else "with a reboot"
+    )
+    return (
+        f"Dry run summary:\nApplied configuration {how} (skipped in dry-run).\n\n"
+        f"Config diff:\n\n{diff or 'No changes.'}"
+    )
 
 
 def version(call: Call) -> None:
@@ -688,6 +752,8 @@ HANDLERS = {
     "upgrade": upgrade,
     "upgrade-k8s": upgrade_k8s,
     "reset": reset,
+    "reboot": reboot,
+    "shutdown": shutdown,
     "apply-config": apply_config,
     "version": version,
     "kubeconfig": kubeconfig,

@@ -1,80 +1,22 @@
 """First-boot customisation of a Raspberry Pi OS image, written into its FAT boot partition
 without mounting it (pyfatfs at the partition's offset, found in the MBR).
 
-Current Raspberry Pi OS (trixie, `cloudinit-rpi` init format) reads cloud-init NoCloud files
-from the boot partition: `user-data`, `meta-data` and `network-config`. Following rpi-imager's
-generator: singular `user:` (keeps the default user's groups and its passwordless sudo, which
-`pi.update` needs), password locked and SSH password login off (keys only), and sshd enabled by
-`runcmd`, since Raspberry Pi OS ships it disabled. The legacy empty `ssh` file is written too,
-and `ds=nocloud;i=<instance-id>` is appended to cmdline.txt as Imager does. The network is DHCP
-on eth0 (addresses come from the router's reservation for the inventory MAC).
-Older images that use `firstrun.sh` (bookworm) are not handled.
+The files (cloud-init NoCloud user-data, network-config, meta-data, ssh) come from cloudinit.py;
+`ds=nocloud;i=<instance-id>` is appended to cmdline.txt as rpi-imager does. Older images that
+use `firstrun.sh` (bookworm) are not handled.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
-from dataclasses import dataclass
-from typing import Any
 
-import yaml
+from ...errors import VerifyError
+from .cloudinit import FirstBoot, for_node, from_inventory
 
-from ...errors import ConfigError, VerifyError
+__all__ = ["FirstBoot", "customize", "first_partition", "for_node", "from_inventory"]
 
 FAT_TYPES = {0x01, 0x04, 0x06, 0x0B, 0x0C, 0x0E, 0xEF}
-
-
-@dataclass(frozen=True)
-class FirstBoot:
-    hostname: str
-    user: str
-    authorized_keys: tuple[str, ...]
-
-    def files(self) -> dict[str, str]:
-        """File name in the boot partition -> content (pure, deterministic)."""
-        user_data: dict[str, Any] = {
-            "hostname": self.hostname,
-            "manage_etc_hosts": True,
-            "ssh_pwauth": False,
-            "user": {
-                "name": self.user,
-                "lock_passwd": True,
-                "ssh_authorized_keys": list(self.authorized_keys),
-            },
-            "runcmd": [["systemctl", "enable", "--now", "ssh"]],
-        }
-        network = {
-            "network": {
-                "version": 2,
-                "ethernets": {"eth0": {"dhcp4": True, "optional": True}},
-            }
-        }
-        ud = "#cloud-config\n" + yaml.safe_dump(user_data, sort_keys=False)
-        nc = yaml.safe_dump(network, sort_keys=False)
-        meta = yaml.safe_dump(
-            {"instance-id": self.instance_id(ud + nc), "local-hostname": self.hostname},
-            sort_keys=False,
-        )
-        return {"user-data": ud, "meta-data": meta, "network-config": nc, "ssh": ""}
-
-    def instance_id(self, content: str) -> str:
-        # Same content, same id (re-flashing is idempotent); new content makes cloud-init rerun.
-        return f"domum-{self.hostname}-{hashlib.sha256(content.encode()).hexdigest()[:12]}"
-
-
-def for_node(hostname: str, user: str, keys: list[str], node_id: int) -> FirstBoot:
-    keys = [k.strip() for k in keys if k.strip()]
-    if not keys:
-        raise ConfigError(
-            f"nodes.{node_id}: no SSH public key to install; set ssh.authorized_keys (or "
-            f"nodes.{node_id}.authorized_keys) in the inventory, or create the .pub of ssh.key_file"
-        )
-    for key in keys:
-        if not key.startswith(("ssh-", "ecdsa-", "sk-")):
-            raise ConfigError(f"ssh.authorized_keys: {key[:30]!r}... is not an OpenSSH public key")
-    return FirstBoot(hostname=hostname, user=user, authorized_keys=tuple(keys))
 
 
 def first_partition(mbr: bytes) -> tuple[int, int]:

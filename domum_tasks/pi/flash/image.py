@@ -3,7 +3,8 @@
 * Talos nodes: the Image Factory disk image of the node's schematic and the cluster's Talos
   version. Pis get `metal-arm64.raw.zst` (zstd decompresses far faster than xz); other nodes the
   ISO. The schematic id is the node's `schematic.id`, else computed offline by
-  `talos.schematic` (for a plain Pi that is the documented rpi_generic id below). The factory
+  `talos.schematic` (the Pis' schematics carry the board overlay and the watchdog option, so
+  their ids differ from the docs' vanilla rpi_generic id). The factory
   publishes no checksums for free, so the first download's sha256 is recorded in
   `config/images.lock` (trust on first use) and checked ever after.
 * Raspberry Pi OS nodes: `image.url`, with `image.sha256` (hash of the downloaded, compressed
@@ -27,8 +28,6 @@ from ...errors import ConfigError
 if TYPE_CHECKING:
     from ...inventory_model import Inventory, Node
 
-# siderolabs/docs rpi_generic.mdx: overlay siderolabs/sbc-raspberrypi, name rpi_generic, nothing else.
-RPI_GENERIC_SCHEMATIC_ID = "ee21ef4a5ef808a9b7484cc0dda0f25075021691c8c09a276591eedb638ea1f9"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 

@@ -79,14 +79,15 @@ def plan_flash(inp: FlashInput) -> Plan:
         ),
     )
     if inp.firstboot is not None:
+        if inp.firstboot.wifi is not None:
+            plan.secrets.append(inp.firstboot.wifi.psk)  # masked in every rendering
         plan.add(
             Local(
                 "customize",
                 {
                     "device": inp.device,
                     "partition": 1,
-                    "hostname": inp.firstboot.hostname,
-                    "user": inp.firstboot.user,
+                    **inp.firstboot.summary(),
                     "files": sorted(inp.firstboot.files()),
                 },
                 desc="cloud-init first boot, written into the FAT boot partition",

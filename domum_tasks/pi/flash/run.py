@@ -62,6 +62,16 @@ class Session:
             size = uncompressed_size(image)
         except FormatError as exc:
             raise VerifyError(f"{image}: corrupt archive: {exc}") from None
+        if not self.force:
+            from .disklabel import image_problem, read_head
+
+            head = read_head(image)
+            found = image_problem(head) if head is not None else None
+            if found:
+                raise Refused(
+                    f"{image}: not a disk image: found {found}; nothing was written "
+                    "(pass --force to write it anyway)"
+                )
         facts = probe_target(self.device, protect=self.protect(image))
         problems = refusals(facts, image_size=size, force=self.force, image_id=_file_id(image))
         if problems:
@@ -131,6 +141,17 @@ def authorized_keys(inv: Any, node: Any) -> list[str]:
     return [pub.read_text().strip()] if pub.is_file() else []
 
 
+def wifi_psk(inv: Any, node: Any) -> str | None:
+    """The Wi-Fi PSK secret of a Raspberry Pi OS node (None without Wi-Fi); read only for a real
+    write, so a dry run never decrypts it."""
+    wifi = inv.raspios_for(node).wifi
+    if wifi is None:
+        return None
+    from ...secrets import load as load_secrets
+
+    return load_secrets()[wifi.psk_secret]
+
+
 def run(
     *, node: int, device: str, image: str, yes: bool, force: bool, dry_run: bool, json_out: bool
 ) -> None:
@@ -148,7 +169,9 @@ def run(
     image_path = spec.local_path(cache)
     firstboot = None
     if n.os == "raspios":
-        firstboot = flash_firstboot.for_node(n.hostname, n.user, authorized_keys(inv, n), node)
+        firstboot = flash_firstboot.from_inventory(
+            inv, node, authorized_keys(inv, n), None if dry_run else wifi_psk(inv, n)
+        )
     size: int | None = None
     if image_path.is_file():
         try:

@@ -18,7 +18,8 @@ from ...taskutil import DRY_RUN, JSON, NODE, YES, domum_task
         "write an image file",
         "image": "image to write instead of the inventory's: a local path or an http(s) URL",
         "yes": YES,
-        "force": "allow a disk that does not report itself removable (internal or USB-SATA)",
+        "force": "allow a disk that does not report itself removable (internal or USB-SATA), "
+        "and an image without an MBR/GPT partition table or under 1 MiB",
         "dry_run": DRY_RUN,
         "json": JSON,
     }

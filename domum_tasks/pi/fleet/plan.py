@@ -62,7 +62,8 @@ def select(
     if n.os == "talos":
         raise ConfigError(
             f"{task}: node {node_id} ({n.hostname}) runs Talos, which has no SSH; "
-            f"use the talos.* tasks (talosctl)"
+            "use the talos.* tasks (talosctl), e.g. "
+            f"`inv talos.reboot --node {node_id}` or `inv talos.shutdown --node {node_id}`"
         )
     return [node_id]
 

@@ -1,5 +1,7 @@
 """`inv check` for Talos: render the patches in memory, validate them against the pinned
-Talos schema, and compare them with the files committed under cluster/core/01-talos/."""
+Talos schema, merge them onto what `talosctl gen config` writes per node and run Talos's own
+rules on the result (merged.py), and compare them with the files committed under
+cluster/core/01-talos/."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from collections.abc import Iterable
 
 from ...findings import CheckFinding
 from ...inventory import DEFAULT_PATH, Loaded, repo_root
-from . import patches
+from . import merged, patches
 from .run import read_generated, schema_problems
 
 NAME = "talos"
@@ -32,6 +34,7 @@ def check_talos(loaded: Loaded) -> Iterable[CheckFinding]:
             "schema",
             f"{len(rendered)} patches valid against Talos {inv.cluster.talos_version} schema",
         )
+    yield from merged_findings(loaded)
     on_disk = read_generated(root)
     drift = [p for p, text in rendered.items() if on_disk.get(p) != text]
     drift += patches.stale_files(rendered, on_disk)
@@ -54,4 +57,21 @@ def check_talos(loaded: Loaded) -> Iterable[CheckFinding]:
         state = "missing" if rel not in on_disk else ("stale" if rel not in rendered else "differs")
         yield CheckFinding(
             NAME, "error", rel, f"{state}: does not match the inventory; run `inv talos.genconfig`"
+        )
+
+
+def merged_findings(loaded: Loaded) -> Iterable[CheckFinding]:
+    """One error per rule a node's merged config breaks, else one ok line."""
+    inv = loaded.inventory
+    problems = merged.merged_problems(inv, patches.render(inv))
+    for problem in problems:
+        where, _, message = problem.partition(": ")
+        yield CheckFinding(NAME, "error", f"merged config {where}", message)
+    if not problems:
+        yield CheckFinding(
+            NAME,
+            "ok",
+            "merged config",
+            f"{len(inv.talos_nodes)} nodes: gen config + patches pass the Talos "
+            f"{inv.cluster.talos_version.rsplit('.', 1)[0]} rules",
         )

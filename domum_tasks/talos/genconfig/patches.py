@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from ...inventory_model import Inventory, Node
+from ..schematic import pi_watchdog_enabled, schematic_for
 
 PATCH_DIR = "cluster/core/01-talos"
 COMMON = f"{PATCH_DIR}/common.yaml"
@@ -38,7 +39,18 @@ HEADER = (
 )
 
 # Raspberry Pis have a hardware watchdog (bcm2835-wdt) but no RTC: a hung Pi reboots itself.
+# The device exists only because the Pi schematic appends `dtparam=watchdog=on` to config.txt
+# (talos/schematic.py); the patch is written only when the node's schematic does that.
 PI_WATCHDOG = {"device": "/dev/watchdog0", "timeout": "5m"}
+# Longhorn on Talos (longhorn.io docs, "Talos Linux support"): the kubelet must see the data path
+# with shared mount propagation, or volumes attach but never mount into pods.
+LONGHORN_PATH = "/var/lib/longhorn"
+LONGHORN_MOUNT = {
+    "destination": LONGHORN_PATH,
+    "type": "bind",
+    "source": LONGHORN_PATH,
+    "options": ["bind", "rshared", "rw"],
+}
 
 Doc = dict[str, Any]
 
@@ -82,6 +94,8 @@ def node_docs(inv: Inventory, node_id: int, node: Node) -> list[Doc]:
     prefix = c.node_cidr.prefixlen
     labels = {f"{LABEL_PREFIX}/node-id": str(node_id), f"{LABEL_PREFIX}/platform": node.platform}
     machine: Doc = {"install": {"disk": node.install_disk}, "nodeLabels": labels}
+    if node.carries_volumes:
+        machine["kubelet"] = {"extraMounts": [dict(LONGHORN_MOUNT)]}
     base: Doc = {"machine": machine}
     if node.role == "controlplane":
         # etcd must not advertise the VIP (it moves between nodes): pin it to the node network.
@@ -89,7 +103,9 @@ def node_docs(inv: Inventory, node_id: int, node: Node) -> list[Doc]:
     address = ipaddress.IPv4Interface(f"{node.ip}/{prefix}")
     docs: list[Doc] = [
         base,
-        _typed("HostnameConfig", hostname=node.hostname),
+        # `gen config` emits its own HostnameConfig with `auto: stable`; same-kind documents
+        # merge, and Talos rejects `auto` beside `hostname` unless auto is off (talos#12891).
+        _typed("HostnameConfig", auto="off", hostname=node.hostname),
         _typed(
             "LinkAliasConfig",
             name=LAN_LINK,
@@ -103,7 +119,7 @@ def node_docs(inv: Inventory, node_id: int, node: Node) -> list[Doc]:
             routes=[{"gateway": str(c.gateway)}],
         ),
     ]
-    if node.is_pi:
+    if node.is_pi and pi_watchdog_enabled(schematic_for(inv, node)):
         docs.append(_typed("WatchdogTimerConfig", **PI_WATCHDOG))
     return docs
 

@@ -178,6 +178,15 @@ def run_genconfig(*, rotate: bool, yes: bool, dry_run: bool, json_out: bool) -> 
             "generated patches fail the Talos schema:\n  " + "\n  ".join(problems),
             hint="fix the inventory (or report a Domum bug if the inventory is valid)",
         )
+    from .merged import merged_problems
+
+    broken = merged_problems(inv, rendered)
+    if broken:
+        raise ConfigError(
+            "merged machine configs (gen config + patches) break Talos rules:\n  "
+            + "\n  ".join(broken),
+            hint="fix the inventory (or report a Domum bug if the inventory is valid)",
+        )
     secrets_exist = (root / patches.SECRETS).is_file()
     talosctl = find_tool("talosctl")
     facts = GenFacts(

@@ -211,6 +211,20 @@ def probe_node(inv: Inventory, node_id: int, runner: Runner = default_runner) ->
     )
 
 
+def probe_config_diff(
+    inv: Inventory, node_id: int, path: str, mode: str, runner: Runner = default_runner
+) -> tuple[bool, str]:
+    """talosctl's own `apply-config --dry-run` on a running node: (answered, its output).
+
+    Read-only: the node validates the file and reports the mode it would use and the config
+    diff, and applies nothing. A node that does not answer gives (False, the error line).
+    """
+    ip = str(inv.node(node_id).ip)
+    argv = talosctl(inv, "apply-config", "--dry-run", "--file", path, "--mode", mode, nodes=[ip])
+    ok, out, err = _run(runner, argv)
+    return ok, (out.strip() if ok else err)
+
+
 def probe_etcd_members(
     inv: Inventory, node: Node, runner: Runner = default_runner
 ) -> tuple[list[str] | None, str]:

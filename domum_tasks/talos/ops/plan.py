@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from ...inventory_model import Inventory, Node
     from .facts import Kustomization, NodeFacts
 
-APPLY_MODES = ("auto", "no-reboot", "staged", "try")
+# talosctl v1.13 apply-config --mode (cmd/talosctl/cmd/talos/apply-config.go); `reboot` is new in 1.13
+APPLY_MODES = ("auto", "no-reboot", "reboot", "staged", "try")
 ALREADY_BOOTSTRAPPED = "AlreadyExists"
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
@@ -83,14 +84,19 @@ def plan_apply(
     insecure: bool = False,
     mode: str = "auto",
     existing: Iterable[str] = (),
+    at: str = "",
 ) -> Plan:
     """`apply-config --file clusterconfig/<cluster>-<host>.yaml` per node, in rolling order.
 
     With --insecure (maintenance mode, no client certificate yet) the node is its own endpoint.
+    A node in maintenance mode has the address DHCP gave it, which is the inventory IP only with
+    a DHCP reservation for its MAC; `at` names the address it has now (one node, --insecure).
     """
     if mode not in APPLY_MODES:
         raise ConfigError(f"--mode {mode!r}: valid modes are {', '.join(APPLY_MODES)}")
     ids = rolling_order(inv, [int(i) for i in node_ids if talos_node(inv, i)])
+    if at:
+        _check_at(at, insecure, ids)
     plan = Plan(f"apply machine configs ({mode}{', insecure' if insecure else ''})")
     have = set(existing)
     for i in ids:
@@ -101,10 +107,34 @@ def plan_apply(
         args: list[str] = ["--file", path, "--mode", mode]
         if insecure:
             args.insert(0, "--insecure")
-        eps = [str(node.ip)] if insecure else None
-        argv = talosctl(inv, "apply-config", *args, nodes=[str(node.ip)], endpoints=eps)
-        plan.add(Cmd(argv, desc=f"apply {path} to {_label(i, node)}", timeout_s=300))
+        target = at or str(node.ip)
+        eps = [target] if insecure else None
+        argv = talosctl(inv, "apply-config", *args, nodes=[target], endpoints=eps)
+        where = f" at its maintenance address {at}" if at else ""
+        plan.add(Cmd(argv, desc=f"apply {path} to {_label(i, node)}{where}", timeout_s=300))
+        if at:
+            plan.note(
+                f"{node.hostname} takes its inventory address {node.ip} once the config is "
+                f"applied; later calls use {node.ip}"
+            )
     return plan
+
+
+def _check_at(at: str, insecure: bool, ids: list[int]) -> None:
+    import ipaddress
+
+    if not insecure:
+        raise ConfigError(
+            f"--at {at}: only with --insecure (a configured node answers on its inventory address)"
+        )
+    if len(ids) != 1:
+        raise ConfigError(f"--at {at}: names one node's address; give --node N, not --all")
+    try:
+        ipaddress.ip_address(at)
+    except ValueError:
+        raise ConfigError(
+            f"--at {at!r}: not an IP address (e.g. the DHCP lease, 10.0.10.153)"
+        ) from None
 
 
 def plan_bootstrap(
@@ -337,27 +367,7 @@ def plan_upgrade_k8s(inv: Inventory) -> Plan:
     )
 
 
-# --- reset / etcd snapshot ---------------------------------------------------------------------------
-
-
-def plan_reset(inv: Inventory, node_id: int, *, graceful: bool = True) -> Plan:
-    """Wipe one node back to maintenance mode (destructive: needs --yes or confirmation)."""
-    node = talos_node(inv, node_id)
-    plan = Plan(f"reset {node.hostname}")
-    if node.role == "controlplane" and len(inv.controlplanes) == 1:
-        plan.note("this is the only control plane: resetting it destroys etcd and the cluster")
-    plan.note(f"node: {_label(node_id, node)}, model {node.model or '-'}, disk {node.install_disk}")
-    argv = talosctl(
-        inv, "reset", f"--graceful={str(graceful).lower()}", "--reboot", nodes=[str(node.ip)]
-    )
-    return plan.add(
-        Cmd(
-            argv,
-            desc=f"wipe {_label(node_id, node)}; it reboots into maintenance mode",
-            destructive=True,
-            timeout_s=1800,
-        )
-    )
+# --- etcd snapshot (reset, reboot, shutdown: power.py) ---------------------------------------------------------------------------
 
 
 def plan_etcd_snapshot(inv: Inventory, out: str, node_id: int | None = None) -> Plan:

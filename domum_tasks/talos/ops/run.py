@@ -80,6 +80,22 @@ def resolve_schematics(
     return out
 
 
+def show_config_diffs(inv: Inventory, node_ids: Iterable[int], mode: str) -> None:
+    """After a dry-run plan: what each running node itself says `apply-config` would change."""
+    from .plan import config_path
+
+    for i in node_ids:
+        node = inv.nodes[i]
+        ok, text = facts.probe_config_diff(inv, i, config_path(inv, node), mode)
+        head = f"--- talosctl apply-config --dry-run on {node.hostname} ({node.ip})"
+        if ok:
+            print(f"{head}:\n{text}")
+        else:
+            print(
+                f"{head}: no answer ({text}); the plan above assumes the node runs and accepts it"
+            )
+
+
 def existing_files(paths: Iterable[str]) -> set[str]:
     return {p for p in paths if Path(p).is_file()}
 

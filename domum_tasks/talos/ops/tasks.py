@@ -1,5 +1,5 @@
 """Talos day-2 tasks: schematic, apply, bootstrap, kubeconfig, health, upgrade, upgrade-k8s,
-reset, etcd-snapshot. Thin: parse args, load the inventory, probe, plan (ops_plan), execute.
+etcd-snapshot (reboot, shutdown, reset: power_tasks.py). Thin: parse args, load the inventory, probe, plan (ops_plan), execute.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 from invoke import Context
 
-from ...taskutil import ALL, DRY_RUN, JSON, NODE, YES, domum_task, load_inventory
+from ...taskutil import ALL, DRY_RUN, JSON, NODE, domum_task, load_inventory
 
 WAIT = "how long talosctl health waits for the cluster (Go duration, e.g. 10m)"
 
@@ -84,8 +84,10 @@ def schematic(
         "node": NODE,
         "all": ALL + " (control planes first)",
         "insecure": "node is in maintenance mode (no client certificate yet)",
-        "mode": "auto | no-reboot | staged | try",
-        "dry_run": DRY_RUN,
+        "at": "with --insecure: the node's current (DHCP) address, when it is not the "
+        "inventory IP (no DHCP reservation)",
+        "mode": "auto | no-reboot | reboot | staged | try",
+        "dry_run": DRY_RUN + "; on a running node also talosctl's own apply-config --dry-run diff",
         "json": JSON,
     }
 )
@@ -94,6 +96,7 @@ def apply(
     node: str = "",
     all: bool = False,
     insecure: bool = False,
+    at: str = "",
     mode: str = "auto",
     dry_run: bool = False,
     json: bool = False,
@@ -101,7 +104,7 @@ def apply(
     """Apply generated machine configs to one node or all nodes."""
     from ...errors import ConfigError
     from .plan import config_path, plan_apply
-    from .run import existing_files, parse_node
+    from .run import existing_files, parse_node, show_config_diffs
 
     inv = load_inventory()
     nid = parse_node(node, inv)
@@ -109,11 +112,14 @@ def apply(
         raise ConfigError("give exactly one of --node N or --all")
     ids: list[int] = list(inv.talos_nodes) if all or nid is None else [nid]
     paths = [config_path(inv, inv.node(i)) for i in ids]
-    plan = plan_apply(inv, ids, insecure=insecure, mode=mode, existing=existing_files(paths))
+    have = existing_files(paths)
+    plan = plan_apply(inv, ids, insecure=insecure, mode=mode, existing=have, at=at)
     missing = [n for n in plan.notes if "does not exist" in n]
     if missing and not dry_run:
         raise ConfigError(missing[0])
     _executor(dry_run, json, inv).execute(plan)
+    if dry_run and not insecure and not json:
+        show_config_diffs(inv, [i for i in ids if config_path(inv, inv.nodes[i]) in have], mode)
 
 
 @domum_task(
@@ -279,38 +285,6 @@ def upgrade_k8s(c: Context, dry_run: bool = False, json: bool = False) -> None:
 
 @domum_task(
     help={
-        "node": NODE,
-        "yes": YES,
-        "graceful": "cordon, drain and leave etcd first",
-        "dry_run": DRY_RUN,
-        "json": JSON,
-    }
-)
-def reset(
-    c: Context,
-    node: str = "",
-    yes: bool = False,
-    graceful: bool = True,
-    dry_run: bool = False,
-    json: bool = False,
-) -> None:
-    """Wipe a node back to maintenance mode (asks first)."""
-    from ...errors import ConfigError
-    from .plan import plan_reset
-    from .run import parse_node
-
-    inv = load_inventory()
-    nid = parse_node(node, inv)
-    if nid is None:
-        raise ConfigError("--node N is required: which node to reset")
-    plan = plan_reset(inv, nid, graceful=graceful)
-    if not dry_run:
-        print("\n".join(plan.notes))
-    _executor(dry_run, json, inv).execute(plan, yes=yes)
-
-
-@domum_task(
-    help={
         "out": "snapshot file to write (verified before it gets this name)",
         "node": NODE + " of a control plane; default: the first one",
         "dry_run": DRY_RUN,
@@ -341,6 +315,5 @@ TASKS = [
     health,
     upgrade,
     upgrade_k8s,
-    reset,
     etcd_snapshot,
 ]
