@@ -6,9 +6,12 @@ pydantic) are imported inside the tasks that use them, so `inv --list` stays fas
 
 from __future__ import annotations
 
+from importlib import metadata
+
 from invoke import Collection, Context
 
 from .backup.tasks import ns as backup_ns
+from .cli import install_broken_pipe_hook
 from .flux.tasks import ns as flux_ns
 from .pi.tasks import ns as pi_ns
 from .proxmox.tasks import ns as proxmox_ns
@@ -33,6 +36,12 @@ def check(c: Context, json: bool = False) -> None:
         raise ConfigError(f"check failed: {errors} error(s)")
 
 
+try:
+    __version__ = metadata.version("domum")
+except metadata.PackageNotFoundError:  # a source tree that was never pip-installed
+    __version__ = "0+unknown"
+
+install_broken_pipe_hook()
 ns = Collection(check)
 for sub in (talos_ns, flux_ns, proxmox_ns, pi_ns, backup_ns, tools_ns, secrets_ns):
     ns.add_collection(sub)

@@ -26,7 +26,6 @@ def print_table(
             )
         )
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
@@ -38,4 +37,18 @@ def print_table(
     # Off a terminal (cron mail, a log file, a pipe) rich would squeeze the table into 80
     # columns; give it room instead, since nobody's window is there to fit.
     width = None if sys.stdout.isatty() else PIPE_WIDTH
-    Console(file=sys.stdout, soft_wrap=True, width=width).print(table)
+    stdout_console(width).print(table)
+
+
+def stdout_console(width: int | None = None) -> Any:
+    """A rich Console on stdout that lets a broken pipe raise BrokenPipeError.
+
+    rich's default ends the process with exit 1 there; Domum's task wrapper wants the exception,
+    to exit 141 quietly as shell tools do (`inv check | head`)."""
+    from rich.console import Console
+
+    class StdoutConsole(Console):
+        def on_broken_pipe(self) -> None:
+            raise BrokenPipeError
+
+    return StdoutConsole(file=sys.stdout, soft_wrap=True, width=width)

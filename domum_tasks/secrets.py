@@ -35,6 +35,9 @@ DEFAULT_PATH = REPO_ROOT / "config" / "secrets.sops.yaml"
 EXAMPLE_PATH = REPO_ROOT / "config" / "secrets.example.yaml"
 ENV_PREFIX = "DOMUM_"
 SOPS_ENV = {"SOPS_DISABLE_VERSION_CHECK": "1"}
+# sops otherwise asks the GitHub API for its latest version (offline users and CI cannot reach
+# it); a global flag, so it goes before the subcommand.
+SOPS_GLOBAL_FLAGS = ("--disable-version-check",)
 SOPS_TIMEOUT_S = 60.0
 KEY_ENV_VARS = (
     "SOPS_AGE_KEY",
@@ -102,6 +105,11 @@ def sops_config_for(path: Path) -> Path | None:
     return None
 
 
+def sops_argv(*args: str) -> list[str]:
+    """The argv of one sops call: the binary, its global flags, then `args`."""
+    return [str(require_tool("sops")), *SOPS_GLOBAL_FLAGS, *args]
+
+
 def _sops(
     args: list[str],
     *,
@@ -113,7 +121,7 @@ def _sops(
     """Run sops; return stdout. On failure: one masked line plus the masked stderr tail."""
     import subprocess
 
-    argv = [str(require_tool("sops")), *args]
+    argv = sops_argv(*args)
     env = {**os.environ, **SOPS_ENV}
     hidden = list(secrets or [])
     what = mask(what, hidden)  # even a path may carry a value

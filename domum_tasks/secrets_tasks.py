@@ -45,10 +45,9 @@ def edit(c: Context, dry_run: bool = False, json: bool = False) -> None:
         import subprocess
 
         from .errors import CommandFailed
-        from .tools import require_tool
 
         secrets.check_key_material()
-        argv = [str(require_tool("sops")), "edit", args["path"]]
+        argv = secrets.sops_argv("edit", args["path"])
         # Interactive: stdio stays the terminal's; nothing is captured, so nothing can leak here.
         rc = subprocess.call(argv, env={**os.environ, **secrets.SOPS_ENV})
         # sops exits 200 when the file was not changed; that is fine.

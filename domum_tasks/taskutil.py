@@ -56,7 +56,9 @@ def domum_task(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Task
         @functools.wraps(body)
         def wrapper(*a: Any, **kw: Any) -> Any:
             try:
-                return body(*a, **kw)
+                result = body(*a, **kw)
+                sys.stdout.flush()  # a closed pipe must show here, not at interpreter exit
+                return result
             except DomumError as exc:
                 raise Exit(f"domum: {exc}", code=exc.exit_code) from None
             except KeyboardInterrupt:

@@ -1,0 +1,82 @@
+"""The command line as a user types it: `domum` and `inv`, parser errors, closed pipes, shims."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from domum_tasks.cli import suggestion
+from tests.conftest import REPO
+
+BIN = Path(sys.executable).parent
+
+
+def _run(*argv: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["pi.flash", "--node", "92", "--devce", "x"],
+            "domum: No idea what '--devce' is! (did you mean '--device'?)",
+        ),
+        (["chek"], "domum: No idea what 'chek' is! (did you mean 'check'?)"),
+        (["--help", "talos.aply"], "(did you mean 'talos.apply'?)"),
+        (["talos.apply", "--node"], "domum: Flag --node needed value and was not given one!"),
+        (["pi.flash", "--node", "abc"], "domum: --node 'abc' is not a whole number"),
+    ],
+)
+def test_domum_parser_errors_are_bad_input_with_a_hint(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
+    proc = _run(str(BIN / "domum"), *args, cwd=tmp_path)  # runs from any directory
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_domum_runs_tasks_from_any_directory(tmp_path: Path) -> None:
+    proc = _run(str(BIN / "domum"), "--list", cwd=tmp_path)
+    assert proc.returncode == 0 and "talos.genconfig" in proc.stdout
+
+
+def test_suggestion_only_when_close() -> None:
+    assert suggestion("--devce", ["--device", "--dry-run"]) == " (did you mean '--device'?)"
+    assert suggestion("--zzz", ["--device"]) == ""
+
+
+@pytest.mark.parametrize("prog", ["inv", "domum"])
+@pytest.mark.parametrize("args", [["check"], ["check", "--json"], ["--list"], ["tools.check"]])
+def test_closed_pipe_exits_141_quietly(prog: str, args: list[str]) -> None:
+    proc = subprocess.Popen(
+        [str(BIN / prog), *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the first byte (`| true`)
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert err == ""
+
+
+def test_shim_finds_the_repo_venv_without_activation(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    env["PATH"] = "/usr/bin:/bin"  # no .venv/bin, as in cron or a fresh shell
+    proc = subprocess.run(
+        [str(REPO / "scripts" / "talos-genconfig.sh"), "--dry-run", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    assert "inv: not found" not in proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert '"kind"' in proc.stdout
