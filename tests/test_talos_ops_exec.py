@@ -431,3 +431,61 @@ def test_fake_flux_table_parses_and_suspend_by_name_is_scoped(
     ]
     assert len({tuple(len(c) for c in line.split("\t")) for line in lines}) == 1
     assert "\tmain@sha1:3f2e9c1d\t" in lines[1]  # hex truncated like flux's TruncateHex
+
+
+# --- a missing CLI is exit 3 at once, with nothing done first ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("task", "kwargs"),
+    [
+        (T.bootstrap, {}),
+        (T.upgrade, {"offline": True}),
+        (T.health, {}),
+        (T.upgrade_k8s, {}),
+        (T.apply, {"all": True}),
+    ],
+)
+def test_missing_talosctl_is_exit_3_at_once(
+    fake_cli_absent: Any,
+    cluster_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    task: Any,
+    kwargs: dict[str, Any],
+) -> None:
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(Exit) as exc:
+        task(Context(), **kwargs)
+    assert exc.value.code == 3 and "talosctl not found" in str(exc.value.message)
+    assert time.monotonic() - start < 5  # no retrying until a deadline
+    assert capsys.readouterr().out == ""  # no table of `down` nodes first
+
+
+def test_upgrade_needs_flux_unless_no_flux(fake_cli: Any, cluster_dir: Path) -> None:
+    fake_cli.remove("flux")
+    with pytest.raises(Exit) as exc:
+        T.upgrade(Context(), offline=True)
+    assert exc.value.code == 3 and "flux not found" in str(exc.value.message)
+    assert fake_cli.calls == []
+
+
+def test_refusals_leave_no_directories(fake_cli_absent: Any, cluster_dir: Path) -> None:
+    for task, kwargs in (
+        (T.kubeconfig, {"out": "kube/out/config"}),
+        (T.etcd_snapshot, {"out": "a/b.db"}),
+    ):
+        with pytest.raises(Exit) as exc:
+            task(Context(), **kwargs)
+        assert exc.value.code == 3
+    assert not (cluster_dir / "kube").exists() and not (cluster_dir / "a").exists()
+
+
+def test_tilde_in_out_is_the_home_directory(
+    fake_cli: Any, cluster_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    T.kubeconfig(Context(), out="~/.kube/domum")  # as `--out=~/.kube/domum` arrives
+    assert (tmp_path / "home" / ".kube" / "domum").is_file()
+    assert not (cluster_dir / "~").exists()

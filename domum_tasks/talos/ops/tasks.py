@@ -14,6 +14,17 @@ from ...taskutil import ALL, DRY_RUN, JSON, NODE, YES, domum_task, load_inventor
 WAIT = "how long talosctl health waits for the cluster (Go duration, e.g. 10m)"
 
 
+def _require(dry_run: bool, *tools: str) -> None:
+    """A real run needs its CLIs: exit 3 at once, before any probe, retry or file (a dry run
+    plans without them, as for a fresh cluster)."""
+    if dry_run:
+        return
+    from ...tools import require_tool
+
+    for name in tools:
+        require_tool(name)
+
+
 def _executor(dry_run: bool, json: bool, inv: Any, progress: Any = None) -> Any:
     from ...taskutil import executor
     from .run import handlers
@@ -103,6 +114,7 @@ def apply(
     from .plan import config_path, plan_apply
     from .run import existing_files, parse_node
 
+    _require(dry_run, "talosctl")
     inv = load_inventory()
     nid = parse_node(node, inv)
     if (nid is None) == (not all):
@@ -129,6 +141,7 @@ def bootstrap(c: Context, deadline: str = "10m", dry_run: bool = False, json: bo
     from .plan import ALREADY_BOOTSTRAPPED as ALREADY
     from .plan import first_controlplane, parse_duration, plan_bootstrap
 
+    _require(dry_run, "talosctl")
     inv = load_inventory()
     seconds = parse_duration(deadline, "--deadline")
     first_controlplane(inv)  # a clear error when there is none
@@ -152,9 +165,10 @@ def kubeconfig(c: Context, out: str = "", dry_run: bool = False, json: bool = Fa
     """Fetch the cluster's admin kubeconfig."""
     from .plan import plan_kubeconfig
 
+    _require(dry_run, "talosctl")
     inv = load_inventory()
     # A path the user typed is relative to where they typed it; commands run from the repo.
-    target = os.path.abspath(out) if out else inv.cluster.kubeconfig
+    target = os.path.abspath(os.path.expanduser(out)) if out else inv.cluster.kubeconfig
     _executor(dry_run, json, inv).execute(plan_kubeconfig(inv, target))
 
 
@@ -170,6 +184,7 @@ def health(
     from .plan import plan_health
     from .run import probe_nodes
 
+    _require(dry_run, "talosctl")
     inv = load_inventory()
     plan = plan_health(inv, wait_timeout)
     failure: DomumError | None = None
@@ -230,6 +245,7 @@ def upgrade(
     from .plan import plan_upgrade, rolling_order, talos_node
     from .run import Progress, parse_node, probe_nodes, resolve_schematics
 
+    _require(dry_run, "talosctl", *(() if no_flux else ("flux",)))
     inv = load_inventory()
     nid = parse_node(node, inv)
     ids = [nid] if nid is not None and talos_node(inv, nid) else rolling_order(inv)
@@ -273,6 +289,7 @@ def upgrade_k8s(c: Context, dry_run: bool = False, json: bool = False) -> None:
     """Upgrade Kubernetes to the inventory's kubernetes_version."""
     from .plan import plan_upgrade_k8s
 
+    _require(dry_run, "talosctl")
     inv = load_inventory()
     _executor(dry_run, json, inv).execute(plan_upgrade_k8s(inv))
 
@@ -299,6 +316,7 @@ def reset(
     from .plan import plan_reset
     from .run import parse_node
 
+    _require(dry_run, "talosctl")
     inv = load_inventory()
     nid = parse_node(node, inv)
     if nid is None:
@@ -328,8 +346,10 @@ def etcd_snapshot(
         raise ConfigError("--out PATH is required: where to write the snapshot")
     from .run import parse_node
 
+    _require(dry_run, "talosctl")
     inv = load_inventory()
-    plan = plan_etcd_snapshot(inv, os.path.abspath(out), parse_node(node, inv))
+    # `--out=~/x` reaches us unexpanded (the shell expands ~ only at the start of a word)
+    plan = plan_etcd_snapshot(inv, os.path.abspath(os.path.expanduser(out)), parse_node(node, inv))
     _executor(dry_run, json, inv).execute(plan)
 
 
