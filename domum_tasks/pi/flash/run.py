@@ -146,6 +146,9 @@ def run(
     spec = resolve_image(inv, node, image)
     cache = flash_download.cache_dir()
     image_path = spec.local_path(cache)
+    if not spec.is_url and not image_path.is_file():  # bad input, in a dry run too
+        where = "--image" if spec.origin == "--image" else f"nodes.{node}.image.url"
+        raise ConfigError(f"{where} {image_path}: no such image file")
     firstboot = None
     if n.os == "raspios":
         firstboot = flash_firstboot.for_node(n.hostname, n.user, authorized_keys(inv, n), node)
@@ -158,6 +161,8 @@ def run(
     show = progress.enabled() and not json_out
     session = Session(spec, device, firstboot, force, show)
     facts: TargetFacts = probe_target(device, protect=session.protect(image_path))
+    if facts.kind == "missing" and device.startswith("/dev/"):  # a typo, not a safety refusal
+        raise ConfigError(f"--device {device}: no such device (see `lsblk` for disks)")
     plan = plan_flash(
         FlashInput(
             node_id=node,
