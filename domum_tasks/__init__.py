@@ -17,11 +17,11 @@ from .pi.tasks import ns as pi_ns
 from .proxmox.tasks import ns as proxmox_ns
 from .secrets_tasks import ns as secrets_ns
 from .talos.tasks import ns as talos_ns
-from .taskutil import JSON, domum_task
+from .taskutil import domum_task
 from .tools.tasks import ns as tools_ns
 
 
-@domum_task(help={"json": JSON})
+@domum_task(help={"json": "print the findings as JSON (a list of check/result/subject/detail)"})
 def check(c: Context, json: bool = False) -> None:
     """Validate the inventory and everything derived from it (offline)."""
     from .check import run_checks
