@@ -231,6 +231,20 @@ def unencrypted_leaves(doc: Any, path: str = "") -> list[str]:
     return [path.rstrip(".")]
 
 
+def encryption_config(target: Path, config: Path | None = None) -> Path:
+    """The `.sops.yaml` that would encrypt `target`; ConfigError if none, or if it still names
+    the placeholder recipient (dry runs call this too, so they fail where the real run would)."""
+    conf = config or sops_config_for(target)
+    if conf is None:
+        raise ConfigError(f"no .sops.yaml found above {target}", hint="see README, Secrets")
+    if PLACEHOLDER_RECIPIENT in conf.read_text():
+        raise ConfigError(
+            f"{conf}: still has the placeholder age recipient; put your public key there",
+            hint="`inv secrets.init` creates a key and prints its public half",
+        )
+    return conf
+
+
 def encrypt_bytes(
     data: bytes,
     dest: str | os.PathLike[str],
@@ -248,14 +262,7 @@ def encrypt_bytes(
     from .run import write_atomic
 
     target = Path(dest).resolve()
-    conf = config or sops_config_for(target)
-    if conf is None:
-        raise ConfigError(f"no .sops.yaml found above {target}", hint="see README, Secrets")
-    if PLACEHOLDER_RECIPIENT in conf.read_text():
-        raise ConfigError(
-            f"{conf}: still has the placeholder age recipient; put your public key there",
-            hint="`inv secrets.init` creates a key and prints its public half",
-        )
+    conf = encryption_config(target, config)
     out = _sops(
         ["--config", str(conf), "encrypt", "--filename-override", str(target)],
         what=f"encrypting {dest}",

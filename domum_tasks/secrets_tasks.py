@@ -22,6 +22,7 @@ def edit(c: Context, dry_run: bool = False, json: bool = False) -> None:
         secrets.check_key_material()  # before creating a file nobody could then open
     plan = Plan(f"edit {path}")
     if not path.exists():
+        secrets.encryption_config(path.resolve())  # a placeholder recipient fails the dry run too
         plan.note(
             f"{path} does not exist: creating it, encrypted, from {secrets.EXAMPLE_PATH.name}"
         )
