@@ -125,21 +125,23 @@ def test_run_all_collects_output_and_exit_codes(
         call(fleet_tasks.run, cmd=cmd, all_=True, json=True)
     assert exc.value.code == 1
     assert "pi.run: 1 of 3 host(s) failed" in str(exc.value.message)
-    assert "node-94: exit code 5: boom" in str(exc.value.message)
+    assert "domum-zigbee: exit code 5: boom" in str(exc.value.message)
     results = {r["host"]: r for r in rows_of(capsys)}
-    assert [results[h]["status"] for h in ("node-93", "node-94", "node-95")] == [
+    assert [results[h]["status"] for h in ("domum-dns", "domum-zigbee", "domum-edge")] == [
         "ok",
         "failed",
         "ok",
     ]
-    assert results["node-93"]["stdout"].strip() == os.uname().nodename
-    assert results["node-94"]["exit_code"] == 5 and results["node-94"]["stderr"] == "boom\n"
+    assert results["domum-dns"]["stdout"].strip() == os.uname().nodename
+    assert (
+        results["domum-zigbee"]["exit_code"] == 5 and results["domum-zigbee"]["stderr"] == "boom\n"
+    )
 
 
 def test_run_text_output_and_success(fleet_inventory: Path, capsys: Any) -> None:
     call(fleet_tasks.run, cmd="echo from-$((90+3))", node="93")
     out = capsys.readouterr().out
-    assert "── node-93 (127.0.0.93): ok" in out and "from-93" in out and "pi.run" in out
+    assert "── domum-dns (127.0.0.93): ok" in out and "from-93" in out and "pi.run" in out
 
 
 def test_run_refuses_unknown_host_key_naming_enroll(
@@ -183,12 +185,12 @@ def test_update_reports_upgrades_and_reboot(
     sshd_fleet.host(95).set_fake("apt/upgradable", "openssl\n")
     call(fleet_tasks.update, all_=True, parallel=2, json=True)
     report = {r["host"]: r for r in rows_of(capsys)}
-    assert report["node-93"] == {"host": "node-93", "ok": True, "upgraded": 0, "packages": [],
+    assert report["domum-dns"] == {"host": "domum-dns", "ok": True, "upgraded": 0, "packages": [],
                                  "reboot_required": False, "reason": ""}  # fmt: skip
-    assert report["node-94"]["upgraded"] == 2
-    assert report["node-94"]["packages"] == ["libc6", "linux-image-rpi-v8"]
-    assert report["node-94"]["reboot_required"] is True
-    assert (report["node-95"]["packages"], report["node-95"]["reboot_required"]) == (
+    assert report["domum-zigbee"]["upgraded"] == 2
+    assert report["domum-zigbee"]["packages"] == ["libc6", "linux-image-rpi-v8"]
+    assert report["domum-zigbee"]["reboot_required"] is True
+    assert (report["domum-edge"]["packages"], report["domum-edge"]["reboot_required"]) == (
         ["openssl"],
         False,
     )
@@ -205,7 +207,7 @@ def test_update_failure_on_one_host_does_not_stop_the_others(
     with pytest.raises(Exit) as exc:
         call(fleet_tasks.update, all_=True)
     assert exc.value.code == 1
-    assert "node-93: exit code 100: E: Could not get lock" in str(exc.value.message)
+    assert "domum-dns: exit code 100: E: Could not get lock" in str(exc.value.message)
     assert "curl" in capsys.readouterr().out
     assert sshd_fleet.host(95).read_fake("apt/upgradable") == ""  # 95 was upgraded
     assert "full-upgrade" not in sshd_fleet.host(93).read_fake("apt/calls")
@@ -239,7 +241,7 @@ def test_reboot_wait_gives_up_at_the_deadline(fleet_inventory: Path, sshd_fleet:
     sshd_fleet.host(95).set_fake("reboot_delay", "60\n")  # never comes back within the deadline
     with pytest.raises(Exit) as exc:
         call(fleet_tasks.reboot, node="95", wait=True, timeout=3)
-    assert "gave up after 3s waiting for node-95 to come back on SSH" in str(exc.value.message)
+    assert "gave up after 3s waiting for domum-edge to come back on SSH" in str(exc.value.message)
 
 
 def test_reboot_dry_run_reads_boot_id_but_does_not_reboot(
@@ -281,7 +283,7 @@ def test_enroll_adds_unknown_key_after_showing_fingerprint(
         call(fleet_tasks.enroll, node="94")
     assert exc.value.code == 4
     assert sshd_fleet.known_hosts.read_text() == before
-    assert f"node-94 presents ssh-ed25519 {fp}" in capsys.readouterr().err
+    assert f"domum-zigbee presents ssh-ed25519 {fp}" in capsys.readouterr().err
     # --yes: added, and SSH now works.
     call(fleet_tasks.enroll, node="94", yes=True)
     assert f"{h.known_hosts_name} {h.host_pub}\n" in sshd_fleet.known_hosts.read_text()
@@ -327,7 +329,7 @@ def test_enroll_refuses_talos_and_reports_unreachable(
     assert exc.value.code == 2 and "runs Talos, which has no SSH" in str(exc.value.message)
     with sshd_fleet.down(93), pytest.raises(Exit) as exc:
         call(fleet_tasks.enroll, node="93", yes=True)
-    assert exc.value.code == 1 and "node-93 (127.0.0.93:" in str(exc.value.message)
+    assert exc.value.code == 1 and "domum-dns (127.0.0.93:" in str(exc.value.message)
     assert "cannot read its host key" in str(exc.value.message)
 
 
@@ -364,4 +366,4 @@ def test_status_host_that_never_answers_is_a_row_without_traceback(
     assert "Traceback" not in proc.stderr and "Exception" not in proc.stderr, proc.stderr
     (row,) = json.loads(proc.stdout)
     assert row["node"] == 93 and row["reachable"] is False
-    assert row["error"].startswith("node-93 (")
+    assert row["error"].startswith("domum-dns (")

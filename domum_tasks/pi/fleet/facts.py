@@ -4,8 +4,8 @@ Raspberry Pi OS nodes are probed over strict SSH with one command per host (one 
 Talos Pis have no SSH and are asked through talosctl with explicit --nodes/--endpoints/--talosconfig.
 Every probe turns failures into a row (`PiFacts.error`), never an exception.
 
-`$DOMUM_FAKE_ROOT` is empty on a real Pi; the test sshd hosts set it so each fake host has its own
-reboot-required flag and boot id (files under /proc and /run cannot be faked per host otherwise).
+The commands name the real paths only: no test hook is ever sent to a Pi (the test sshd hosts map
+/run/reboot-required and the boot id to their own files on their side, see tests/fixtures).
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ if TYPE_CHECKING:
     from ...inventory_model import Inventory, Node
     from ...ssh import HostResult, Target
 
-ROOT = '"${DOMUM_FAKE_ROOT:-}"'
-REBOOT_REQUIRED = f"{ROOT}/run/reboot-required"
-BOOT_ID = f"{ROOT}/proc/sys/kernel/random/boot_id"
+REBOOT_REQUIRED = "/run/reboot-required"
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
 
 # One shell command that prints every fact, each section after an @@marker line.
 PROBE = "; ".join(

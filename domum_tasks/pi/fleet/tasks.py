@@ -226,6 +226,7 @@ def reboot(
     inv = load_inventory()
     (host,) = fleet_plan.select(inv, node, False, task="pi.reboot")
     node_id = int(host)
+    host_label = ssh.resolve(inv, node_id).label
     boot = facts.boot_id(inv, ssh.resolve(inv, node_id)) if wait else None
     plan = fleet_plan.reboot_plan(inv, node_id, boot, wait=wait, deadline_s=float(timeout))
     start = time.monotonic()
@@ -234,11 +235,9 @@ def reboot(
         return
     took = time.monotonic() - start
     if json:
-        _dump(
-            {"host": f"node-{node_id}", "rebooted": True, "waited": wait, "seconds": round(took, 1)}
-        )
+        _dump({"host": host_label, "rebooted": True, "waited": wait, "seconds": round(took, 1)})
     elif wait:
-        print(f"node-{node_id} is back after {took:.0f}s")
+        print(f"{host_label} is back after {took:.0f}s")
 
 
 @domum_task(
