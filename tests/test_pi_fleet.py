@@ -49,8 +49,13 @@ def test_status_rows_for_every_pi_with_one_down(
     sshd_fleet.host(94).set_fake("vcgencmd/temp", "71.2\n")
     sshd_fleet.host(93).set_fake("run/reboot-required", "*** System restart required ***\n")
     sshd_fleet.host(93).set_fake("run/reboot-required.pkgs", "linux-image-rpi-v8\n")
-    with sshd_fleet.down(95):
+    with sshd_fleet.down(95), pytest.raises(Exit) as exc:
         call(fleet_tasks.status, json=True)
+    # The status rule: the rows first, then exit 1 naming the host that is down and why.
+    assert exc.value.code == 1
+    assert str(exc.value.message) == (
+        "domum: 1 of 6 Pi(s) down: domum-edge: unreachable: connection refused"
+    )
     rows = {r["node"]: r for r in rows_of(capsys)}
     assert sorted(rows) == [90, 91, 92, 93, 94, 95]
     # Raspberry Pi OS hosts, probed over SSH.
@@ -66,8 +71,38 @@ def test_status_rows_for_every_pi_with_one_down(
     assert rows[95]["reachable"] is False and "unreachable" in rows[95]["error"]
     # Talos Pis without talosctl: a row that says so, not a crash.
     for n in (90, 91, 92):
-        assert rows[n]["os_family"] == "talos" and not rows[n]["reachable"]
+        assert rows[n]["os_family"] == "talos" and rows[n]["reachable"] is None  # not asked
         assert rows[n]["error"].startswith("talosctl not found")
+
+
+def test_status_says_why_and_the_table_matches_json(
+    fleet_inventory: Path,
+    sshd_fleet: SshdFleet,
+    fake_cli_absent: Any,
+    capsys: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    drop_known(sshd_fleet, 94)
+    reasons = {}
+    for json_out in (True, False):
+        with pytest.raises(Exit) as exc:
+            call(fleet_tasks.status, json=json_out)
+        assert exc.value.code == 1
+        assert "domum-zigbee: host key unknown: run `inv pi.enroll --node 94`" in str(
+            exc.value.message
+        )
+        reasons[json_out] = capsys.readouterr().out
+    rows = {r["node"]: r for r in json.loads(reasons[True])}
+    assert rows[94]["reachable"] is False
+    assert rows[94]["error"] == "host key unknown: run `inv pi.enroll --node 94`"
+    table = {
+        line.split("│")[1].strip(): line for line in reasons[False].splitlines() if "│" in line
+    }
+    word = {True: "yes", False: "down", None: "unknown"}
+    for node, row in rows.items():
+        cells = [c.strip() for c in table[str(node)].split("│")]
+        assert cells[3] == word[row["reachable"]], (node, cells)
 
 
 def test_status_table(
@@ -305,17 +340,25 @@ def test_enroll_changed_key_shows_both_and_replaces(
     sshd_fleet.known_hosts.write_text(
         sshd_fleet.known_hosts.read_text().replace(h.host_pub, fake_pub)
     )
-    call(fleet_tasks.enroll, node="95", dry_run=True, json=True)
+    old_fp = keygen_fingerprint(other.with_suffix(".pub"))
+    new_fp = keygen_fingerprint(h.dir / "hostkey.pub")
+    # Without --replace: refused (exit 4) showing both fingerprints, in the dry run too.
+    for dry_run in (True, False):
+        with pytest.raises(Exit) as exc:
+            call(fleet_tasks.enroll, node="95", yes=True, dry_run=dry_run)
+        message = str(exc.value.message)
+        assert exc.value.code == 4 and "host key CHANGED" in message
+        assert old_fp in message and new_fp in message and "--replace" in message
+    assert fake_pub in sshd_fleet.known_hosts.read_text()
+    call(fleet_tasks.enroll, node="95", replace=True, dry_run=True, json=True)
     (step,) = json.loads(capsys.readouterr().out)
     assert step["kind"] == "write" and step["destructive"] is True
     assert step["path"] == str(sshd_fleet.known_hosts)
     assert fake_pub in sshd_fleet.known_hosts.read_text()  # dry run wrote nothing
-    call(fleet_tasks.enroll, node="95", yes=True)
+    call(fleet_tasks.enroll, node="95", replace=True, yes=True)
     err = capsys.readouterr().err
-    assert (
-        f"CHANGED: {sshd_fleet.known_hosts} has {keygen_fingerprint(other.with_suffix('.pub'))}"
-        in err
-    )
+    assert f"CHANGED: {sshd_fleet.known_hosts} has {old_fp}" in err
+    assert "host key replaced in" in err
     text = sshd_fleet.known_hosts.read_text()
     assert fake_pub not in text and f"{h.known_hosts_name} {h.host_pub}" in text
     assert len(text.splitlines()) == 6
@@ -333,6 +376,19 @@ def test_enroll_refuses_talos_and_reports_unreachable(
     assert "cannot read its host key" in str(exc.value.message)
 
 
+def test_enroll_dry_run_plans_as_for_a_fresh_host_when_unreachable(
+    fleet_inventory: Path, sshd_fleet: SshdFleet, capsys: Any
+) -> None:
+    before = sshd_fleet.known_hosts.read_text()
+    with sshd_fleet.down(93):
+        call(fleet_tasks.enroll, node="93", dry_run=True, json=True)
+    out, err = capsys.readouterr()
+    steps = json.loads(out)
+    assert [s["action"] for s in steps] == ["enroll.read-host-key", "enroll.add-host-key"]
+    assert "cannot read its host key" in err and "planned as for a fresh host" in err
+    assert sshd_fleet.known_hosts.read_text() == before
+
+
 def test_status_host_that_never_answers_is_a_row_without_traceback(
     fleet_inventory: Path, fake_cli_absent: Any
 ) -> None:
@@ -345,7 +401,10 @@ def test_status_host_that_never_answers_is_a_row_without_traceback(
         "import threading, time, paramiko\n"
         "from invoke import Context\n"
         "from domum_tasks.pi.fleet import tasks as fleet_tasks\n"
-        "fleet_tasks.status(Context(), node='93', json=True)\n"
+        "try:\n"
+        "    fleet_tasks.status(Context(), node='93', json=True)\n"
+        "except Exception as exc:\n"  # invoke.Exit: the Pi is down, exit 1
+        "    print(exc, file=__import__('sys').stderr)\n"
         "end = time.monotonic() + 20\n"
         "while time.monotonic() < end and any(\n"
         "        isinstance(t, paramiko.Transport) for t in threading.enumerate()):\n"
@@ -364,6 +423,9 @@ def test_status_host_that_never_answers_is_a_row_without_traceback(
         )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr and "Exception" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip() == "domum: 1 of 1 Pi(s) down: domum-dns: " + (
+        "SSH error: Error reading SSH protocol banner"
+    )
     (row,) = json.loads(proc.stdout)
     assert row["node"] == 93 and row["reachable"] is False
-    assert row["error"].startswith("domum-dns (")
+    assert row["error"] == "SSH error: Error reading SSH protocol banner"

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ...errors import ConfigError
-from ...plan import Plan, Ssh, Wait, Write
+from ...plan import Local, Plan, Ssh, Wait, Write
 from .facts import BOOT_ID, REBOOT_CHECK
 
 if TYPE_CHECKING:
@@ -189,4 +189,24 @@ def enroll_plan(
         Write(known_hosts, new_text, 0o644, desc=f"{verb} {name} {key_type} {fingerprint}",
               destructive=True)
     )  # fmt: skip
+    return plan
+
+
+def enroll_fresh_plan(known_hosts: str, who: str, name: str) -> Plan:
+    """The dry-run plan for a host that could not be asked for its key: read it, show its
+    fingerprint, add it (what the real run does for a host not yet in known_hosts)."""
+    plan = Plan(f"enroll {who} ({name}) in {known_hosts}")
+    plan.add(
+        Local(
+            "enroll.read-host-key",
+            {"host": name},
+            desc=f"read {name}'s host key over SSH and show its fingerprint",
+        ),
+        Local(
+            "enroll.add-host-key",
+            {"known_hosts": known_hosts, "host": name},
+            desc=f"add {name} <key type> <key> to {known_hosts} (after confirmation)",
+            destructive=True,
+        ),
+    )
     return plan
