@@ -220,3 +220,22 @@ def test_schematic_task_refuses_raspios_node() -> None:
     with pytest.raises(Exit) as exc:
         schematic(Context(), node="93", offline=True)
     assert exc.value.code == 2 and "runs raspios" in str(exc.value.message)
+
+
+def test_schematic_text_shows_ids_and_urls_in_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from domum_tasks.talos.ops.tasks import schematic
+
+    monkeypatch.setenv("DOMUM_SCHEMATICS_LOCK", str(tmp_path / "schematics.lock"))
+    monkeypatch.setenv("COLUMNS", "60")  # a narrow terminal cuts nothing either
+    schematic(Context(), node="96", offline=True, json=True)
+    (row,) = json.loads(capsys.readouterr().out)
+    schematic(Context(), node="96", offline=True, verbose=True)
+    out = capsys.readouterr().out
+    assert "…" not in out
+    assert f"  schematic  {row['id']}  ({row['source']})" in out
+    assert f"  installer  {row['installer']}" in out
+    for url in row["images"].values():
+        assert url in out
+    assert "siderolabs/qemu-guest-agent" in out  # the YAML, with --verbose

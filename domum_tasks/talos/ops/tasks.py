@@ -37,14 +37,19 @@ def _executor(dry_run: bool, json: bool, inv: Any, progress: Any = None) -> Any:
         "node": NODE + "; default: every Talos node",
         "json": "print the schematics, ids and URLs as JSON",
         "offline": "do not ask the Image Factory: use the inventory id, the lock file or compute it",
+        "verbose": "also show each node's schematic YAML",
         "dry_run": DRY_RUN,
     }
 )
 def schematic(
-    c: Context, node: str = "", json: bool = False, offline: bool = False, dry_run: bool = False
+    c: Context,
+    node: str = "",
+    json: bool = False,
+    offline: bool = False,
+    verbose: bool = False,
+    dry_run: bool = False,
 ) -> None:
     """Show each node's Image Factory schematic, its id, installer and image URLs."""
-    from ...console import print_table
     from ...plan import Local, Plan
     from .plan import talos_node
     from .run import parse_node, resolve_schematics
@@ -68,26 +73,25 @@ def schematic(
 
         print(_json.dumps([vars(r) for r in res.values()], indent=2))
         return
-    rows = [
-        (
-            r.node_id,
-            r.hostname,
-            r.platform,
-            r.id,
-            r.source,
-            r.installer,
-            "\n".join(r.images.values()),
-        )
-        for r in res.values()
-    ]
-    print_table(
-        f"Image Factory schematics (Talos {inv.cluster.talos_version})",
-        ("node", "hostname", "platform", "schematic id", "source", "installer", "images"),
-        rows,
-    )
+    print(f"Image Factory schematics (Talos {inv.cluster.talos_version})")
     for r in res.values():
-        if r.note and r.source != "factory":
-            print(f"note: node {r.node_id}: {r.note}")
+        print(schematic_block(r, verbose=verbose))
+
+
+def schematic_block(r: Any, *, verbose: bool = False) -> str:
+    """One node's schematic as lines, ids and URLs in full (a table column would cut them)."""
+    lines = [
+        "",
+        f"node {r.node_id}  {r.hostname}  ({r.platform})",
+        f"  schematic  {r.id}  ({r.source})",
+        f"  installer  {r.installer}",
+        *(f"  {kind:<9}  {url}" for kind, url in r.images.items()),
+    ]
+    if r.note and r.source != "factory":
+        lines.append(f"  note       {r.note}")
+    if verbose:
+        lines += ["  yaml:", *(f"    {line}" for line in r.schematic_yaml.rstrip().splitlines())]
+    return "\n".join(lines)
 
 
 @domum_task(
