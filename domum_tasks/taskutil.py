@@ -40,7 +40,24 @@ class _NumberArgument(Argument):
             ) from None
 
 
+# The only short flags, the same in every task (README, "Short flags"). invoke's auto_shortflags
+# would give each task the first free letter of each option: -d was --dry-run in most tasks but
+# --device in pi.flash and --deadline in talos.bootstrap. Every other option is long only.
+SHORT_FLAGS = {"dry-run": "d", "json": "j", "yes": "y", "node": "n"}
+
+
 class DomumTask(Task[Any]):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["auto_shortflags"] = False
+        super().__init__(*args, **kwargs)
+
+    def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
+        opts: dict[str, Any] = super().arg_opts(name, default, taken_names)
+        short = SHORT_FLAGS.get(opts["names"][0])
+        if short and short not in taken_names:
+            opts["names"] = [*opts["names"], short]
+        return opts
+
     def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
         arguments = super().get_arguments(ignore_unknown_help)
         for arg in arguments:

@@ -80,3 +80,21 @@ def test_shim_finds_the_repo_venv_without_activation(tmp_path: Path) -> None:
     assert "inv: not found" not in proc.stderr
     assert proc.returncode == 0, proc.stderr
     assert '"kind"' in proc.stdout
+
+
+def test_short_flags_mean_the_same_in_every_task() -> None:
+    from domum_tasks import ns
+    from domum_tasks.taskutil import SHORT_FLAGS
+
+    seen: dict[str, set[str]] = {}
+    for name in ns.task_names:
+        for arg in ns[name].get_arguments():
+            long, shorts = arg.names[0], [n for n in arg.names if len(n) == 1]
+            if long in SHORT_FLAGS:
+                assert shorts == [SHORT_FLAGS[long]], (name, arg.names)
+            else:
+                assert shorts == [], f"{name}: --{long} has short flag(s) {shorts}"
+            for short in shorts:
+                seen.setdefault(short, set()).add(long)
+    assert all(len(longs) == 1 for longs in seen.values()), seen
+    assert seen["d"] == {"dry-run"} and seen["n"] == {"node"}
