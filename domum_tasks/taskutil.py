@@ -46,6 +46,13 @@ class _NumberArgument(Argument):
 SHORT_FLAGS = {"dry-run": "d", "json": "j", "yes": "y", "node": "n"}
 
 
+def _annotation(body: Callable[..., Any], name: str) -> str:
+    import inspect
+
+    param = inspect.signature(body).parameters.get(name)
+    return str(param.annotation) if param is not None else ""
+
+
 class DomumTask(Task[Any]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["auto_shortflags"] = False
@@ -53,6 +60,8 @@ class DomumTask(Task[Any]):
 
     def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
         opts: dict[str, Any] = super().arg_opts(name, default, taken_names)
+        if default is None and _annotation(self.body, name) in ("int | None", "Optional[int]"):
+            opts["kind"] = int  # an int option that may be absent (None), still cast and checked
         short = SHORT_FLAGS.get(opts["names"][0])
         if short and short not in taken_names:
             opts["names"] = [*opts["names"], short]

@@ -98,3 +98,24 @@ def test_short_flags_mean_the_same_in_every_task() -> None:
                 seen.setdefault(short, set()).add(long)
     assert all(len(longs) == 1 for longs in seen.values()), seen
     assert seen["d"] == {"dry-run"} and seen["n"] == {"node"}
+
+
+@pytest.mark.parametrize("value", [0, -1])
+@pytest.mark.parametrize("task", ["run", "update"])
+def test_parallel_must_be_positive(task: str, value: int) -> None:
+    from invoke import Context, Exit
+
+    from domum_tasks.pi.fleet import tasks as fleet_tasks
+
+    kwargs = {"cmd": "true"} if task == "run" else {}
+    with pytest.raises(Exit) as exc:
+        getattr(fleet_tasks, task)(Context(), all_=True, parallel=value, dry_run=True, **kwargs)
+    assert exc.value.code == 2
+    assert str(exc.value.message) == f"domum: --parallel {value}: must be 1 or more (hosts at once)"
+
+
+def test_int_option_without_default_is_cast() -> None:
+    from domum_tasks import ns
+
+    (arg,) = [a for a in ns["pi.run"].get_arguments() if a.name == "parallel"]
+    assert arg.kind is int and arg.default is None

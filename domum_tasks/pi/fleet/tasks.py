@@ -97,15 +97,18 @@ def run(
     cmd: str = "",
     node: str | None = None,
     all_: bool = False,
-    parallel: int = 0,
+    parallel: int | None = None,
     dry_run: bool = False,
     json: bool = False,
 ) -> None:
     """Run a shell command on one Pi, the NAS or every Pi; exit 1 if any host failed."""
     from ... import ssh, taskutil
+    from ...errors import ConfigError
     from ...plan import Ssh
     from . import plan as fleet_plan
 
+    if parallel is not None and parallel < 1:
+        raise ConfigError(f"--parallel {parallel}: must be 1 or more (hosts at once)")
     inv = load_inventory()
     hosts = fleet_plan.select(inv, node, all_, task="pi.run", allow_nas=True)
     plan = fleet_plan.run_plan(inv, hosts, cmd)
@@ -168,7 +171,7 @@ def update(
     from . import plan as fleet_plan
 
     if parallel < 1:
-        raise ConfigError(f"--parallel {parallel}: must be 1 or more")
+        raise ConfigError(f"--parallel {parallel}: must be 1 or more (hosts at once)")
     inv = load_inventory()
     hosts = fleet_plan.select(inv, node, all_, task="pi.update", allow_nas=False)
     plan = fleet_plan.update_plan(inv, hosts)
