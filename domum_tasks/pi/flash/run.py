@@ -132,9 +132,16 @@ def authorized_keys(inv: Any, node: Any) -> list[str]:
 
 
 def run(
-    *, node: int, device: str, image: str, yes: bool, force: bool, dry_run: bool, json_out: bool
+    *,
+    node: int | str,
+    device: str,
+    image: str,
+    yes: bool,
+    force: bool,
+    dry_run: bool,
+    json_out: bool,
 ) -> None:
-    if node < 0:
+    if node in ("", -1):
         raise ConfigError("--node N is required: the node whose image to write (e.g. --node 92)")
     if not device:
         raise ConfigError(
