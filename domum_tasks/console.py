@@ -11,6 +11,11 @@ PIPE_WIDTH = 200
 STYLES = {"ok": "green", "error": "red", "warning": "yellow", "missing": "red", "down": "red"}
 
 
+def json_key(column: str) -> str:
+    """A table heading as a JSON key: lower snake_case."""
+    return "_".join(column.lower().replace("-", " ").split())
+
+
 def print_table(
     title: str,
     columns: Sequence[str],
@@ -18,12 +23,12 @@ def print_table(
     *,
     json_out: bool = False,
 ) -> None:
-    """One table, or with json_out a JSON list of objects keyed by column name."""
+    """One table, or with json_out a JSON list of objects keyed by column name in snake_case
+    ("env var" -> "env_var"), so scripts read the same data the table shows."""
     if json_out:
+        keys = [json_key(c) for c in columns]
         print(
-            json.dumps(
-                [dict(zip(columns, row, strict=True)) for row in rows], indent=2, default=str
-            )
+            json.dumps([dict(zip(keys, row, strict=True)) for row in rows], indent=2, default=str)
         )
         return
     from rich.table import Table

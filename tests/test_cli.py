@@ -119,3 +119,15 @@ def test_int_option_without_default_is_cast() -> None:
 
     (arg,) = [a for a in ns["pi.run"].get_arguments() if a.name == "parallel"]
     assert arg.kind is int and arg.default is None
+
+
+def test_json_keys_are_snake_case(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from domum_tasks.console import json_key, print_table
+
+    print_table("t", ("key", "env var", "Reboot Required"), [("a", "B", True)], json_out=True)
+    assert json.loads(capsys.readouterr().out) == [
+        {"key": "a", "env_var": "B", "reboot_required": True}
+    ]
+    assert json_key("root-disk") == "root_disk"

@@ -85,7 +85,7 @@ def test_create_vm_rejects_a_node_that_is_no_vm(capsys: pytest.CaptureFixture[st
     with pytest.raises(Exit) as err:
         run(vm_tasks.create_vm, capsys, node=92, dry_run=True)
     assert err.value.code == 2
-    assert "--node 92: domum-xr2 is a rpi5, not a proxmox-vm" in str(err.value.message)
+    assert "--node 92: domum-xr2 runs on rpi5, not a proxmox-vm" in str(err.value.message)
 
 
 def _unreachable_inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -175,9 +175,9 @@ def test_status_marks_inventory_vms(pve_sim: PveSim, capsys: pytest.CaptureFixtu
     pve_sim.pve.add_vm(150, "plex", node="pve1", status="running")
     rows = json.loads(run(vm_tasks.status, capsys, json=True))
     assert rows == [
-        {"host": "pve1", "pve node": "pve1", "vmid": "150", "name": "plex",
+        {"host": "pve1", "pve_node": "pve1", "vmid": "150", "name": "plex",
          "status": "running", "inventory": "-"},
-        {"host": "pve1", "pve node": "pve1", "vmid": "196", "name": "domum-cp3",
+        {"host": "pve1", "pve_node": "pve1", "vmid": "196", "name": "domum-cp3",
          "status": "missing", "inventory": "node 96"},
     ]  # fmt: skip
     pve_sim.add_inventory_vm(96)

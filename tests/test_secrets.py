@@ -312,7 +312,7 @@ def test_keys_task_shows_sources_never_values(
     assert rows["nas.ssh_password"]["source"] == "env (overrides file)"
     assert rows["proxmox.pve1.token_secret"]["source"] == "file"
     assert rows["flux.git_token"]["source"] == "missing"
-    assert rows["flux.git_token"]["env var"] == "DOMUM_FLUX_GIT_TOKEN"
+    assert rows["flux.git_token"]["env_var"] == "DOMUM_FLUX_GIT_TOKEN"  # snake_case keys
     for value in [*SECRET_VALUES, "env-pass-123"]:
         assert value not in out
 
