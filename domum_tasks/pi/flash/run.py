@@ -147,6 +147,10 @@ def run(
         raise ConfigError(
             "--device is required (a whole disk such as /dev/sdb, or an image file path)"
         )
+    # `--device=~/x.img` and `--image=~/os.img.xz` arrive unexpanded (the shell expands `~` only
+    # at the start of a word).
+    device = os.path.expanduser(device)
+    image = os.path.expanduser(image) if image and "://" not in image else image
     inv = load()
     n = inv.node(node)
     node = int(node)  # invoke passes it as a string; inv.node() has validated it
