@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,11 @@ def _run(*argv: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
         (["chek"], "domum: No idea what 'chek' is! (did you mean 'check'?)"),
         (["--help", "talos.aply"], "(did you mean 'talos.apply'?)"),
         (["talos.apply", "--node"], "domum: Flag --node needed value and was not given one!"),
-        (["pi.flash", "--node", "abc"], "domum: --node 'abc' is not a whole number"),
+        (
+            ["pi.run", "--all", "--cmd", "true", "--parallel", "x"],
+            "domum: --parallel 'x' is not a whole number",
+        ),
+        (["pi.flash", "--node", "abc", "--device", "x"], "domum: --node abc: no such node"),
     ],
 )
 def test_domum_parser_errors_are_bad_input_with_a_hint(
@@ -82,13 +87,22 @@ def test_shim_finds_the_repo_venv_without_activation(tmp_path: Path) -> None:
     assert '"kind"' in proc.stdout
 
 
+def _arguments(task: Any) -> list[Any]:
+    """task.get_arguments() without using up its help dict (invoke pops from it)."""
+    saved = dict(task.help)
+    try:
+        return list(task.get_arguments())
+    finally:
+        task.help.update(saved)
+
+
 def test_short_flags_mean_the_same_in_every_task() -> None:
     from domum_tasks import ns
     from domum_tasks.taskutil import SHORT_FLAGS
 
     seen: dict[str, set[str]] = {}
     for name in ns.task_names:
-        for arg in ns[name].get_arguments():
+        for arg in _arguments(ns[name]):
             long, shorts = arg.names[0], [n for n in arg.names if len(n) == 1]
             if long in SHORT_FLAGS:
                 assert shorts == [SHORT_FLAGS[long]], (name, arg.names)
@@ -117,7 +131,7 @@ def test_parallel_must_be_positive(task: str, value: int) -> None:
 def test_int_option_without_default_is_cast() -> None:
     from domum_tasks import ns
 
-    (arg,) = [a for a in ns["pi.run"].get_arguments() if a.name == "parallel"]
+    (arg,) = [a for a in _arguments(ns["pi.run"]) if a.name == "parallel"]
     assert arg.kind is int and arg.default is None
 
 
