@@ -6,8 +6,6 @@ pydantic) are imported inside the tasks that use them, so `inv --list` stays fas
 
 from __future__ import annotations
 
-from importlib import metadata
-
 from invoke import Collection, Context
 
 from .backup.tasks import ns as backup_ns
@@ -35,11 +33,6 @@ def check(c: Context, json: bool = False) -> None:
     if errors:
         raise ConfigError(f"check failed: {errors} error(s)")
 
-
-try:
-    __version__ = metadata.version("domum")
-except metadata.PackageNotFoundError:  # a source tree that was never pip-installed
-    __version__ = "0+unknown"
 
 install_broken_pipe_hook()
 ns = Collection(check)

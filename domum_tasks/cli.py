@@ -13,7 +13,6 @@ A closed output pipe (`domum --list | head -1`) exits 141 without a traceback, u
 from __future__ import annotations
 
 import contextlib
-import difflib
 import os
 import re
 import sys
@@ -32,6 +31,8 @@ _ARGUMENT_REPR = re.compile(r"<Argument: ([\w-]+)[^>]*>")  # invoke prints Argum
 
 def suggestion(word: str, options: Iterable[str]) -> str:
     """' (did you mean ...?)' for the closest option, or '' when nothing is close."""
+    import difflib  # only on an error: `domum --list` stays fast
+
     match = difflib.get_close_matches(word, sorted(set(options)), n=1, cutoff=0.6)
     return f" (did you mean '{match[0]}'?)" if match else ""
 
@@ -107,10 +108,19 @@ class DomumProgram(Program):
                 sys.exit(code)
 
 
-def program(**kwargs: Any) -> DomumProgram:
-    from . import __version__, ns
+def version() -> str:
+    from importlib import metadata  # scans installed distributions: only for `domum`
 
-    return DomumProgram(namespace=ns, name="Domum", binary="domum", version=__version__, **kwargs)
+    try:
+        return metadata.version("domum")
+    except metadata.PackageNotFoundError:  # a source tree that was never pip-installed
+        return "0+unknown"
+
+
+def program(**kwargs: Any) -> DomumProgram:
+    from . import ns
+
+    return DomumProgram(namespace=ns, name="Domum", binary="domum", version=version(), **kwargs)
 
 
 def main() -> None:
