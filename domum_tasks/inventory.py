@@ -340,7 +340,10 @@ def load_with_findings(path: Path | None = None) -> Loaded:
         from .inventory_partial import kept, repaired
 
         found = list(_pydantic_findings(exc))
-        fixed = repaired(data, exc)
+        try:
+            fixed = repaired(data, exc)
+        except Exception:  # the repair is a bonus: it must never hide the field errors
+            fixed = None
         if fixed is not None:
             cross = [f for f in cross_check(fixed[0]) if f.severity == "error"]
             found += [f for f in kept(cross, fixed[1]) if f not in found]

@@ -163,3 +163,20 @@ def test_check_prints_the_table_and_exits_2_on_a_checker_error(
     check_task(Context(), json=True)  # warnings alone pass
     rows = json.loads(capsys.readouterr().out)
     assert any(r.get("result") == "warning" for r in rows), rows
+
+
+def test_nodes_left_out_of_the_cross_checks_cause_no_false_errors(tmp_path: Path) -> None:
+    """Every control plane has a bad role: they cannot be repaired, so they are left out of the
+    cross-field checks; those must not then claim 'no node has role controlplane'."""
+    text = (REPO / "tests" / "data" / "loopback.yaml").read_text()
+    text = text.replace("role: controlplane", "role: boss")
+    text = text.replace("      host: pve1\n", "      host: pve2\n")
+    path = tmp_path / "inv.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load(path)
+    lines = str(err.value).splitlines()
+    assert sum("role:" in line for line in lines) == 3
+    assert not any("no node has role controlplane" in line for line in lines)
+    # node 96 is one of them, so its vm.host is not judged either (it was left out)
+    assert not any("vm.host" in line for line in lines)
