@@ -9,16 +9,17 @@ from __future__ import annotations
 from invoke import Collection, Context
 
 from .backup.tasks import ns as backup_ns
+from .cli import install_broken_pipe_hook
 from .flux.tasks import ns as flux_ns
 from .pi.tasks import ns as pi_ns
 from .proxmox.tasks import ns as proxmox_ns
 from .secrets_tasks import ns as secrets_ns
 from .talos.tasks import ns as talos_ns
-from .taskutil import JSON, domum_task
+from .taskutil import domum_task
 from .tools.tasks import ns as tools_ns
 
 
-@domum_task(help={"json": JSON})
+@domum_task(help={"json": "print the findings as JSON (a list of check/result/subject/detail)"})
 def check(c: Context, json: bool = False) -> None:
     """Validate the inventory and everything derived from it (offline)."""
     from .check import run_checks
@@ -33,6 +34,7 @@ def check(c: Context, json: bool = False) -> None:
         raise ConfigError(f"check failed: {errors} error(s)")
 
 
+install_broken_pipe_hook()
 ns = Collection(check)
 for sub in (talos_ns, flux_ns, proxmox_ns, pi_ns, backup_ns, tools_ns, secrets_ns):
     ns.add_collection(sub)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .errors import ConfigError
+from .errors import ConfigError, InventoryInvalid
 from .findings import Checker, CheckFinding
 from .inventory import Loaded, load_with_findings
 
@@ -42,8 +42,12 @@ CHECKERS: list[tuple[str, Checker]] = [
 
 
 def run_checks() -> list[CheckFinding]:
-    """Load the inventory (ConfigError propagates: exit 2) and run every checker."""
-    loaded = load_with_findings()
+    """Load the inventory and run every checker. An invalid inventory is findings too (one row
+    per problem, `file:line` as the subject): the other checkers need it, so they do not run."""
+    try:
+        loaded = load_with_findings()
+    except InventoryInvalid as exc:
+        return [CheckFinding("inventory", "error", where, what) for where, what in exc.problems]
     findings: list[CheckFinding] = []
     for name, checker in CHECKERS:
         try:

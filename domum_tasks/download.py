@@ -91,6 +91,8 @@ def download(
         except _Retryable as exc:
             last_error = str(exc)
     have = part.stat().st_size if part.exists() else 0
+    if not have:  # nothing received: no .part to speak of
+        raise DomumError(f"{url}: download failed after {retries} attempts ({last_error})")
     raise DomumError(
         f"{url}: download failed after {retries} attempts ({last_error}); "
         f"{have} bytes kept in {part}",
@@ -196,8 +198,50 @@ def _check_response(url: str, resp: Any) -> None:
         raise DomumError(f"download failed: {url}: HTTP {resp.status_code} {resp.reason}")
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    """exc and what it wraps: requests -> urllib3 MaxRetryError.reason -> the socket error."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop(0)
+        if e is None or any(e is s for s in seen):
+            continue
+        seen.append(e)
+        todo += [getattr(e, "reason", None), e.__cause__, e.__context__]
+        todo += [a for a in getattr(e, "args", ()) if isinstance(a, BaseException)]
+    return seen
+
+
 def _describe(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+    """One short line a person can act on, instead of urllib3's pool-and-retry text."""
+    import socket
+
+    import requests
+
+    causes = _causes(exc)
+    names = {type(c).__name__ for c in causes}
+    request = getattr(exc, "request", None)
+    host = urlparse(str(getattr(request, "url", "") or "")).netloc
+    where = f" {host}" if host else ""
+    if isinstance(exc, requests.exceptions.SSLError) or "SSLError" in names:
+        ssl_err = next((c for c in causes if type(c).__name__ == "SSLCertVerificationError"), None)
+        why = getattr(ssl_err, "verify_message", "") or "handshake failed"
+        return f"TLS error talking to{where}: {why}"
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return f"timed out connecting to{where}"
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return f"timed out waiting for{where} to send data"
+    if "NameResolutionError" in names or any(isinstance(c, socket.gaierror) for c in causes):
+        return f"cannot resolve{where or ' the host'} (DNS)"
+    for c in causes:
+        if isinstance(c, ConnectionRefusedError):
+            return f"connection refused by{where}"
+        if isinstance(c, OSError) and c.strerror:
+            return f"cannot connect to{where}: {c.strerror.lower()}"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError) or "ProtocolError" in names:
+        return "the connection was cut mid-transfer"
+    first = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {first[:160]}"
 
 
 def _total_from_range(header: str) -> int | None:

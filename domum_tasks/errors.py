@@ -2,6 +2,7 @@
 
     DomumError                      exit 1  something failed; message is one line for a human
     ├── ConfigError (ValueError)    exit 2  bad inventory, bad argument, bad input file
+    │   └── InventoryInvalid        exit 2  every problem of an inventory file, one per line
     ├── ToolMissing                 exit 3  an external CLI (talosctl, flux, sops, ...) is absent
     ├── Refused                     exit 4  a safety check or a missing confirmation stopped us
     ├── LockHeld                    exit 5  another run holds the lock (cron overlap)
@@ -42,6 +43,16 @@ class ConfigError(DomumError, ValueError):
     """The inventory, an argument or an input file is invalid."""
 
     exit_code = EXIT_CONFIG
+
+
+class InventoryInvalid(ConfigError):
+    """An inventory file with one or more problems; `problems` keeps them apart as
+    (where, what) pairs, e.g. ("config/domum.yaml:72", "nodes.92.mac: ... is not a MAC address"),
+    so `inv check` can show each as a row."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("\n".join(f"{where}: {what}" for where, what in problems))
+        self.problems = problems
 
 
 class ToolMissing(DomumError):

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import ValidationError
 
-from .errors import ConfigError
+from .errors import InventoryInvalid
 from .inventory_model import PI_PLATFORMS, Inventory
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -33,11 +33,15 @@ class Finding:
     message: str
     line: int | None = None
 
-    def render(self, file: str) -> str:
+    def parts(self, file: str) -> tuple[str, str]:
+        """(where, what): `file:line` and `[warning: ]field.path: message`."""
         where = f"{file}:{self.line}" if self.line else file
         path = ".".join(str(p) for p in self.loc) or "(top level)"
         prefix = "warning: " if self.severity == "warning" else ""
-        return f"{where}: {prefix}{path}: {self.message}"
+        return where, f"{prefix}{path}: {self.message}"
+
+    def render(self, file: str) -> str:
+        return ": ".join(self.parts(file))
 
 
 def repo_root() -> Path:
@@ -300,11 +304,15 @@ class Loaded:
 
 
 def _raise(findings: list[Finding], root: yaml.Node | None, shown: str) -> None:
-    lines = []
+    problems = []
     for f in findings:
         f = f if f.line else Finding(f.severity, f.loc, f.message, line_of(root, f.loc))
-        lines.append(f.render(shown))
-    raise ConfigError("\n".join(lines))
+        problems.append(f.parts(shown))
+    raise InventoryInvalid(problems)
+
+
+def _file_error(where: str, what: str) -> InventoryInvalid:
+    return InventoryInvalid([(where, what)])
 
 
 def load_with_findings(path: Path | None = None) -> Loaded:
@@ -314,11 +322,11 @@ def load_with_findings(path: Path | None = None) -> Loaded:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise ConfigError(
-            f"{shown}: inventory file not found (set DOMUM_INVENTORY or create it)"
+        raise _file_error(
+            shown, "inventory file not found (set DOMUM_INVENTORY or create it)"
         ) from None
     except OSError as exc:
-        raise ConfigError(f"{shown}: cannot read inventory: {exc.strerror}") from None
+        raise _file_error(shown, f"cannot read inventory: {exc.strerror}") from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data: Any = yaml.safe_load(text)
@@ -326,11 +334,9 @@ def load_with_findings(path: Path | None = None) -> Loaded:
         mark = getattr(exc, "problem_mark", None)
         where = f"{shown}:{mark.line + 1}" if mark else shown
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}: not valid YAML: {problem}") from None
+        raise _file_error(where, f"not valid YAML: {problem}") from None
     if not isinstance(data, dict):
-        raise ConfigError(
-            f"{shown}: the inventory must be a mapping with cluster:, nodes:, flux: ..."
-        )
+        raise _file_error(shown, "the inventory must be a mapping with cluster:, nodes:, flux: ...")
 
     dupes = list(_duplicate_keys(root)) if root is not None else []
     if dupes:
@@ -338,7 +344,18 @@ def load_with_findings(path: Path | None = None) -> Loaded:
     try:
         inv = Inventory.model_validate(data)
     except ValidationError as exc:
-        _raise(list(_pydantic_findings(exc)), root, shown)
+        # Cross-field checks too, on a repaired copy, so one pass reports every problem.
+        from .inventory_partial import kept, repaired
+
+        found = list(_pydantic_findings(exc))
+        try:
+            fixed = repaired(data, exc)
+        except Exception:  # the repair is a bonus: it must never hide the field errors
+            fixed = None
+        if fixed is not None:
+            cross = [f for f in cross_check(fixed[0]) if f.severity == "error"]
+            found += [f for f in kept(cross, fixed[1]) if f not in found]
+        _raise(found, root, shown)
         raise  # unreachable: _raise always raises
     findings = list(cross_check(inv))
     errors = [f for f in findings if f.severity == "error"]

@@ -209,6 +209,25 @@ def to_json(steps: Iterable[Step], secrets: Sequence[str] = ()) -> str:
     return json.dumps([step_dict(s, secrets) for s in steps], indent=2)
 
 
+def _words(args: Mapping[str, Any]) -> str:
+    """Arguments as a person reads them: `key=value`, a true flag as its bare name, lists
+    comma-joined; unset values and false flags left out (never Python reprs like `x=None`)."""
+
+    def shown(value: Any) -> str:
+        if isinstance(value, list | tuple | set):
+            return ",".join(shown(v) for v in value)
+        if isinstance(value, dict):
+            return ",".join(f"{k}:{shown(v)}" for k, v in value.items())
+        return str(value)
+
+    out = []
+    for key, value in args.items():
+        if value is None or value is False or value == "":
+            continue
+        out.append(key if value is True else f"{key}={shown(value)}")
+    return " ".join(out)
+
+
 def describe(step: Step) -> str:
     """One line saying what a step does, as a person would read it."""
     import shlex
@@ -219,15 +238,13 @@ def describe(step: Step) -> str:
         case Ssh():
             text = f"ssh {step.host}: {step.command}"
         case PveCall():
-            params = " ".join(f"{k}={v}" for k, v in step.params.items())
-            text = f"pve {step.method} {step.path} {params}".rstrip()
+            text = f"pve {step.method} {step.path} {_words(step.params)}".rstrip()
         case Write():
             text = f"write {step.path} (mode {step.mode:04o}, {len(step.data())} bytes)"
         case Wait():
             text = f"wait up to {step.deadline_s:g}s for {step.what}"
         case Local():
-            args = " ".join(f"{k}={v}" for k, v in step.args.items())
-            text = f"{step.action} {args}".rstrip()
+            text = f"{step.action} {_words(step.args)}".rstrip()
     prefix = "!! " if step.destructive else ""
     return f"{prefix}{text}" + (f"    # {step.desc}" if step.desc else "")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 Advance = Callable[[int], None]
 
@@ -37,14 +38,13 @@ def bar(
         Progress,
         TextColumn,
         TimeRemainingColumn,
-        TransferSpeedColumn,
     )
 
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         DownloadColumn(binary_units=True),
-        TransferSpeedColumn(),
+        speed_column(),
         TimeRemainingColumn(),
         console=Console(file=sys.stderr),
         transient=transient,
@@ -55,3 +55,24 @@ def bar(
             progress.update(task, advance=n)
 
         yield advance
+
+
+def speed_column() -> Any:
+    """A rich column showing the rate in binary units (rich's own counts MB/s)."""
+    from rich.progress import TransferSpeedColumn
+
+    class BinarySpeedColumn(TransferSpeedColumn):
+        """rich's speed column counts in MB/s; the sizes and Domum's summaries use MiB."""
+
+        def render(self, task: Any) -> Any:
+            from rich.filesize import pick_unit_and_suffix
+            from rich.text import Text
+
+            speed = task.finished_speed or task.speed
+            if speed is None:
+                return Text("?", style="progress.data.speed")
+            units = ["B", "KiB", "MiB", "GiB", "TiB"]
+            unit, suffix = pick_unit_and_suffix(int(speed), units, 1024)
+            return Text(f"{speed / unit:.1f} {suffix}/s", style="progress.data.speed")
+
+    return BinarySpeedColumn()

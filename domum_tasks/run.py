@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from .errors import CommandFailed, DomumError, Refused
+from .errors import CommandFailed, DomumError, Refused, ToolMissing
 from .plan import Cmd, Local, Plan, PveCall, Ssh, Step, Wait, Write, describe, mask
 
 STDERR_TAIL_LINES = 12
@@ -229,6 +229,8 @@ class Executor:
                 return StepResult(step)
             try:
                 return self.run_step(step.probe)
+            except ToolMissing:
+                raise  # waiting does not install it
             except DomumError as exc:
                 last_error = str(exc).splitlines()[0]
             if self.clock() + step.interval_s > deadline:

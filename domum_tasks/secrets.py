@@ -35,6 +35,9 @@ DEFAULT_PATH = REPO_ROOT / "config" / "secrets.sops.yaml"
 EXAMPLE_PATH = REPO_ROOT / "config" / "secrets.example.yaml"
 ENV_PREFIX = "DOMUM_"
 SOPS_ENV = {"SOPS_DISABLE_VERSION_CHECK": "1"}
+# sops otherwise asks the GitHub API for its latest version (offline users and CI cannot reach
+# it); a global flag, so it goes before the subcommand.
+SOPS_GLOBAL_FLAGS = ("--disable-version-check",)
 SOPS_TIMEOUT_S = 60.0
 KEY_ENV_VARS = (
     "SOPS_AGE_KEY",
@@ -102,6 +105,11 @@ def sops_config_for(path: Path) -> Path | None:
     return None
 
 
+def sops_argv(*args: str) -> list[str]:
+    """The argv of one sops call: the binary, its global flags, then `args`."""
+    return [str(require_tool("sops")), *SOPS_GLOBAL_FLAGS, *args]
+
+
 def _sops(
     args: list[str],
     *,
@@ -113,7 +121,7 @@ def _sops(
     """Run sops; return stdout. On failure: one masked line plus the masked stderr tail."""
     import subprocess
 
-    argv = [str(require_tool("sops")), *args]
+    argv = sops_argv(*args)
     env = {**os.environ, **SOPS_ENV}
     hidden = list(secrets or [])
     what = mask(what, hidden)  # even a path may carry a value
@@ -223,6 +231,20 @@ def unencrypted_leaves(doc: Any, path: str = "") -> list[str]:
     return [path.rstrip(".")]
 
 
+def encryption_config(target: Path, config: Path | None = None) -> Path:
+    """The `.sops.yaml` that would encrypt `target`; ConfigError if none, or if it still names
+    the placeholder recipient (dry runs call this too, so they fail where the real run would)."""
+    conf = config or sops_config_for(target)
+    if conf is None:
+        raise ConfigError(f"no .sops.yaml found above {target}", hint="see README, Secrets")
+    if PLACEHOLDER_RECIPIENT in conf.read_text():
+        raise ConfigError(
+            f"{conf}: still has the placeholder age recipient; put your public key there",
+            hint="`inv secrets.init` creates a key and prints its public half",
+        )
+    return conf
+
+
 def encrypt_bytes(
     data: bytes,
     dest: str | os.PathLike[str],
@@ -240,14 +262,7 @@ def encrypt_bytes(
     from .run import write_atomic
 
     target = Path(dest).resolve()
-    conf = config or sops_config_for(target)
-    if conf is None:
-        raise ConfigError(f"no .sops.yaml found above {target}", hint="see README, Secrets")
-    if PLACEHOLDER_RECIPIENT in conf.read_text():
-        raise ConfigError(
-            f"{conf}: still has the placeholder age recipient; put your public key there",
-            hint="`inv secrets.init` creates a key and prints its public half",
-        )
+    conf = encryption_config(target, config)
     out = _sops(
         ["--config", str(conf), "encrypt", "--filename-override", str(target)],
         what=f"encrypting {dest}",

@@ -22,6 +22,7 @@ def edit(c: Context, dry_run: bool = False, json: bool = False) -> None:
         secrets.check_key_material()  # before creating a file nobody could then open
     plan = Plan(f"edit {path}")
     if not path.exists():
+        secrets.encryption_config(path.resolve())  # a placeholder recipient fails the dry run too
         plan.note(
             f"{path} does not exist: creating it, encrypted, from {secrets.EXAMPLE_PATH.name}"
         )
@@ -45,10 +46,9 @@ def edit(c: Context, dry_run: bool = False, json: bool = False) -> None:
         import subprocess
 
         from .errors import CommandFailed
-        from .tools import require_tool
 
         secrets.check_key_material()
-        argv = [str(require_tool("sops")), "edit", args["path"]]
+        argv = secrets.sops_argv("edit", args["path"])
         # Interactive: stdio stays the terminal's; nothing is captured, so nothing can leak here.
         rc = subprocess.call(argv, env={**os.environ, **secrets.SOPS_ENV})
         # sops exits 200 when the file was not changed; that is fine.

@@ -37,7 +37,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Target:
-    """Where and as whom to connect; `label` is what people see (node-93, nas)."""
+    """Where and as whom to connect; `label` is what people see (a hostname, or nas)."""
 
     host: str
     port: int
@@ -104,7 +104,7 @@ def resolve(inv: Inventory, host: str | int) -> Target:
     text = str(host).strip()
     for node_id, node in sorted(inv.nodes.items()):
         if text in (str(node_id), str(node.ip), node.hostname):
-            return Target(str(node.ip), node.ssh_port, node.user, f"node-{node_id}", node_id)
+            return Target(str(node.ip), node.ssh_port, node.user, node.hostname, node_id)
     nas = inv.nas
     if nas is not None and text in ("nas", str(nas.host), nas.hostname):
         return Target(str(nas.host), nas.ssh_port, nas.user, "nas")

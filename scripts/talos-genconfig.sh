@@ -1,3 +1,10 @@
 #!/usr/bin/env bash
 # Kept for muscle memory: the real work is `inv talos.genconfig` (see README "Talos").
-cd "$(dirname "$0")/.." && exec inv talos.genconfig "$@"
+# Runs the repository's own .venv/bin/inv, so no virtualenv needs to be activated (cron, new shells).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [[ ! -x .venv/bin/inv ]]; then
+  echo "domum: .venv/bin/inv not found in $(pwd): run ./scripts/setup.sh first" >&2
+  exit 3
+fi
+exec .venv/bin/inv talos.genconfig "$@"

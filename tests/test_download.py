@@ -118,3 +118,28 @@ def test_progress_bar_goes_to_stderr(
     download.download(http_server.base + "/f", tmp_path / "f.part", label="img", show_progress=True)
     out, err = capfd.readouterr()
     assert out == "" and "download img" in err
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_connection_errors_are_short_and_name_no_missing_part(tmp_path: Path) -> None:
+    port = _free_port()  # nothing listens there: refused
+    part = tmp_path / "x.part"
+    with pytest.raises(DomumError) as err:
+        download.download(f"http://127.0.0.1:{port}/x", part, show_progress=False, retries=2)
+    message = err.value.message
+    assert message == (
+        f"http://127.0.0.1:{port}/x: download failed after 2 attempts "
+        f"(connection refused by 127.0.0.1:{port})"
+    )
+    assert err.value.hint == "" and not part.exists()
+    with pytest.raises(DomumError) as err:
+        download.fetch_bytes(f"http://127.0.0.1:{port}/sums")
+    assert err.value.message.endswith(f"connection refused by 127.0.0.1:{port}")
+    assert "HTTPConnectionPool" not in err.value.message

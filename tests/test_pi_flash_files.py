@@ -285,3 +285,20 @@ def test_a_text_file_is_refused_as_image_unless_forced(flash_env: Path) -> None:
                      "--yes", "--force")
     assert forced.returncode == 0, forced.stderr
     assert out.read_bytes() == text.read_bytes()
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_missing_image_or_device_is_bad_input(flash_env: Path, dry_run: bool) -> None:
+    """Typos are exit 2 (bad input), in the real run and the dry run alike."""
+    extra = ["--dry-run"] if dry_run else ["--yes"]
+    proc = run_inv(
+        "pi.flash", "--node", "92", "--device", str(flash_env / "out.img"),
+        "--image", "/nonexistent.img.xz", *extra,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == "domum: --image /nonexistent.img.xz: no such image file"
+    image = flash_env / "x.img"
+    image.write_bytes(b"\0" * 4096)
+    proc = run_inv(
+        "pi.flash", "--node", "92", "--device", "/dev/sdzz", "--image", str(image), *extra
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "--device /dev/sdzz: no such device" in proc.stderr

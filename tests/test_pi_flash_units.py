@@ -13,6 +13,7 @@ import yaml
 from domum_tasks.errors import ConfigError, Refused
 from domum_tasks.inventory import load
 from domum_tasks.pi.flash import formats as ff
+from domum_tasks.pi.flash import run as flash_run
 from domum_tasks.pi.flash.facts import Partition, TargetFacts, mounts, refusals
 from domum_tasks.pi.flash.firstboot import FirstBoot, first_partition, for_node
 from domum_tasks.pi.flash.image import cache_name, resolve_image
@@ -328,3 +329,44 @@ def test_disk_images_pass() -> None:
     fat[446:510] = bytes(range(64))
     fat[510:512] = b"\x55\xaa"
     assert image_problem(bytes(fat)) == "a FAT filesystem (one partition, not a whole disk)"
+def test_plan_for_a_new_image_file_erases_nothing() -> None:
+    new = TargetFacts(path="/tmp/out.img", kind="missing")
+    steps = json.loads(plan_flash(_input(device="/tmp/out.img", target=new)).to_json())
+    write = steps[1]
+    assert "destructive" not in write and "ERASES" not in write["desc"]
+    assert write["desc"].startswith("writes a new image file /tmp/out.img")
+
+
+def test_progress_rate_is_in_binary_units() -> None:
+    from types import SimpleNamespace
+
+    from domum_tasks.progress import speed_column
+
+    task = SimpleNamespace(finished_speed=None, speed=3 * 1024 * 1024)
+    assert speed_column().render(task).plain == "3.0 MiB/s"
+
+
+def test_node_that_is_not_a_number_gets_one_message_everywhere() -> None:
+    from invoke import Context, Exit
+
+    from domum_tasks.pi.fleet import tasks as fleet_tasks
+    from domum_tasks.talos.ops import tasks as talos_tasks
+
+    calls = [
+        lambda: fleet_tasks.run(Context(), node="abc", cmd="true", dry_run=True),
+        lambda: talos_tasks.apply(Context(), node="abc", dry_run=True),
+        lambda: flash_run.run(
+            node="abc", device="x", image="", yes=False, force=False, dry_run=True, json_out=False
+        ),
+    ]
+    messages = set()
+    for call in calls:
+        try:
+            call()
+        except Exit as exc:
+            messages.add((exc.code, str(exc.message)))
+        except ConfigError as exc:
+            messages.add((2, f"domum: {exc}"))
+    assert messages == {
+        (2, "domum: --node abc: no such node; valid ids: 90, 91, 92, 93, 94, 95, 96, 97, 98")
+    }

@@ -49,8 +49,13 @@ def test_status_rows_for_every_pi_with_one_down(
     sshd_fleet.host(94).set_fake("vcgencmd/temp", "71.2\n")
     sshd_fleet.host(93).set_fake("run/reboot-required", "*** System restart required ***\n")
     sshd_fleet.host(93).set_fake("run/reboot-required.pkgs", "linux-image-rpi-v8\n")
-    with sshd_fleet.down(95):
+    with sshd_fleet.down(95), pytest.raises(Exit) as exc:
         call(fleet_tasks.status, json=True)
+    # The status rule: the rows first, then exit 1 naming the host that is down and why.
+    assert exc.value.code == 1
+    assert str(exc.value.message) == (
+        "domum: 1 of 6 Pi(s) down: domum-edge: unreachable: connection refused"
+    )
     rows = {r["node"]: r for r in rows_of(capsys)}
     assert sorted(rows) == [90, 91, 92, 93, 94, 95]
     # Raspberry Pi OS hosts, probed over SSH.
@@ -66,8 +71,38 @@ def test_status_rows_for_every_pi_with_one_down(
     assert rows[95]["reachable"] is False and "unreachable" in rows[95]["error"]
     # Talos Pis without talosctl: a row that says so, not a crash.
     for n in (90, 91, 92):
-        assert rows[n]["os_family"] == "talos" and not rows[n]["reachable"]
+        assert rows[n]["os_family"] == "talos" and rows[n]["reachable"] is None  # not asked
         assert rows[n]["error"].startswith("talosctl not found")
+
+
+def test_status_says_why_and_the_table_matches_json(
+    fleet_inventory: Path,
+    sshd_fleet: SshdFleet,
+    fake_cli_absent: Any,
+    capsys: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    drop_known(sshd_fleet, 94)
+    reasons = {}
+    for json_out in (True, False):
+        with pytest.raises(Exit) as exc:
+            call(fleet_tasks.status, json=json_out)
+        assert exc.value.code == 1
+        assert "domum-zigbee: host key unknown: run `inv pi.enroll --node 94`" in str(
+            exc.value.message
+        )
+        reasons[json_out] = capsys.readouterr().out
+    rows = {r["node"]: r for r in json.loads(reasons[True])}
+    assert rows[94]["reachable"] is False
+    assert rows[94]["error"] == "host key unknown: run `inv pi.enroll --node 94`"
+    table = {
+        line.split("│")[1].strip(): line for line in reasons[False].splitlines() if "│" in line
+    }
+    word = {True: "yes", False: "down", None: "unknown"}
+    for node, row in rows.items():
+        cells = [c.strip() for c in table[str(node)].split("│")]
+        assert cells[3] == word[row["reachable"]], (node, cells)
 
 
 def test_status_table(
@@ -125,21 +160,23 @@ def test_run_all_collects_output_and_exit_codes(
         call(fleet_tasks.run, cmd=cmd, all_=True, json=True)
     assert exc.value.code == 1
     assert "pi.run: 1 of 3 host(s) failed" in str(exc.value.message)
-    assert "node-94: exit code 5: boom" in str(exc.value.message)
+    assert "domum-zigbee: exit code 5: boom" in str(exc.value.message)
     results = {r["host"]: r for r in rows_of(capsys)}
-    assert [results[h]["status"] for h in ("node-93", "node-94", "node-95")] == [
+    assert [results[h]["status"] for h in ("domum-dns", "domum-zigbee", "domum-edge")] == [
         "ok",
         "failed",
         "ok",
     ]
-    assert results["node-93"]["stdout"].strip() == os.uname().nodename
-    assert results["node-94"]["exit_code"] == 5 and results["node-94"]["stderr"] == "boom\n"
+    assert results["domum-dns"]["stdout"].strip() == os.uname().nodename
+    assert (
+        results["domum-zigbee"]["exit_code"] == 5 and results["domum-zigbee"]["stderr"] == "boom\n"
+    )
 
 
 def test_run_text_output_and_success(fleet_inventory: Path, capsys: Any) -> None:
     call(fleet_tasks.run, cmd="echo from-$((90+3))", node="93")
     out = capsys.readouterr().out
-    assert "── node-93 (127.0.0.93): ok" in out and "from-93" in out and "pi.run" in out
+    assert "── domum-dns (127.0.0.93): ok" in out and "from-93" in out and "pi.run" in out
 
 
 def test_run_refuses_unknown_host_key_naming_enroll(
@@ -183,12 +220,12 @@ def test_update_reports_upgrades_and_reboot(
     sshd_fleet.host(95).set_fake("apt/upgradable", "openssl\n")
     call(fleet_tasks.update, all_=True, parallel=2, json=True)
     report = {r["host"]: r for r in rows_of(capsys)}
-    assert report["node-93"] == {"host": "node-93", "ok": True, "upgraded": 0, "packages": [],
+    assert report["domum-dns"] == {"host": "domum-dns", "ok": True, "upgraded": 0, "packages": [],
                                  "reboot_required": False, "reason": ""}  # fmt: skip
-    assert report["node-94"]["upgraded"] == 2
-    assert report["node-94"]["packages"] == ["libc6", "linux-image-rpi-v8"]
-    assert report["node-94"]["reboot_required"] is True
-    assert (report["node-95"]["packages"], report["node-95"]["reboot_required"]) == (
+    assert report["domum-zigbee"]["upgraded"] == 2
+    assert report["domum-zigbee"]["packages"] == ["libc6", "linux-image-rpi-v8"]
+    assert report["domum-zigbee"]["reboot_required"] is True
+    assert (report["domum-edge"]["packages"], report["domum-edge"]["reboot_required"]) == (
         ["openssl"],
         False,
     )
@@ -205,7 +242,7 @@ def test_update_failure_on_one_host_does_not_stop_the_others(
     with pytest.raises(Exit) as exc:
         call(fleet_tasks.update, all_=True)
     assert exc.value.code == 1
-    assert "node-93: exit code 100: E: Could not get lock" in str(exc.value.message)
+    assert "domum-dns: exit code 100: E: Could not get lock" in str(exc.value.message)
     assert "curl" in capsys.readouterr().out
     assert sshd_fleet.host(95).read_fake("apt/upgradable") == ""  # 95 was upgraded
     assert "full-upgrade" not in sshd_fleet.host(93).read_fake("apt/calls")
@@ -239,7 +276,7 @@ def test_reboot_wait_gives_up_at_the_deadline(fleet_inventory: Path, sshd_fleet:
     sshd_fleet.host(95).set_fake("reboot_delay", "60\n")  # never comes back within the deadline
     with pytest.raises(Exit) as exc:
         call(fleet_tasks.reboot, node="95", wait=True, timeout=3)
-    assert "gave up after 3s waiting for node-95 to come back on SSH" in str(exc.value.message)
+    assert "gave up after 3s waiting for domum-edge to come back on SSH" in str(exc.value.message)
 
 
 def test_reboot_dry_run_reads_boot_id_but_does_not_reboot(
@@ -281,7 +318,7 @@ def test_enroll_adds_unknown_key_after_showing_fingerprint(
         call(fleet_tasks.enroll, node="94")
     assert exc.value.code == 4
     assert sshd_fleet.known_hosts.read_text() == before
-    assert f"node-94 presents ssh-ed25519 {fp}" in capsys.readouterr().err
+    assert f"domum-zigbee presents ssh-ed25519 {fp}" in capsys.readouterr().err
     # --yes: added, and SSH now works.
     call(fleet_tasks.enroll, node="94", yes=True)
     assert f"{h.known_hosts_name} {h.host_pub}\n" in sshd_fleet.known_hosts.read_text()
@@ -303,17 +340,25 @@ def test_enroll_changed_key_shows_both_and_replaces(
     sshd_fleet.known_hosts.write_text(
         sshd_fleet.known_hosts.read_text().replace(h.host_pub, fake_pub)
     )
-    call(fleet_tasks.enroll, node="95", dry_run=True, json=True)
+    old_fp = keygen_fingerprint(other.with_suffix(".pub"))
+    new_fp = keygen_fingerprint(h.dir / "hostkey.pub")
+    # Without --replace: refused (exit 4) showing both fingerprints, in the dry run too.
+    for dry_run in (True, False):
+        with pytest.raises(Exit) as exc:
+            call(fleet_tasks.enroll, node="95", yes=True, dry_run=dry_run)
+        message = str(exc.value.message)
+        assert exc.value.code == 4 and "host key CHANGED" in message
+        assert old_fp in message and new_fp in message and "--replace" in message
+    assert fake_pub in sshd_fleet.known_hosts.read_text()
+    call(fleet_tasks.enroll, node="95", replace=True, dry_run=True, json=True)
     (step,) = json.loads(capsys.readouterr().out)
     assert step["kind"] == "write" and step["destructive"] is True
     assert step["path"] == str(sshd_fleet.known_hosts)
     assert fake_pub in sshd_fleet.known_hosts.read_text()  # dry run wrote nothing
-    call(fleet_tasks.enroll, node="95", yes=True)
+    call(fleet_tasks.enroll, node="95", replace=True, yes=True)
     err = capsys.readouterr().err
-    assert (
-        f"CHANGED: {sshd_fleet.known_hosts} has {keygen_fingerprint(other.with_suffix('.pub'))}"
-        in err
-    )
+    assert f"CHANGED: {sshd_fleet.known_hosts} has {old_fp}" in err
+    assert "host key replaced in" in err
     text = sshd_fleet.known_hosts.read_text()
     assert fake_pub not in text and f"{h.known_hosts_name} {h.host_pub}" in text
     assert len(text.splitlines()) == 6
@@ -327,8 +372,21 @@ def test_enroll_refuses_talos_and_reports_unreachable(
     assert exc.value.code == 2 and "runs Talos, which has no SSH" in str(exc.value.message)
     with sshd_fleet.down(93), pytest.raises(Exit) as exc:
         call(fleet_tasks.enroll, node="93", yes=True)
-    assert exc.value.code == 1 and "node-93 (127.0.0.93:" in str(exc.value.message)
+    assert exc.value.code == 1 and "domum-dns (127.0.0.93:" in str(exc.value.message)
     assert "cannot read its host key" in str(exc.value.message)
+
+
+def test_enroll_dry_run_plans_as_for_a_fresh_host_when_unreachable(
+    fleet_inventory: Path, sshd_fleet: SshdFleet, capsys: Any
+) -> None:
+    before = sshd_fleet.known_hosts.read_text()
+    with sshd_fleet.down(93):
+        call(fleet_tasks.enroll, node="93", dry_run=True, json=True)
+    out, err = capsys.readouterr()
+    steps = json.loads(out)
+    assert [s["action"] for s in steps] == ["enroll.read-host-key", "enroll.add-host-key"]
+    assert "cannot read its host key" in err and "planned as for a fresh host" in err
+    assert sshd_fleet.known_hosts.read_text() == before
 
 
 def test_status_host_that_never_answers_is_a_row_without_traceback(
@@ -343,7 +401,10 @@ def test_status_host_that_never_answers_is_a_row_without_traceback(
         "import threading, time, paramiko\n"
         "from invoke import Context\n"
         "from domum_tasks.pi.fleet import tasks as fleet_tasks\n"
-        "fleet_tasks.status(Context(), node='93', json=True)\n"
+        "try:\n"
+        "    fleet_tasks.status(Context(), node='93', json=True)\n"
+        "except Exception as exc:\n"  # invoke.Exit: the Pi is down, exit 1
+        "    print(exc, file=__import__('sys').stderr)\n"
         "end = time.monotonic() + 20\n"
         "while time.monotonic() < end and any(\n"
         "        isinstance(t, paramiko.Transport) for t in threading.enumerate()):\n"
@@ -364,4 +425,7 @@ def test_status_host_that_never_answers_is_a_row_without_traceback(
     assert "Traceback" not in proc.stderr and "Exception" not in proc.stderr, proc.stderr
     (row,) = json.loads(proc.stdout)
     assert row["node"] == 93 and row["reachable"] is False
-    assert row["error"].startswith("node-93 (")
+    # no banner within the timeout: "SSH error: Error reading SSH protocol banner" (or, on a
+    # loaded machine, a connect timeout); either way one line naming the host, and exit 1
+    assert row["error"] and "\n" not in row["error"]
+    assert proc.stderr.strip() == f"domum: 1 of 1 Pi(s) down: domum-dns: {row['error']}"

@@ -323,3 +323,22 @@ def test_enroll_plan_changed_key_is_destructive_and_says_so() -> None:
     same = fleet_plan.enroll_plan("/kh", KH, "node-93", "127.0.0.93", "ssh-ed25519", "AAAAold93",
                                   "SHA256:x")  # fmt: skip
     assert same.steps == [] and "nothing to do" in same.notes[-1]
+
+
+def test_commands_for_real_pis_carry_no_test_hook(inv) -> None:  # type: ignore[no-untyped-def]
+    plans = [
+        fleet_plan.update_plan(inv, [93, 94]),
+        fleet_plan.reboot_plan(inv, 93, "b00t", wait=True, deadline_s=60),
+    ]
+    commands = [facts.PROBE, facts.BOOT_ID_CMD] + [
+        s.command for p in plans for s in p.steps if isinstance(s, Ssh)
+    ]
+    commands += [s.probe.command for p in plans for s in p.steps if isinstance(s, Wait) and s.probe]  # type: ignore[union-attr]
+    assert not [c for c in commands if "DOMUM" in c or "FAKE" in c]
+    assert "if [ -e /run/reboot-required ]" in facts.REBOOT_CHECK
+
+
+def test_hosts_are_labelled_by_hostname(inv) -> None:  # type: ignore[no-untyped-def]
+    plan = fleet_plan.update_plan(inv, [93])
+    assert plan.title == "apt full-upgrade on domum-dns"
+    assert [s.desc for s in plan.steps][0] == "domum-dns: refresh package lists"

@@ -206,3 +206,26 @@ def test_commands_run_from_the_repo_root_wherever_inv_was_started(
     monkeypatch.chdir(root / "cluster")
     assert run_cmd(["pwd"]).stdout.strip() == str(root)
     assert run_cmd(["pwd"], cwd=str(tmp_path)).stdout.strip() == str(tmp_path)
+
+
+def test_text_plan_shows_no_python_reprs() -> None:
+    from domum_tasks.plan import Local, Plan, PveCall, render_text
+
+    plan = Plan("t").add(
+        Local(
+            "write-image",
+            {
+                "image": "x.img",
+                "sha256": None,
+                "force": False,
+                "verify": True,
+                "endpoints": ["127.0.0.90", "127.0.0.91"],
+            },
+        ),  # fmt: skip
+        PveCall("POST", "/nodes/pve1/qemu", {"vmid": 190, "agent": 1}),
+    )
+    text = render_text(plan)
+    assert "1. write-image image=x.img verify endpoints=127.0.0.90,127.0.0.91" in text
+    assert "2. pve POST /nodes/pve1/qemu vmid=190 agent=1" in text
+    for repr_ in ("None", "False", "True", "['", "{'"):
+        assert repr_ not in text

@@ -92,7 +92,7 @@ def test_create_vm_rejects_a_node_that_is_no_vm(capsys: pytest.CaptureFixture[st
     with pytest.raises(Exit) as err:
         run(vm_tasks.create_vm, capsys, node=92, dry_run=True)
     assert err.value.code == 2
-    assert "--node 92: domum-xr2 is a rpi5, not a proxmox-vm" in str(err.value.message)
+    assert "--node 92: domum-xr2 runs on rpi5, not a proxmox-vm" in str(err.value.message)
 
 
 def _unreachable_inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -312,7 +312,7 @@ def test_keys_task_shows_sources_never_values(
     assert rows["nas.ssh_password"]["source"] == "env (overrides file)"
     assert rows["proxmox.pve1.token_secret"]["source"] == "file"
     assert rows["flux.git_token"]["source"] == "missing"
-    assert rows["flux.git_token"]["env var"] == "DOMUM_FLUX_GIT_TOKEN"
+    assert rows["flux.git_token"]["env_var"] == "DOMUM_FLUX_GIT_TOKEN"  # snake_case keys
     for value in [*SECRET_VALUES, "env-pass-123"]:
         assert value not in out
 
@@ -376,3 +376,14 @@ def test_cli_exit_code_and_one_line_error(keys: Keys, monkeypatch: pytest.Monkey
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "SOPS_AGE_KEY_FILE" in proc.stderr
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_edit_with_placeholder_recipient_fails_the_dry_run_as_the_real_run(
+    keys: Keys, dry_run: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (keys.root / ".sops.yaml").write_text((REPO / ".sops.yaml").read_text())
+    with pytest.raises(Exit) as err:
+        secrets_tasks.edit(Context(), dry_run=dry_run)
+    assert err.value.code == 2 and "placeholder age recipient" in str(err.value.message)
+    assert not keys.secrets_file.exists() and capsys.readouterr().out == ""

@@ -77,7 +77,7 @@ def test_down_host_is_a_per_host_result(inv, sshd_fleet: SshdFleet) -> None:
     assert [r.target.node_id for r in results] == [93, 94, 95]
     assert [r.status for r in results] == ["ok", "unreachable", "ok"]
     assert results[0].stdout == "up\n" and results[2].stdout == "up\n"
-    assert "node-94" in results[1].error and "unreachable" in results[1].error
+    assert "domum-zigbee" in results[1].error and "unreachable" in results[1].error
 
 
 def test_nonzero_exit_is_a_failed_result_with_stderr(inv) -> None:
@@ -132,7 +132,9 @@ def test_without_a_key_file_the_agent_may_be_used() -> None:
 def test_run_step_success_and_failure(inv) -> None:
     ok = ssh.run_step(inv, plan.Ssh(host="127.0.0.93", command="echo step"))
     assert ok.ok and ok.stdout == "step\n"
-    with pytest.raises(RemoteError, match=r"node-94: exit code 7: echo bad >&2; exit 7\n  \| bad"):
+    with pytest.raises(
+        RemoteError, match=r"domum-zigbee: exit code 7: echo bad >&2; exit 7\n  \| bad"
+    ):
         ssh.run_step(inv, plan.Ssh(host="127.0.0.94", command="echo bad >&2; exit 7"))
 
 
@@ -144,7 +146,7 @@ def test_run_step_unknown_key_raises(inv, sshd_fleet: SshdFleet) -> None:
 
 def test_resolve_names() -> None:
     inv = inventory.load_with_findings().inventory  # plain loopback inventory
-    assert ssh.resolve(inv, "domum-dns").label == "node-93"
+    assert ssh.resolve(inv, "domum-dns").label == "domum-dns"
     assert ssh.resolve(inv, "127.0.0.95").node_id == 95
     nas = ssh.resolve(inv, "nas")
     assert (nas.host, nas.user, nas.label) == ("127.0.0.20", "root", "nas")

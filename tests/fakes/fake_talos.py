@@ -185,9 +185,13 @@ def _schema_errors(doc: dict[str, Any]) -> list[str]:
     except ImportError:
         return []
     if _SCHEMA_VALIDATOR is None:
-        from fakecli import CONTRACTS
+        from fakecli import CONTRACTS, SHARED_CONTRACTS
 
-        with open(CONTRACTS / "talos-config.v1.13.schema.json", encoding="utf-8") as fh:
+        name = "talos-config.v1.13.schema.json"
+        found = [d / name for d in (CONTRACTS, SHARED_CONTRACTS) if (d / name).is_file()]
+        if not found:  # a clone without ../shared: no schema to hold configs against
+            return []
+        with open(found[0], encoding="utf-8") as fh:
             schema = json.load(fh)
         _SCHEMA_VALIDATOR = jsonschema.Draft202012Validator(schema)
     best = jsonschema.exceptions.best_match(_SCHEMA_VALIDATOR.iter_errors(doc))

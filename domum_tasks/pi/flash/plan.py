@@ -69,8 +69,11 @@ def plan_flash(inp: FlashInput) -> Plan:
         Local(
             "write-image",
             {"image": src, "device": inp.device, "force": inp.force},
-            desc=f"ERASES {where}; image {size}",
-            destructive=True,
+            # A new image file erases nothing: no confirmation, and the plan says so.
+            desc=f"writes a new image file {inp.device}; image {size}"
+            if inp.target.kind == "missing"
+            else f"ERASES {where}; image {size}",
+            destructive=inp.target.kind != "missing",
         ),
         Local(
             "verify",

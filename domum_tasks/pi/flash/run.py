@@ -153,20 +153,34 @@ def wifi_psk(inv: Any, node: Any) -> str | None:
 
 
 def run(
-    *, node: int, device: str, image: str, yes: bool, force: bool, dry_run: bool, json_out: bool
+    *,
+    node: int | str,
+    device: str,
+    image: str,
+    yes: bool,
+    force: bool,
+    dry_run: bool,
+    json_out: bool,
 ) -> None:
-    if node < 0:
+    if node in ("", -1):
         raise ConfigError("--node N is required: the node whose image to write (e.g. --node 92)")
     if not device:
         raise ConfigError(
             "--device is required (a whole disk such as /dev/sdb, or an image file path)"
         )
+    # `--device=~/x.img` and `--image=~/os.img.xz` arrive unexpanded (the shell expands `~` only
+    # at the start of a word).
+    device = os.path.expanduser(device)
+    image = os.path.expanduser(image) if image and "://" not in image else image
     inv = load()
     n = inv.node(node)
     node = int(node)  # invoke passes it as a string; inv.node() has validated it
     spec = resolve_image(inv, node, image)
     cache = flash_download.cache_dir()
     image_path = spec.local_path(cache)
+    if not spec.is_url and not image_path.is_file():  # bad input, in a dry run too
+        where = "--image" if spec.origin == "--image" else f"nodes.{node}.image.url"
+        raise ConfigError(f"{where} {image_path}: no such image file")
     firstboot = None
     if n.os == "raspios":
         firstboot = flash_firstboot.from_inventory(
@@ -181,6 +195,8 @@ def run(
     show = progress.enabled() and not json_out
     session = Session(spec, device, firstboot, force, show)
     facts: TargetFacts = probe_target(device, protect=session.protect(image_path))
+    if facts.kind == "missing" and device.startswith("/dev/"):  # a typo, not a safety refusal
+        raise ConfigError(f"--device {device}: no such device (see `lsblk` for disks)")
     plan = plan_flash(
         FlashInput(
             node_id=node,

@@ -26,7 +26,7 @@ from ...taskutil import DRY_RUN, JSON, NODE, YES, domum_task
 )
 def flash(
     c: Any,
-    node: int = -1,
+    node: str = "",
     device: str = "",
     image: str = "",
     yes: bool = False,

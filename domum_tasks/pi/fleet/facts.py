@@ -4,8 +4,8 @@ Raspberry Pi OS nodes are probed over strict SSH with one command per host (one 
 Talos Pis have no SSH and are asked through talosctl with explicit --nodes/--endpoints/--talosconfig.
 Every probe turns failures into a row (`PiFacts.error`), never an exception.
 
-`$DOMUM_FAKE_ROOT` is empty on a real Pi; the test sshd hosts set it so each fake host has its own
-reboot-required flag and boot id (files under /proc and /run cannot be faked per host otherwise).
+The commands name the real paths only: no test hook is ever sent to a Pi (the test sshd hosts map
+/run/reboot-required and the boot id to their own files on their side, see tests/fixtures).
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ if TYPE_CHECKING:
     from ...inventory_model import Inventory, Node
     from ...ssh import HostResult, Target
 
-ROOT = '"${DOMUM_FAKE_ROOT:-}"'
-REBOOT_REQUIRED = f"{ROOT}/run/reboot-required"
-BOOT_ID = f"{ROOT}/proc/sys/kernel/random/boot_id"
+REBOOT_REQUIRED = "/run/reboot-required"
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
 
 # One shell command that prints every fact, each section after an @@marker line.
 PROBE = "; ".join(
@@ -67,7 +66,7 @@ class PiFacts:
     node: int
     hostname: str
     os_family: str  # raspios | talos
-    reachable: bool = False
+    reachable: bool | None = None  # None: not asked (talosctl or talosconfig missing)
     os: str | None = None
     kernel: str | None = None
     uptime_s: float | None = None
@@ -271,6 +270,7 @@ def probe_talos(inv: Inventory, node_id: int) -> PiFacts:
         if any(state):
             facts.os += f" ({', '.join(x for x in state if x)})"
     except CommandFailed as exc:
+        facts.reachable = facts.reachable or False  # `version` answered: up, `get` failed
         facts.error = str(exc).splitlines()[-1].strip(" |") or str(exc).splitlines()[0]
     return facts
 
@@ -281,8 +281,22 @@ def facts_from_ssh(inv: Inventory, result: HostResult) -> PiFacts:
     facts = PiFacts(node_id, inv.nodes[node_id].hostname, "raspios")
     if result.ok:
         return parse_probe(facts, result.stdout)
-    facts.error = result.reason()
+    facts.reachable = result.status == "failed"  # it answered; the probe command failed
+    facts.error = down_reason(result, node_id)
     return facts
+
+
+def down_reason(result: HostResult, node_id: int) -> str:
+    """Why a Pi is down, short (the row names the host already), with what to do about it."""
+    if result.status == "unknown-key":
+        return f"host key unknown: run `inv pi.enroll --node {node_id}`"
+    if result.status == "changed-key":
+        return f"host key CHANGED: verify, then `inv pi.enroll --node {node_id} --replace`"
+    reason = result.reason()
+    where = (
+        f"{result.target.label} ({result.target.user}@{result.target.host}:{result.target.port}): "
+    )
+    return reason.removeprefix(where)
 
 
 def probe_fleet(inv: Inventory, node_ids: Sequence[int]) -> list[PiFacts]:

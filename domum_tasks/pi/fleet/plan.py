@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ...errors import ConfigError
-from ...plan import Plan, Ssh, Wait, Write
+from ...plan import Local, Plan, Ssh, Wait, Write
 from .facts import BOOT_ID, REBOOT_CHECK
 
 if TYPE_CHECKING:
@@ -82,8 +82,9 @@ def user_of(inv: Inventory, host: Host) -> str:
     return inv.nodes[int(host)].user
 
 
-def label(host: Host) -> str:
-    return "nas" if host == "nas" else f"node-{host}"
+def label(inv: Inventory, host: Host) -> str:
+    """What people see for a host: the node's hostname (domum-dns), or nas."""
+    return "nas" if host == "nas" else inv.nodes[int(host)].hostname
 
 
 def run_plan(inv: Inventory, hosts: Sequence[Host], command: str) -> Plan:
@@ -91,15 +92,17 @@ def run_plan(inv: Inventory, hosts: Sequence[Host], command: str) -> Plan:
         raise ConfigError("pi.run: --cmd is empty; give the command to run, e.g. --cmd 'uptime'")
     plan = Plan(f"run on {len(hosts)} host(s): {command}")
     for h in hosts:
-        plan.add(Ssh(host_of(inv, h), command, desc=label(h), timeout_s=inv.ssh.command_timeout_s))
+        plan.add(
+            Ssh(host_of(inv, h), command, desc=label(inv, h), timeout_s=inv.ssh.command_timeout_s)
+        )
     return plan
 
 
 def update_plan(inv: Inventory, hosts: Sequence[Host]) -> Plan:
     """apt update, full-upgrade (keeping changed config files), then read reboot-required."""
-    plan = Plan(f"apt full-upgrade on {', '.join(label(h) for h in hosts)}")
+    plan = Plan(f"apt full-upgrade on {', '.join(label(inv, h) for h in hosts)}")
     for h in hosts:
-        s, ip, name = sudo(user_of(inv, h)), host_of(inv, h), label(h)
+        s, ip, name = sudo(user_of(inv, h)), host_of(inv, h), label(inv, h)
         plan.add(
             Ssh(ip, f"{s}{APT} update", desc=f"{name}: refresh package lists",
                 timeout_s=UPDATE_TIMEOUT_S),
@@ -116,10 +119,11 @@ def reboot_plan(
     """Reboot one Pi; with wait, poll SSH until a new boot id answers (or the deadline)."""
     ip, user = host_of(inv, node_id), user_of(inv, node_id)
     s = sudo(user)
-    plan = Plan(f"reboot node-{node_id} ({inv.nodes[node_id].hostname})")
+    name = label(inv, node_id)
+    plan = Plan(f"reboot {name} (node {node_id})")
     # Reboot a second after the session ends, so the SSH command returns its exit status.
     cmd = f"{s}true && ({{ sleep 1; {s}reboot; }} >/dev/null 2>&1 &)"
-    plan.add(Ssh(ip, cmd, desc=f"node-{node_id}: reboot", timeout_s=30))
+    plan.add(Ssh(ip, cmd, desc=f"{name}: reboot", timeout_s=30))
     if not wait:
         return plan
     if boot_id:
@@ -127,11 +131,11 @@ def reboot_plan(
             ip, f'test "$(cat {BOOT_ID})" != "{boot_id}"', desc="new boot id?", timeout_s=15
         )
     else:
-        plan.note(f"node-{node_id} did not answer while planning: boot id unknown, so the wait "
+        plan.note(f"{name} did not answer while planning: boot id unknown, so the wait "
                   "ends as soon as SSH answers")  # fmt: skip
         probe = Ssh(ip, "true", desc="SSH answers?", timeout_s=15)
     plan.add(
-        Wait(f"node-{node_id} to come back on SSH", deadline_s, probe=probe,
+        Wait(f"{name} to come back on SSH", deadline_s, probe=probe,
              interval_s=REBOOT_POLL_S)
     )  # fmt: skip
     return plan
@@ -186,4 +190,24 @@ def enroll_plan(
         Write(known_hosts, new_text, 0o644, desc=f"{verb} {name} {key_type} {fingerprint}",
               destructive=True)
     )  # fmt: skip
+    return plan
+
+
+def enroll_fresh_plan(known_hosts: str, who: str, name: str) -> Plan:
+    """The dry-run plan for a host that could not be asked for its key: read it, show its
+    fingerprint, add it (what the real run does for a host not yet in known_hosts)."""
+    plan = Plan(f"enroll {who} ({name}) in {known_hosts}")
+    plan.add(
+        Local(
+            "enroll.read-host-key",
+            {"host": name},
+            desc=f"read {name}'s host key over SSH and show its fingerprint",
+        ),
+        Local(
+            "enroll.add-host-key",
+            {"known_hosts": known_hosts, "host": name},
+            desc=f"add {name} <key type> <key> to {known_hosts} (after confirmation)",
+            destructive=True,
+        ),
+    )
     return plan

@@ -27,7 +27,10 @@ def _dump(obj: Any) -> None:
 
 @domum_task(help={"node": "only this Pi (node id, e.g. 92)", "json": "print the rows as JSON"})
 def status(c: Context, node: str | None = None, json: bool = False) -> None:
-    """Show every Pi's health: reachability, OS, load, temperature, throttling, disk."""
+    """Show every Pi's health: reachability, OS, load, temperature, throttling, disk.
+
+    Exit 1 when a Pi is down (each row says why); `unknown` rows (talosctl or the talosconfig
+    missing, so nobody could ask) do not count as down."""
     from ...console import print_table
     from ...errors import ConfigError
     from . import facts
@@ -44,13 +47,22 @@ def status(c: Context, node: str | None = None, json: bool = False) -> None:
     rows = facts.probe_fleet(inv, ids)
     if json:
         _dump([r.to_dict() for r in rows])
-        return
-    print_table(
-        "Raspberry Pis",
-        ("node", "host", "reachable", "os", "kernel", "uptime", "load", "temp", "throttling",
-         "root disk", "reboot", "note"),
-        [_status_row(r) for r in rows],
-    )  # fmt: skip
+    else:
+        print_table(
+            "Raspberry Pis",
+            ("node", "host", "reachable", "os", "kernel", "uptime", "load", "temp", "throttling",
+             "root disk", "reboot", "note"),
+            [_status_row(r) for r in rows],
+        )  # fmt: skip
+    # The status rule (README): the rows first, then exit 1 if any host is down.
+    down = [r for r in rows if r.reachable is False]
+    if down:
+        from ...errors import RemoteError
+
+        raise RemoteError(
+            f"{len(down)} of {len(rows)} Pi(s) down: "
+            + "; ".join(f"{r.hostname}: {r.error}" for r in down)
+        )
 
 
 def _status_row(r: PiFacts) -> tuple[str, ...]:
@@ -59,12 +71,7 @@ def _status_row(r: PiFacts) -> tuple[str, ...]:
     def maybe(value: Any, fmt: str = "{}") -> str:
         return "-" if value is None else fmt.format(value)
 
-    if r.reachable:
-        reach = "yes"
-    elif r.os_family == "talos" and not r.error.startswith("exit code"):
-        reach = "unknown"  # talosctl or talosconfig missing: we could not ask
-    else:
-        reach = "down"
+    reach = {True: "yes", False: "down", None: "unknown"}[r.reachable]  # as in --json
     reboot = {True: "yes", False: "no", None: "-"}[r.reboot_required]
     throttle = "-" if r.throttled is None else (", ".join(r.throttling) or "ok")
     return (
@@ -90,15 +97,18 @@ def run(
     cmd: str = "",
     node: str | None = None,
     all_: bool = False,
-    parallel: int = 0,
+    parallel: int | None = None,
     dry_run: bool = False,
     json: bool = False,
 ) -> None:
     """Run a shell command on one Pi, the NAS or every Pi; exit 1 if any host failed."""
     from ... import ssh, taskutil
+    from ...errors import ConfigError
     from ...plan import Ssh
     from . import plan as fleet_plan
 
+    if parallel is not None and parallel < 1:
+        raise ConfigError(f"--parallel {parallel}: must be 1 or more (hosts at once)")
     inv = load_inventory()
     hosts = fleet_plan.select(inv, node, all_, task="pi.run", allow_nas=True)
     plan = fleet_plan.run_plan(inv, hosts, cmd)
@@ -161,7 +171,7 @@ def update(
     from . import plan as fleet_plan
 
     if parallel < 1:
-        raise ConfigError(f"--parallel {parallel}: must be 1 or more")
+        raise ConfigError(f"--parallel {parallel}: must be 1 or more (hosts at once)")
     inv = load_inventory()
     hosts = fleet_plan.select(inv, node, all_, task="pi.update", allow_nas=False)
     plan = fleet_plan.update_plan(inv, hosts)
@@ -226,6 +236,7 @@ def reboot(
     inv = load_inventory()
     (host,) = fleet_plan.select(inv, node, False, task="pi.reboot")
     node_id = int(host)
+    host_label = ssh.resolve(inv, node_id).label
     boot = facts.boot_id(inv, ssh.resolve(inv, node_id)) if wait else None
     plan = fleet_plan.reboot_plan(inv, node_id, boot, wait=wait, deadline_s=float(timeout))
     start = time.monotonic()
@@ -234,24 +245,33 @@ def reboot(
         return
     took = time.monotonic() - start
     if json:
-        _dump(
-            {"host": f"node-{node_id}", "rebooted": True, "waited": wait, "seconds": round(took, 1)}
-        )
+        _dump({"host": host_label, "rebooted": True, "waited": wait, "seconds": round(took, 1)})
     elif wait:
-        print(f"node-{node_id} is back after {took:.0f}s")
+        print(f"{host_label} is back after {took:.0f}s")
 
 
 @domum_task(
-    help={"node": NODE_OR_NAS, "yes": YES, "dry_run": DRY_RUN, "json": JSON},
+    help={
+        "node": NODE_OR_NAS,
+        "yes": YES,
+        "replace": "the host was reinstalled: replace the CHANGED key known_hosts has for it",
+        "dry_run": DRY_RUN,
+        "json": JSON,
+    },
 )
 def enroll(
-    c: Context, node: str = "", yes: bool = False, dry_run: bool = False, json: bool = False
+    c: Context,
+    node: str = "",
+    yes: bool = False,
+    replace: bool = False,
+    dry_run: bool = False,
+    json: bool = False,
 ) -> None:
     """First contact: show a host's key fingerprint, then add it to known_hosts."""
     import sys
 
     from ... import ssh, taskutil
-    from ...errors import ConfigError, RemoteError
+    from ...errors import ConfigError, Refused, RemoteError
     from . import facts
     from . import plan as fleet_plan
 
@@ -260,30 +280,46 @@ def enroll(
     inv = load_inventory()
     (host,) = fleet_plan.select(inv, node, False, task="pi.enroll", allow_nas=True)
     target = ssh.resolve(inv, host)
+    path = facts.known_hosts_file(inv)
     try:
         key_type, key_b64 = facts.fetch_host_key(
             target.host, target.port, inv.ssh.connect_timeout_s
         )
     except Exception as exc:  # socket and paramiko errors alike: one line, no traceback
-        raise RemoteError(
-            f"{target.label} ({target.host}:{target.port}): cannot read its host key: "
-            f"{exc or type(exc).__name__}"
-        ) from None
-    path = facts.known_hosts_file(inv)
+        why = f"{target.label} ({target.host}:{target.port}): cannot read its host key: " + (
+            str(exc) or type(exc).__name__
+        )
+        if not dry_run:
+            raise RemoteError(why) from None
+        # Plan as for a fresh host, like the other dry runs, and say so.
+        plan = fleet_plan.enroll_fresh_plan(str(path), target.label, target.known_hosts_name)
+        plan.note(f"{why}: planned as for a fresh host (its key is read and shown on the real run)")
+        taskutil.executor(dry_run=True, json_out=json, inventory=inv).execute(plan)
+        return
     current = path.read_text() if path.exists() else ""
-    _, _, replaced = fleet_plan.known_hosts_update(
+    _, state, replaced = fleet_plan.known_hosts_update(
         current, target.known_hosts_name, key_type, key_b64
     )
+    new_fp = facts.fingerprint(key_b64)
+    if state == "changed" and not replace:  # the dry run refuses as the real run does
+        old = ", ".join(facts.fingerprint(k) for k in replaced)
+        raise Refused(
+            f"{target.label} ({target.known_hosts_name}): host key CHANGED: {path} has "
+            f"{key_type} {old}, the host now presents {key_type} {new_fp}",
+            hint="if the host was reinstalled, compare the new fingerprint with its console "
+            "and run again with --replace; otherwise someone may be in between",
+        )
     plan = fleet_plan.enroll_plan(
         str(path), current, target.label, target.known_hosts_name, key_type, key_b64,
-        facts.fingerprint(key_b64), [facts.fingerprint(k) for k in replaced],
+        new_fp, [facts.fingerprint(k) for k in replaced],
     )  # fmt: skip
     if not dry_run:
         for note in plan.notes:
             print(note, file=sys.stderr)
     taskutil.executor(dry_run=dry_run, json_out=json, inventory=inv).execute(plan, yes=yes)
     if not dry_run and plan.steps:
-        print(f"{target.label}: host key added to {inv.ssh.known_hosts}", file=sys.stderr)
+        verb = "replaced in" if state == "changed" else "added to"
+        print(f"{target.label}: host key {verb} {inv.ssh.known_hosts}", file=sys.stderr)
 
 
 TASKS = [status, run, update, reboot, enroll]

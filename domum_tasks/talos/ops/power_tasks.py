@@ -17,6 +17,10 @@ def _run(plan: Any, inv: Any, *, dry_run: bool, json: bool, yes: bool) -> None:
     from ...taskutil import executor
     from .run import handlers
 
+    if not dry_run:
+        from ...tools import require_tool
+
+        require_tool("talosctl")  # exit 3 before anything runs
     if not dry_run and plan.notes:
         print("\n".join(plan.notes))
     executor(dry_run=dry_run, json_out=json, inventory=inv, handlers=handlers()).execute(

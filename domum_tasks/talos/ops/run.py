@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...errors import ConfigError, DomumError
+from ...errors import DomumError
 from ...inventory_model import Inventory
 from ...run import LocalHandler, write_atomic
 from ..schematic import node_image_urls, node_installer_image, schematic_for
@@ -156,8 +156,6 @@ def handlers(progress: Progress | None = None) -> dict[str, LocalHandler]:
 def parse_node(node: str | int | None, inv: Inventory) -> int | None:
     if node in (None, ""):
         return None
-    try:
-        return int(str(node))
-    except ValueError:
-        valid = ", ".join(str(i) for i in inv.talos_nodes)
-        raise ConfigError(f"--node {node!r}: not a node id; Talos nodes: {valid}") from None
+    if not str(node).isdigit():
+        inv.node(str(node))  # raises the one `--node` message every task gives
+    return int(str(node))

@@ -14,6 +14,17 @@ from ...taskutil import ALL, DRY_RUN, JSON, NODE, domum_task, load_inventory
 WAIT = "how long talosctl health waits for the cluster (Go duration, e.g. 10m)"
 
 
+def _require(dry_run: bool, *tools: str) -> None:
+    """A real run needs its CLIs: exit 3 at once, before any probe, retry or file (a dry run
+    plans without them, as for a fresh cluster)."""
+    if dry_run:
+        return
+    from ...tools import require_tool
+
+    for name in tools:
+        require_tool(name)
+
+
 def _executor(dry_run: bool, json: bool, inv: Any, progress: Any = None) -> Any:
     from ...taskutil import executor
     from .run import handlers
@@ -26,14 +37,19 @@ def _executor(dry_run: bool, json: bool, inv: Any, progress: Any = None) -> Any:
         "node": NODE + "; default: every Talos node",
         "json": "print the schematics, ids and URLs as JSON",
         "offline": "do not ask the Image Factory: use the inventory id, the lock file or compute it",
+        "verbose": "also show each node's schematic YAML",
         "dry_run": DRY_RUN,
     }
 )
 def schematic(
-    c: Context, node: str = "", json: bool = False, offline: bool = False, dry_run: bool = False
+    c: Context,
+    node: str = "",
+    json: bool = False,
+    offline: bool = False,
+    verbose: bool = False,
+    dry_run: bool = False,
 ) -> None:
     """Show each node's Image Factory schematic, its id, installer and image URLs."""
-    from ...console import print_table
     from ...plan import Local, Plan
     from .plan import talos_node
     from .run import parse_node, resolve_schematics
@@ -57,26 +73,25 @@ def schematic(
 
         print(_json.dumps([vars(r) for r in res.values()], indent=2))
         return
-    rows = [
-        (
-            r.node_id,
-            r.hostname,
-            r.platform,
-            r.id,
-            r.source,
-            r.installer,
-            "\n".join(r.images.values()),
-        )
-        for r in res.values()
-    ]
-    print_table(
-        f"Image Factory schematics (Talos {inv.cluster.talos_version})",
-        ("node", "hostname", "platform", "schematic id", "source", "installer", "images"),
-        rows,
-    )
+    print(f"Image Factory schematics (Talos {inv.cluster.talos_version})")
     for r in res.values():
-        if r.note and r.source != "factory":
-            print(f"note: node {r.node_id}: {r.note}")
+        print(schematic_block(r, verbose=verbose))
+
+
+def schematic_block(r: Any, *, verbose: bool = False) -> str:
+    """One node's schematic as lines, ids and URLs in full (a table column would cut them)."""
+    lines = [
+        "",
+        f"node {r.node_id}  {r.hostname}  ({r.platform})",
+        f"  schematic  {r.id}  ({r.source})",
+        f"  installer  {r.installer}",
+        *(f"  {kind:<9}  {url}" for kind, url in r.images.items()),
+    ]
+    if r.note and r.source != "factory":
+        lines.append(f"  note       {r.note}")
+    if verbose:
+        lines += ["  yaml:", *(f"    {line}" for line in r.schematic_yaml.rstrip().splitlines())]
+    return "\n".join(lines)
 
 
 @domum_task(
@@ -106,6 +121,7 @@ def apply(
     from .plan import config_path, plan_apply
     from .run import existing_files, parse_node, show_config_diffs
 
+    _require(dry_run, "talosctl")
     inv = load_inventory()
     nid = parse_node(node, inv)
     if (nid is None) == (not all):
@@ -135,6 +151,7 @@ def bootstrap(c: Context, deadline: str = "10m", dry_run: bool = False, json: bo
     from .plan import ALREADY_BOOTSTRAPPED as ALREADY
     from .plan import first_controlplane, parse_duration, plan_bootstrap
 
+    _require(dry_run, "talosctl")
     inv = load_inventory()
     seconds = parse_duration(deadline, "--deadline")
     first_controlplane(inv)  # a clear error when there is none
@@ -158,9 +175,10 @@ def kubeconfig(c: Context, out: str = "", dry_run: bool = False, json: bool = Fa
     """Fetch the cluster's admin kubeconfig."""
     from .plan import plan_kubeconfig
 
+    _require(dry_run, "talosctl")
     inv = load_inventory()
     # A path the user typed is relative to where they typed it; commands run from the repo.
-    target = os.path.abspath(out) if out else inv.cluster.kubeconfig
+    target = os.path.abspath(os.path.expanduser(out)) if out else inv.cluster.kubeconfig
     _executor(dry_run, json, inv).execute(plan_kubeconfig(inv, target))
 
 
@@ -176,6 +194,7 @@ def health(
     from .plan import plan_health
     from .run import probe_nodes
 
+    _require(dry_run, "talosctl")
     inv = load_inventory()
     plan = plan_health(inv, wait_timeout)
     failure: DomumError | None = None
@@ -236,6 +255,7 @@ def upgrade(
     from .plan import plan_upgrade, rolling_order, talos_node
     from .run import Progress, parse_node, probe_nodes, resolve_schematics
 
+    _require(dry_run, "talosctl", *(() if no_flux else ("flux",)))
     inv = load_inventory()
     nid = parse_node(node, inv)
     ids = [nid] if nid is not None and talos_node(inv, nid) else rolling_order(inv)
@@ -279,6 +299,7 @@ def upgrade_k8s(c: Context, dry_run: bool = False, json: bool = False) -> None:
     """Upgrade Kubernetes to the inventory's kubernetes_version."""
     from .plan import plan_upgrade_k8s
 
+    _require(dry_run, "talosctl")
     inv = load_inventory()
     _executor(dry_run, json, inv).execute(plan_upgrade_k8s(inv))
 
@@ -302,8 +323,10 @@ def etcd_snapshot(
         raise ConfigError("--out PATH is required: where to write the snapshot")
     from .run import parse_node
 
+    _require(dry_run, "talosctl")
     inv = load_inventory()
-    plan = plan_etcd_snapshot(inv, os.path.abspath(out), parse_node(node, inv))
+    # `--out=~/x` reaches us unexpanded (the shell expands ~ only at the start of a word)
+    plan = plan_etcd_snapshot(inv, os.path.abspath(os.path.expanduser(out)), parse_node(node, inv))
     _executor(dry_run, json, inv).execute(plan)
 
 

@@ -1,0 +1,128 @@
+"""The `domum` command: invoke's Program with Domum's namespace (invoke's documented way to ship a
+branded CLI), so it runs from any directory and reports command-line mistakes as Domum does.
+
+`inv` keeps working (tasks.py composes the same namespace), but invoke's own parser errors exit 1
+with no hint there. `domum` makes them bad input, exit 2, with a "did you mean":
+
+    $ domum pi.flash --node 92 --devce x
+    domum: No idea what '--devce' is! (did you mean '--device'?)        # exit 2
+
+A closed output pipe (`domum --list | head -1`) exits 141 without a traceback, under both commands.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+from collections.abc import Iterable, Iterator
+from types import TracebackType
+from typing import Any
+
+from invoke import Exit, ParseError, Program
+
+from .errors import EXIT_CONFIG
+
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a writer cut off by `| head`
+_UNKNOWN = re.compile(r"No idea what '([^']*)' is!")
+_ARGUMENT_REPR = re.compile(r"<Argument: ([\w-]+)[^>]*>")  # invoke prints Argument objects raw
+
+
+def suggestion(word: str, options: Iterable[str]) -> str:
+    """' (did you mean ...?)' for the closest option, or '' when nothing is close."""
+    import difflib  # only on an error: `domum --list` stays fast
+
+    match = difflib.get_close_matches(word, sorted(set(options)), n=1, cutoff=0.6)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def quiet_broken_pipe() -> int:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again; exit code."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_BROKEN_PIPE
+
+
+def _excepthook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+    if issubclass(kind, BrokenPipeError):
+        os._exit(quiet_broken_pipe())  # the reader left: nothing to report, nobody to tell
+    sys.__excepthook__(kind, value, tb)
+
+
+def install_broken_pipe_hook() -> None:
+    """`inv --list | true` breaks the pipe inside invoke itself, outside any Domum task: end that
+    quietly with 141 too. Only replaces Python's default hook, never someone else's."""
+    if sys.excepthook is sys.__excepthook__:
+        sys.excepthook = _excepthook
+
+
+class DomumProgram(Program):
+    """invoke's Program; parser errors become exit 2 with a suggestion."""
+
+    def _options(self, error: ParseError, word: str) -> list[str]:
+        context = error.context
+        if word.startswith("-"):
+            flags: list[str] = list(getattr(context, "flags", {}) or {})
+            core = getattr(self, "core", None)
+            if core:
+                flags += list(core[0].flags)
+            return [f for f in flags if f.startswith("--")]
+        names: list[str] = []
+        collection = getattr(self, "collection", None)
+        if collection is not None:
+            for name, aliases in collection.task_names.items():
+                names += [name, *aliases]
+        return names
+
+    @contextlib.contextmanager
+    def _bad_input(self) -> Iterator[None]:
+        try:
+            yield
+        except ParseError as exc:
+            text = _ARGUMENT_REPR.sub(lambda m: "--" + m.group(1).replace("_", "-"), str(exc))
+            found = _UNKNOWN.search(text)
+            hint = suggestion(found.group(1), self._options(exc, found.group(1))) if found else ""
+            raise Exit(f"domum: {text}{hint}", EXIT_CONFIG) from None
+
+    def parse_core(self, argv: list[str] | None) -> None:
+        with self._bad_input():
+            super().parse_core(argv)
+
+    def parse_tasks(self) -> None:
+        with self._bad_input():
+            super().parse_tasks()
+
+    def parse_cleanup(self) -> None:
+        with self._bad_input():  # `domum --help chek`
+            super().parse_cleanup()
+
+    def run(self, argv: list[str] | None = None, exit: bool = True) -> None:
+        try:
+            super().run(argv, exit)
+            sys.stdout.flush()  # a broken pipe shows here, not in the interpreter's last flush
+        except BrokenPipeError:
+            code = quiet_broken_pipe()
+            if exit:
+                sys.exit(code)
+
+
+def version() -> str:
+    from importlib import metadata  # scans installed distributions: only for `domum`
+
+    try:
+        return metadata.version("domum")
+    except metadata.PackageNotFoundError:  # a source tree that was never pip-installed
+        return "0+unknown"
+
+
+def program(**kwargs: Any) -> DomumProgram:
+    from . import ns
+
+    return DomumProgram(namespace=ns, name="Domum", binary="domum", version=version(), **kwargs)
+
+
+def main() -> None:
+    """Console-script entry point of `domum`."""
+    program().run()
