@@ -11,8 +11,7 @@ from pathlib import Path
 
 from domum_tasks.flux.validate.api import validate
 from domum_tasks.flux.validate.core import Settings
-from domum_tasks.flux.validate.model import Finding
-from domum_tasks.flux.validate.model import SiteFacts
+from domum_tasks.flux.validate.model import Finding, SiteFacts
 
 SCHEMAS = Path(__file__).parent / "data" / "flux_schemas"
 RECIPIENT = "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq"

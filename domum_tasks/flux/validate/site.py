@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 
 from .core import World
-from .model import Finding, Obj, SiteFacts
+from .model import Finding, Obj
 
 IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
 HOST_RULE = re.compile(r"Host(?:SNI)?\(([^)]*)\)")
