@@ -35,9 +35,16 @@ def check_talos(loaded: Loaded) -> Iterable[CheckFinding]:
     return talos_checker(loaded)
 
 
+def check_flux(loaded: Loaded) -> Iterable[CheckFinding]:
+    from .flux.validate_task import check_flux as flux_checker
+
+    return flux_checker(loaded)
+
+
 CHECKERS: list[tuple[str, Checker]] = [
     ("inventory", check_inventory),
     ("talos", check_talos),
+    ("flux", check_flux),
 ]
 
 
