@@ -304,3 +304,52 @@ def test_directory_without_kustomization_yaml_renders_like_flux(repo: Path) -> N
     (repo / "cluster/apps/kustomization.yaml").unlink()
     t.edit(repo, "cluster/apps/demo.yaml", "  name: demo\n", "  name: demo\n  namespace: demo\n")
     assert t.run(repo) == []
+
+
+# --- the task and `inv check` ----------------------------------------------------------------
+
+
+@pytest.fixture
+def as_repo(repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DOMUM_REPO_ROOT", str(repo))
+    monkeypatch.setenv("DOMUM_CRD_SCHEMAS", str(t.SCHEMAS))
+    monkeypatch.chdir(repo)
+    return repo
+
+
+def test_task_json_and_exit_2(as_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from invoke import Context, Exit
+
+    from domum_tasks.flux.tasks import validate
+
+    validate(Context(), json=True)
+    assert json.loads(capsys.readouterr().out) == []
+    t.edit(as_repo, "cluster/flux/apps.yaml", "name: config", "name: configs")
+    with pytest.raises(Exit) as err:
+        validate(Context(), json=True)
+    assert err.value.code == 2 and "1 error(s)" in str(err.value.message)
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["file"] == "cluster/flux/apps.yaml" and row["check"] == "dependsOn"
+    assert row["object"] == "Kustomization/flux-system/apps" and row["severity"] == "error"
+
+
+def test_inv_check_includes_flux(as_repo: Path) -> None:
+    from domum_tasks.check import run_checks
+
+    t.edit(as_repo, "cluster/apps/demo.yaml", "replicas: 1", "replicas: 1\n  replica: 2")
+    rows = [f for f in run_checks() if f.check == "flux"]
+    assert [(f.severity, f.subject) for f in rows] == [
+        ("error", "cluster/apps/demo.yaml Deployment/demo/demo")
+    ]
+    assert "'replica' was unexpected" in rows[0].message
+
+
+def test_inv_check_without_kubectl_says_so(as_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from domum_tasks import tools
+    from domum_tasks.check import run_checks
+
+    monkeypatch.setattr(tools, "find_tool", lambda name: None)
+    (row,) = [f for f in run_checks() if f.check == "flux"]
+    assert row.severity == "error" and "kubectl not found" in row.message
