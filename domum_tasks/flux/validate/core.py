@@ -185,7 +185,7 @@ class _Walker:
     def _collect(self, ks: FluxKs, rendered: Rendered, under: str, world: World) -> list[FluxKs]:
         target = ks.spec.get("targetNamespace")
         children = []
-        for obj in self.index.objects(rendered.docs, under):
+        for obj in self.index.objects(rendered, under):
             if obj.kind == "CustomResourceDefinition":
                 world.scopes.add_crd(obj)
             if target:

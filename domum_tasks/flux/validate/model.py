@@ -85,8 +85,8 @@ class Obj:
 
     def label(self) -> str:
         """'HelmRelease/cert-manager/cert-manager' (kind/namespace/name) or 'Namespace/longhorn'."""
-        ns = self.namespace
-        return f"{self.kind}/{ns}/{self.name}" if ns else f"{self.kind}/{self.name}"
+        ns, name = self.namespace, self.name or "(no name)"
+        return f"{self.kind}/{ns}/{name}" if ns else f"{self.kind}/{name}"
 
     def finding(
         self, check: str, message: str, severity: Severity = "error", file: str = ""

@@ -9,8 +9,7 @@ unit. Builds of the same directory are shared (two overlays often reach the same
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,8 @@ class Rendered:
 
     docs: list[dict[str, Any]]
     error: str = ""
+    # For directories without a kustomization.yaml the file of each doc is known exactly.
+    files: list[Path | None] = field(default_factory=list)
 
 
 def has_kustomization(path: Path) -> bool:
@@ -60,6 +61,7 @@ def kustomize_build(path: Path, kubectl: str) -> Rendered:
 def _generated(path: Path, kubectl: str) -> Rendered:
     """Flux's generated kustomization for a plain directory of manifests."""
     docs: list[dict[str, Any]] = []
+    files: list[Path | None] = []
     for entry in sorted(path.iterdir()):
         if entry.is_dir():
             sub = kustomize_build(entry, kubectl) if has_kustomization(entry) else None
@@ -67,13 +69,16 @@ def _generated(path: Path, kubectl: str) -> Rendered:
             if sub.error:
                 return sub
             docs += sub.docs
+            files += sub.files or [None] * len(sub.docs)
         elif entry.suffix in YAML_SUFFIXES:
             try:
                 found = load_docs(entry.read_text())
             except yaml.YAMLError as exc:
                 return Rendered([], f"{entry.name} is not valid YAML: {str(exc).splitlines()[0]}")
-            docs += [d for d in found if d.get("apiVersion") and d.get("kind")]
-    return Rendered(docs)
+            manifests = [d for d in found if d.get("apiVersion") and d.get("kind")]
+            docs += manifests
+            files += [entry] * len(manifests)
+    return Rendered(docs, files=files)
 
 
 def render_dir(path: Path, kubectl: str | None = None) -> Rendered:
@@ -122,5 +127,9 @@ class SourceIndex:
                 return f
         return files[0] if files else under
 
-    def objects(self, docs: Iterable[dict[str, Any]], under: str) -> list[Obj]:
-        return [Obj(d, self.file_of(d, under)) for d in docs]
+    def objects(self, rendered: Rendered, under: str) -> list[Obj]:
+        files = rendered.files or [None] * len(rendered.docs)
+        return [
+            Obj(d, self.rel(f) if f is not None else self.file_of(d, under))
+            for d, f in zip(rendered.docs, files, strict=True)
+        ]
