@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import crossref, schemas, semantics, site, treefiles
 from .core import Check, Settings, build_worlds, run_checks
@@ -39,27 +39,18 @@ def schema_dirs() -> list[Path]:
     return [*dirs, crd_cache_dir()]
 
 
-def _first_attr(obj: Any, *names: str) -> Any:
-    for n in names:
-        value = getattr(obj, n, None)
-        if value:
-            return value
-    return None
-
-
 def site_facts(inv: Inventory, source: str) -> SiteFacts:
-    """The inventory values the tree must agree with. The `site:` section is optional here, so
-    a tree checked with an inventory that has none is still checked for the VIP."""
+    """The inventory values the tree must agree with: cluster.vip, and from the optional `site:`
+    section (site.domain, site.metallb.addresses) when the inventory has one."""
     site_cfg = getattr(inv, "site", None)
-    domain = _first_attr(site_cfg, "domain")
-    pool = _first_attr(site_cfg, "metallb_range", "metallb_addresses", "lb_range", "address_pool")
-    if isinstance(pool, str):
-        pool = [pool]
+    domain = getattr(site_cfg, "domain", None)
+    pool = getattr(getattr(site_cfg, "metallb", None), "addresses", None)
+    pools = [pool] if isinstance(pool, str) else list(pool or ())
     return SiteFacts(
         source,
         vip=str(inv.cluster.vip),
         domain=str(domain) if domain else None,
-        pool=tuple(str(p) for p in pool or ()),
+        pool=tuple(str(p) for p in pools),
     )
 
 
