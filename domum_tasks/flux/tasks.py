@@ -37,7 +37,7 @@ def bootstrap(c: Context, dry_run: bool = False, json: bool = False) -> None:
     help={"pre": "only the prerequisites, before bootstrap", "dry_run": DRY_RUN, "json": JSON}
 )
 def check(c: Context, pre: bool = False, dry_run: bool = False, json: bool = False) -> None:
-    """Check the Flux installation (`flux check`), or with --pre the cluster before bootstrap."""
+    """Check the Flux installation, or with --pre the cluster before bootstrap."""
     import sys
 
     from .plan import check_plan
@@ -55,7 +55,7 @@ def check(c: Context, pre: bool = False, dry_run: bool = False, json: bool = Fal
     }
 )
 def diff(c: Context, kustomization: str = "", dry_run: bool = False, json: bool = False) -> None:
-    """Show what the local tree would change in the cluster (`flux diff kustomization --path`)."""
+    """Show what the local tree would change in the cluster (`flux diff`)."""
     from .diff_task import run_diff
 
     run_diff(load_inventory(), kustomization, dry_run=dry_run, json_out=json)
@@ -78,7 +78,7 @@ def reconcile(
     dry_run: bool = False,
     json: bool = False,
 ) -> None:
-    """Reconcile a Kustomization now (`flux reconcile kustomization NAME [--with-source]`)."""
+    """Reconcile a Kustomization now, with --with-source fetching Git first."""
     from .plan import reconcile_plan
 
     plan = reconcile_plan(load_inventory(), kustomization, with_source, namespace)
@@ -123,7 +123,8 @@ def resume(
 
 @domum_task(help={"json": "print the rows as JSON"})
 def status(c: Context, json: bool = False) -> None:
-    """Kustomizations and HelmReleases in every namespace: ready, revision, message.
+    """Show Kustomizations and HelmReleases: ready, revision, message.
+
     Exits 1 when any of them is not Ready."""
     from ..console import print_table
     from ..errors import DomumError

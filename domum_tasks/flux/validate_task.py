@@ -29,7 +29,7 @@ def _findings(loaded: Loaded) -> list[Finding]:
 
 @domum_task(help={"json": "print the findings as JSON"})
 def validate(c: Context, json: bool = False) -> None:
-    """Validate the GitOps tree offline: render, schemas, references, Flux and Talos rules."""
+    """Validate the GitOps tree offline: render, schemas, references, Flux rules."""
     from ..console import print_table
     from ..errors import ConfigError
     from ..inventory import load_with_findings

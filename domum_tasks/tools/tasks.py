@@ -42,8 +42,9 @@ def check(c: Context, json: bool = False) -> None:
 def install(
     c: Context, dry_run: bool = False, json: bool = False, force: bool = False, tool: str = ""
 ) -> None:
-    """Download pinned talosctl and flux into .bin/, and the Talos/CRD schemas into the cache,
-    each checked against its sha256."""
+    """Download pinned talosctl, flux and the Talos/CRD schemas, checking sha256.
+
+    The CLIs go into .bin/, the schemas into the user cache (see README "tools")."""
     import sys
 
     from .. import taskutil
