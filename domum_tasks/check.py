@@ -35,9 +35,16 @@ def check_talos(loaded: Loaded) -> Iterable[CheckFinding]:
     return talos_checker(loaded)
 
 
+def check_flux_settings(loaded: Loaded) -> Iterable[CheckFinding]:
+    from .flux.settings_checks import check_settings
+
+    return check_settings(loaded)
+
+
 CHECKERS: list[tuple[str, Checker]] = [
     ("inventory", check_inventory),
     ("talos", check_talos),
+    ("flux-settings", check_flux_settings),
 ]
 
 
