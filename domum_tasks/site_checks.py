@@ -55,7 +55,9 @@ def site_findings(inv: Inventory) -> Iterator[Finding]:
         )
     else:
         clashes = [
-            f"{ip} ({who})" for ip, who in sorted(taken_addresses(inv).items()) if first <= ip <= last
+            f"{ip} ({who})"
+            for ip, who in sorted(taken_addresses(inv).items())
+            if first <= ip <= last
         ]
         if clashes:
             yield Finding(
@@ -95,9 +97,7 @@ def _nas_paths(inv: Inventory) -> Iterator[Finding]:
         loc: Loc = ("site", field)
         path = getattr(site, field)
         if not path.startswith("/") or normpath(path) != path.rstrip("/"):
-            yield Finding(
-                "error", loc, f"{path!r} must be an absolute, normalised path on the NAS"
-            )
+            yield Finding("error", loc, f"{path!r} must be an absolute, normalised path on the NAS")
             continue
         if inv.nas is None:
             yield Finding("error", loc, "needs a nas: section (the NFS server's host)")

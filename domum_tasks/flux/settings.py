@@ -32,7 +32,9 @@ def settings(inv: Inventory) -> dict[str, str]:
             "site.acme_email, site.metallb and the NAS paths (see README 'The GitOps tree')"
         )
     if inv.nas is None:
-        raise ConfigError("nas: section missing; site.longhorn_backup_path is an export of nas.host")
+        raise ConfigError(
+            "nas: section missing; site.longhorn_backup_path is an export of nas.host"
+        )
     c = inv.cluster
     lb = site.metallb
     return {

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ...findings import CheckFinding
-from ...inventory import DEFAULT_PATH, Loaded, repo_root
+from ..findings import CheckFinding
+from ..inventory import DEFAULT_PATH, Loaded, repo_root
 from .settings import SETTINGS_PATH, render
 
 NAME = "flux-settings"
