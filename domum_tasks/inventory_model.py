@@ -307,6 +307,11 @@ class Site(Strict):
     longhorn_backup_path: str  # Longhorn's NFS backup target
     nfs_bulk_path: str  # csi-driver-nfs StorageClass for bulk data (media, documents)
 
+    @property
+    def metallb_addresses(self) -> str:
+        """The pool as one string, as `inv flux.validate` compares it with the tree."""
+        return self.metallb.addresses
+
 
 class Inventory(Strict):
     cluster: Cluster
