@@ -349,3 +349,15 @@ def test_custom_resources_match_the_strict_crd_schemas() -> None:
             checked += 1
     assert problems == []
     assert checked > 50
+
+
+@pytest.mark.skipif(not CRD_SCHEMAS.is_dir(), reason="../shared/contracts/crd-schemas not present")
+def test_the_tree_passes_flux_validate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`inv flux.validate` on cluster/ with the embedded inventory: no errors, and the only
+    warning is the honest one about the missing gotk-components.yaml (before bootstrap)."""
+    from domum_tasks.flux.validate.api import settings_for, validate
+
+    monkeypatch.setenv("DOMUM_CRD_SCHEMAS", str(CRD_SCHEMAS))
+    found = validate(settings_for(load(DEFAULT_PATH), REPO, "domum.yaml", CLUSTER))
+    assert [f for f in found if f.severity == "error"] == []
+    assert {f.check for f in found} <= {"bootstrap"}
