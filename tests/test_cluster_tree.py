@@ -65,7 +65,7 @@ def kustomize(path: Path) -> list[dict[str, Any]]:
     proc = subprocess.run(
         [kubectl(), "kustomize", str(path)], capture_output=True, text=True, timeout=120
     )
-    assert proc.returncode == 0, f"kubectl kustomize {path.relative_to(REPO)}: {proc.stderr}"
+    assert proc.returncode == 0, f"kubectl kustomize {path}: {proc.stderr}"
     return [d for d in yaml.safe_load_all(proc.stdout) if d]
 
 
@@ -361,3 +361,56 @@ def test_the_tree_passes_flux_validate(monkeypatch: pytest.MonkeyPatch) -> None:
     found = validate(settings_for(load(DEFAULT_PATH), REPO, "domum.yaml", CLUSTER))
     assert [f for f in found if f.severity == "error"] == []
     assert {f.check for f in found} <= {"bootstrap"}
+
+
+GOTK_SYNC = """\
+---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata:
+  name: flux-system
+  namespace: flux-system
+spec:
+  interval: 1m0s
+  ref:
+    branch: main
+  secretRef:
+    name: flux-system
+  url: ssh://git@github.com/domum-lab/domum
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: flux-system
+  namespace: flux-system
+spec:
+  interval: 10m0s
+  path: ./cluster/overlays/homelab
+  prune: true
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+"""
+
+
+def test_after_bootstrap_each_overlay_syncs_itself(tmp_path: Path) -> None:
+    """With gotk-sync.yaml committed in core/02-flux (its root points at homelab), the prod
+    overlay rewrites the root Kustomization's path to itself."""
+    tree = tmp_path / "cluster"
+    shutil.copytree(CLUSTER, tree, ignore=shutil.ignore_patterns("01-talos"))
+    flux_dir = tree / "core" / "02-flux"
+    (flux_dir / "gotk-sync.yaml").write_text(GOTK_SYNC)
+    kz = flux_dir / "kustomization.yaml"
+    kz.write_text(
+        kz.read_text().replace(
+            "  - cluster-settings.yaml", "  - cluster-settings.yaml\n  - gotk-sync.yaml"
+        )
+    )
+    for name in OVERLAYS:
+        docs = kustomize(tree / "overlays" / name)
+        (root,) = [
+            d
+            for d in docs
+            if d["kind"] == "Kustomization" and d["metadata"]["name"] == "flux-system"
+        ]
+        assert root["spec"]["path"] == f"./cluster/overlays/{name}"
