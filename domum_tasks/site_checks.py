@@ -63,8 +63,8 @@ def site_findings(inv: Inventory) -> Iterator[Finding]:
             yield Finding(
                 "error",
                 (*base, "addresses"),
-                f"{lb.addresses} contains {', '.join(clashes)}; pick a range outside every "
-                "node IP, the VIP and the gateway",
+                f"{lb.addresses} contains {', '.join(clashes)}; pick a range clear of every "
+                "address the inventory assigns (nodes, VIP, gateway, DNS, NAS, Proxmox)",
             )
         if first == cidr.network_address or last == cidr.broadcast_address:
             yield Finding(
