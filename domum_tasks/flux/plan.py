@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from ..errors import ConfigError
 from ..inventory_model import Inventory
-from ..plan import Cmd, Plan
+from ..plan import Cmd, Plan, Write
 from ..talos.argv import FLUX_NAMESPACE, flux
 
 # The env var each `flux bootstrap <provider>` reads its API token from.
@@ -141,3 +141,17 @@ def status_argvs(inv: Inventory) -> list[tuple[str, ...]]:
         flux(inv, "get", "kustomizations", "--all-namespaces"),
         flux(inv, "get", "helmreleases", "--all-namespaces"),
     ]
+
+
+def render_settings_plan(inv: Inventory, root: str, on_disk: str | None) -> Plan:
+    """Write cluster-settings.yaml when it differs from what the inventory renders."""
+    from .settings import SETTINGS_PATH, render
+
+    text = render(inv)
+    plan = Plan(f"render {SETTINGS_PATH}")
+    if on_disk == text:
+        plan.note(f"{SETTINGS_PATH} already matches the inventory: nothing to write")
+        return plan
+    state = "missing" if on_disk is None else "out of date"
+    plan.add(Write(f"{root}/{SETTINGS_PATH}", text, 0o644, desc=f"generated settings ({state})"))
+    return plan

@@ -155,4 +155,20 @@ def status(c: Context, json: bool = False) -> None:
         raise DomumError(f"{len(bad)} not ready: {', '.join(bad)}")
 
 
-ns = Collection("flux", validate, bootstrap, check, diff, reconcile, suspend, resume, status)
+@domum_task(help={"dry_run": DRY_RUN, "json": JSON})
+def render_settings(c: Context, dry_run: bool = False, json: bool = False) -> None:
+    """Write cluster/core/02-flux/cluster-settings.yaml (the tree's ${VARS}) from the inventory."""
+    from ..inventory import repo_root
+    from .plan import render_settings_plan
+    from .settings import SETTINGS_PATH
+
+    root = repo_root()
+    path = root / SETTINGS_PATH
+    on_disk = path.read_text() if path.is_file() else None
+    plan = render_settings_plan(load_inventory(), str(root), on_disk)
+    executor(dry_run=dry_run, json_out=json).execute(plan)
+
+
+ns = Collection(
+    "flux", validate, bootstrap, check, diff, reconcile, suspend, resume, status, render_settings
+)
