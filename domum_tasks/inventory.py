@@ -214,6 +214,9 @@ def cross_check(inv: Inventory) -> Iterator[Finding]:
         )
 
     yield from _backup_refs(inv)
+    from .site_checks import site_findings  # imports Finding from here, so not at the top
+
+    yield from site_findings(inv)
     if inv.nas is not None and inv.nas.host in {n.ip for n in inv.nodes.values()}:
         yield Finding("error", ("nas", "host"), f"{inv.nas.host} is already a node's IP")
 

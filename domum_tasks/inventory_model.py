@@ -274,6 +274,84 @@ class Flux(Strict):
     personal: bool = True
 
 
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_EMAIL = re.compile(r"^[^@\s]+@([a-z0-9-]+\.)+[a-z]{2,63}$")
+
+
+def _timezone(value: str) -> str:
+    """An IANA zone name, as Home Assistant, Grafana and CronJobs take it."""
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise PydanticCustomError(
+            "format",
+            "{value} is not an IANA time zone (e.g. Europe/Berlin, America/New_York, UTC)",
+            {"value": repr(value)},
+        ) from None
+    return value
+
+
+def _address_range(value: str) -> str:
+    """MetalLB's own forms: `first-last` or a CIDR."""
+    try:
+        if "-" in value:
+            first, last = (ipaddress.IPv4Address(p.strip()) for p in value.split("-", 1))
+            if first > last:
+                raise ValueError
+        else:
+            ipaddress.IPv4Network(value)
+    except ValueError:
+        raise PydanticCustomError(
+            "format",
+            "{value} is not an address range (e.g. 10.0.10.200-10.0.10.229 or 10.0.10.192/27)",
+            {"value": repr(value)},
+        ) from None
+    return value
+
+
+Domain = Annotated[
+    str, AfterValidator(str.lower), _check(_DOMAIN, "a DNS domain", "home.example.com")
+]
+Email = Annotated[str, _check(_EMAIL, "an email address", "admin@example.com")]
+TimeZone = Annotated[str, AfterValidator(_timezone)]
+AddressRange = Annotated[str, AfterValidator(_address_range)]
+
+
+class LoadBalancer(Strict):
+    """MetalLB's pool on the node LAN, and the fixed addresses of the two LAN-facing services."""
+
+    addresses: AddressRange
+    ingress_ip: ipaddress.IPv4Address  # Traefik (every web UI)
+    dns_ip: ipaddress.IPv4Address  # Pi-hole (what DHCP hands out as DNS)
+
+    def hosts(self) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:
+        """First and last address of the pool."""
+        if "-" in self.addresses:
+            first, last = (ipaddress.IPv4Address(p.strip()) for p in self.addresses.split("-", 1))
+            return first, last
+        net = ipaddress.IPv4Network(self.addresses)
+        return net.network_address, net.broadcast_address
+
+
+class Site(Strict):
+    """What the GitOps tree in cluster/ needs, rendered into its `cluster-settings` ConfigMap."""
+
+    domain: Domain  # apps are <app>.<domain>; a Cloudflare zone for ACME DNS-01
+    acme_email: Email
+    timezone: TimeZone = "UTC"
+    metallb: LoadBalancer
+    # NAS exports (paths on nas.host, inside one of nas.shares):
+    longhorn_backup_path: str  # Longhorn's NFS backup target
+    nfs_bulk_path: str  # csi-driver-nfs StorageClass for bulk data (media, documents)
+
+    @property
+    def metallb_addresses(self) -> str:
+        """The pool as one string, as `inv flux.validate` compares it with the tree."""
+        return self.metallb.addresses
+
+
 class Inventory(Strict):
     cluster: Cluster
     ssh: Ssh = Field(default_factory=Ssh)
@@ -283,6 +361,7 @@ class Inventory(Strict):
     backup: Backup = Field(default_factory=Backup)
     flux: Flux
     raspios: Raspios = Field(default_factory=Raspios)
+    site: Site | None = None  # needed by the GitOps tree (inv flux.render-settings)
 
     def node(self, node_id: int | str) -> Node:
         try:

@@ -35,3 +35,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("SOPS_DISABLE_VERSION_CHECK", "1")
     monkeypatch.delenv("SOPS_AGE_KEY", raising=False)
     monkeypatch.delenv("SOPS_AGE_KEY_FILE", raising=False)
+    # Runtime reads schemas only from the tools cache; tests use the reference copies.
+    if CONTRACTS.is_dir():
+        monkeypatch.setenv("DOMUM_TALOS_SCHEMA_DIR", str(CONTRACTS))
+    else:
+        monkeypatch.delenv("DOMUM_TALOS_SCHEMA_DIR", raising=False)
+    monkeypatch.delenv("DOMUM_CRD_SCHEMAS", raising=False)

@@ -166,7 +166,8 @@ def test_missing_schema_is_a_warning(monkeypatch, tmp_path) -> None:  # type: ig
     findings = list(check_talos(load_with_findings()))
     warnings = [f for f in findings if f.subject == "schema"]
     assert [f.severity for f in warnings] == ["warning"]
-    assert "no Talos schema for v1.13" in warnings[0].message
+    assert warnings[0].message.startswith("not schema-checked: run `inv tools.install`")
+    assert "no Talos v1.13 schema" in warnings[0].message
 
 
 # --- inv check -------------------------------------------------------------------------------

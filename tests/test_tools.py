@@ -23,7 +23,7 @@ from invoke import Context, Exit
 from domum_tasks import secrets, tools
 from domum_tasks.download import check_url
 from domum_tasks.errors import ConfigError, ToolMissing, VerifyError
-from domum_tasks.tools import pins, versions
+from domum_tasks.tools import pins, schema_pins, schemas, versions
 from domum_tasks.tools.versions import PROBES
 from domum_tasks.tools import tasks as tools_tasks
 from domum_tasks.tools.install import (
@@ -326,6 +326,13 @@ def mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mirror]:
     m.put(f"{TALOS_DIR}/sha256sum.txt", f"{'0' * 64}  talosctl-other\n{t_sum}  {talos}\n".encode())
     m.put(f"{FLUX_DIR}/flux_2.9.4_checksums.txt", f"{f_sum}  {flux}\n".encode())
     monkeypatch.setenv("DOMUM_TOOLS_BASE_URL", m.url)
+    # The schemas `inv tools.install` also fetches: fixture bytes, pinned for this test.
+    monkeypatch.setenv("DOMUM_SCHEMAS_BASE_URL", m.url)
+    talos_rel = f"siderolabs/talos/v1.13.9/{schemas.TALOS_SCHEMA_PATH}"
+    monkeypatch.setitem(schema_pins.TALOS_SCHEMAS, "v1.13.9", m.put(talos_rel, b'{"$defs": {}}\n'))
+    for key in schemas.kinds_in_tree(tools.REPO_ROOT / "cluster"):
+        rel = f"datreeio/CRDs-catalog/{schema_pins.CRD_CATALOG_COMMIT}/{key}"
+        monkeypatch.setitem(schema_pins.CRD_SCHEMAS, key, m.put(rel, b'{"type": "object"}\n'))
     try:
         yield m
     finally:
@@ -344,8 +351,10 @@ def test_install_downloads_verifies_and_is_found_first(
 ) -> None:
     assert tools.bin_dir() != tools.REPO_ROOT / ".bin"  # tests never write the real .bin
     tools_tasks.install(Context(), json=True)
-    done = {d["tool"]: d for d in json.loads(capsys.readouterr().out)}
+    results = json.loads(capsys.readouterr().out)
+    done = {d["tool"]: d for d in results if "tool" in d}
     assert set(done) == {"talosctl", "flux"}
+    assert {d["schema"] for d in results if "schema" in d} >= {"Talos v1.13.9 config schema"}
     assert done["talosctl"]["verified_by"] == "upstream sha256sum.txt"
     assert done["flux"]["verified_by"] == "upstream flux_2.9.4_checksums.txt"
     assert _bin_listing() == ["flux", "talosctl"]  # no .part files, no tarball
@@ -371,7 +380,11 @@ def test_dry_run_plans_without_downloading(
 ) -> None:
     tools_tasks.install(Context(), dry_run=True, json=True)
     steps = json.loads(capsys.readouterr().out)
-    assert [s["args"]["tool"] for s in steps] == ["talosctl", "flux"]
+    assert [s["args"]["tool"] for s in steps if s["action"] == "tools.download"] == [
+        "talosctl",
+        "flux",
+    ]
+    assert {s["action"] for s in steps[2:]} == {"tools.schema"}
     assert steps[0]["kind"] == "local" and steps[0]["action"] == "tools.download"
     assert steps[0]["args"]["url"].startswith(mirror.url + "/" + TALOS_DIR)
     assert steps[0]["args"]["checksums_url"].endswith("sha256sum.txt")

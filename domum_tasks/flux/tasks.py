@@ -1,18 +1,18 @@
-"""Tasks of the flux namespace: bootstrap, reconcile, suspend/resume and status, via the flux CLI."""
+"""Tasks of the flux namespace: validate the tree offline; bootstrap, check, diff, reconcile,
+suspend/resume and status through the flux CLI."""
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from invoke import Collection, Context
 
 from ..taskutil import DRY_RUN, JSON, domum_task, executor, load_inventory
+from .validate_task import validate
 
-if TYPE_CHECKING:
-    pass
-
-NAME = "Kustomization name (default: every Kustomization for suspend/resume, flux-system for reconcile)"
+KS = "Kustomization name"
+NS = "namespace of the Kustomization (default flux-system)"
+ALL = "every Kustomization in the namespace"
 
 
 @domum_task(help={"dry_run": DRY_RUN, "json": JSON})
@@ -25,60 +25,150 @@ def bootstrap(c: Context, dry_run: bool = False, json: bool = False) -> None:
     inv = load_inventory()
     env_var = TOKEN_ENV[inv.flux.provider]
     token = os.environ.get(env_var) or load_secrets().get(TOKEN_SECRET_KEY)
-    if not token and not dry_run:
+    if not token:  # --dry-run too: a plan that the real run would refuse is no plan
         raise ConfigError(
             f"no Git token for flux bootstrap: set {env_var}, or {TOKEN_SECRET_KEY} in "
             "config/secrets.sops.yaml (env DOMUM_FLUX_GIT_TOKEN)"
         )
-    executor(dry_run=dry_run, json_out=json).execute(bootstrap_plan(inv, token or "<git token>"))
+    executor(dry_run=dry_run, json_out=json).execute(bootstrap_plan(inv, token))
+
+
+@domum_task(
+    help={"pre": "only the prerequisites, before bootstrap", "dry_run": DRY_RUN, "json": JSON}
+)
+def check(c: Context, pre: bool = False, dry_run: bool = False, json: bool = False) -> None:
+    """Check the Flux installation, or with --pre the cluster before bootstrap."""
+    import sys
+
+    from .plan import check_plan
+
+    results = executor(dry_run=dry_run, json_out=json).execute(check_plan(load_inventory(), pre))
+    for r in results:  # flux reports each check on stderr
+        print((r.stderr or r.stdout).rstrip(), file=sys.stderr)
 
 
 @domum_task(
     help={
-        "name": NAME,
-        "no_source": "do not fetch the Git source first",
+        "kustomization": f"{KS} (default: every Kustomization in the tree)",
+        "dry_run": DRY_RUN,
+        "json": JSON,
+    }
+)
+def diff(c: Context, kustomization: str = "", dry_run: bool = False, json: bool = False) -> None:
+    """Show what the local tree would change in the cluster (`flux diff`)."""
+    from .diff_task import run_diff
+
+    run_diff(load_inventory(), kustomization, dry_run=dry_run, json_out=json)
+
+
+@domum_task(
+    help={
+        "kustomization": f"{KS} (default flux-system)",
+        "with_source": "fetch the Git source first",
+        "namespace": NS,
         "dry_run": DRY_RUN,
         "json": JSON,
     }
 )
 def reconcile(
     c: Context,
-    name: str = "flux-system",
-    no_source: bool = False,
+    kustomization: str = "flux-system",
+    with_source: bool = False,
+    namespace: str = "flux-system",
     dry_run: bool = False,
     json: bool = False,
 ) -> None:
-    """Reconcile a Kustomization now, fetching its Git source first."""
+    """Reconcile a Kustomization now, with --with-source fetching Git first."""
     from .plan import reconcile_plan
 
-    plan = reconcile_plan(load_inventory(), name, with_source=not no_source)
+    plan = reconcile_plan(load_inventory(), kustomization, with_source, namespace)
     executor(dry_run=dry_run, json_out=json).execute(plan)
 
 
-@domum_task(help={"name": NAME, "dry_run": DRY_RUN, "json": JSON})
-def suspend(c: Context, name: str = "", dry_run: bool = False, json: bool = False) -> None:
-    """Suspend Flux Kustomizations (all of them unless --name)."""
+@domum_task(
+    help={"kustomization": KS, "all": ALL, "namespace": NS, "dry_run": DRY_RUN, "json": JSON}
+)
+def suspend(
+    c: Context,
+    kustomization: str = "",
+    all: bool = False,
+    namespace: str = "flux-system",
+    dry_run: bool = False,
+    json: bool = False,
+) -> None:
+    """Suspend one Kustomization (--kustomization NAME) or every one (--all)."""
     from .plan import suspend_plan
 
-    executor(dry_run=dry_run, json_out=json).execute(suspend_plan(load_inventory(), name))
+    plan = suspend_plan(load_inventory(), kustomization, all, namespace)
+    executor(dry_run=dry_run, json_out=json).execute(plan)
 
 
-@domum_task(help={"name": NAME, "dry_run": DRY_RUN, "json": JSON})
-def resume(c: Context, name: str = "", dry_run: bool = False, json: bool = False) -> None:
-    """Resume Flux Kustomizations (all of them unless --name)."""
+@domum_task(
+    help={"kustomization": KS, "all": ALL, "namespace": NS, "dry_run": DRY_RUN, "json": JSON}
+)
+def resume(
+    c: Context,
+    kustomization: str = "",
+    all: bool = False,
+    namespace: str = "flux-system",
+    dry_run: bool = False,
+    json: bool = False,
+) -> None:
+    """Resume one Kustomization (--kustomization NAME) or every one (--all)."""
     from .plan import resume_plan
 
-    executor(dry_run=dry_run, json_out=json).execute(resume_plan(load_inventory(), name))
+    plan = resume_plan(load_inventory(), kustomization, all, namespace)
+    executor(dry_run=dry_run, json_out=json).execute(plan)
 
 
-@domum_task
-def status(c: Context) -> None:
-    """Show Git sources, Kustomizations and HelmReleases with their ready state."""
+@domum_task(help={"json": "print the rows as JSON"})
+def status(c: Context, json: bool = False) -> None:
+    """Show Kustomizations and HelmReleases: ready, revision, message.
+
+    Exits 1 when any of them is not Ready."""
+    from ..console import print_table
+    from ..errors import DomumError
     from ..run import run_cmd
+    from .facts import parse_table
     from .plan import status_argvs
 
-    for argv in status_argvs(load_inventory()):
-        print(run_cmd(argv, timeout_s=60).stdout.rstrip())
+    rows = []
+    for kind, argv in zip(
+        ("Kustomization", "HelmRelease"), status_argvs(load_inventory()), strict=True
+    ):
+        for r in parse_table(run_cmd(argv, timeout_s=60).stdout):
+            rows.append(
+                (
+                    kind,
+                    r.get("namespace", ""),
+                    r.get("name", ""),
+                    r.get("ready", ""),
+                    r.get("suspended", ""),
+                    r.get("revision", ""),
+                    r.get("message", ""),
+                )
+            )
+    cols = ("kind", "namespace", "name", "ready", "suspended", "revision", "message")
+    print_table("flux status", cols, rows, json_out=json)
+    bad = [f"{r[0]}/{r[1]}/{r[2]}" for r in rows if r[3] != "True"]
+    if bad:
+        raise DomumError(f"{len(bad)} not ready: {', '.join(bad)}")
 
 
-ns = Collection("flux", bootstrap, reconcile, suspend, resume, status)
+@domum_task(help={"dry_run": DRY_RUN, "json": JSON})
+def render_settings(c: Context, dry_run: bool = False, json: bool = False) -> None:
+    """Render the inventory's site: into the tree's cluster-settings ConfigMap."""
+    from ..inventory import repo_root
+    from .plan import render_settings_plan
+    from .settings import SETTINGS_PATH
+
+    root = repo_root()
+    path = root / SETTINGS_PATH
+    on_disk = path.read_text() if path.is_file() else None
+    plan = render_settings_plan(load_inventory(), str(root), on_disk)
+    executor(dry_run=dry_run, json_out=json).execute(plan)
+
+
+ns = Collection(
+    "flux", validate, bootstrap, check, diff, reconcile, suspend, resume, status, render_settings
+)

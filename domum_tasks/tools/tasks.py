@@ -36,22 +36,28 @@ def check(c: Context, json: bool = False) -> None:
         "dry_run": DRY_RUN,
         "json": JSON,
         "force": "download again even if the pinned version is already in .bin/",
-        "tool": "install only this tool (talosctl or flux); default: both",
+        "tool": "install only this: talosctl, flux or schemas; default: all three",
     }
 )
 def install(
     c: Context, dry_run: bool = False, json: bool = False, force: bool = False, tool: str = ""
 ) -> None:
-    """Download pinned talosctl and flux for this OS/CPU into .bin/, checking sha256."""
+    """Download pinned talosctl, flux and the Talos/CRD schemas, checking sha256.
+
+    The CLIs go into .bin/, the schemas into the user cache (see README "tools")."""
     import sys
 
     from .. import taskutil
+    from ..inventory import repo_root
     from . import bin_dir
-    from .install import handler, host_platform, plan_install, releases_for
+    from .install import handler, host_platform, plan_install, releases_for, talos_pin
+    from .schemas import install_schema, plan_schemas, wanted
     from .versions import probe_version
 
     os_name, arch = host_platform()
-    names = [tool] if tool else ["talosctl", "flux"]
+    names = [tool] if tool else ["talosctl", "flux", "schemas"]
+    with_schemas = "schemas" in names
+    names = [n for n in names if n != "schemas"]
     releases = releases_for(names, os_name, arch)
     dest = bin_dir()
     installed: dict[str, str | None] = {}
@@ -59,11 +65,17 @@ def install(
         path = dest / name
         installed[name] = probe_version(name, path)[0] if path.is_file() else None
     plan = plan_install(releases, installed, dest, force=force)
+    if with_schemas:
+        files, unpinned = wanted(talos_pin()[0], repo_root() / "cluster")
+        plan_schemas(plan, files, unpinned, force=force)
     show = sys.stderr.isatty() and not json
     ex = taskutil.executor(
         dry_run=dry_run,
         json_out=json,
-        handlers={"tools.download": handler(releases, show_progress=show, quiet=json)},
+        handlers={
+            "tools.download": handler(releases, show_progress=show, quiet=json),
+            "tools.schema": install_schema,
+        },
     )
     if not dry_run and not plan.steps:
         for note in plan.notes:

@@ -164,6 +164,67 @@ def version(call: Call) -> None:
         )
 
 
+DEFAULT_HR = ("cert-manager", "metallb", "longhorn")
+
+
+def _helmreleases(call: Call) -> list[dict[str, Any]]:
+    hrs = call.state.get("helmreleases")
+    if hrs is None:
+        hrs = [
+            {"name": n, "namespace": n if n != "longhorn" else "longhorn-system", "ready": True}
+            for n in DEFAULT_HR
+        ]
+        call.state["helmreleases"] = hrs
+    return hrs  # type: ignore[no-any-return]
+
+
+def get_helmreleases(call: Call) -> None:
+    """flux v2's HelmRelease table (same printer as kustomizations; revision = chart version)."""
+    every_ns = call.bool("--all-namespaces")
+    ns = call.flag("--namespace") or "flux-system"
+    items = [h for h in _helmreleases(call) if every_ns or h.get("namespace") == ns]
+    if not items:
+        call.eprint(f"✗ no HelmRelease objects found in {'any' if every_ns else ns} namespace")
+        return
+    rows = [(["NAMESPACE"] if every_ns else []) + ["NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"]]
+    for h in items:
+        ready = bool(h.get("ready", True))
+        msg = h.get("message") or (
+            "Helm install succeeded for release " + f"{h['namespace']}/{h['name']}.v1"
+            if ready
+            else "install retries exhausted"
+        )
+        row = [h["namespace"]] if every_ns else []
+        row += [h["name"], h.get("revision", "1.0.0"), str(bool(h.get("suspended"))), str(ready), msg]
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        call.print("".join(c.ljust(w) + "\t" for c, w in zip(r, widths, strict=True)))
+
+
+def diff_kustomization(call: Call) -> None:
+    """`flux diff kustomization NAME --path DIR`: the Kustomization must exist in the cluster and
+    the path locally; state["drift"][name] lists drifted objects (printed as `►` lines, exit 1
+    like flux's ErrDiffFound)."""
+    import os
+
+    name = call.pos[0] if call.pos else None
+    if not name:
+        raise Fail("kustomization name is required")
+    path = call.flag("--path")
+    if not path:
+        raise Fail("invalid resource path \"\"")
+    if not os.path.isdir(call.path_of(path)):
+        raise Fail(f"invalid resource path \"{path}\"")
+    _scope(call, name)
+    drift = (call.state.get("drift") or {}).get(name) or []
+    call.eprint(f"► building objects from {path}")
+    for obj in drift:
+        call.print(f"► {obj} drifted")
+    if drift:
+        raise Fail("", code=1, raw=True)
+
+
 def generic(call: Call) -> None:
     """Any other command the contract accepts: succeeds quietly."""
 
@@ -172,6 +233,8 @@ HANDLERS = {
     "suspend kustomization": suspend,
     "resume kustomization": resume,
     "get kustomizations": get_kustomizations,
+    "get helmreleases": get_helmreleases,
+    "diff kustomization": diff_kustomization,
     "reconcile kustomization": reconcile_kustomization,
     "check": check,
     "version": version,

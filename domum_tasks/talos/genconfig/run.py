@@ -45,8 +45,8 @@ def schema_problems(
     path = schema.schema_path(root, inv.cluster.talos_version)
     if not path.is_file():
         return (
-            f"no Talos schema for {schema.minor(inv.cluster.talos_version)} at {path}: "
-            "patches not schema-checked (set DOMUM_TALOS_SCHEMA_DIR)",
+            f"not schema-checked: run `inv tools.install` (no Talos "
+            f"{schema.minor(inv.cluster.talos_version)} schema at {path})",
             [],
         )
     ps = schema.load(path)

@@ -8,7 +8,8 @@ rather than "is not valid under any of the given schemas".
 
 A patch is a partial document, which the schema allows: v1alpha1.Config has no required keys
 and the typed documents require only apiVersion/kind (and name where Talos needs one).
-Schemas are found in $DOMUM_TALOS_SCHEMA_DIR, else `<repo>/../shared/contracts`.
+Schemas are found in $DOMUM_TALOS_SCHEMA_DIR, else in the cache `inv tools.install` fills
+(tools/schemas.py: the sha256-pinned schema of the pinned Talos tag).
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ V1ALPHA1 = "v1alpha1.Config"
 
 
 def schema_dir(root: Path) -> Path:
+    """`root` is unused since the schema moved to the user cache; kept for the callers."""
+    from ...tools.schemas import talos_cache_dir
+
     env = os.environ.get("DOMUM_TALOS_SCHEMA_DIR")
-    return Path(env) if env else root.parent / "shared" / "contracts"
+    return Path(env) if env else talos_cache_dir()
 
 
 def minor(talos_version: str) -> str:
@@ -34,7 +38,9 @@ def minor(talos_version: str) -> str:
 
 
 def schema_path(root: Path, talos_version: str) -> Path:
-    return schema_dir(root) / f"talos-config.{minor(talos_version)}.schema.json"
+    from ...tools.schemas import talos_schema_name
+
+    return schema_dir(root) / talos_schema_name(talos_version)
 
 
 @dataclass(frozen=True)
