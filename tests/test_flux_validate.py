@@ -353,3 +353,81 @@ def test_inv_check_without_kubectl_says_so(as_repo: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(tools, "find_tool", lambda name: None)
     (row,) = [f for f in run_checks() if f.check == "flux"]
     assert row.severity == "error" and "kubectl not found" in row.message
+
+
+GOTK_SYNC = """\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata:
+  name: flux-system
+  namespace: flux-system
+spec:
+  interval: 1m
+  url: ssh://git@github.com/domum-lab/domum
+  ref:
+    branch: main
+  secretRef:
+    name: flux-system
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: flux-system
+  namespace: flux-system
+spec:
+  interval: 10m
+  path: {path}
+  prune: true
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+"""
+
+
+@pytest.mark.parametrize(
+    ("path", "error"),
+    [("./cluster/overlays/homelab", None), ("./cluster", "syncs ./cluster, but it is rendered")],
+)
+def test_bootstrapped_root_kustomization_syncs_its_overlay(
+    repo: Path, path: str, error: str | None
+) -> None:
+    t.write(repo, {"cluster/overlays/homelab/gotk-sync.yaml": GOTK_SYNC.format(path=path)})
+    t.edit(
+        repo,
+        "cluster/overlays/homelab/kustomization.yaml",
+        "- settings.yaml",
+        "- settings.yaml\n  - gotk-sync.yaml",
+    )
+    found = [
+        f for f in t.errors(t.run(repo)) if f.check != "schema"
+    ]  # no GitRepository schema here
+    if error is None:
+        assert found == []
+    else:
+        (f,) = found
+        assert error in f.message and f.obj == "Kustomization/flux-system/flux-system"
+        assert f.file == "cluster/overlays/homelab/gotk-sync.yaml"
+
+
+def test_flux_kustomization_patches_are_a_warning(repo: Path) -> None:
+    t.edit(
+        repo,
+        "cluster/flux/apps.yaml",
+        "  prune: true",
+        "  prune: true\n  images:\n    - name: demo\n      newTag: '2'",
+    )
+    (f,) = [f for f in t.run(repo) if f.check == "render"]
+    assert f.severity == "warning" and "spec.images not applied by the offline render" in f.message
+
+
+def test_values_from_must_exist(repo: Path) -> None:
+    t.edit(
+        repo,
+        "cluster/core/metallb.yaml",
+        "  install:\n    crds: CreateReplace\n  upgrade:",
+        "  valuesFrom:\n    - kind: ConfigMap\n      name: metallb-values\n  install:\n    crds: CreateReplace\n  upgrade:",
+    )
+    f = only(t.run(repo), "valuesFrom")
+    assert (
+        "ConfigMap/metallb-values is not in namespace metallb-system: create it there" in f.message
+    )

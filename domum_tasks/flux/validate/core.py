@@ -150,6 +150,27 @@ class _Walker:
             return None
         return target
 
+    def _is_root(self, obj: Obj, parent: FluxKs, world: World) -> bool:
+        """The bootstrap's own flux-system Kustomization (gotk-sync.yaml) rendered by the entry
+        point is the root itself: it must sync that entry point, and is not walked twice."""
+        root = world.kustomizations[(FLUX_SYSTEM, FLUX_SYSTEM)]
+        if (
+            obj.namespace or parent.namespace,
+            obj.name,
+        ) != root.key or root.declared_in is not None:
+            return False
+        root.declared_in, root.spec = obj, obj.spec
+        want, got = _norm(root.path), _norm(str(obj.spec.get("path", "")))
+        if want != got:
+            world.findings.append(
+                obj.finding(
+                    "path",
+                    f"the root Kustomization flux-system syncs {got}, but it is rendered by the "
+                    f"entry point {want}: patch its spec.path to {want} in that overlay",
+                )
+            )
+        return True
+
     def walk(self, entry: Path) -> World:
         rel_entry = self.s.rel(entry)
         world = World(rel_entry, self.s)
@@ -193,6 +214,8 @@ class _Walker:
             obj.ks = ks
             ks.objects.append(obj)
             world.objects.append(obj)
+            if is_flux_ks(obj.doc) and self._is_root(obj, ks, world):
+                continue
             if is_flux_ks(obj.doc):
                 child = FluxKs(
                     obj.name,
@@ -214,6 +237,27 @@ class _Walker:
                 world.kustomizations[child.key] = child
                 children.append(child)
         return children
+
+
+def _norm(path: str) -> str:
+    return "./" + str(Path(path.strip() or ".")).lstrip("./")
+
+
+UNEMULATED = ("patches", "images", "components", "namePrefix", "nameSuffix", "commonMetadata")
+
+
+def _unemulated(ks: FluxKs) -> list[Finding]:
+    used = [f for f in UNEMULATED if ks.spec.get(f)]
+    if not used or ks.declared_in is None:
+        return []
+    return [
+        ks.declared_in.finding(
+            "render",
+            f"spec.{', spec.'.join(used)} not applied by the offline render: what Flux applies "
+            "may differ from what was checked (move them into the path's kustomization.yaml)",
+            "warning",
+        )
+    ]
 
 
 def _variables(ks: FluxKs, world: World) -> tuple[dict[str, str], list[Finding]]:
@@ -258,6 +302,7 @@ def _variables(ks: FluxKs, world: World) -> tuple[dict[str, str], list[Finding]]
 
 def substitute_world(world: World) -> None:
     for ks in list(world.kustomizations.values()):
+        world.findings += _unemulated(ks)
         post = ks.spec.get("postBuild") or {}
         variables, problems = _variables(ks, world)
         world.findings += problems

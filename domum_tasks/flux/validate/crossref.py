@@ -73,6 +73,24 @@ def check_sources(world: World) -> Iterator[Finding]:
             )
         if isinstance(hr.spec.get("chartRef"), dict):
             yield from _ref(hr, hr.spec["chartRef"], CHART_REF_KINDS, "spec.chartRef", known)
+        for ref in hr.spec.get("valuesFrom") or []:
+            if not isinstance(ref, dict) or ref.get("optional"):
+                continue
+            kind, name = str(ref.get("kind", "")), str(ref.get("name", ""))
+            if world.find(kind, hr.namespace, name):
+                continue
+            elsewhere = sorted({o.namespace or "" for o in world.find(kind, None, name)})
+            hint = (
+                f" (it is in {', '.join(elsewhere)}; helm-controller reads it from the "
+                "HelmRelease's namespace)"
+                if elsewhere
+                else ": create it there (a generated ConfigMap needs its hash suffix mapped), or "
+                "mark the reference optional: true"
+            )
+            yield hr.finding(
+                "valuesFrom",
+                f"spec.valuesFrom {kind}/{name} is not in namespace {hr.namespace}{hint}",
+            )
 
 
 def _cycles(graph: dict[tuple[str, str], list[tuple[str, str]]]) -> list[list[tuple[str, str]]]:
