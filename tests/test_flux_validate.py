@@ -409,15 +409,26 @@ def test_bootstrapped_root_kustomization_syncs_its_overlay(
         assert f.file == "cluster/overlays/homelab/gotk-sync.yaml"
 
 
-def test_flux_kustomization_patches_are_a_warning(repo: Path) -> None:
+def test_flux_side_images_and_patches_are_applied_like_flux(repo: Path) -> None:
     t.edit(
         repo,
         "cluster/flux/apps.yaml",
         "  prune: true",
-        "  prune: true\n  images:\n    - name: demo\n      newTag: '2'",
+        "  prune: true\n  images:\n    - name: ghcr.io/example/demo\n      newName: docker.io/bitnami/demo\n"
+        "  patches:\n    - target: {kind: Deployment}\n      patch: |\n"
+        "        - op: add\n          path: /spec/replicaz\n          value: 2\n",
     )
-    (f,) = [f for f in t.run(repo) if f.check == "render"]
-    assert f.severity == "warning" and "spec.images not applied by the offline render" in f.message
+    found = t.errors(t.run(repo))
+    assert {f.check for f in found} == {"bitnami", "schema"}  # both come from the Flux-side fields
+    assert any("'replicaz' was unexpected" in f.message for f in found)
+
+
+def test_flux_side_fields_on_a_plain_directory_are_a_warning(repo: Path) -> None:
+    (repo / "cluster/apps/kustomization.yaml").unlink()
+    t.edit(repo, "cluster/apps/demo.yaml", "  name: demo\n", "  name: demo\n  namespace: demo\n")
+    t.edit(repo, "cluster/flux/apps.yaml", "  prune: true", "  prune: true\n  namePrefix: x-")
+    (f,) = t.run(repo)
+    assert f.severity == "warning" and "spec.namePrefix not applied" in f.message
 
 
 def test_values_from_must_exist(repo: Path) -> None:

@@ -10,6 +10,7 @@ several entries are reported once.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from .model import FLUX_SYSTEM, KS_API_GROUP, Finding, FluxKs, Obj, SiteFacts
-from .render import Rendered, SourceIndex, render_dir
+from .render import (
+    FLUX_FIELDS,
+    Rendered,
+    SourceIndex,
+    flux_overrides,
+    has_kustomization,
+    render_dir,
+)
 from .scope import Scopes
 from .subst import VAR_NAME, substitute
 
@@ -94,21 +102,19 @@ def _apply_target_namespace(doc: dict[str, Any], target: str, scopes: Scopes) ->
 
 
 class _Walker:
-    def __init__(self, settings: Settings, index: SourceIndex, cache: dict[Path, Rendered]):
+    def __init__(self, settings: Settings, index: SourceIndex, cache: dict[str, Rendered]):
         self.s = settings
         self.index = index
         self.cache = cache
 
-    def render_all(self, dirs: list[Path]) -> None:
-        todo = [d for d in dict.fromkeys(dirs) if d not in self.cache]
+    def render_all(self, jobs: list[tuple[Path, dict[str, Any]]]) -> None:
+        todo = {_job_key(d, o): (d, o) for d, o in jobs if _job_key(d, o) not in self.cache}
         if not todo:
             return
         with ThreadPoolExecutor(max_workers=self.s.workers) as pool:
-            for d, rendered in zip(todo, pool.map(self._render, todo), strict=True):
-                self.cache[d] = rendered
-
-    def _render(self, d: Path) -> Rendered:
-        return render_dir(d, self.s.kubectl)
+            done = pool.map(lambda job: render_dir(job[0], self.s.kubectl, job[1]), todo.values())
+            for key, rendered in zip(todo, done, strict=True):
+                self.cache[key] = rendered
 
     def resolve_path(self, ks: FluxKs, world: World) -> Path | None:
         ref = ks.spec.get("sourceRef") or {}
@@ -189,13 +195,14 @@ class _Walker:
         level = [root]
         while level:
             dirs = {ks.key: self.resolve_path(ks, world) for ks in level}
-            self.render_all([d for d in dirs.values() if d is not None])
+            over = {ks.key: flux_overrides(ks.spec) for ks in level}
+            self.render_all([(d, over[k]) for k, d in dirs.items() if d is not None])
             nxt: list[FluxKs] = []
             for ks in level:
                 d = dirs[ks.key]
                 if d is None:
                     continue
-                rendered = self.cache[d]
+                rendered = self.cache[_job_key(d, over[ks.key])]
                 if rendered.error:
                     world.findings.append(Finding(ks.file, ks.label(), "render", rendered.error))
                     continue
@@ -239,22 +246,30 @@ class _Walker:
         return children
 
 
+def _job_key(path: Path, overrides: dict[str, Any]) -> str:
+    """Builds are shared between Kustomizations (and overlays) with the same path and fields."""
+    return f"{path}\0{json.dumps(overrides, sort_keys=True, default=str)}"
+
+
 def _norm(path: str) -> str:
     return "./" + str(Path(path.strip() or ".")).lstrip("./")
 
 
-UNEMULATED = ("patches", "images", "components", "namePrefix", "nameSuffix", "commonMetadata")
+UNEMULATED = FLUX_FIELDS
 
 
-def _unemulated(ks: FluxKs) -> list[Finding]:
+def _unemulated(ks: FluxKs, repo_root: Path) -> list[Finding]:
+    """Flux-side fields on a path without kustomization.yaml: Flux's generated kustomization
+    gets them, the offline render does not."""
     used = [f for f in UNEMULATED if ks.spec.get(f)]
-    if not used or ks.declared_in is None:
+    target = repo_root / ks.path
+    if not used or ks.declared_in is None or not target.is_dir() or has_kustomization(target):
         return []
     return [
         ks.declared_in.finding(
             "render",
-            f"spec.{', spec.'.join(used)} not applied by the offline render: what Flux applies "
-            "may differ from what was checked (move them into the path's kustomization.yaml)",
+            f"spec.{', spec.'.join(used)} not applied by the offline render of a path without "
+            "kustomization.yaml: add one there so what Flux applies is what was checked",
             "warning",
         )
     ]
@@ -302,7 +317,7 @@ def _variables(ks: FluxKs, world: World) -> tuple[dict[str, str], list[Finding]]
 
 def substitute_world(world: World) -> None:
     for ks in list(world.kustomizations.values()):
-        world.findings += _unemulated(ks)
+        world.findings += _unemulated(ks, world.settings.repo_root)
         post = ks.spec.get("postBuild") or {}
         variables, problems = _variables(ks, world)
         world.findings += problems
@@ -329,7 +344,7 @@ def substitute_world(world: World) -> None:
 
 def build_worlds(settings: Settings, entries: list[Path] | None = None) -> list[World]:
     index = SourceIndex(settings.repo_root, settings.tree)
-    cache: dict[Path, Rendered] = {}
+    cache: dict[str, Rendered] = {}
     walker = _Walker(settings, index, cache)
     worlds = []
     for entry in entries or find_entries(settings.tree):
