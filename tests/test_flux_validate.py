@@ -442,3 +442,16 @@ def test_values_from_must_exist(repo: Path) -> None:
     assert (
         "ConfigMap/metallb-values is not in namespace metallb-system: create it there" in f.message
     )
+
+
+def test_no_crd_schemas_at_all_is_one_warning(repo: Path, tmp_path: Path) -> None:
+    settings = t.settings(repo)
+    settings.schema_dirs = [tmp_path / "empty-cache"]
+    from domum_tasks.flux.validate.api import validate as run
+
+    found = run(settings)
+    assert t.errors(found) == []
+    (f,) = [f for f in found if f.check == "schema"]
+    assert f.severity == "warning" and f.file == "cluster"
+    assert f.message.startswith("custom resources not schema-checked (6 kinds: ClusterIssuer,")
+    assert "run `inv tools.install`" in f.message
