@@ -459,3 +459,10 @@ def test_no_crd_schemas_at_all_is_one_line(
     assert f.severity == ("error" if ci else "warning") and f.file == "cluster"
     assert f.message.startswith("custom resources not schema-checked (6 kinds: ClusterIssuer,")
     assert "run `inv tools.install`" in f.message
+
+
+def test_dependency_without_wait_is_a_warning(repo: Path) -> None:
+    t.edit(repo, "cluster/flux/core.yaml", "  wait: true\n", "")
+    (f,) = t.run(repo)
+    assert (f.severity, f.check, f.obj) == ("warning", "wait", "Kustomization/flux-system/core")
+    assert "flux-system/config dependsOn it" in f.message
