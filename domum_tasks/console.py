@@ -31,6 +31,7 @@ def print_table(
             json.dumps([dict(zip(keys, row, strict=True)) for row in rows], indent=2, default=str)
         )
         return
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
@@ -38,7 +39,8 @@ def print_table(
         table.add_column(col)
     for row in rows:
         cells = [str(c) if c is not None else "-" for c in row]
-        table.add_row(*(f"[{STYLES[c]}]{c}[/]" if c in STYLES else c for c in cells))
+        # Cells are text, not rich markup: "[bootstrap] ..." or "[schema: ...]" must stay visible.
+        table.add_row(*(f"[{STYLES[c]}]{c}[/]" if c in STYLES else escape(c) for c in cells))
     # Off a terminal (cron mail, a log file, a pipe) rich would squeeze the table into 80
     # columns; give it room instead, since nobody's window is there to fit.
     width = None if sys.stdout.isatty() else PIPE_WIDTH

@@ -67,6 +67,7 @@ resources: [namespaces.yaml, core.yaml, config.yaml, apps.yaml]
     + "  wait: true\n  dependsOn:\n    - name: namespaces\n",
     "cluster/flux/config.yaml": KS.format(name="config", path="./cluster/config")
     + """\
+  wait: true
   dependsOn:
     - name: core
   decryption:

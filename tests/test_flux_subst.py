@@ -17,12 +17,17 @@ VARS = {"DOMAIN": "lab.example.org", "EMPTY": "", "PORT": "8080"}
         ("tz: ${TZ:=UTC}", "tz: UTC", []),
         ("tz: ${TZ:-UTC}", "tz: UTC", []),
         ("v: ${EMPTY:-fallback}", "v: fallback", []),
-        ("v: ${EMPTY-fallback}", "v: ", []),
-        ("v: ${NOPE-fallback}", "v: fallback", []),
+        ("v: ${EMPTY=fallback}", "v: fallback", []),
+        # envsubst names may hold '-': this is the variable "NOPE-fallback", not a default.
+        ("v: ${NOPE-fallback}", "v: ${NOPE-fallback}", ["NOPE-fallback"]),
+        ("v: ${DOMAIN:+set}", "v: set", []),
+        ("v: ${NOPE:+set}", "v: ", []),
+        ("v: ${NOPE:?required}", "v: ${NOPE:?required}", ["NOPE"]),
+        ("n: ${#NOPE}", "n: ${#NOPE}", ["NOPE"]),
         ("script: echo $${HOME}", "script: echo ${HOME}", []),
-        ("bare: $HOME and $$", "bare: $HOME and $", []),
+        ("bare: $HOME and $$", "bare: $HOME and $", []),  # envsubst reads only ${...}
         ("up: ${DOMAIN^^}", "up: lab.example.org", []),
-        ("bad: ${1X}", "bad: ${1X}", ["{1X} (not a valid variable name)"]),
+        ("bad: ${ X }", "bad: ${ X }", ["{ X } (not a valid variable name)"]),
     ],
 )
 def test_substitute_text(text: str, out: str, missing: list[str]) -> None:

@@ -353,3 +353,116 @@ def test_inv_check_without_kubectl_says_so(as_repo: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(tools, "find_tool", lambda name: None)
     (row,) = [f for f in run_checks() if f.check == "flux"]
     assert row.severity == "error" and "kubectl not found" in row.message
+
+
+GOTK_SYNC = """\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata:
+  name: flux-system
+  namespace: flux-system
+spec:
+  interval: 1m
+  url: ssh://git@github.com/domum-lab/domum
+  ref:
+    branch: main
+  secretRef:
+    name: flux-system
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: flux-system
+  namespace: flux-system
+spec:
+  interval: 10m
+  path: {path}
+  prune: true
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+"""
+
+
+@pytest.mark.parametrize(
+    ("path", "error"),
+    [("./cluster/overlays/homelab", None), ("./cluster", "syncs ./cluster, but it is rendered")],
+)
+def test_bootstrapped_root_kustomization_syncs_its_overlay(
+    repo: Path, path: str, error: str | None
+) -> None:
+    t.write(repo, {"cluster/overlays/homelab/gotk-sync.yaml": GOTK_SYNC.format(path=path)})
+    t.edit(
+        repo,
+        "cluster/overlays/homelab/kustomization.yaml",
+        "- settings.yaml",
+        "- settings.yaml\n  - gotk-sync.yaml",
+    )
+    found = [
+        f for f in t.errors(t.run(repo)) if f.check != "schema"
+    ]  # no GitRepository schema here
+    if error is None:
+        assert found == []
+    else:
+        (f,) = found
+        assert error in f.message and f.obj == "Kustomization/flux-system/flux-system"
+        assert f.file == "cluster/overlays/homelab/gotk-sync.yaml"
+
+
+def test_flux_side_images_and_patches_are_applied_like_flux(repo: Path) -> None:
+    t.edit(
+        repo,
+        "cluster/flux/apps.yaml",
+        "  prune: true",
+        "  prune: true\n  images:\n    - name: ghcr.io/example/demo\n      newName: docker.io/bitnami/demo\n"
+        "  patches:\n    - target: {kind: Deployment}\n      patch: |\n"
+        "        - op: add\n          path: /spec/replicaz\n          value: 2\n",
+    )
+    found = t.errors(t.run(repo))
+    assert {f.check for f in found} == {"bitnami", "schema"}  # both come from the Flux-side fields
+    assert any("'replicaz' was unexpected" in f.message for f in found)
+
+
+def test_flux_side_fields_on_a_plain_directory_are_a_warning(repo: Path) -> None:
+    (repo / "cluster/apps/kustomization.yaml").unlink()
+    t.edit(repo, "cluster/apps/demo.yaml", "  name: demo\n", "  name: demo\n  namespace: demo\n")
+    t.edit(repo, "cluster/flux/apps.yaml", "  prune: true", "  prune: true\n  namePrefix: x-")
+    (f,) = t.run(repo)
+    assert f.severity == "warning" and "spec.namePrefix not applied" in f.message
+
+
+def test_values_from_must_exist(repo: Path) -> None:
+    t.edit(
+        repo,
+        "cluster/core/metallb.yaml",
+        "  install:\n    crds: CreateReplace\n  upgrade:",
+        "  valuesFrom:\n    - kind: ConfigMap\n      name: metallb-values\n  install:\n    crds: CreateReplace\n  upgrade:",
+    )
+    f = only(t.run(repo), "valuesFrom")
+    assert (
+        "ConfigMap/metallb-values is not in namespace metallb-system: create it there" in f.message
+    )
+
+
+@pytest.mark.parametrize("ci", ["", "true"])
+def test_no_crd_schemas_at_all_is_one_line(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ci: str
+) -> None:
+    monkeypatch.setenv("CI", ci)
+    settings = t.settings(repo)
+    settings.schema_dirs = [tmp_path / "empty-cache"]
+    from domum_tasks.flux.validate.api import validate as run
+
+    found = run(settings)
+    (f,) = [f for f in found if f.check == "schema"]
+    assert t.errors(found) == ([f] if ci else [])  # under CI an unchecked tree fails
+    assert f.severity == ("error" if ci else "warning") and f.file == "cluster"
+    assert f.message.startswith("custom resources not schema-checked (6 kinds: ClusterIssuer,")
+    assert "run `inv tools.install`" in f.message
+
+
+def test_dependency_without_wait_is_a_warning(repo: Path) -> None:
+    t.edit(repo, "cluster/flux/core.yaml", "  wait: true\n", "")
+    (f,) = t.run(repo)
+    assert (f.severity, f.check, f.obj) == ("warning", "wait", "Kustomization/flux-system/core")
+    assert "flux-system/config dependsOn it" in f.message

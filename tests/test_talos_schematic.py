@@ -30,10 +30,7 @@ RPI_WATCHDOG = "3a94974759203b1a5bd3fffa1d9509a1d1c39c6162a7a95b17aa124e7267eead
 @pytest.mark.parametrize(
     ("schematic", "expected"),
     [
-        (
-            S.Schematic(overlay_image=S.RPI_OVERLAY_IMAGE, overlay_name=S.RPI_OVERLAY_NAME),
-            RPI_VANILLA,
-        ),
+        (S.Schematic(overlay_image=S.RPI_OVERLAY_IMAGE, overlay_name=S.RPI_OVERLAY_NAME), RPI_VANILLA),
         (S.Schematic(), EMPTY),
         (S.Schematic(extensions=(S.QEMU_GUEST_AGENT,)), QEMU),
     ],
@@ -54,45 +51,26 @@ def test_per_platform_schematics() -> None:
     assert s92.overlay_name == "rpi_5" and s92.extensions == S.LONGHORN_EXTENSIONS
     assert S.schematic_for(INV, INV.node(96)).local_id == QEMU
     x = S.schematic_for(INV, INV.node(97))
-    assert (
-        x.extensions
-        == (
-            "siderolabs/i915",
-            "siderolabs/intel-ucode",
-            "siderolabs/iscsi-tools",
-            "siderolabs/util-linux-tools",
-        )
-        and not x.overlay_image
-    )
+    assert x.extensions == ("siderolabs/i915", "siderolabs/intel-ucode", "siderolabs/iscsi-tools",
+                            "siderolabs/util-linux-tools") and not x.overlay_image
     assert yaml.safe_load(x.canonical_yaml()) == x.to_dict()
 
 
 def test_cluster_and_node_extensions_merge_sorted_and_deduplicated() -> None:
     data = yaml.safe_load(LOOPBACK_INVENTORY.read_text())
     data["cluster"]["extensions"] = ["siderolabs/tailscale", "siderolabs/i915"]
-    data["nodes"][96]["schematic"]["extra_kernel_args"] = [
-        "net.ifnames=0",
-        "-lockdown",
-        "net.ifnames=0",
-    ]
+    data["nodes"][96]["schematic"]["extra_kernel_args"] = ["net.ifnames=0", "-lockdown", "net.ifnames=0"]
     from domum_tasks.inventory_model import Inventory
 
     inv = Inventory.model_validate(data)
     s96 = S.schematic_for(inv, inv.node(96))
-    assert s96.extensions == (
-        "siderolabs/i915",
-        "siderolabs/qemu-guest-agent",
-        "siderolabs/tailscale",
-    )
+    assert s96.extensions == ("siderolabs/i915", "siderolabs/qemu-guest-agent", "siderolabs/tailscale")
     assert s96.extra_kernel_args == ("net.ifnames=0", "-lockdown")
     text = s96.canonical_yaml()
     assert text.startswith("customization:\n    extraKernelArgs:\n        - net.ifnames=0\n")
     assert '- "-lockdown"' in text and yaml.safe_load(text) == s96.to_dict()
     s90 = S.schematic_for(inv, inv.node(90))
-    assert s90.overlay_name == "rpi_generic" and s90.extensions == (
-        "siderolabs/i915",
-        "siderolabs/tailscale",
-    )
+    assert s90.overlay_name == "rpi_generic" and s90.extensions == ("siderolabs/i915", "siderolabs/tailscale")
     assert text.index("extraKernelArgs") < text.index("systemExtensions")
 
 
@@ -103,15 +81,11 @@ def test_urls_and_installer() -> None:
         "raw.zst": f"https://factory.talos.dev/image/{RPI_VANILLA}/v1.13.9/metal-arm64.raw.zst",
     }
     assert S.node_image_urls(INV, INV.node(96), QEMU) == {
-        "iso": f"https://factory.talos.dev/image/{QEMU}/v1.13.9/metal-amd64.iso"
-    }
-    assert (
-        S.image_url("https://f/", QEMU, "v1.13.9", arch="amd64", suffix="iso", platform="nocloud")
-        == f"https://f/image/{QEMU}/v1.13.9/nocloud-amd64.iso"
-    )
+        "iso": f"https://factory.talos.dev/image/{QEMU}/v1.13.9/metal-amd64.iso"}
+    assert S.image_url("https://f/", QEMU, "v1.13.9", arch="amd64", suffix="iso",
+                       platform="nocloud") == f"https://f/image/{QEMU}/v1.13.9/nocloud-amd64.iso"
     assert S.node_installer_image(INV, INV.node(96), QEMU) == (
-        f"factory.talos.dev/metal-installer/{QEMU}:v1.13.9"
-    )
+        f"factory.talos.dev/metal-installer/{QEMU}:v1.13.9")
     with pytest.raises(ValueError, match="64 hex"):
         S.installer_image("r", "abc", "v1.13.9")
 
@@ -126,15 +100,10 @@ def test_resolution_order() -> None:
     def down(factory: str, s: S.Schematic) -> str:
         raise DomumError("image factory unreachable")
 
-    r = facts.resolve_schematic_id(
-        "f", sch, inventory_id=None, lock=lock, offline=False, post=lambda f, s: "c" * 64
-    )
-    assert (r.id, r.source) == ("c" * 64, "factory") and lock[facts.schematic_key(sch)][
-        "id"
-    ] == "c" * 64
-    r = facts.resolve_schematic_id(
-        "f", sch, inventory_id="d" * 64, lock=lock, offline=False, post=down
-    )
+    r = facts.resolve_schematic_id("f", sch, inventory_id=None, lock=lock, offline=False,
+                                   post=lambda f, s: "c" * 64)
+    assert (r.id, r.source) == ("c" * 64, "factory") and lock[facts.schematic_key(sch)]["id"] == "c" * 64
+    r = facts.resolve_schematic_id("f", sch, inventory_id="d" * 64, lock=lock, offline=False, post=down)
     assert (r.id, r.source) == ("d" * 64, "inventory") and "stale" in r.note
     r = facts.resolve_schematic_id("f", sch, inventory_id=None, lock=lock, offline=True)
     assert (r.id, r.source) == ("c" * 64, "lock")
@@ -191,9 +160,7 @@ def _inventory_with_factory(tmp_path: Path, url: str) -> Path:
 
 
 def test_schematic_task_online_writes_lock_then_offline_reads_it(
-    factory: tuple[str, list[bytes]],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    factory: tuple[str, list[bytes]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from domum_tasks.talos.ops.tasks import schematic

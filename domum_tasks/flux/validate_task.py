@@ -65,6 +65,7 @@ def check_flux(loaded: Loaded) -> Iterable[CheckFinding]:
         yield CheckFinding("flux", "error", "kubectl", str(exc).replace("\n", " "))
         return
     for f in found:
-        yield CheckFinding("flux", f.severity, f"{f.file} {f.obj}", f"[{f.check}] {f.message}")
+        subject = f.file if f.obj == "-" else f"{f.file} {f.obj}"
+        yield CheckFinding("flux", f.severity, subject, f"[{f.check}] {f.message}")
     if not any(f.severity == "error" for f in found):
         yield CheckFinding("flux", "ok", "cluster/", f"GitOps tree valid ({summary(found)})")

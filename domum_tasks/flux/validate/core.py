@@ -10,6 +10,7 @@ several entries are reported once.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,9 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from .model import FLUX_SYSTEM, KS_API_GROUP, Finding, FluxKs, Obj, SiteFacts
-from .render import Rendered, SourceIndex, render_dir
+from .render import (
+    FLUX_FIELDS,
+    Rendered,
+    SourceIndex,
+    flux_overrides,
+    has_kustomization,
+    render_dir,
+)
 from .scope import Scopes
-from .subst import VAR_NAME, substitute
 
 GIT_SOURCE = ("GitRepository", FLUX_SYSTEM, FLUX_SYSTEM)  # what `flux bootstrap` creates
 
@@ -94,21 +101,19 @@ def _apply_target_namespace(doc: dict[str, Any], target: str, scopes: Scopes) ->
 
 
 class _Walker:
-    def __init__(self, settings: Settings, index: SourceIndex, cache: dict[Path, Rendered]):
+    def __init__(self, settings: Settings, index: SourceIndex, cache: dict[str, Rendered]):
         self.s = settings
         self.index = index
         self.cache = cache
 
-    def render_all(self, dirs: list[Path]) -> None:
-        todo = [d for d in dict.fromkeys(dirs) if d not in self.cache]
+    def render_all(self, jobs: list[tuple[Path, dict[str, Any]]]) -> None:
+        todo = {_job_key(d, o): (d, o) for d, o in jobs if _job_key(d, o) not in self.cache}
         if not todo:
             return
         with ThreadPoolExecutor(max_workers=self.s.workers) as pool:
-            for d, rendered in zip(todo, pool.map(self._render, todo), strict=True):
-                self.cache[d] = rendered
-
-    def _render(self, d: Path) -> Rendered:
-        return render_dir(d, self.s.kubectl)
+            done = pool.map(lambda job: render_dir(job[0], self.s.kubectl, job[1]), todo.values())
+            for key, rendered in zip(todo, done, strict=True):
+                self.cache[key] = rendered
 
     def resolve_path(self, ks: FluxKs, world: World) -> Path | None:
         ref = ks.spec.get("sourceRef") or {}
@@ -150,6 +155,27 @@ class _Walker:
             return None
         return target
 
+    def _is_root(self, obj: Obj, parent: FluxKs, world: World) -> bool:
+        """The bootstrap's own flux-system Kustomization (gotk-sync.yaml) rendered by the entry
+        point is the root itself: it must sync that entry point, and is not walked twice."""
+        root = world.kustomizations[(FLUX_SYSTEM, FLUX_SYSTEM)]
+        if (
+            obj.namespace or parent.namespace,
+            obj.name,
+        ) != root.key or root.declared_in is not None:
+            return False
+        root.declared_in, root.spec = obj, obj.spec
+        want, got = _norm(root.path), _norm(str(obj.spec.get("path", "")))
+        if want != got:
+            world.findings.append(
+                obj.finding(
+                    "path",
+                    f"the root Kustomization flux-system syncs {got}, but it is rendered by the "
+                    f"entry point {want}: patch its spec.path to {want} in that overlay",
+                )
+            )
+        return True
+
     def walk(self, entry: Path) -> World:
         rel_entry = self.s.rel(entry)
         world = World(rel_entry, self.s)
@@ -168,13 +194,14 @@ class _Walker:
         level = [root]
         while level:
             dirs = {ks.key: self.resolve_path(ks, world) for ks in level}
-            self.render_all([d for d in dirs.values() if d is not None])
+            over = {ks.key: flux_overrides(ks.spec) for ks in level}
+            self.render_all([(d, over[k]) for k, d in dirs.items() if d is not None])
             nxt: list[FluxKs] = []
             for ks in level:
                 d = dirs[ks.key]
                 if d is None:
                     continue
-                rendered = self.cache[d]
+                rendered = self.cache[_job_key(d, over[ks.key])]
                 if rendered.error:
                     world.findings.append(Finding(ks.file, ks.label(), "render", rendered.error))
                     continue
@@ -193,6 +220,8 @@ class _Walker:
             obj.ks = ks
             ks.objects.append(obj)
             world.objects.append(obj)
+            if is_flux_ks(obj.doc) and self._is_root(obj, ks, world):
+                continue
             if is_flux_ks(obj.doc):
                 child = FluxKs(
                     obj.name,
@@ -216,75 +245,40 @@ class _Walker:
         return children
 
 
-def _variables(ks: FluxKs, world: World) -> tuple[dict[str, str], list[Finding]]:
-    """Flux's vars: substituteFrom in order, then the inline substitute (which wins)."""
-    post = ks.spec.get("postBuild") or {}
-    found: list[Finding] = []
-    variables: dict[str, str] = {}
-    for ref in post.get("substituteFrom") or []:
-        kind, name = str(ref.get("kind", "")), str(ref.get("name", ""))
-        hits = [o for o in world.find(kind, ks.namespace, name) if kind in ("ConfigMap", "Secret")]
-        if not hits:
-            if not ref.get("optional"):
-                found.append(
-                    Finding(
-                        ks.file,
-                        ks.label(),
-                        "substitute",
-                        f"postBuild.substituteFrom {kind}/{name} is not in namespace "
-                        f"{ks.namespace} in any Kustomization of the tree; create it there or "
-                        "mark the reference optional: true",
-                    )
-                )
-            continue
-        data = {**(hits[0].doc.get("data") or {}), **(hits[0].doc.get("stringData") or {})}
-        for key, value in data.items():
-            # A SOPS-encrypted Secret's values are unknown offline; its keys are what matters.
-            variables[str(key)] = str(value).replace("\n", "")
-    for key, value in (post.get("substitute") or {}).items():
-        variables[str(key)] = str(value).replace("\n", "")
-    for key in variables:
-        if not VAR_NAME.match(key):
-            found.append(
-                Finding(
-                    ks.file,
-                    ks.label(),
-                    "substitute",
-                    f"variable name {key!r} is invalid: Flux requires ^[_[:alpha:]][_[:alpha:][:digit:]]*$",
-                )
-            )
-    return variables, found
+def _job_key(path: Path, overrides: dict[str, Any]) -> str:
+    """Builds are shared between Kustomizations (and overlays) with the same path and fields."""
+    return f"{path}\0{json.dumps(overrides, sort_keys=True, default=str)}"
 
 
-def substitute_world(world: World) -> None:
-    for ks in list(world.kustomizations.values()):
-        post = ks.spec.get("postBuild") or {}
-        variables, problems = _variables(ks, world)
-        world.findings += problems
-        if not variables and post.get("substituteStrategy") != "Always":
-            continue  # Flux skips substitution when no variable is defined
-        for obj in ks.objects:
-            new, missing = substitute(obj.doc, variables)
-            obj.doc = new
-            for name in dict.fromkeys(missing):
-                world.findings.append(
-                    obj.finding(
-                        "substitute",
-                        f"${{{name}}} is not defined for {ks.label()} (Flux 2.9 fails the whole "
-                        "Kustomization): add it to postBuild.substitute or a substituteFrom "
-                        f"ConfigMap, give it a default ${{{name}:=value}}, escape it as "
-                        f"$${{{name}}}, or annotate the object kustomize.toolkit.fluxcd.io/substitute: disabled",
-                    )
-                )
-            if is_flux_ks(obj.doc):
-                child = world.kustomizations.get((obj.namespace or ks.namespace, obj.name))
-                if child is not None and child.declared_in is obj:
-                    child.spec = obj.spec
+def _norm(path: str) -> str:
+    return "./" + str(Path(path.strip() or ".")).lstrip("./")
+
+
+UNEMULATED = FLUX_FIELDS
+
+
+def unemulated_fields(ks: FluxKs, repo_root: Path) -> list[Finding]:
+    """Flux-side fields on a path without kustomization.yaml: Flux's generated kustomization
+    gets them, the offline render does not."""
+    used = [f for f in UNEMULATED if ks.spec.get(f)]
+    target = repo_root / ks.path
+    if not used or ks.declared_in is None or not target.is_dir() or has_kustomization(target):
+        return []
+    return [
+        ks.declared_in.finding(
+            "render",
+            f"spec.{', spec.'.join(used)} not applied by the offline render of a path without "
+            "kustomization.yaml: add one there so what Flux applies is what was checked",
+            "warning",
+        )
+    ]
 
 
 def build_worlds(settings: Settings, entries: list[Path] | None = None) -> list[World]:
+    from .postbuild import substitute_world
+
     index = SourceIndex(settings.repo_root, settings.tree)
-    cache: dict[Path, Rendered] = {}
+    cache: dict[str, Rendered] = {}
     walker = _Walker(settings, index, cache)
     worlds = []
     for entry in entries or find_entries(settings.tree):

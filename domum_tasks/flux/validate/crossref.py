@@ -73,6 +73,24 @@ def check_sources(world: World) -> Iterator[Finding]:
             )
         if isinstance(hr.spec.get("chartRef"), dict):
             yield from _ref(hr, hr.spec["chartRef"], CHART_REF_KINDS, "spec.chartRef", known)
+        for ref in hr.spec.get("valuesFrom") or []:
+            if not isinstance(ref, dict) or ref.get("optional"):
+                continue
+            kind, name = str(ref.get("kind", "")), str(ref.get("name", ""))
+            if world.find(kind, hr.namespace, name):
+                continue
+            elsewhere = sorted({o.namespace or "" for o in world.find(kind, None, name)})
+            hint = (
+                f" (it is in {', '.join(elsewhere)}; helm-controller reads it from the "
+                "HelmRelease's namespace)"
+                if elsewhere
+                else ": create it there (a generated ConfigMap needs its hash suffix mapped), or "
+                "mark the reference optional: true"
+            )
+            yield hr.finding(
+                "valuesFrom",
+                f"spec.valuesFrom {kind}/{name} is not in namespace {hr.namespace}{hint}",
+            )
 
 
 def _cycles(graph: dict[tuple[str, str], list[tuple[str, str]]]) -> list[list[tuple[str, str]]]:
@@ -126,6 +144,19 @@ def check_depends_on(world: World) -> Iterator[Finding]:
                     f"dependsOn Kustomization {dep[0]}/{dep[1]} does not exist (Flux: dependency "
                     f"not found; the namespace defaults to {ks.namespace}){hint}",
                 )
+    needed = {dep for deps in ks_graph.values() for dep in deps}
+    for key in sorted(needed & set(world.kustomizations)):
+        ks = world.kustomizations[key]
+        if not ks.waits():
+            users = sorted(f"{n}/{m}" for n, m in ks_graph if key in ks_graph[(n, m)])
+            yield Finding(
+                ks.file,
+                ks.label(),
+                "wait",
+                f"{', '.join(users)} dependsOn it, but it has neither wait: true nor healthChecks: "
+                "Flux starts the dependents as soon as its apply succeeds, before anything is ready",
+                "warning",
+            )
     for cycle in _cycles(ks_graph):
         first = world.kustomizations[cycle[0]]
         loop = " -> ".join(f"{n}/{m}" for n, m in cycle)
@@ -253,13 +284,4 @@ def check_crd_order(world: World) -> Iterator[Finding]:
             yield o.finding(
                 "crd-order",
                 f"{o.ks.label()} applies a {o.kind} but does not dependsOn (directly or not) what installs its CRD: {names}",
-            )
-        elif not any(ks.waits() for ks in ordered):
-            ks = ordered[0]
-            yield Finding(
-                ks.file,
-                ks.label(),
-                "wait",
-                f"{o.ks.label()} depends on it for the CRD of {o.kind}, but it has neither wait: true nor healthChecks, so dependents start before the CRD is ready",
-                "warning",
             )

@@ -8,7 +8,9 @@ unit. Builds of the same directory are shared (two overlays often reach the same
 
 from __future__ import annotations
 
+import os
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,8 +83,44 @@ def _generated(path: Path, kubectl: str) -> Rendered:
     return Rendered(docs, files=files)
 
 
-def render_dir(path: Path, kubectl: str | None = None) -> Rendered:
+# Fields of a Flux Kustomization that kustomize-controller adds to the path's kustomization.yaml
+# before building it.
+FLUX_FIELDS = ("patches", "images", "components", "namePrefix", "nameSuffix", "commonMetadata")
+
+
+def flux_overrides(spec: dict[str, Any]) -> dict[str, Any]:
+    return {f: spec[f] for f in FLUX_FIELDS if spec.get(f)}
+
+
+def _wrapper(path: Path, tmp: Path, overrides: dict[str, Any]) -> dict[str, Any]:
+    """A kustomization in `tmp` that builds `path` with the Flux-side fields applied on top."""
+    k: dict[str, Any] = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [os.path.relpath(path, tmp)],
+    }
+    for name in ("patches", "images", "namePrefix", "nameSuffix"):
+        if name in overrides:
+            k[name] = overrides[name]
+    if "components" in overrides:  # relative to spec.path in Flux
+        k["components"] = [os.path.relpath(path / c, tmp) for c in overrides["components"]]
+    meta = overrides.get("commonMetadata") or {}
+    if meta.get("labels"):
+        k["labels"] = [{"pairs": meta["labels"], "includeSelectors": False}]
+    if meta.get("annotations"):
+        k["commonAnnotations"] = meta["annotations"]
+    return k
+
+
+def render_dir(
+    path: Path, kubectl: str | None = None, overrides: dict[str, Any] | None = None
+) -> Rendered:
     exe = kubectl or str(require_tool("kubectl"))
+    if overrides and has_kustomization(path):
+        with tempfile.TemporaryDirectory(prefix="domum-flux-ks-") as tmp:
+            doc = _wrapper(path, Path(tmp), overrides)
+            (Path(tmp) / "kustomization.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+            return kustomize_build(Path(tmp), exe)
     if has_kustomization(path):
         return kustomize_build(path, exe)
     return _generated(path, exe)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,6 +128,20 @@ def check_schemas(world: World) -> Iterator[Finding]:
             yield obj.finding("schema", f"{_path(err)}: {msg} [schema: {which}]")
         if len(errors) > MAX_ERRORS:
             yield obj.finding("schema", f"... and {len(errors) - MAX_ERRORS} more schema errors")
+    if missing and not any(d.is_dir() and any(d.glob("*/*.json")) for d in s.schema_dirs):
+        # No CRD schemas at all (a fresh clone): one line, as for the Talos schema; an error
+        # under CI (CI=true), where unchecked objects must not pass. With schemas present, a
+        # kind without one is an error below.
+        kinds = sorted({kind for _, kind in missing})
+        yield Finding(
+            s.rel(s.tree),
+            "-",
+            "schema",
+            f"custom resources not schema-checked ({len(kinds)} kinds: {', '.join(kinds[:6])}"
+            f"{', ...' if len(kinds) > 6 else ''}): run `inv tools.install` (or set DOMUM_CRD_SCHEMAS)",
+            "error" if os.environ.get("CI", "").lower() in ("1", "true") else "warning",
+        )
+        return
     where = ", ".join(str(d) for d in s.schema_dirs) or "no CRD schema directory"
     for (api, kind), objs in sorted(missing.items()):
         group = api.rsplit("/", 1)[0] if "/" in api else ""

@@ -8,9 +8,11 @@ escape for a literal `${VAR}`; a bare `$VAR` is left alone. Objects labelled or 
 (`StrictPostBuildSubstitutions` on by default) a variable that is not set and has no default
 fails the whole Kustomization: that is an error here too.
 
-Forms: `${V}`, `${V:-d}`/`${V:=d}` (d when V is unset or empty), `${V-d}`/`${V=d}` (d when V is
-unset). Other bash operators (`${V^}`, `${V/a/b}`, ...) are accepted and V's value is used
-unchanged: Domum checks that V is defined, not the string operation.
+Forms, as drone/envsubst parses them (a name is letters, digits, `_` and `-`, so `${V-d}` is
+the variable "V-d", not a default): `${V}`; `${V:-d}`, `${V:=d}`, `${V=d}` (d when V is unset or
+empty); `${V:+d}` (d when V is set); `${V:?msg}` (an error when V is unset). Other operators
+(`${V^^}`, `${V/a/b}`, `${V:1:2}`, `${#V}`, ...) need V to be defined; its value is used
+unchanged, as Domum checks that V exists, not the string operation.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import yaml
 
 DISABLE_KEY = "kustomize.toolkit.fluxcd.io/substitute"
 VAR_NAME = re.compile(r"^[_A-Za-z][_A-Za-z0-9]*$")  # Flux's varsubRegex
-_HEAD = re.compile(r"[_A-Za-z][_A-Za-z0-9]*")
+_HEAD = re.compile(r"#?([A-Za-z0-9_-]+)")  # envsubst acceptIdent; `#` is the length form
 
 
 class _Dumper(yaml.SafeDumper):
@@ -68,13 +70,13 @@ def substitute_text(text: str, variables: dict[str, str]) -> tuple[str, list[str
             out.append(text[i : end + 1])
             i = end + 1
             continue
-        name, op = head.group(0), body[head.end() :]
+        name, op = head.group(1), body[head.end() :]
         value = variables.get(name)
-        if op[:2] in (":-", ":="):
-            out.append(value if value else op[2:])
-        elif op[:1] in ("-", "="):
-            out.append(value if value is not None else op[1:])
-        elif value is None:
+        if op[:2] in (":-", ":=") or op[:1] == "=":
+            out.append(value if value else op[2:] if op[0] == ":" else op[1:])
+        elif op[:2] == ":+":
+            out.append(op[2:] if value else "")
+        elif value is None:  # `${V}`, `${V:?msg}` and the string operations need V
             missing.append(name)
             out.append(text[i : end + 1])
         else:
