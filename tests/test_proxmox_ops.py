@@ -40,7 +40,10 @@ def test_create_all_then_again_writes_nothing(
         vm = pve_sim.pve.vm(vmid)
         assert vm is not None and vm.config["scsihw"] == "virtio-scsi-pci"
     downloads = [c for c in pve_sim.writes() if c[1].endswith("/download-url")]
-    assert len(downloads) == 1  # one ISO for all four VMs (same schematic)
+    # One ISO per schematic, shared by the VMs that boot it: the control plane's (qemu-ga) and
+    # the three workers' (qemu-ga plus the Longhorn tools, since workers carry volumes).
+    names = sorted(c[2]["filename"] for c in downloads)
+    assert len(names) == 2 and len(set(names)) == 2, names
     pve_sim.sent.clear()
     out = run(vm_tasks.create_vm, capsys, all=True)
     assert pve_sim.writes() == []
