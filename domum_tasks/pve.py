@@ -49,6 +49,23 @@ DEFAULT_TASK_DEADLINE_S = 600.0
 observers: list[Callable[[str, str, dict[str, Any]], None]] = []
 
 
+def task_base(upid: str, host_name: str = "") -> str:
+    """/nodes/{node}/tasks/{upid}: a task is queried on the node its UPID names."""
+    found = UPID_RE.match(upid)
+    if not found:
+        raise PveError(f"{host_name or 'pve'}: not a task id (UPID): {upid!r}")
+    return f"/nodes/{found.group('node')}/tasks/{upid}"
+
+
+def task_label(upid: str) -> str:
+    """'task qmstart 196 on pve1', for messages."""
+    found = UPID_RE.match(upid)
+    if not found:
+        return f"task {upid}"
+    what = f"task {found.group('type')} {found.group('id')}".rstrip()
+    return f"{what} on {found.group('node')}"
+
+
 class PveUnavailable(PveError):
     """The API could not be used at all: unreachable, or no token secret. Dry-runs plan around it."""
 
@@ -237,38 +254,46 @@ class PveClient:
         self, upid: str, *, deadline_s: float = DEFAULT_TASK_DEADLINE_S, interval_s: float = 1.0
     ) -> dict[str, Any]:
         """Poll the task until it stops; raise PveError on timeout or any exitstatus but OK."""
-        found = UPID_RE.match(upid)
-        if not found:
-            raise PveError(f"{self.name}: not a task id (UPID): {upid!r}")
-        node, kind = found.group("node"), found.group("type")
-        what = f"task {kind} {found.group('id')} on {node}".replace("  ", " ")
-        base = f"/nodes/{node}/tasks/{upid}"
+        status = self.wait_stopped(upid, deadline_s=deadline_s, interval_s=interval_s)
+        exitstatus = str(status.get("exitstatus", ""))
+        if exitstatus == "OK":
+            return status
+        raise PveError(
+            f"{self.name}: {task_label(upid)} failed: {exitstatus or 'no exit status'}"
+            + self._log_tail(upid)
+        )
+
+    def wait_stopped(
+        self, upid: str, *, deadline_s: float = DEFAULT_TASK_DEADLINE_S, interval_s: float = 1.0
+    ) -> dict[str, Any]:
+        """Poll the task until it stops and return its final status, whatever its exitstatus.
+
+        Raises PveError (with the log tail) when the deadline passes first: never returns a
+        running task. Callers that accept "WARNINGS: n" (vzdump) judge the exitstatus themselves.
+        """
+        base = task_base(upid, self.name)
         deadline = self.clock() + deadline_s
         while True:
             status: dict[str, Any] = self.get(f"{base}/status") or {}
             if status.get("status") == "stopped":
-                exitstatus = str(status.get("exitstatus", ""))
-                if exitstatus == "OK":
-                    return status
-                raise PveError(
-                    f"{self.name}: {what} failed: {exitstatus or 'no exit status'}"
-                    + self._log_tail(base)
-                )
+                return status
             if self.clock() + interval_s > deadline:
                 raise PveError(
-                    f"{self.name}: {what} still running after {deadline_s:g}s (UPID {upid})"
-                    + self._log_tail(base)
+                    f"{self.name}: {task_label(upid)} still running after {deadline_s:g}s "
+                    f"(UPID {upid})" + self._log_tail(upid)
                 )
             self.sleep(interval_s)
 
-    def _log_tail(self, base: str) -> str:
+    def task_log(self, upid: str, *, limit: int = 500) -> list[str]:
+        """The task's log lines (PVE keeps them on the node named in the UPID)."""
+        lines = self.get(f"{task_base(upid, self.name)}/log", start=0, limit=limit) or []
+        return [str(line.get("t", "")) for line in lines if isinstance(line, dict)]
+
+    def _log_tail(self, upid: str) -> str:
         try:
-            lines = self.get(f"{base}/log", start=0, limit=500) or []
+            tail = self.task_log(upid)[-LOG_TAIL_LINES:]
         except PveError:
             return ""
-        tail = [str(line.get("t", "")) for line in lines if isinstance(line, dict)][
-            -LOG_TAIL_LINES:
-        ]
         return "".join(f"\n  | {mask(t, self.secrets)}" for t in tail if t)
 
     def run(self, step: PveCall) -> Any:

@@ -1,0 +1,265 @@
+"""vzdump backups of Proxmox guests through the API: plan, run, and judge each task honestly.
+
+One `POST /nodes/{node}/vzdump` per guest, so every guest gets its own task, status and volid:
+`mode=snapshot` (no downtime), `compress=zstd`, a notes template, and the job's keep-policy as
+`prune-backups`. A task that ends `WARNINGS: n` is a warning, anything else but `OK` a failure
+(PVE::UPID::status_is_error), and a run never stops at the first failed guest: the backup
+namespace (`inv backup.snapshot`) gets one VzdumpResult per guest and decides what to alert on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from ..errors import ConfigError, DomumError
+from ..plan import Plan, PveCall
+
+if TYPE_CHECKING:
+    from ..inventory_model import Inventory
+    from ..pve import PveClient
+
+NOTES_TEMPLATE = "{{guestname}} ({{vmid}}) on {{node}}, by inv proxmox.vzdump"
+# Keep-policy keys as the inventory and backup jobs spell them, in PVE's order.
+PRUNE_KEYS = (
+    "keep_last",
+    "keep_hourly",
+    "keep_daily",
+    "keep_weekly",
+    "keep_monthly",
+    "keep_yearly",
+)
+# "INFO: creating vzdump archive '/mnt/pve/nas/dump/vzdump-qemu-196-2026_12_01-02_30_00.vma.zst'"
+ARCHIVE_RE = re.compile(r"creating (?:vzdump )?archive '(?P<path>[^']+)'")
+# "INFO: creating Proxmox Backup Server archive 'vm/196/2026-12-01T02:30:00Z'"
+PBS_ARCHIVE_RE = re.compile(r"creating Proxmox Backup Server archive '(?P<path>[^']+)'")
+WARNINGS_RE = re.compile(r"^WARNINGS: \d+$")
+
+
+@dataclass(frozen=True)
+class VzdumpResult:
+    """The outcome of one guest's backup task."""
+
+    vmid: int
+    node: str
+    status: Literal["ok", "warning", "failed"]
+    volid: str | None
+    message: str
+
+
+def prune_backups(prune: Mapping[str, int]) -> str:
+    """{"keep_daily": 7, "keep_weekly": 4} -> "keep-daily=7,keep-weekly=4" (zeros left out)."""
+    unknown = sorted(set(prune) - set(PRUNE_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"prune policy: unknown key(s) {', '.join(unknown)}; valid: {', '.join(PRUNE_KEYS)}"
+        )
+    parts = []
+    for key in PRUNE_KEYS:
+        value = prune.get(key, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"prune policy: {key} must be a whole number >= 0, not {value!r}")
+        if value:
+            parts.append(f"{key.replace('_', '-')}={value}")
+    return ",".join(parts)
+
+
+def _inventory_node(inv: Inventory, vmid: int) -> tuple[str, str] | None:
+    """(proxmox host name, pve node) of the inventory VM with this vmid, or None."""
+    for node in inv.nodes.values():
+        if node.vm is not None and node.vm.vmid == vmid and node.vm.host in inv.proxmox:
+            return node.vm.host, inv.proxmox[node.vm.host].node
+    return None
+
+
+def _placement(
+    inv: Inventory, vmid: int, located: Mapping[int, tuple[str, str]] | None
+) -> tuple[str, str]:
+    """Where the guest lives: as probed (`located`), else the inventory, else the only host."""
+    if located and vmid in located:
+        return located[vmid]
+    known = _inventory_node(inv, vmid)
+    if known:
+        return known
+    if len(inv.proxmox) == 1:
+        name, host = next(iter(inv.proxmox.items()))
+        return name, host.node
+    if not inv.proxmox:
+        raise ConfigError("inventory has no proxmox: hosts; vzdump needs one")
+    raise ConfigError(
+        f"vmid {vmid} is not an inventory VM and there are {len(inv.proxmox)} Proxmox hosts: "
+        "cannot tell which node holds it"
+    )
+
+
+def backup_storage(inv: Inventory, host_name: str, storage: str | None = None) -> str:
+    """--storage, else proxmox.<host>.storages.backup."""
+    if storage:
+        return storage
+    found = inv.proxmox[host_name].storages.get("backup")
+    if not found:
+        raise ConfigError(
+            f"proxmox.{host_name}.storages.backup is not set: name the PVE storage that takes "
+            "backups (content 'backup'), or pass --storage"
+        )
+    return found
+
+
+def vzdump_call(
+    node: str, vmid: int, storage: str, prune: Mapping[str, int] | None = None
+) -> PveCall:
+    params: dict[str, object] = {
+        "vmid": str(vmid),
+        "storage": storage,
+        "mode": "snapshot",
+        "compress": "zstd",
+        "notes-template": NOTES_TEMPLATE,
+    }
+    policy = prune_backups(prune) if prune else ""
+    if policy:
+        params["prune-backups"] = policy
+    return PveCall(
+        "POST",
+        f"/nodes/{node}/vzdump",
+        params,
+        desc=f"back up guest {vmid} on {node} to {storage}"
+        + (f" (prune {policy})" if policy else ""),
+        wait_task=True,
+    )
+
+
+def plan_vzdump(
+    inv: Inventory,
+    vmids: Sequence[int],
+    *,
+    storage: str | None = None,
+    prune: dict[str, int] | None = None,
+    located: Mapping[int, tuple[str, str]] | None = None,
+) -> Plan:
+    """One vzdump call per guest, in vmid order. `located`: vmid -> (host, node) as probed."""
+    if not vmids:
+        raise ConfigError("vzdump: no guests given (a list of vmids, or --node/--all)")
+    plan = Plan(f"vzdump {', '.join(str(v) for v in sorted(set(vmids)))}")
+    for vmid in sorted(set(vmids)):
+        host_name, node = _placement(inv, vmid, located)
+        plan.add(vzdump_call(node, vmid, backup_storage(inv, host_name, storage), prune))
+    if not prune or not prune_backups(prune):
+        plan.note("no keep-policy given: the storage's own prune-backups setting applies")
+    return plan
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+def judge(exitstatus: str) -> Literal["ok", "warning", "failed"]:
+    """PVE's verdict on a stopped task: OK, WARNINGS: n, or (anything else) an error."""
+    if exitstatus == "OK":
+        return "ok"
+    if WARNINGS_RE.match(exitstatus):
+        return "warning"
+    return "failed"
+
+
+def volid_from_log(storage: str, lines: Sequence[str]) -> str | None:
+    """The archive's volume id, from the path the task log names."""
+    for line in reversed(lines):
+        pbs = PBS_ARCHIVE_RE.search(line)
+        if pbs:
+            return f"{storage}:backup/{pbs.group('path')}"
+        found = ARCHIVE_RE.search(line)
+        if found:
+            return f"{storage}:backup/{found.group('path').rsplit('/', 1)[-1]}"
+    return None
+
+
+def _newest_backup(client: PveClient, node: str, storage: str, vmid: int, since: int) -> str | None:
+    """The newest backup of vmid on storage created at or after `since` (epoch seconds)."""
+    content = client.get(f"/nodes/{node}/storage/{storage}/content", content="backup", vmid=vmid)
+    fresh = [
+        (int(v.get("ctime") or 0), str(v["volid"]))
+        for v in content or []
+        if isinstance(v, Mapping) and v.get("volid") and int(v.get("ctime") or 0) >= since
+    ]
+    return max(fresh)[1] if fresh else None
+
+
+def _run_one(client: PveClient, step: PveCall, vmid: int, deadline_s: float) -> VzdumpResult:
+    node = step.path.split("/")[2]
+    storage = str(step.params["storage"])
+    try:
+        upid = client.call(step.method, step.path, step.params)
+        if not isinstance(upid, str):
+            raise DomumError(f"{client.name}: POST {step.path}: expected a task id, got {upid!r}")
+        status = client.wait_stopped(upid, deadline_s=deadline_s)
+        exitstatus = str(status.get("exitstatus") or "no exit status")
+        verdict = judge(exitstatus)
+        log = client.task_log(upid)
+        if verdict == "failed":
+            tail = next((line for line in reversed(log) if line.startswith("ERROR")), "")
+            reason = exitstatus + (f" ({tail})" if tail and tail not in exitstatus else "")
+            return VzdumpResult(vmid, node, "failed", None, f"backup failed: {reason}")
+        volid = volid_from_log(storage, log) or _newest_backup(
+            client, node, storage, vmid, int(status.get("starttime") or 0)
+        )
+        if volid is None:
+            return VzdumpResult(
+                vmid,
+                node,
+                "warning",
+                None,
+                f"task ended {exitstatus} but no archive is named in its log or found on {storage}",
+            )
+        message = "backed up" if verdict == "ok" else f"backed up with {exitstatus.lower()}"
+        return VzdumpResult(vmid, node, verdict, volid, message)
+    except DomumError as exc:
+        first = str(exc.message).splitlines()[0]
+        return VzdumpResult(vmid, node, "failed", None, first)
+
+
+def locate(inv: Inventory, vmids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    """vmid -> (host, node) from each host's /cluster/resources (one call per host)."""
+    from .. import pve
+    from .facts import list_vms
+
+    wanted, out = set(vmids), {}
+    for name in sorted(inv.proxmox):
+        try:
+            guests = list_vms(pve.client(inv, name))
+        except pve.PveUnavailable:
+            continue  # the vzdump call itself reports the host as down, per guest
+        for guest in guests:
+            if guest.vmid in wanted:
+                out[guest.vmid] = (name, guest.node)
+    return out
+
+
+def run_vzdump(
+    inv: Inventory,
+    vmids: Sequence[int],
+    *,
+    storage: str | None = None,
+    prune: dict[str, int] | None = None,
+    deadline_s: float = 7200.0,
+) -> list[VzdumpResult]:
+    """Back up each guest and wait for its task; one result per guest, failures included.
+
+    Raises only for bad input (ConfigError). A host that cannot be reached, a refused call, a
+    failed or timed-out task become `failed` results with a one-line message.
+    """
+    from .. import pve
+
+    plan = plan_vzdump(inv, vmids, storage=storage, prune=prune, located=locate(inv, vmids))
+    results = []
+    for step in plan.steps:
+        assert isinstance(step, PveCall)
+        vmid = int(str(step.params["vmid"]))
+        try:
+            client = pve.client(inv, path=step.path)
+        except pve.PveUnavailable as exc:
+            node = step.path.split("/")[2]
+            results.append(VzdumpResult(vmid, node, "failed", None, str(exc.message)))
+            continue
+        results.append(_run_one(client, step, vmid, deadline_s))
+    return results

@@ -1,0 +1,117 @@
+"""proxmox.vzdump against fakepve: one task per guest, WARNINGS as a warning, failures reported."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from domum_tasks.errors import ConfigError
+from domum_tasks.proxmox import vzdump
+from tests.fixtures.pve_sim import PveSim
+
+pytestmark = pytest.mark.integration
+
+
+def archiving(sim: PveSim, *, exitstatus: str = "OK", store: bool = True) -> None:
+    """Make fakepve's vzdump act like PVE's: log the archive it writes and list it on the storage.
+
+    fakepve answers POST /nodes/{node}/vzdump generically (a task, nothing stored), see
+    contracts/pve-notes.md; this adds what a real vzdump task leaves behind.
+    """
+    fake = sim.pve
+    original = fake.synthesise
+
+    async def synthesise(match: Any, method: str, info: Any, user: Any, values: Any) -> Any:
+        answer = await original(match, method, info, user, values)
+        if match.template != "/nodes/{node}/vzdump":
+            return answer
+        record = fake.tasks[answer]
+        stamp = time.strftime("%Y_%m_%d-%H_%M_%S", time.gmtime())
+        name = f"vzdump-qemu-{values['vmid']}-{stamp}.vma.zst"
+        path = fake.storages[values["storage"]]["path"]
+        record["log"][-1:-1] = [f"INFO: creating vzdump archive '{path}/dump/{name}'"]
+        if store:
+            fake.store_file(values["storage"], name, 1024, content="backup")
+        if exitstatus != "OK":
+            record["exitstatus"] = exitstatus
+            record["log"][-1] = f"TASK {exitstatus}"
+        return answer
+
+    fake.synthesise = synthesise
+
+
+def test_prune_policy_renders_pve_string() -> None:
+    assert vzdump.prune_backups({"keep_daily": 7, "keep_weekly": 4, "keep_last": 0}) == (
+        "keep-daily=7,keep-weekly=4"
+    )
+    with pytest.raises(ConfigError, match=r"unknown key.*keep_forever"):
+        vzdump.prune_backups({"keep_forever": 1})
+    with pytest.raises(ConfigError, match="keep_daily must be a whole number"):
+        vzdump.prune_backups({"keep_daily": -1})
+
+
+def test_judge_follows_pve_status_is_error() -> None:
+    assert vzdump.judge("OK") == "ok"
+    assert vzdump.judge("WARNINGS: 2") == "warning"
+    assert vzdump.judge("job errors") == "failed"
+    assert vzdump.judge("WARNINGS: many") == "failed"
+
+
+def test_plan_is_one_call_per_guest(pve_sim: PveSim) -> None:
+    plan = vzdump.plan_vzdump(pve_sim.inventory(), [196], prune={"keep_daily": 7})
+    [step] = plan.steps
+    assert step.to_dict() == {
+        "kind": "pve",
+        "method": "POST",
+        "path": "/nodes/pve1/vzdump",
+        "params": {
+            "vmid": "196",
+            "storage": "nas-backup",
+            "mode": "snapshot",
+            "compress": "zstd",
+            "notes-template": vzdump.NOTES_TEMPLATE,
+            "prune-backups": "keep-daily=7",
+        },
+    }
+
+
+def test_run_reports_each_volid(pve_sim: PveSim) -> None:
+    pve_sim.add_inventory_vm(96, status="running")
+    archiving(pve_sim)
+    [result] = vzdump.run_vzdump(pve_sim.inventory(), [196], prune={"keep_daily": 7})
+    assert result.status == "ok" and result.node == "pve1"
+    assert result.volid is not None
+    assert result.volid.startswith("nas-backup:backup/vzdump-qemu-196-")
+
+
+def test_warnings_are_a_warning(pve_sim: PveSim) -> None:
+    pve_sim.add_inventory_vm(96, status="running")
+    archiving(pve_sim, exitstatus="WARNINGS: 1")
+    [result] = vzdump.run_vzdump(pve_sim.inventory(), [196])
+    assert result.status == "warning" and result.volid is not None
+    assert result.message == "backed up with warnings: 1"
+
+
+def test_no_archive_is_never_ok(pve_sim: PveSim) -> None:
+    pve_sim.add_inventory_vm(96, status="running")  # plain fakepve: the task leaves nothing
+    [result] = vzdump.run_vzdump(pve_sim.inventory(), [196])
+    assert result.status == "warning" and result.volid is None
+    assert "no archive is named in its log or found on nas-backup" in result.message
+
+
+def test_failed_task_is_a_failure(pve_sim: PveSim) -> None:
+    pve_sim.add_inventory_vm(96, status="running")
+    pve_sim.pve.fail("POST", "/nodes/pve1/vzdump", 500, "storage 'nas-backup' is not online")
+    [result] = vzdump.run_vzdump(pve_sim.inventory(), [196])
+    assert result.status == "failed" and result.volid is None
+    assert "storage 'nas-backup' is not online" in result.message
+
+
+def test_node_offline_is_a_failure_not_a_crash(pve_sim: PveSim) -> None:
+    pve_sim.add_inventory_vm(96, status="running")
+    pve_sim.pve.set_node_offline("pve1")
+    [result] = vzdump.run_vzdump(pve_sim.inventory(), [196])
+    assert result.status == "failed"
+    assert "595" in result.message
