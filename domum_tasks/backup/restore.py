@@ -49,6 +49,17 @@ def choose(snaps: list[dict[str, Any]], at: str, job: str, target: str) -> dict[
     return good[-1]
 
 
+def tree_path(snap: dict[str, Any], job: str) -> str:
+    """Where the job's staging dir sits inside the snapshot: restic keeps an absolute
+    backup path whole (/var/lib/domum/staging/<job>)."""
+    paths = snap.get("paths") or []
+    return "/" + (str(paths[0]).lstrip("/") if paths else job)
+
+
+def snapshot_root(restored: Path, snap: dict[str, Any], job: str) -> Path:
+    return restored / tree_path(snap, job).lstrip("/")
+
+
 def restore_into(
     r: restic.Repo,
     job: Job,
@@ -65,7 +76,7 @@ def restore_into(
         sid = str(snap.get("short_id") or snap["id"])
         res = restic.run(r, ["restore", sid, "--target", str(tmp)], timeout_s=timeout_s)
         access.check_result(r, res, "restore")
-        root = tmp / job.name
+        root = snapshot_root(tmp, snap, job.name)
         if not root.is_dir():
             raise VerifyError(
                 f"snapshot {sid} holds no {job.name}/ tree: not a Domum backup of this job"

@@ -24,6 +24,8 @@ from ..run import write_atomic
 MANIFEST = "MANIFEST.sha256"
 SUMMARY = "summary.json"
 META = (MANIFEST, SUMMARY)
+MANIFEST_TMP = f".{MANIFEST}.tmp"
+_SKIP = {*META, MANIFEST_TMP}
 _CHUNK = 1 << 20
 
 
@@ -82,7 +84,7 @@ def regular_files(root: Path) -> Iterator[tuple[str, os.stat_result]]:
             full = os.path.join(dirpath, name)
             st = os.lstat(full)
             rel = os.path.relpath(full, root)
-            if rel in META or not _is_regular(st):
+            if rel in _SKIP or not _is_regular(st):
                 continue
             yield rel, st
 
@@ -115,7 +117,7 @@ def write_manifest(part: Path, cache_file: Path | None = None) -> tuple[int, int
             old = {}
     new: dict[str, list[Any]] = {}
     files = total = 0
-    tmp = part / f".{MANIFEST}.tmp"
+    tmp = part / MANIFEST_TMP
     with tmp.open("w", encoding="utf-8", errors="surrogateescape") as out:
         for rel, st in regular_files(part):
             key = [st.st_size, st.st_mtime_ns, st.st_ino]

@@ -61,7 +61,9 @@ def check_newest_manifest(r: restic.Repo, job: Job) -> str:
     sid = str(snap.get("short_id") or snap["id"])
     res = restic.run(r, ["ls", "--json", sid], timeout_s=600)
     access.check_result(r, res, "ls")
-    root = f"/{job.name}"
+    from .restore import tree_path
+
+    root = tree_path(snap, job.name)
     files = {
         str(n["path"])[len(root) + 1 :]: int(n.get("size") or 0)
         for n in restic.json_lines(res.stdout)
