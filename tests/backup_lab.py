@@ -25,6 +25,7 @@ from tests.fixtures.sshd_hosts import SshdFleet
 
 PASSWORD = "correct horse battery staple"
 INV = str(Path(sys.executable).parent / "inv")
+REPO = Path(__file__).resolve().parent.parent  # where tasks.py is: inv runs from here
 
 
 def restic_env(repo: Path) -> dict[str, str]:
@@ -105,7 +106,12 @@ class Lab:
     def inv(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """`inv ARGS` as cron runs it: stdout is a pipe, not a terminal."""
         return subprocess.run(
-            [INV, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+            [INV, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            cwd=REPO,
         )
 
     def spawn(self, *args: str) -> subprocess.Popen[str]:
@@ -116,6 +122,7 @@ class Lab:
             text=True,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            cwd=REPO,
         )
 
 

@@ -169,6 +169,7 @@ def test_disk_full_state_dir_is_a_clean_failure(lab: Lab) -> None:
         run = lab.inv("backup.snapshot")
         assert run.returncode == 1
         assert "backup job pis FAILED" in run.stderr and "Traceback" not in run.stderr
+        assert "No space left on device" in run.stderr, run.stderr
         assert [s["short_id"] for s in snapshots(lab.repo("a"), "pis")] == before
         assert restic(lab.repo("a"), "check").returncode == 0
         assert 'domum_backup_last_run_success{job="pis"} 0' in lab.metrics.read_text()
