@@ -94,7 +94,12 @@ def plan_job(inv: Inventory, job: Job) -> Plan:
 
         plan.add(*plan_etcd_snapshot(inv, str(part / "etcd.snapshot")).steps)
     elif job.kind == "vzdump":
-        plan.note("vzdump: Proxmox writes and prunes the archives (proxmox.vzdump)")
+        from ..proxmox.vzdump import plan_vzdump
+        from .vzdump_job import prune_policy, storage
+
+        sub = plan_vzdump(inv, spec.vmids, storage=storage(inv, job), prune=prune_policy(inv, job))
+        plan.add(*sub.steps)
+        plan.note("vzdump: Proxmox writes and prunes the archives; WARNINGS fail the job")
         return plan
     plan.add(
         Local(
