@@ -261,3 +261,22 @@ def test_timeout_durations(tmp_path: Path) -> None:
     inv = inv_with(tmp_path, {"jobs": {"x": {"kind": "config", "targets": ["nas"], "timeout": "90m"}}})
     assert inv.backup.jobs["x"].timeout == 5400 and inv.backup.jobs["x"].enabled
     assert os.environ["DOMUM_INVENTORY"]  # isolated env still in place
+
+
+RULE = Path(__file__).resolve().parent.parent / "cluster/apps/infra/monitoring/rules/domum-backup.yaml"
+
+
+@pytest.mark.skipif(not (SHARED / "contracts").exists(), reason="needs ../shared/contracts (CRD schemas)")
+def test_alert_rule_is_a_valid_prometheusrule_on_our_metrics() -> None:
+    import re
+
+    import jsonschema
+
+    doc = yaml.safe_load(RULE.read_text())
+    schema = json.loads((SHARED / "contracts/crd-schemas/monitoring.coreos.com/prometheusrule_v1.json").read_text())
+    jsonschema.validators.validator_for(schema)(schema).validate(doc)  # Go regexes: no check_schema
+    assert doc["metadata"]["name"] == "domum-backup"
+    names = set(metrics.HELP) | {"node_textfile_mtime_seconds"}
+    for rule in doc["spec"]["groups"][0]["rules"]:
+        used = set(re.findall(r"\b((?:domum_backup|node_textfile)_[a-z_]+)", rule["expr"]))
+        assert used and used <= names, (rule["alert"], used - names)
