@@ -120,7 +120,8 @@ def test_manifest_roundtrip_and_tampering(tmp_path: Path) -> None:
     (part / "sub" / "odd\nname").write_text("b")
     (part / "link").symlink_to("a.txt")
     cache = tmp_path / "cache.json"
-    assert stage.write_manifest(part, cache) == (2, 2)
+    assert stage.write_manifest(part, cache) == (2, 2, ["a.txt", "sub/odd\nname"])
+    assert stage.write_manifest(part, cache) == (2, 2, [])  # unchanged: hashes reused
     assert stage.verify_tree(part) == (2, 2)
     assert set(stage.read_manifest(part)) == {"a.txt", "sub/odd\nname"}
     (part / "a.txt").write_text("x")
@@ -139,8 +140,8 @@ def test_manifest_roundtrip_and_tampering(tmp_path: Path) -> None:
 def test_staging_is_renamed_only_when_complete(tmp_path: Path) -> None:
     part = stage.begin(tmp_path, "j", mirror=True)
     (part / "f").write_text("1")
-    stage.write_manifest(part)
-    final = stage.finish(tmp_path, "j", {"job": "j"})
+    _, _, changed = stage.write_manifest(part)
+    final = stage.finish(tmp_path, "j", {"job": "j"}, changed)
     assert final == tmp_path / "staging" / "j" and not part.exists()
     assert json.loads((final / "summary.json").read_text()) == {"job": "j"}
     again = stage.begin(tmp_path, "j", mirror=True)  # a mirror continues from the last copy

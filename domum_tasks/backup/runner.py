@@ -4,10 +4,10 @@ metrics. One job's failure (or hang) never stops the others.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,17 +26,25 @@ from .plan import state_dir
 GRACE_S = 5.0  # between SIGTERM and SIGKILL of a job past its deadline
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+def _kill_group(pid: int) -> None:
+    """SIGTERM the job's process group, SIGKILL what is left after GRACE_S, reap the worker."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
-            os.killpg(proc.pid, sig)
+            os.killpg(pid, sig)
         except ProcessLookupError:
-            return
-        try:
-            proc.wait(GRACE_S)
-            return
-        except subprocess.TimeoutExpired:
+            break
+        end = time.monotonic() + GRACE_S
+        while time.monotonic() < end:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.05)
+        else:
             continue
+        break
+    with contextlib.suppress(ChildProcessError, ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)  # grandchildren that outlived the worker
+        os.waitpid(pid, 0)
 
 
 def _tail(path: Path, lines: int = 3) -> str:
@@ -47,36 +55,69 @@ def _tail(path: Path, lines: int = 3) -> str:
     return " | ".join(text[-lines:])
 
 
-def run_worker(job: Job, lock_fd: int, timeout_s: float) -> dict[str, Any]:
-    """Run one job in its own process group; kill the group at the deadline."""
+def _child(inv: Inventory, job: Job, result_path: Path, err_path: Path, lock_fd: int) -> None:
+    """The forked worker: own process group, lock inherited by everything it starts."""
+    code = 1
+    try:
+        os.setpgid(0, 0)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        err = os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(null, 1)
+        os.dup2(err, 2)
+        os.set_inheritable(lock_fd, True)  # rsync, ssh and restic hold the lock too
+        from .worker import run_job
+
+        result = run_job(inv, job, state_dir(inv))
+        from ..run import write_atomic
+
+        write_atomic(result_path, json.dumps(result).encode())
+        code = 0
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+def run_worker(inv: Inventory, job: Job, lock_fd: int, timeout_s: float) -> dict[str, Any]:
+    """Run one job in a forked process group (no second interpreter start-up, the inventory
+    is already loaded); kill the whole group (rsync, ssh, restic) at the deadline."""
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="domum-backup-") as tmp:
         result_path, err_path = Path(tmp) / "result.json", Path(tmp) / "stderr"
-        with err_path.open("wb") as err:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "domum_tasks.backup.worker", job.name, str(result_path)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-                pass_fds=(lock_fd,),  # the lock lives as long as any process of the job
-                process_group=0,
-            )
-            try:
-                proc.wait(timeout_s)
-                killed = False
-            except subprocess.TimeoutExpired:
-                _kill_group(proc)
-                killed = True
-            except BaseException:  # Ctrl-C: take the job's processes down with us
-                _kill_group(proc)
-                raise
-        if not killed and result_path.exists():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            _child(inv, job, result_path, err_path, lock_fd)
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)  # also here: no race with the child's own setpgid
+        deadline = time.monotonic() + timeout_s
+        status: int | None = None
+        try:
+            while status is None:
+                done, raw = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    status = os.waitstatus_to_exitcode(raw)
+                elif time.monotonic() >= deadline:
+                    _kill_group(pid)
+                    break
+                else:
+                    time.sleep(0.02)
+        except BaseException:  # Ctrl-C: take the job's processes down with us
+            _kill_group(pid)
+            raise
+        if status is not None and result_path.exists():
             result: dict[str, Any] = json.loads(result_path.read_text())
             return result
-        if killed:
+        if status is None:
             message = f"killed at its deadline of {timeout_s:g}s"
         else:
-            message = f"worker exited {proc.returncode} without a result: {_tail(err_path)}"
+            message = f"worker exited {status} without a result: {_tail(err_path)}"
         return failed_result(job, started, message)
 
 
@@ -106,6 +147,8 @@ def log_line(result: dict[str, Any]) -> str:
         f"bytes={int(result.get('bytes') or 0)}",
         f"snapshots={snaps or '-'}",
     ]
+    if result.get("timings"):
+        parts.append("phases=" + ",".join(f"{k}:{v:.2f}s" for k, v in result["timings"].items()))
     if result.get("message"):
         parts.append(f"message={json.dumps(result['message'])}")
     return " ".join(parts)
@@ -158,7 +201,7 @@ def snapshot(
                 except DomumError as exc:
                     res = failed_result(j, time.time(), str(exc).splitlines()[0])
             else:
-                res = run_worker(j, fd, j.spec.timeout)
+                res = run_worker(inv, j, fd, j.spec.timeout)
             results.append(res)
             state.record_run(data, j.name, res)
             try:

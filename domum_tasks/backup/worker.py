@@ -1,4 +1,4 @@
-"""One backup job, run in its own process (`python -m domum_tasks.backup.worker JOB RESULT`).
+"""One backup job, run in a forked process of its own (runner.run_worker).
 
 The parent (runner.py) holds the lock, gives this process a deadline and kills its whole
 process group (rsync, ssh, restic) when it passes. The result is a JSON file written atomically
@@ -10,9 +10,7 @@ target) -> forget (retention, only when every backup succeeded).
 
 from __future__ import annotations
 
-import json
 import socket
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +18,6 @@ from typing import Any
 
 from ..errors import DomumError
 from ..inventory_model import Inventory
-from ..run import write_atomic
 from . import jobs, plan, restic, sources, stage
 from .jobs import Job
 
@@ -29,10 +26,18 @@ def phase_file(state_dir: Path, job: str) -> Path:
     return state_dir / "run" / f"{job}.phase"
 
 
-def _phase(state_dir: Path, job: str, name: str) -> None:
+def _phase(state_dir: Path, job: str, name: str, timings: dict[str, float]) -> None:
+    now = time.monotonic()
+    if timings:
+        last = list(timings)[-1]
+        timings[last] = round(now - timings[last], 3)
+    timings[name] = now
     p = phase_file(state_dir, job)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(name + "\n")
+    try:  # informational (what a killed job was doing): a full disk must not hide the real error
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(name + "\n")
+    except OSError:
+        pass
 
 
 def repos(inv: Inventory, job: Job) -> dict[str, restic.Repo]:
@@ -93,16 +98,17 @@ def run_job(inv: Inventory, job: Job, state_dir: Path) -> dict[str, Any]:
         "kept": {},
         "targets": {},
     }
+    timings: dict[str, float] = {}
     phase = "pull"
     try:
         targets = repos(inv, job)
-        _phase(state_dir, job.name, phase)
+        _phase(state_dir, job.name, phase, timings)
         part = stage.begin(state_dir, job.name, mirror=job.kind in jobs.MIRROR_KINDS)
         notes = produce(inv, job, part)
         phase = "stage"
-        _phase(state_dir, job.name, phase)
+        _phase(state_dir, job.name, phase, timings)
         cache = state_dir / "cache" / f"{job.name}.hashes.json"
-        files, total = stage.write_manifest(part, cache)
+        files, total, changed = stage.write_manifest(part, cache)
         summary = {
             "job": job.name,
             "kind": job.kind,
@@ -112,10 +118,10 @@ def run_job(inv: Inventory, job: Job, state_dir: Path) -> dict[str, Any]:
             "made_by": socket.gethostname(),
             **notes,
         }
-        final = stage.finish(state_dir, job.name, summary)
+        final = stage.finish(state_dir, job.name, summary, changed)
         result.update(files=files, bytes=total)
         phase = "backup"
-        _phase(state_dir, job.name, phase)
+        _phase(state_dir, job.name, phase, timings)
         failures: list[str] = []
         for name, r in targets.items():
             one = _backup_one(inv, job, r, final)
@@ -126,7 +132,7 @@ def run_job(inv: Inventory, job: Job, state_dir: Path) -> dict[str, Any]:
                 failures.append(f"{name}: {one['message']}")
         if not failures:
             phase = "forget"
-            _phase(state_dir, job.name, phase)
+            _phase(state_dir, job.name, phase, timings)
             for name, r in targets.items():
                 res = restic.run(
                     r, plan.forget_args(inv, job, dry_run=False), timeout_s=job.spec.timeout
@@ -147,25 +153,9 @@ def run_job(inv: Inventory, job: Job, state_dir: Path) -> dict[str, Any]:
     except OSError as exc:  # disk full, permissions: a clean failure with what failed
         result["message"] = f"{phase}: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
     result["phase"] = phase
+    _phase(state_dir, job.name, "done", timings)
+    timings.pop("done")
+    result["timings"] = timings
     result["finished"] = time.time()
     result["duration_s"] = round(result["finished"] - started, 3)
     return result
-
-
-def main(argv: list[str]) -> int:
-    from ..inventory import load
-
-    job_name, result_path = argv[0], Path(argv[1])
-    inv = load()
-    job = jobs.select(inv, job_name)[0]
-    result = run_job(inv, job, plan.state_dir(inv))
-    try:
-        write_atomic(result_path, json.dumps(result).encode())
-    except OSError as exc:
-        print(f"domum: cannot write the job result {result_path}: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
