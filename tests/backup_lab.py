@@ -126,8 +126,9 @@ class Lab:
         )
 
 
-def kill_tree(pid: int) -> None:
-    """kill -9 a process and every descendant (what a power cut or cgroup kill does)."""
+def kill_tree(pid: int) -> list[int]:
+    """kill -9 a process and every descendant (what a power cut or cgroup kill does); returns
+    their pids. See wait_gone: restic only calls a lock stale once its PID no longer exists."""
     import signal
 
     def children(p: int) -> list[int]:
@@ -141,11 +142,18 @@ def kill_tree(pid: int) -> None:
                 out += [int(k), *children(int(k))]
         return out
 
-    for p in [pid, *children(pid)]:
+    pids = [pid, *children(pid)]
+    for p in pids:
         try:
             os.kill(p, signal.SIGKILL)
         except ProcessLookupError:
             pass
+    return pids
+
+
+def wait_gone(pids: list[int], timeout: float = 30.0) -> None:
+    """Until every pid is reaped (a zombie still 'exists' for restic's stale-lock check)."""
+    wait_for(lambda: not any(Path(f"/proc/{p}").exists() for p in pids), timeout, "killed processes to be reaped")
 
 
 def wait_for(cond: Any, timeout: float = 30.0, what: str = "condition") -> None:
