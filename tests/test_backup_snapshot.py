@@ -172,3 +172,19 @@ def test_terminal_shows_progress(lab: Lab) -> None:
     assert proc.wait(60) == 0
     text = out.decode()
     assert "pis: running (files" in text and "job=pis status=ok" in text
+
+
+def test_list_shows_newest_and_last_run_and_no_secret_leaks(lab: Lab) -> None:
+    from tests.backup_lab import PASSWORD
+
+    files_job(lab)
+    lab.job("conf", kind="config", targets=["a"], enabled=False)
+    assert lab.inv("backup.snapshot").returncode == 0  # conf is disabled: not run
+    table = lab.inv("backup.list")
+    assert table.returncode == 0
+    assert "pis" in table.stdout and "conf (disabled)" in table.stdout and "never" in table.stdout
+    rows = {r["job"]: r for r in __import__("json").loads(lab.inv("backup.list", "--json").stdout)}
+    assert rows["pis"]["last_run"]["status"] == "ok" and rows["pis"]["newest"]["age_s"] >= 0
+    assert rows["pis"]["newest"]["size"] > 0 and rows["conf"]["snapshots"] == []
+    for text in (lab.log.read_text(), lab.metrics.read_text(), (lab.state_dir / "state.json").read_text()):
+        assert PASSWORD not in text

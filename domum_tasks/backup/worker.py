@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import DomumError
 from ..inventory_model import Inventory
@@ -87,6 +89,17 @@ def _backup_one(inv: Inventory, job: Job, r: restic.Repo, final: Path) -> dict[s
     }
 
 
+T = TypeVar("T")
+
+
+def _each(targets: dict[str, restic.Repo], fn: Callable[[restic.Repo], T]) -> dict[str, T]:
+    if len(targets) < 2:
+        return {name: fn(r) for name, r in targets.items()}
+    with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+        futures = {name: pool.submit(fn, r) for name, r in targets.items()}
+        return {name: f.result() for name, f in futures.items()}
+
+
 def run_job(inv: Inventory, job: Job, state_dir: Path) -> dict[str, Any]:
     started = time.time()
     result: dict[str, Any] = {
@@ -123,8 +136,9 @@ def run_job(inv: Inventory, job: Job, state_dir: Path) -> dict[str, Any]:
         phase = "backup"
         _phase(state_dir, job.name, phase, timings)
         failures: list[str] = []
-        for name, r in targets.items():
-            one = _backup_one(inv, job, r, final)
+        # targets are independent repositories: restic runs for them side by side
+        backups = _each(targets, lambda r: _backup_one(inv, job, r, final))
+        for name, one in backups.items():
             result["targets"][name] = one["status"]
             result["snapshots"][name] = one["snapshot"]
             result.setdefault("added", {})[name] = one["added"]
@@ -133,10 +147,13 @@ def run_job(inv: Inventory, job: Job, state_dir: Path) -> dict[str, Any]:
         if not failures:
             phase = "forget"
             _phase(state_dir, job.name, phase, timings)
-            for name, r in targets.items():
-                res = restic.run(
+            forgets = _each(
+                targets,
+                lambda r: restic.run(
                     r, plan.forget_args(inv, job, dry_run=False), timeout_s=job.spec.timeout
-                )
+                ),
+            )
+            for name, res in forgets.items():
                 if res.outcome != "ok":
                     failures.append(
                         f"{name}: restic forget {res.outcome} (exit {res.code}): {res.tail()}"
