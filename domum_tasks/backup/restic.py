@@ -42,9 +42,14 @@ class Repo:
     repository: str
     password: str = field(repr=False)
     options: tuple[str, ...] = ()
+    cache_dir: str = ""
 
     def env(self) -> dict[str, str]:
-        return {"RESTIC_REPOSITORY": self.repository, "RESTIC_PASSWORD": self.password}
+        env = {"RESTIC_REPOSITORY": self.repository, "RESTIC_PASSWORD": self.password}
+        if self.cache_dir and not os.environ.get("RESTIC_CACHE_DIR"):
+            # systemd runs a system service without $HOME: restic would run uncached
+            env["RESTIC_CACHE_DIR"] = self.cache_dir
+        return env
 
     def argv(self, *args: str) -> list[str]:
         return ["restic", "-r", self.repository, *self.options, *args]
@@ -69,7 +74,10 @@ def repo(inv: Inventory, name: str, target: BackupTarget, password: str) -> Repo
     cmd = sftp_command(inv, target.repository)
     if cmd is not None:
         options = ("-o", f"sftp.command={cmd}")
-    return Repo(name, target.repository, password, options)
+    from ..ssh import repo_path
+
+    cache = repo_path(inv.backup.state_dir) / "cache" / "restic"
+    return Repo(name, target.repository, password, options, str(cache))
 
 
 @dataclass
