@@ -127,27 +127,35 @@ class Lab:
         )
 
 
+def _session_members(sid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":  # fields: state ppid pgrp session ...
+            out.append(int(stat.parent.name))
+    return out
+
+
 def kill_tree(pid: int) -> list[int]:
-    """kill -9 a process and every descendant (what a power cut or cgroup kill does); returns
-    their pids. See wait_gone: restic only calls a lock stale once its PID no longer exists."""
+    """kill -9 every process of the session `pid` leads (Lab.spawn starts one): what a power
+    cut or a cgroup kill does. Repeated until none is left, so a child forked in the middle
+    cannot slip through. Returns the pids; see wait_gone."""
     import signal
 
-    def children(p: int) -> list[int]:
-        out: list[int] = []
-        for task in Path(f"/proc/{p}/task").glob("*"):
-            try:
-                kids = (task / "children").read_text().split()
-            except OSError:
-                continue
-            for k in kids:
-                out += [int(k), *children(int(k))]
-        return out
-
-    pids = [pid, *children(pid)]
-    for p in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(p, signal.SIGKILL)
-    return pids
+    killed: list[int] = []
+    for _ in range(50):
+        members = _session_members(pid)
+        if not members:
+            break
+        for p in members:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, signal.SIGKILL)
+        killed += members
+        time.sleep(0.01)
+    return killed
 
 
 def wait_gone(pids: list[int], timeout: float = 30.0) -> None:

@@ -122,7 +122,25 @@ def run(
     cwd: str | None = None,
     extra_env: Mapping[str, str] | None = None,
 ) -> Result:
-    """Run restic; inheritable descriptors (the backup lock) stay open in the child."""
+    """Run restic. A lock left by a killed restic of this host (PID gone) is stale, but restic
+    0.14 still refuses to lock: then `restic unlock` (stale locks only, never a live
+    process's) and one retry. The backup lock means no other Domum run is using the repo."""
+    res = _run_once(r, args, timeout_s=timeout_s, cwd=cwd, extra_env=extra_env)
+    if res.outcome == "locked" and args and args[0] not in ("unlock", "init"):
+        _run_once(r, ["unlock"], timeout_s=600, cwd=cwd, extra_env=extra_env)
+        res = _run_once(r, args, timeout_s=timeout_s, cwd=cwd, extra_env=extra_env)
+    return res
+
+
+def _run_once(
+    r: Repo,
+    args: Sequence[str],
+    *,
+    timeout_s: float,
+    cwd: str | None,
+    extra_env: Mapping[str, str] | None,
+) -> Result:
+    """One restic process; inheritable descriptors (the backup lock) stay open in it."""
     argv = r.argv(*args)
     env = {**os.environ, **r.env(), **(extra_env or {})}
     try:
