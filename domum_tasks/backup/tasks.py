@@ -74,7 +74,7 @@ def snapshot(
     dry_run: bool = False,
     json: bool = False,
 ) -> None:
-    """Back up: stage each job's data, restic backup to every target, apply retention."""
+    """Back up each job: stage its data, restic backup to every target, retention."""
     from ..errors import ConfigError
     from . import jobs, runner
 
@@ -106,7 +106,7 @@ def snapshot(
 
 @domum_task(name="list", help={"job": JOB, "json": "machine-readable output"})
 def list_(c: Context, job: str = "", json: bool = False) -> None:
-    """Snapshots per job and target (time, id, size), the newest and its age, the last run."""
+    """Snapshots per job and target, the newest and its age, and the last run."""
     from . import jobs, listing
 
     inv = load_inventory()
@@ -125,7 +125,7 @@ def list_(c: Context, job: str = "", json: bool = False) -> None:
 def prune(
     c: Context, job: str = "", dry_run: bool = False, json: bool = False, yes: bool = False
 ) -> None:
-    """Apply each job's retention with restic forget (the newest snapshot is never removed)."""
+    """Apply each job's retention with restic forget (never the newest snapshot)."""
     from ..errors import Refused
     from . import jobs, lock, plan
     from . import prune as pr
@@ -178,7 +178,7 @@ def prune(
     help={"job": JOB, "subset": "read 1/N of the packs per run, rotating (full read every N runs)"}
 )
 def verify(c: Context, job: str = "", subset: int = 4) -> None:
-    """restic check --read-data-subset=n/N (n rotates), plus the newest snapshot's manifest."""
+    """restic check --read-data-subset=n/N (n rotates) and the newest manifest."""
     from ..errors import ConfigError
     from ..ssh import repo_path
     from . import jobs, lock, metrics, plan, state
@@ -209,7 +209,7 @@ def verify(c: Context, job: str = "", subset: int = 4) -> None:
 def restore(
     c: Context, job: str = "", to: str = "", at: str = "", target: str = "", force: bool = False
 ) -> None:
-    """Restore a job's snapshot into DIR and re-check every file against its manifest."""
+    """Restore a job's snapshot into DIR and re-check every file's sha256."""
     from pathlib import Path
 
     from ..errors import ConfigError
@@ -241,7 +241,7 @@ def restore(
 
 @domum_task(help={"job": JOB})
 def drill(c: Context, job: str = "") -> None:
-    """Restore drill: restore each job's newest snapshot to a temp dir, verify, delete, record."""
+    """Restore drill: restore each newest snapshot to a temp dir and verify it."""
     from ..errors import DomumError
     from ..ssh import repo_path
     from . import jobs, lock, metrics, plan, state
@@ -276,7 +276,7 @@ def drill(c: Context, job: str = "") -> None:
 def install_timer(
     c: Context, cron: bool = False, unit_dir: str = "", dry_run: bool = False, json: bool = False
 ) -> None:
-    """Write systemd units: snapshot --due every 15 min, weekly verify and drill (or --cron)."""
+    """Write systemd timers: snapshot --due every 15 min, weekly verify and drill."""
     from ..plan import Write
     from ..taskutil import executor
     from . import timer
