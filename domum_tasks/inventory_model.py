@@ -232,6 +232,8 @@ class BackupJob(Strict):
     hosts: list[int] = Field(default_factory=list)
     paths: list[str] = Field(default_factory=list)
     shares: list[str] = Field(default_factory=list)  # kind nas: names under nas.shares
+    # files/nas: run the remote rsync as `sudo -n rsync`, so a login like `pi` can read /etc
+    sudo: bool = False
     vmids: list[int] = Field(default_factory=list)
     schedule: str = "0 3 * * *"
     retention: Retention | None = None

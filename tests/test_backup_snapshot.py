@@ -194,3 +194,21 @@ def test_list_shows_newest_and_last_run_and_no_secret_leaks(lab: Lab) -> None:
         (lab.state_dir / "state.json").read_text(),
     ):
         assert PASSWORD not in text
+
+
+def test_sudo_runs_the_remote_rsync_through_sudo(lab: Lab, tmp_path: Path) -> None:
+    host = lab.fleet.host(93)
+    fake = host.dir / "bin" / "sudo"  # the host's own sudo: logs, then runs the command
+    fake.write_text(
+        '#!/bin/sh\n[ "$1" = -n ] && shift\necho "$@" >> "$DOMUM_FAKE_ROOT/sudo.log"\nexec "$@"\n'
+    )
+    fake.chmod(0o755)
+    try:
+        lab.job("pis", kind="files", hosts=[93], paths=[str(lab.src)], targets=["a"], sudo=True)
+        assert lab.inv("backup.snapshot").returncode == 0
+    finally:
+        fake.unlink()
+    assert host.read_fake("sudo.log").startswith("rsync --server --sender")
+    out = tmp_path / "back"
+    assert lab.inv("backup.restore", "--job", "pis", "--to", str(out)).returncode == 0
+    assert same_tree(out / "node-93" / str(lab.src).lstrip("/"), lab.src)

@@ -300,6 +300,7 @@ def test_snapshot_dry_run_json_shows_strict_ssh(capsys: pytest.CaptureFixture[st
     steps = json.loads(capsys.readouterr().out)
     rsyncs = [s for s in steps if s["kind"] == "cmd" and s["argv"][0] == "rsync"]
     assert len(rsyncs) == 3 and all("--delete" in s["argv"] for s in rsyncs)
+    assert all("--rsync-path=sudo -n rsync" in s["argv"] for s in rsyncs)  # sudo: true
     ssh = rsyncs[0]["argv"][rsyncs[0]["argv"].index("-e") + 1]
     assert (
         "StrictHostKeyChecking=yes" in ssh

@@ -76,14 +76,20 @@ def plan_job(inv: Inventory, job: Job) -> Plan:
         for host in spec.hosts:
             t = resolve(inv, host)
             plan.add(
-                Cmd(tuple(rsync_argv(inv, t, spec.paths, part / t.label)), desc=f"mirror {t.label}")
+                Cmd(
+                    tuple(rsync_argv(inv, t, spec.paths, part / t.label, sudo=spec.sudo)),
+                    desc=f"mirror {t.label}",
+                )
             )
     elif job.kind == "nas" and inv.nas is not None:
         t = resolve(inv, "nas")
         for share in spec.shares:
             src = inv.nas.shares[share].rstrip("/") + "/./"
             plan.add(
-                Cmd(tuple(rsync_argv(inv, t, [src], part / share)), desc=f"mirror share {share}")
+                Cmd(
+                    tuple(rsync_argv(inv, t, [src], part / share, sudo=spec.sudo)),
+                    desc=f"mirror share {share}",
+                )
             )
     elif job.kind == "config":
         plan.add(

@@ -27,7 +27,9 @@ from .transport import strict_ssh_text
 RSYNC_OK = (0, 24)  # 24: some source files vanished during the transfer (churn, not loss)
 
 
-def rsync_argv(inv: Inventory, target: Target, sources: Sequence[str], dest: Path) -> list[str]:
+def rsync_argv(
+    inv: Inventory, target: Target, sources: Sequence[str], dest: Path, *, sudo: bool = False
+) -> list[str]:
     """rsync -a --delete of `sources` on `target` into `dest`, relative paths kept."""
     remote = [f"{target.user}@{target.host}:{sources[0]}", *(f":{s}" for s in sources[1:])]
     return [
@@ -36,6 +38,7 @@ def rsync_argv(inv: Inventory, target: Target, sources: Sequence[str], dest: Pat
         "--delete",
         "--relative",
         "--numeric-ids",
+        *(["--rsync-path=sudo -n rsync"] if sudo else []),
         "-e",
         strict_ssh_text(inv, target.port),
         *remote,
@@ -78,13 +81,17 @@ def _prune_extra(part: Path, keep: set[str]) -> None:
 
 
 def _pull_all(
-    inv: Inventory, pulls: list[tuple[str, Target, list[str], Path]], timeout_s: float
+    inv: Inventory,
+    pulls: list[tuple[str, Target, list[str], Path]],
+    timeout_s: float,
+    sudo: bool,
 ) -> dict[str, Any]:
     def pull(item: tuple[str, Target, list[str], Path]) -> tuple[str, str]:
         label, target, sources, dest = item
         dest.mkdir(parents=True, exist_ok=True)
         try:
-            run_tool(rsync_argv(inv, target, sources, dest), timeout_s=timeout_s, ok=RSYNC_OK)
+            argv = rsync_argv(inv, target, sources, dest, sudo=sudo)
+            run_tool(argv, timeout_s=timeout_s, ok=RSYNC_OK)
             return label, ""
         except CommandFailed as exc:
             return label, f"{label} ({target.host}): {exc.message}"
@@ -103,7 +110,7 @@ def pull_files(inv: Inventory, spec: Any, part: Path, timeout_s: float) -> dict[
         target = resolve(inv, host)
         pulls.append((target.label, target, list(spec.paths), part / target.label))
     _prune_extra(part, {label for label, *_ in pulls})
-    return _pull_all(inv, pulls, timeout_s)
+    return _pull_all(inv, pulls, timeout_s, spec.sudo)
 
 
 def pull_nas(inv: Inventory, spec: Any, part: Path, timeout_s: float) -> dict[str, Any]:
@@ -116,7 +123,7 @@ def pull_nas(inv: Inventory, spec: Any, part: Path, timeout_s: float) -> dict[st
         # a trailing `/./` makes rsync --relative keep no prefix: <part>/<share>/<contents>
         pulls.append((share, target, [f"{path.rstrip('/')}/./"], part / share))
     _prune_extra(part, {share for share, *_ in pulls})
-    return _pull_all(inv, pulls, timeout_s)
+    return _pull_all(inv, pulls, timeout_s, spec.sudo)
 
 
 def config_files(inv: Inventory, spec: Any) -> list[tuple[str, Path, bool]]:
