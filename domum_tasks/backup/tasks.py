@@ -255,6 +255,9 @@ def drill(c: Context, job: str = "") -> None:
         for j in jobs.select(inv, job):
             if not j.uses_restic:
                 continue
+            if not job and not data["jobs"].get(j.name, {}).get("last_success"):
+                _say(f"{j.name}: no successful run yet, nothing to drill")
+                continue
             try:
                 _say(rs.drill(inv, j, data, sd / "drill"))
             except DomumError as exc:
