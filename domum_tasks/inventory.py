@@ -18,7 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from .errors import InventoryInvalid
-from .inventory_model import PI_PLATFORMS, Inventory
+from .inventory_model import PI_PLATFORMS, BackupJob, Inventory
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PATH = REPO_ROOT / "config" / "domum.yaml"
@@ -294,6 +294,47 @@ def _backup_refs(inv: Inventory) -> Iterator[Finding]:
                     (*base, "vmids", i),
                     f"{vmid} is not the vmid of a proxmox-vm node; known: {sorted(vmids)}",
                 )
+        yield from _backup_job_shape(inv, base, job)
+
+
+def _backup_job_shape(inv: Inventory, base: Loc, job: BackupJob) -> Iterator[Finding]:
+    """A job's kind decides which target type and which fields it needs."""
+    from croniter import croniter
+
+    want = "pve-storage" if job.kind == "vzdump" else "restic"
+    for i, target in enumerate(job.targets):
+        spec = inv.backup.targets.get(target)
+        if spec is not None and spec.type != want:
+            yield Finding(
+                "error",
+                (*base, "targets", i),
+                f"{target!r} is a {spec.type} target; a {job.kind} job needs a {want} target",
+            )
+    if not croniter.is_valid(job.schedule):
+        yield Finding(
+            "error",
+            (*base, "schedule"),
+            f"{job.schedule!r} is not a cron schedule (5 fields, e.g. '15 3 * * *')",
+        )
+    needs = {"files": ("hosts", "paths"), "nas": ("shares",), "vzdump": ("vmids",)}
+    for key in needs.get(job.kind, ()):
+        if not getattr(job, key):
+            yield Finding("error", (*base, key), f"a {job.kind} job needs at least one entry")
+    shares = inv.nas.shares if inv.nas else {}
+    for i, share in enumerate(job.shares):
+        if share not in shares:
+            valid = ", ".join(sorted(shares)) or "(no nas.shares defined)"
+            yield Finding(
+                "error", (*base, "shares", i), f"{share!r} is not under nas.shares; valid: {valid}"
+            )
+    for i, host in enumerate(job.hosts):
+        node = inv.nodes.get(host)
+        if job.kind == "files" and node is not None and node.os != "raspios":
+            yield Finding(
+                "error",
+                (*base, "hosts", i),
+                f"node {host} runs {node.os}; files jobs pull over SSH from raspios hosts only",
+            )
 
 
 # --- loading --------------------------------------------------------------------------------

@@ -235,10 +235,27 @@ class Nas(Strict):
 
 class Retention(Strict):
     keep_last: Annotated[int, Field(ge=0)] = 0
+    keep_hourly: Annotated[int, Field(ge=0)] = 0
     keep_daily: Annotated[int, Field(ge=0)] = 7
     keep_weekly: Annotated[int, Field(ge=0)] = 4
     keep_monthly: Annotated[int, Field(ge=0)] = 6
     keep_yearly: Annotated[int, Field(ge=0)] = 0
+    keep_within: str | None = None  # restic duration, e.g. "14d" (relative to the newest snapshot)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+
+
+def _duration_s(value: Any) -> Any:
+    """`7200`, `"90m"`, `"2h"`, `"1d"` -> seconds (float); anything else is left to fail."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str) and (m := _DURATION.match(value)):
+        return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(_duration_s), Field(gt=0)]
 
 
 class BackupTarget(Strict):
@@ -247,10 +264,15 @@ class BackupTarget(Strict):
 
 
 class BackupJob(Strict):
-    kind: Literal["etcd-snapshot", "vzdump", "files"]
+    kind: Literal["etcd-snapshot", "vzdump", "files", "config", "nas"]
     targets: list[str] = Field(min_length=1)
+    enabled: bool = True
+    timeout: Duration = 7200.0  # seconds, or "2h"/"90m": a hung job is killed at this deadline
     hosts: list[int] = Field(default_factory=list)
     paths: list[str] = Field(default_factory=list)
+    shares: list[str] = Field(default_factory=list)  # kind nas: names under nas.shares
+    # files/nas: run the remote rsync as `sudo -n rsync`, so a login like `pi` can read /etc
+    sudo: bool = False
     vmids: list[int] = Field(default_factory=list)
     schedule: str = "0 3 * * *"
     retention: Retention | None = None

@@ -1,0 +1,402 @@
+"""Pure parts of the backup namespace: retention flags, due times, restic exit codes and JSON,
+manifest, lock, metrics, restore choice, timer units, and inventory checks."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from invoke import Context
+
+from domum_tasks.backup import jobs, lock, metrics, restic, stage
+from domum_tasks.backup.jobs import Job
+from domum_tasks.errors import ConfigError, LockHeld, Refused, VerifyError
+from domum_tasks.inventory import load
+from domum_tasks.inventory_model import BackupJob
+from tests.conftest import LOOPBACK_INVENTORY, SHARED
+
+
+def inv_with(tmp_path: Path, backup: dict[str, Any]) -> Any:
+    data = yaml.safe_load(LOOPBACK_INVENTORY.read_text())
+    data["backup"].update(backup)
+    path = tmp_path / "inv.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return load(path)
+
+
+def test_retention_flags_and_empty_policy(tmp_path: Path) -> None:
+    inv = load(LOOPBACK_INVENTORY)
+    job = jobs.select(inv, "edge-pis")[0]
+    assert jobs.retention_flags(inv, job) == [
+        "--keep-daily",
+        "7",
+        "--keep-weekly",
+        "4",
+        "--keep-monthly",
+        "6",
+    ]
+    spec = BackupJob(
+        kind="files",
+        targets=["nas"],
+        hosts=[93],
+        paths=["/etc"],
+        retention={"keep_daily": 0, "keep_weekly": 0, "keep_monthly": 0, "keep_within": "14d"},
+    )  # type: ignore[arg-type]
+    assert jobs.retention_flags(inv, Job("x", spec)) == ["--keep-within", "14d"]
+    empty = BackupJob(
+        kind="files",
+        targets=["nas"],
+        retention={"keep_daily": 0, "keep_weekly": 0, "keep_monthly": 0},
+    )  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"backup.jobs.x.retention: empty retention policy"):
+        jobs.retention_flags(inv, Job("x", empty))
+
+
+def _ts(text: str) -> float:
+    return datetime.fromisoformat(text).astimezone().timestamp()
+
+
+@pytest.mark.parametrize(
+    ("schedule", "last", "now", "due"),
+    [
+        ("15 3 * * *", None, "2026-11-20T01:00", True),  # never ran
+        ("15 3 * * *", "2026-11-20T03:15", "2026-11-20T23:00", False),  # ran today
+        ("15 3 * * *", "2026-11-20T03:15", "2026-11-21T03:15", True),  # next fire time
+        ("15 3 * * *", "2026-11-17T03:15", "2026-11-20T12:00", True),  # machine was off: catch up
+        ("30 2 * * 0", "2026-11-22T02:30", "2026-11-28T23:59", False),  # weekly, not yet
+        ("0 * * * *", "2026-11-20T03:00", "2026-11-20T04:00", True),  # a run that took 1h+
+    ],
+)
+def test_is_due(schedule: str, last: str | None, now: str, due: bool) -> None:
+    assert jobs.is_due(schedule, _ts(last) if last else None, _ts(now)) is due
+
+
+def test_period() -> None:
+    now = _ts("2026-11-20T12:00")
+    assert jobs.period_s("15 3 * * *", now) == 86400
+    assert jobs.period_s("30 2 * * 0", now) == 7 * 86400
+
+
+@pytest.mark.parametrize(
+    ("code", "stderr", "outcome"),
+    [
+        (0, "", "ok"),
+        (3, "Warning: at least one source file could not be read", "incomplete"),
+        (
+            1,
+            "Fatal: unable to open config file: ...\nIs there a repository at the following location?",
+            "no-repo",
+        ),
+        (10, "", "no-repo"),
+        (12, "", "bad-password"),
+        (1, "Fatal: wrong password or no key found", "bad-password"),
+        (11, "", "locked"),
+        (1, "Fatal: something else", "failed"),
+        (42, "", "failed"),  # unknown codes are failures (restic's own rule)
+    ],
+)
+def test_restic_exit_codes(code: int, stderr: str, outcome: str) -> None:
+    assert restic.classify(code, stderr) == outcome
+
+
+FORGET_014 = json.dumps(
+    [
+        {
+            "tags": None,
+            "host": "h",
+            "paths": ["/s"],
+            "keep": [
+                {
+                    "time": "2026-12-01T20:23:31.62Z",
+                    "tree": "t2",
+                    "id": "eb246c10ff",
+                    "short_id": "eb246c10",
+                }
+            ],
+            "remove": [
+                {
+                    "time": "2026-11-20T03:00:00Z",
+                    "tree": "t1",
+                    "id": "10abbad2ff",
+                    "short_id": "10abbad2",
+                }
+            ],
+            "reasons": [
+                {
+                    "snapshot": {"time": "2026-12-01T20:23:31.62Z", "tree": "t2"},
+                    "matches": ["daily snapshot"],
+                    "counters": {},
+                }
+            ],
+        }
+    ]
+)
+
+
+def test_forget_rows_from_restic_json() -> None:
+    rows = restic.forget_rows(FORGET_014, "j", "a")
+    assert [(r["snapshot"], r["action"], r["reasons"]) for r in rows] == [
+        ("eb246c10", "keep", ["daily snapshot"]),
+        ("10abbad2", "remove", []),
+    ]
+
+
+def test_bad_packs_named() -> None:
+    text = "Pack ID does not match, want 4051a49b2acd14b7, got de192dde\nFatal: repository contains errors"
+    assert restic.bad_packs(text) == ["4051a49b2acd14b7"]
+
+
+def test_newest_is_never_removed() -> None:
+    from domum_tasks.backup import prune
+
+    rows = [
+        {"time": "2026-01-02", "action": "remove", "snapshot": "b"},
+        {"time": "2026-01-01", "action": "keep", "snapshot": "a"},
+    ]
+    with pytest.raises(Refused, match="newest snapshot b"):
+        prune._never_the_newest(rows, Job("j", BackupJob(kind="config", targets=["a"])), "a")
+
+
+def test_manifest_roundtrip_and_tampering(tmp_path: Path) -> None:
+    part = tmp_path / "p"
+    (part / "sub").mkdir(parents=True)
+    (part / "a.txt").write_text("a")
+    (part / "sub" / "odd\nname").write_text("b")
+    (part / "link").symlink_to("a.txt")
+    cache = tmp_path / "cache.json"
+    assert stage.write_manifest(part, cache) == (2, 2, ["a.txt", "sub/odd\nname"])
+    assert stage.write_manifest(part, cache) == (2, 2, [])  # unchanged: hashes reused
+    assert stage.verify_tree(part) == (2, 2)
+    assert set(stage.read_manifest(part)) == {"a.txt", "sub/odd\nname"}
+    (part / "a.txt").write_text("x")
+    with pytest.raises(VerifyError, match=r"changed a\.txt"):
+        stage.verify_tree(part)
+    (part / "a.txt").unlink()
+    with pytest.raises(VerifyError, match=r"missing a\.txt"):
+        stage.verify_tree(part)
+    (part / "a.txt").write_text("a")
+    (part / "extra").write_text("e")
+    with pytest.raises(VerifyError, match="not in manifest extra"):
+        stage.verify_tree(part)
+    assert stage.verify_tree(part, allow_extra=True) == (2, 2)
+
+
+def test_staging_is_renamed_only_when_complete(tmp_path: Path) -> None:
+    part = stage.begin(tmp_path, "j", mirror=True)
+    (part / "f").write_text("1")
+    _, _, changed = stage.write_manifest(part)
+    final = stage.finish(tmp_path, "j", {"job": "j"}, changed)
+    assert final == tmp_path / "staging" / "j" and not part.exists()
+    assert json.loads((final / "summary.json").read_text()) == {"job": "j"}
+    again = stage.begin(tmp_path, "j", mirror=True)  # a mirror continues from the last copy
+    assert (again / "f").read_text() == "1" and not (again / stage.MANIFEST).exists()
+    assert not final.exists()
+    fresh = stage.begin(tmp_path, "j", mirror=False)  # a leftover partial is rebuilt
+    assert list(fresh.iterdir()) == []
+
+
+def test_lock_is_single_flight(tmp_path: Path) -> None:
+    with lock.held(tmp_path):
+        with (
+            pytest.raises(
+                LockHeld, match=r"another backup run holds .*backup.lock \(pid \d+\)"
+            ) as exc,
+            lock.held(tmp_path),
+        ):
+            pass
+        assert exc.value.exit_code == 5
+    with lock.held(tmp_path):  # released: free again
+        pass
+
+
+def test_metrics_render_and_atomic_write(tmp_path: Path) -> None:
+    inv = load(LOOPBACK_INVENTORY)
+    data = {
+        "jobs": {
+            "etcd": {
+                "last_success": 100.0,
+                "last_run": {"status": "failed", "finished": 200.0, "duration_s": 1.5, "bytes": 7},
+                "snapshots": {"nas": 4},
+            }
+        },
+        "verify": {"nas": {"last_success": 50.0, "covered": [1], "of": 4}},
+        "drill": {"etcd": {"last_success": 60.0}},
+        "sizes": {},
+    }
+    text = metrics.render(inv, data, now=_ts("2026-11-20T12:00"))
+    for line in (
+        'domum_backup_last_success_timestamp_seconds{job="etcd"} 100',
+        'domum_backup_last_run_timestamp_seconds{job="etcd"} 200',
+        'domum_backup_last_run_success{job="etcd"} 0',
+        'domum_backup_duration_seconds{job="etcd"} 1.5',
+        'domum_backup_bytes{job="etcd"} 7',
+        'domum_backup_snapshots{job="etcd",target="nas"} 4',
+        'domum_backup_last_success_timestamp_seconds{job="edge-pis"} 0',  # never: still a series
+        'domum_backup_schedule_period_seconds{job="pve-vms"} 604800',
+        'domum_backup_last_verify_success_timestamp_seconds{target="nas"} 50',
+        "domum_backup_last_verify_success_timestamp_seconds 50",
+        'domum_backup_verify_coverage_ratio{target="nas"} 0.25',
+        "domum_backup_last_drill_success_timestamp_seconds 60",
+    ):
+        assert line in text.splitlines(), line
+    path = metrics.write(inv, data, tmp_path)
+    assert path.read_text() == metrics.render(inv, data) and [
+        p.name for p in tmp_path.iterdir()
+    ] == ["domum_backup.prom"]
+
+
+def test_restore_choice() -> None:
+    from domum_tasks.backup.restore import choose
+
+    snaps = [
+        {
+            "id": "aaaa1111",
+            "short_id": "aaaa1111",
+            "time": "2026-11-01T03:00:00Z",
+            "tags": ["domum"],
+        },
+        {
+            "id": "bbbb2222",
+            "short_id": "bbbb2222",
+            "time": "2026-11-02T03:00:00Z",
+            "tags": ["domum"],
+        },
+        {
+            "id": "cccc3333",
+            "short_id": "cccc3333",
+            "time": "2026-11-03T03:00:00Z",
+            "tags": ["domum", "partial"],
+        },
+    ]
+    assert choose(snaps, "", "j", "a")["id"] == "bbbb2222"  # newest complete, not the partial
+    assert choose(snaps, "cccc", "j", "a")["id"] == "cccc3333"  # by explicit id only
+    assert choose(snaps, "2026-11-01T12:00:00+00:00", "j", "a")["id"] == "aaaa1111"
+    with pytest.raises(ConfigError, match="not a snapshot id or a time"):
+        choose(snaps, "yesterday", "j", "a")
+
+
+@pytest.mark.skipif(not (SHARED / "contracts").exists(), reason="needs ../shared/contracts")
+def test_recovery_steps_are_valid_talosctl() -> None:
+    import shlex
+
+    from domum_tasks.backup.restore import recovery_steps
+    from tests.fixtures.contract import assert_argv_valid
+
+    lines = recovery_steps(load(LOOPBACK_INVENTORY), Path("/restore"))
+    argvs = [shlex.split(line.strip()) for line in lines if line.strip().startswith("talosctl")]
+    assert len(argvs) == 4 and any("--recover-from=/restore/etcd.snapshot" in a for a in argvs)
+    assert_argv_valid(argvs)
+
+
+def test_snapshot_dry_run_json_shows_strict_ssh(capsys: pytest.CaptureFixture[str]) -> None:
+    from domum_tasks.backup.tasks import snapshot
+
+    snapshot(Context(), job="edge-pis", dry_run=True, json=True)
+    steps = json.loads(capsys.readouterr().out)
+    rsyncs = [s for s in steps if s["kind"] == "cmd" and s["argv"][0] == "rsync"]
+    assert len(rsyncs) == 3 and all("--delete" in s["argv"] for s in rsyncs)
+    assert all("--rsync-path=sudo -n rsync" in s["argv"] for s in rsyncs)  # sudo: true
+    ssh = rsyncs[0]["argv"][rsyncs[0]["argv"].index("-e") + 1]
+    assert (
+        "StrictHostKeyChecking=yes" in ssh
+        and "UserKnownHostsFile=" in ssh
+        and "BatchMode=yes" in ssh
+    )
+    restics = [s["argv"] for s in steps if s["kind"] == "cmd" and s["argv"][0] == "restic"]
+    assert restics[0][3:5] == ["-o", restics[0][4]] and "sftp.command=ssh" in restics[0][4]
+    assert "backup" in restics[0] and "job=edge-pis" in restics[0]
+    assert "forget" in restics[1] and "--prune" in restics[1]
+
+
+def test_install_timer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from domum_tasks.backup.tasks import install_timer
+
+    install_timer(Context(), dry_run=True, unit_dir=str(tmp_path))
+    shown = capsys.readouterr().out
+    assert (
+        "OnCalendar=*:0/15" in shown
+        and "backup.snapshot --due" in shown
+        and not list(tmp_path.iterdir())
+    )
+    install_timer(Context(), unit_dir=str(tmp_path))
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted(
+        f"domum-backup{s}.{t}" for s in ("", "-verify", "-drill") for t in ("service", "timer")
+    )
+    assert "Persistent=true" in (tmp_path / "domum-backup.timer").read_text()
+    install_timer(Context(), cron=True)
+    cron = capsys.readouterr().out
+    assert "*/15 * * * *" in cron and "backup.verify" in cron and "backup.drill" in cron
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {
+                "jobs": {
+                    "x": {"kind": "files", "targets": ["pve-nas"], "hosts": [93], "paths": ["/etc"]}
+                }
+            },
+            "a files job needs a restic target",
+        ),
+        (
+            {"jobs": {"x": {"kind": "config", "targets": ["nas"], "schedule": "every day"}}},
+            "not a cron schedule",
+        ),
+        (
+            {"jobs": {"x": {"kind": "nas", "targets": ["nas"], "shares": ["photos"]}}},
+            "'photos' is not under nas.shares",
+        ),
+        (
+            {
+                "jobs": {
+                    "x": {"kind": "files", "targets": ["nas"], "hosts": [90], "paths": ["/etc"]}
+                }
+            },
+            "raspios hosts only",
+        ),
+        ({"jobs": {"x": {"kind": "config", "targets": ["nas"], "timeout": "soon"}}}, "timeout"),
+    ],
+)
+def test_inventory_job_checks(tmp_path: Path, change: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        inv_with(tmp_path, change)
+
+
+def test_timeout_durations(tmp_path: Path) -> None:
+    inv = inv_with(
+        tmp_path, {"jobs": {"x": {"kind": "config", "targets": ["nas"], "timeout": "90m"}}}
+    )
+    assert inv.backup.jobs["x"].timeout == 5400 and inv.backup.jobs["x"].enabled
+    assert os.environ["DOMUM_INVENTORY"]  # isolated env still in place
+
+
+RULE = (
+    Path(__file__).resolve().parent.parent / "cluster/apps/infra/monitoring/rules/domum-backup.yaml"
+)
+
+
+@pytest.mark.skipif(
+    not (SHARED / "contracts").exists(), reason="needs ../shared/contracts (CRD schemas)"
+)
+def test_alert_rule_is_a_valid_prometheusrule_on_our_metrics() -> None:
+    import re
+
+    import jsonschema
+
+    doc = yaml.safe_load(RULE.read_text())
+    schema = json.loads(
+        (SHARED / "contracts/crd-schemas/monitoring.coreos.com/prometheusrule_v1.json").read_text()
+    )
+    jsonschema.validators.validator_for(schema)(schema).validate(doc)  # Go regexes: no check_schema
+    assert doc["metadata"]["name"] == "domum-backup"
+    names = set(metrics.HELP) | {"node_textfile_mtime_seconds"}
+    for rule in doc["spec"]["groups"][0]["rules"]:
+        used = set(re.findall(r"\b((?:domum_backup|node_textfile)_[a-z_]+)", rule["expr"]))
+        assert used and used <= names, (rule["alert"], used - names)
