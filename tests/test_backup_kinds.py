@@ -32,6 +32,10 @@ def nas_host(lab: Lab) -> Iterator[Any]:
     d = lab.root / "nas-sshd"
     (d / "bin").mkdir(parents=True)
     (d / "home").mkdir()
+    (d / "root").mkdir()
+    force = d / "bin" / "fake-paths"  # the fleet's ForceCommand, as sshd_config names it
+    force.write_text(sh.FAKE_PATHS)
+    force.chmod(0o755)
     host = sh.SshdHost("127.0.0.20", sh._free_port("127.0.0.20"), d, sh._keygen(d / "hostkey"))
     (d / "sshd_config").write_text(
         sh.SSHD_CONFIG.format(
@@ -288,7 +292,7 @@ def test_gcs_target_through_rclone(lab: Lab, gcs: str, tmp_path: Path) -> None:
         lab.inv("backup.restore", "--job", "pis", "--to", str(out), "--target", "gcs").returncode
         == 0
     )
-    assert same_tree(out / "node-93" / str(lab.src).lstrip("/"), lab.src)
+    assert same_tree(out / "domum-dns" / str(lab.src).lstrip("/"), lab.src)
     listed = json.loads(lab.inv("backup.list", "--json").stdout)
     assert listed[0]["target"] == "gcs" and len(listed[0]["snapshots"]) == 1
 

@@ -46,7 +46,7 @@ def test_files_job_cron_run_is_quiet_and_restores_byte_identical(lab: Lab, tmp_p
     res = lab.inv("backup.restore", "--job", "pis", "--to", str(out))
     assert res.returncode == 0, res.stderr
     assert "every one matches MANIFEST.sha256" in res.stdout
-    for label in ("node-93", "node-94"):
+    for label in ("domum-dns", "domum-zigbee"):
         assert same_tree(out / label / str(lab.src).lstrip("/"), lab.src)
     # not empty now: refused without --force (exit 4)
     again = lab.inv("backup.restore", "--job", "pis", "--to", str(out))
@@ -94,7 +94,7 @@ def test_host_down_fails_that_job_only(lab: Lab) -> None:
     assert run.returncode == 1
     assert run.stdout == ""
     [line, summary] = run.stderr.strip().splitlines()
-    assert line.startswith("domum: backup job pis FAILED:") and "node-94" in line
+    assert line.startswith("domum: backup job pis FAILED:") and "domum-zigbee" in line
     assert "1 failure(s)" in summary
     metrics = lab.metrics.read_text()
     assert 'domum_backup_last_run_success{job="pis"} 0' in metrics
@@ -211,4 +211,4 @@ def test_sudo_runs_the_remote_rsync_through_sudo(lab: Lab, tmp_path: Path) -> No
     assert host.read_fake("sudo.log").startswith("rsync --server --sender")
     out = tmp_path / "back"
     assert lab.inv("backup.restore", "--job", "pis", "--to", str(out)).returncode == 0
-    assert same_tree(out / "node-93" / str(lab.src).lstrip("/"), lab.src)
+    assert same_tree(out / "domum-dns" / str(lab.src).lstrip("/"), lab.src)
