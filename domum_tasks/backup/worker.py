@@ -24,6 +24,16 @@ from . import jobs, plan, restic, sources, stage
 from .jobs import Job
 
 
+# The job's deadline is enforced by the parent, which kills the whole process group. A tool's own
+# timeout is only a backstop for a parent that died, so it sits past the deadline: the job then
+# fails as "killed at its deadline", the same way whichever tool was running.
+BACKSTOP_S = 60.0
+
+
+def tool_timeout(job: Job) -> float:
+    return job.spec.timeout + BACKSTOP_S
+
+
 def phase_file(state_dir: Path, job: str) -> Path:
     return state_dir / "run" / f"{job}.phase"
 
@@ -53,7 +63,7 @@ def repos(inv: Inventory, job: Job) -> dict[str, restic.Repo]:
 
 
 def produce(inv: Inventory, job: Job, part: Path) -> dict[str, Any]:
-    spec, timeout = job.spec, job.spec.timeout
+    spec, timeout = job.spec, tool_timeout(job)
     if job.kind == "files":
         return sources.pull_files(inv, spec, part, timeout)
     if job.kind == "nas":
@@ -66,7 +76,7 @@ def produce(inv: Inventory, job: Job, part: Path) -> dict[str, Any]:
 
 
 def _backup_one(inv: Inventory, job: Job, r: restic.Repo, final: Path) -> dict[str, Any]:
-    res = restic.run(r, plan.backup_args(inv, job, final)[0:], timeout_s=job.spec.timeout)
+    res = restic.run(r, plan.backup_args(inv, job, final), timeout_s=tool_timeout(job))
     summary = restic.backup_summary(res.stdout)
     snap = str(summary.get("snapshot_id") or "")
     out: dict[str, Any] = {"snapshot": snap, "added": int(summary.get("data_added") or 0)}
@@ -150,7 +160,7 @@ def run_job(inv: Inventory, job: Job, state_dir: Path) -> dict[str, Any]:
             forgets = _each(
                 targets,
                 lambda r: restic.run(
-                    r, plan.forget_args(inv, job, dry_run=False), timeout_s=job.spec.timeout
+                    r, plan.forget_args(inv, job, dry_run=False), timeout_s=tool_timeout(job)
                 ),
             )
             for name, res in forgets.items():
