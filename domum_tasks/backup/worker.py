@@ -23,7 +23,6 @@ from ..inventory_model import Inventory
 from . import jobs, plan, restic, sources, stage
 from .jobs import Job
 
-
 # The job's deadline is enforced by the parent, which kills the whole process group. A tool's own
 # timeout is only a backstop for a parent that died, so it sits past the deadline: the job then
 # fails as "killed at its deadline", the same way whichever tool was running.
