@@ -42,7 +42,7 @@ def test_bootstrap_uses_inventory_repository_and_passes_token_by_env_only() -> N
     assert boot.argv[:3] == ("flux", "bootstrap", "github")
     pairs = dict(zip(boot.argv[3::2], boot.argv[4::2], strict=False))
     assert pairs["--owner"] == "domum-lab" and pairs["--repository"] == "domum"
-    assert pairs["--branch"] == "main" and pairs["--path"] == "cluster"
+    assert pairs["--branch"] == "main" and pairs["--path"] == "cluster/overlays/homelab"
     assert "--kubeconfig" in boot.argv and "--namespace" in boot.argv
     assert boot.env == {"GITHUB_TOKEN": TOKEN}
     assert TOKEN not in plan.to_json() and TOKEN not in plan.render_text()
