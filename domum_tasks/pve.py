@@ -1,7 +1,7 @@
 """The one Proxmox VE facade: proxmoxer with an API token, TLS verified, booleans as 1/0, tasks awaited.
 
 Everything that talks to a PVE API goes through `PveClient`. It fixes proxmoxer's sharp edges
-(see ../shared/contracts/pve-notes.md):
+(the tests hold every call to the PVE API contract):
 
 * Python booleans go out as `1`/`0` (proxmoxer would send the string 'True', which PVE rejects);
 * `cluster/nextid` may be a JSON string, so `nextid()` returns `int(...)`;

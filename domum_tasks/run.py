@@ -60,10 +60,12 @@ def run_cmd(
     ok_codes: Sequence[int] = (0,),
     input_text: str | None = None,
     ok_stderr: Sequence[str] = (),
+    inherit_fds: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """Run one local command with a timeout; on failure raise CommandFailed with the stderr tail.
 
-    Read-only probes (facts.py) use this too, with check=False.
+    Read-only probes (facts.py) use this too, with check=False. `inherit_fds` keeps inheritable
+    descriptors open in the child (backup's flock: no second run starts while a child lives).
     """
     shown = mask(" ".join(argv), secrets)
     full_env = {**os.environ, **env} if env else None
@@ -82,6 +84,7 @@ def run_cmd(
             cwd=cwd,
             input=input_text,
             stdin=None if input_text is not None else subprocess.DEVNULL,
+            close_fds=not inherit_fds,
         )
     except FileNotFoundError as exc:
         raise CommandFailed(f"command not found: {argv[0]} (running: {shown})") from exc

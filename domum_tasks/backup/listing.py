@@ -79,30 +79,27 @@ def rows(inv: Inventory, selected: list[Job], now: float | None = None) -> list[
     return out
 
 
-def render(rows_: list[dict[str, Any]]) -> str:
-    from io import StringIO
+COLUMNS = ("job", "target", "snapshots", "newest", "age", "size", "last run")
 
-    from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title="backups")
-    for col in ("job", "target", "snapshots", "newest", "age", "size", "last run"):
-        table.add_column(col)
+def table_rows(rows_: list[dict[str, Any]]) -> list[list[str]]:
+    """The table of `backup.list`: one row per job and target (console.print_table shows it)."""
+    out = []
     for r in rows_:
         newest = r.get("newest") or {}
         last = r.get("last_run") or {}
         status = last.get("status", "never")
         if last.get("message") and status != "ok":
             status += f": {str(last['message'])[:60]}"
-        table.add_row(
-            r["job"] + ("" if r.get("enabled", True) else " (disabled)"),
-            r["target"],
-            r.get("error") or str(len(r["snapshots"])),
-            f"{newest.get('id', '-')} {newest.get('time', '')[:19]}" if newest else "-",
-            age_text(newest["age_s"]) if newest else "-",
-            str(newest.get("size") or "-") if newest else "-",
-            status,
+        out.append(
+            [
+                r["job"] + ("" if r.get("enabled", True) else " (disabled)"),
+                r["target"],
+                r.get("error") or str(len(r["snapshots"])),
+                f"{newest.get('id', '-')} {newest.get('time', '')[:19]}" if newest else "-",
+                age_text(newest["age_s"]) if newest else "-",
+                str(newest.get("size") or "-") if newest else "-",
+                status,
+            ]
         )
-    buf = StringIO()
-    Console(file=buf, width=140).print(table)
-    return buf.getvalue()
+    return out

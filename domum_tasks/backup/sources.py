@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 from ..errors import CommandFailed, ConfigError, VerifyError
 from ..inventory_model import Inventory
+from ..run import run_cmd
 from ..ssh import Target, resolve
 from .transport import strict_ssh_text
 
@@ -47,27 +47,17 @@ def rsync_argv(
 
 
 def run_tool(argv: Sequence[str], *, timeout_s: float, ok: Sequence[int] = (0,)) -> str:
-    """Run a command; the lock descriptor stays inherited so no second run can overlap it."""
+    """run.run_cmd with the lock descriptor inherited (no second run can overlap a live child);
+    a failure is one line: the tool, its exit code and the last lines it printed."""
     try:
-        proc = subprocess.run(
-            list(argv),
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            stdin=subprocess.DEVNULL,
-            close_fds=False,
-        )
-    except FileNotFoundError:
-        raise CommandFailed(f"command not found: {argv[0]}") from None
-    except subprocess.TimeoutExpired:
-        raise CommandFailed(f"timed out after {timeout_s:g}s: {argv[0]}") from None
-    if proc.returncode not in ok:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        return run_cmd(argv, timeout_s=timeout_s, ok_codes=ok, inherit_fds=True).stderr
+    except CommandFailed as exc:
+        if exc.returncode is None:  # not found or timed out: the message says which
+            raise
+        tail = " | ".join(exc.stderr_tail.splitlines()[-3:])
         raise CommandFailed(
-            f"{argv[0]} exit code {proc.returncode}: {' | '.join(tail)}",
-            returncode=proc.returncode,
-        )
-    return proc.stderr
+            f"{argv[0]} exit code {exc.returncode}: {tail}", returncode=exc.returncode
+        ) from None
 
 
 def _prune_extra(part: Path, keep: set[str]) -> None:

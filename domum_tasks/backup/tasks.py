@@ -111,7 +111,12 @@ def list_(c: Context, job: str = "", json: bool = False) -> None:
 
     inv = load_inventory()
     rows = listing.rows(inv, jobs.select(inv, job, include_disabled=not job))
-    print(jsonlib.dumps(rows, indent=2) if json else listing.render(rows), end="\n" if json else "")
+    if json:  # the nested rows (every snapshot), not the table's cells
+        print(jsonlib.dumps(rows, indent=2))
+        return
+    from ..console import print_table
+
+    print_table("backups", listing.COLUMNS, listing.table_rows(rows))
 
 
 @domum_task(

@@ -1,6 +1,6 @@
 """Command-line builders for talosctl and flux: the only place their argv shapes are decided.
 
-Rules these builders enforce (they bite otherwise, see ../shared/contracts/README.md):
+Rules these builders enforce (they bite otherwise; the tests hold every argv to the talosctl contract):
 
 * every online talosctl call carries `--talosconfig <inventory cluster.talosconfig>` and explicit
   `--nodes` and `--endpoints`, so the talosconfig's default node list is never used (a bare

@@ -2,7 +2,7 @@
 
 talosctl follows the inventory's `cluster.talos_version` (talosctl should match the cluster);
 TALOS_DEFAULT is used only when the inventory cannot be read. flux is pinned to the release the
-contracts in ../shared/contracts/flux-cli.json describe.
+CLI contracts the tests check against describe.
 
 DIGESTS: sha256 of each release asset, per platform. The values below are NOT filled in: this
 repo was written without internet access, so nobody could read the real digests, and inventing
