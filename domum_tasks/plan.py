@@ -8,6 +8,8 @@ The JSON form is a fixed interface that other tools read:
     {"kind": "write", "path": "...", "mode": "0600", "bytes": N}
     {"kind": "wait",  "what": "...", "deadline_s": N}
     {"kind": "local", "action": "...", "args": {...}}
+    {"kind": "fanout", "parallel": N, "lanes": [[step, ...], ...]}
+    {"kind": "job",   "name": "...", "deadline_s": N, "steps": [step, ...]}
 
 Every step may also carry "desc" (a human summary) and "destructive": true. Secrets are masked
 in every rendering: pass the secret values to `render_text`/`to_json` (or use `Plan.secrets`).
@@ -40,6 +42,12 @@ class Cmd:
     # Substrings of stderr that make a failing exit count as success, for idempotent answers a
     # tool reports as errors (talosctl bootstrap: "AlreadyExists").
     ok_stderr: tuple[str, ...] = ()
+    # False: a failing exit (or a timeout) is the step's outcome, as data, not an error
+    # (restic's exit 3, `flux diff`'s exit 1 for drift). The caller reads StepResult.ok/value.
+    check: bool = True
+    # Keep inheritable descriptors open in the child (backup's flock: no second run starts
+    # while anything this run started still lives).
+    inherit_fds: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "argv", tuple(str(a) for a in self.argv))
@@ -59,6 +67,8 @@ class Ssh:
     port: int = 22
     timeout_s: float = 300.0
     destructive: bool = False
+    # False: a failed or unreachable host is the step's outcome (StepResult.ok False), not an error.
+    check: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "ssh", "host": self.host, "command": self.command}
@@ -141,7 +151,66 @@ class Local:
         return {"kind": "local", "action": self.action, "args": dict(self.args)}
 
 
-Step: TypeAlias = Cmd | Ssh | PveCall | Write | Wait | Local
+@dataclass(frozen=True)
+class Fanout:
+    """Lanes run side by side, at most `parallel` at once; each lane's steps in order, stopping
+    at the lane's first failure. One lane failing never stops the others: every lane's results
+    are the outcome (StepResult.value, a list per lane); the step is ok when every lane is."""
+
+    lanes: tuple[tuple[Step, ...], ...]
+    parallel: int = 5
+    desc: str = ""
+
+    @property
+    def destructive(self) -> bool:
+        return any(s.destructive for lane in self.lanes for s in lane)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "fanout",
+            "parallel": self.parallel,
+            "lanes": [[step_dict(s) for s in lane] for lane in self.lanes],
+        }
+
+
+@dataclass(frozen=True)
+class Job:
+    """Steps run in a process group of their own, in order, stopping at the first failure; the
+    whole group (and everything it started) is killed when `deadline_s` passes. The outcome
+    (status ok/failed/killed, a message, each step's result) is data: a job failing or hanging
+    never stops the steps after it."""
+
+    name: str
+    steps: tuple[Step, ...]
+    deadline_s: float
+    desc: str = ""
+
+    @property
+    def destructive(self) -> bool:
+        return any(s.destructive for s in self.steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "job",
+            "name": self.name,
+            "deadline_s": self.deadline_s,
+            "steps": [step_dict(s) for s in self.steps],
+        }
+
+
+Step: TypeAlias = Cmd | Ssh | PveCall | Write | Wait | Local | Fanout | Job
+
+
+def substeps(step: Step) -> list[Step]:
+    """The steps a step runs itself: a fan-out's lanes, a job's steps, a wait's probe."""
+    match step:
+        case Fanout():
+            return [s for lane in step.lanes for s in lane]
+        case Job():
+            return list(step.steps)
+        case Wait() if step.probe is not None:
+            return [step.probe]
+    return []
 
 
 @dataclass
@@ -245,6 +314,14 @@ def describe(step: Step) -> str:
             text = f"wait up to {step.deadline_s:g}s for {step.what}"
         case Local():
             text = f"{step.action} {_words(step.args)}".rstrip()
+        case Fanout():
+            inner = "; ".join(" && ".join(describe(s) for s in lane) for lane in step.lanes)
+            text = f"on {len(step.lanes)} lane(s), {step.parallel} at once: {inner}"
+        case Job():
+            inner = "; ".join(describe(s) for s in step.steps)
+            text = (
+                f"job {step.name} (own process group, killed after {step.deadline_s:g}s): {inner}"
+            )
     prefix = "!! " if step.destructive else ""
     return f"{prefix}{text}" + (f"    # {step.desc}" if step.desc else "")
 

@@ -7,6 +7,7 @@ registers. Secret values are masked in everything printed or raised.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -18,7 +19,21 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .errors import CommandFailed, DomumError, Refused, ToolMissing
-from .plan import Cmd, Local, Plan, PveCall, Ssh, Step, Wait, Write, describe, mask
+from .plan import (
+    Cmd,
+    Fanout,
+    Job,
+    Local,
+    Plan,
+    PveCall,
+    Ssh,
+    Step,
+    Wait,
+    Write,
+    describe,
+    mask,
+    substeps,
+)
 
 STDERR_TAIL_LINES = 12
 
@@ -34,6 +49,16 @@ class StepResult:
     stdout: str = ""
     stderr: str = ""
     value: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """What crosses a job's process boundary (JSON): the value only if JSON can carry it."""
+        import json
+
+        try:
+            value = json.loads(json.dumps(self.value))
+        except (TypeError, ValueError):
+            value = None
+        return {"ok": self.ok, "stdout": self.stdout, "stderr": self.stderr, "value": value}
 
 
 def _tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
@@ -103,6 +128,61 @@ def run_cmd(
     return proc
 
 
+GRACE_S = 5.0  # between SIGTERM and SIGKILL of a job past its deadline
+
+
+def _first_line(result: StepResult) -> str:
+    text = (result.stderr or result.stdout).strip()
+    return text.splitlines()[0] if text else f"{describe(result.step)} failed"
+
+
+def _file_tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(text[-lines:])
+
+
+def _kill_group(pid: int) -> None:
+    """SIGTERM the job's process group, SIGKILL what is left after GRACE_S, reap the child."""
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            break
+        end = time.monotonic() + GRACE_S
+        while time.monotonic() < end:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.05)
+        else:
+            continue
+        break
+    with contextlib.suppress(ChildProcessError, ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)  # grandchildren that outlived the child
+        os.waitpid(pid, 0)
+
+
+def _wait_child(pid: int, deadline: float, clock: Callable[[], float]) -> int | None:
+    """The child's exit code, or None when it was killed at the deadline (Ctrl-C kills it too)."""
+    try:
+        while True:
+            done, raw = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return os.waitstatus_to_exitcode(raw)
+            if clock() >= deadline:
+                _kill_group(pid)
+                return None
+            time.sleep(0.02)
+    except BaseException:  # Ctrl-C: take the job's processes down with us
+        _kill_group(pid)
+        raise
+
+
 def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:
     """Write via a temp file in the same directory, fsync, then rename: readers never see half."""
     target = Path(path)
@@ -162,6 +242,7 @@ class Executor:
 
     def execute(self, plan: Plan, *, yes: bool = False) -> list[StepResult]:
         secrets = [*self.secrets, *plan.secrets]
+        self.check_runnable([*plan.steps, *plan.finally_steps])
         if self.dry_run:
             text = plan.to_json(secrets) if self.json_out else plan.render_text(secrets)
             print(text, file=self.out)
@@ -193,20 +274,17 @@ class Executor:
         secrets = [*self.secrets]
         match step:
             case Cmd():
-                proc = run_cmd(
-                    step.argv,
-                    timeout_s=step.timeout_s,
-                    env=step.env,
-                    cwd=step.cwd,
-                    secrets=secrets,
-                    ok_codes=step.ok_codes,
-                    ok_stderr=step.ok_stderr,
-                )
-                return StepResult(step, True, proc.stdout, proc.stderr, proc.returncode)
+                return self._cmd(step, secrets)
             case Ssh():
                 if self.ssh is None:
                     raise DomumError("internal: plan has SSH steps but no SSH runner was given")
-                return self.ssh(step)
+                if step.check:
+                    return self.ssh(step)
+                return self._as_outcome(step)
+            case Fanout():
+                return self._fanout(step)
+            case Job():
+                return self._job(step)
             case PveCall():
                 if self.pve is None:
                     raise DomumError("internal: plan has PVE calls but no PVE client was given")
@@ -221,8 +299,145 @@ class Executor:
                 handler = self.handlers.get(step.action)
                 if handler is None:
                     raise DomumError(f"internal: no handler registered for action {step.action!r}")
-                return StepResult(step, value=handler(step.args))
+                done = handler(step.args)
+                return done if isinstance(done, StepResult) else StepResult(step, value=done)
         raise DomumError(f"internal: unknown step {step!r}")
+
+    def _cmd(self, step: Cmd, secrets: Sequence[str]) -> StepResult:
+        if not step.check:
+            try:
+                proc = run_cmd(
+                    step.argv,
+                    timeout_s=step.timeout_s,
+                    env=step.env,
+                    cwd=step.cwd,
+                    secrets=secrets,
+                    check=False,
+                    inherit_fds=step.inherit_fds,
+                )
+            except CommandFailed as exc:  # a timeout, or the program missing: still an outcome
+                if isinstance(exc.__cause__, FileNotFoundError):
+                    raise
+                return StepResult(step, False, "", f"{exc}\n{exc.stderr_tail}".strip(), None)
+            ok = proc.returncode in step.ok_codes or any(m in proc.stderr for m in step.ok_stderr)
+            return StepResult(step, ok, proc.stdout, proc.stderr, proc.returncode)
+        proc = run_cmd(
+            step.argv,
+            timeout_s=step.timeout_s,
+            env=step.env,
+            cwd=step.cwd,
+            secrets=secrets,
+            ok_codes=step.ok_codes,
+            ok_stderr=step.ok_stderr,
+            inherit_fds=step.inherit_fds,
+        )
+        return StepResult(step, True, proc.stdout, proc.stderr, proc.returncode)
+
+    def _as_outcome(self, step: Step) -> StepResult:
+        """Run a step whose failure is data: a DomumError becomes a failed StepResult."""
+        try:
+            if isinstance(step, Ssh) and self.ssh is not None:
+                return self.ssh(step)
+            return self.run_step(step)
+        except ToolMissing:
+            raise  # not an outcome of the step: nothing could run at all
+        except DomumError as exc:
+            code = exc.returncode if isinstance(exc, CommandFailed) else None
+            return StepResult(step, False, "", mask(str(exc), self.secrets), code)
+
+    def run_lane(self, steps: Sequence[Step]) -> list[StepResult]:
+        """Steps in order, stopping at the first that fails; failures are results, not raised."""
+        results: list[StepResult] = []
+        for step in steps:
+            results.append(self._as_outcome(step))
+            if not results[-1].ok:
+                break
+        return results
+
+    def _fanout(self, step: Fanout) -> StepResult:
+        from concurrent.futures import ThreadPoolExecutor
+
+        if not step.lanes:
+            return StepResult(step, True, value=[])
+        width = max(1, min(step.parallel, len(step.lanes)))
+        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="domum-lane") as pool:
+            lanes = list(pool.map(self.run_lane, step.lanes))
+        ok = all(
+            len(r) == len(lane) and r[-1].ok for r, lane in zip(lanes, step.lanes, strict=True)
+        )
+        return StepResult(step, ok, value=lanes)
+
+    def _job(self, step: Job) -> StepResult:
+        """Fork: the child runs the job's lane in a process group of its own and writes its
+        results as JSON; the parent kills the whole group when the deadline passes. Forking
+        (not a new interpreter) keeps the loaded inventory and costs no start-up."""
+        import json
+
+        started = time.time()
+        with tempfile.TemporaryDirectory(prefix="domum-job-") as tmp:
+            result_path, err_path = Path(tmp) / "result.json", Path(tmp) / "stderr"
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                self._job_child(step, result_path, err_path)
+            with contextlib.suppress(OSError):
+                os.setpgid(pid, pid)  # also here: no race with the child's own setpgid
+            status = _wait_child(pid, self.clock() + step.deadline_s, self.clock)
+            if status is not None and result_path.exists():
+                lane = json.loads(result_path.read_text())
+                results = [
+                    StepResult(sub, **one) for sub, one in zip(step.steps, lane, strict=False)
+                ]
+                ok = len(results) == len(step.steps) and all(r.ok for r in results)
+                failed = next((r for r in results if not r.ok), None)
+                message = "" if failed is None else _first_line(failed)
+                value: dict[str, Any] = {"status": "ok" if ok else "failed", "message": message}
+            else:
+                if status is None:
+                    message = f"killed at its deadline of {step.deadline_s:g}s"
+                else:
+                    message = f"exited {status} without a result: {_file_tail(err_path)}"
+                results, ok = [], False
+                value = {"status": "killed" if status is None else "failed", "message": message}
+        value.update(started=started, finished=time.time(), results=results)
+        return StepResult(step, ok, value=value)
+
+    def _job_child(self, step: Job, result_path: Path, err_path: Path) -> None:
+        import json
+        import signal
+
+        code = 1
+        try:
+            os.setpgid(0, 0)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            err = os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            null = os.open(os.devnull, os.O_RDWR)
+            os.dup2(null, 0)
+            os.dup2(null, 1)
+            os.dup2(err, 2)
+            lane = [r.to_dict() for r in self.run_lane(step.steps)]
+            write_atomic(result_path, json.dumps(lane).encode())
+            code = 0
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+
+    def check_runnable(self, steps: Sequence[Step]) -> None:
+        """Every step of a plan has a handler here, checked before anything runs (on --dry-run
+        too, so a plan the real run cannot execute fails its dry-run the same way)."""
+        for step in steps:
+            if isinstance(step, Ssh) and self.ssh is None:
+                raise DomumError("internal: plan has SSH steps but no SSH runner was given")
+            if isinstance(step, PveCall) and self.pve is None:
+                raise DomumError("internal: plan has PVE calls but no PVE client was given")
+            if isinstance(step, Local) and step.action not in self.handlers:
+                raise DomumError(f"internal: no handler registered for action {step.action!r}")
+            self.check_runnable(substeps(step))
 
     def _wait(self, step: Wait) -> StepResult:
         deadline = self.clock() + step.deadline_s
