@@ -26,6 +26,8 @@ from .errors import EXIT_CONFIG
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a writer cut off by `| head`
 _UNKNOWN = re.compile(r"No idea what '([^']*)' is!")
+# invoke's core flags that a task's parser context also lists: never a suggestion for a task.
+_CORE_ONLY = {"--dry", "--pty", "--list", "--echo", "--debug", "--hide", "--warn-only"}
 _ARGUMENT_REPR = re.compile(r"<Argument: ([\w-]+)[^>]*>")  # invoke prints Argument objects raw
 
 
@@ -62,13 +64,13 @@ class DomumProgram(Program):
     """invoke's Program; parser errors become exit 2 with a suggestion."""
 
     def _options(self, error: ParseError, word: str) -> list[str]:
+        """What a mistyped word may have meant: the task's own options (never invoke's core
+        flags: `--dry` or `--pty` for a task's `--dry-run` or `--yes` would run it for real),
+        or task names."""
         context = error.context
         if word.startswith("-"):
             flags: list[str] = list(getattr(context, "flags", {}) or {})
-            core = getattr(self, "core", None)
-            if core:
-                flags += list(core[0].flags)
-            return [f for f in flags if f.startswith("--")]
+            return [f for f in flags if f.startswith("--") and f not in _CORE_ONLY]
         names: list[str] = []
         collection = getattr(self, "collection", None)
         if collection is not None:
@@ -87,8 +89,20 @@ class DomumProgram(Program):
             raise Exit(f"domum: {text}{hint}", EXIT_CONFIG) from None
 
     def parse_core(self, argv: list[str] | None) -> None:
+        # invoke's --dry/-R and a -d before the task name (invoke's --debug) would let the task
+        # run for real; whoever typed them meant "don't". Refuse before any task is parsed.
+        from .taskutil import DRY_HINT, leading_flags
+
+        if "-d" in leading_flags(list(sys.argv if argv is None else argv)[1:]):
+            raise Exit(
+                f"domum: -d before the task name is invoke's --debug: {DRY_HINT}", EXIT_CONFIG
+            )
         with self._bad_input():
             super().parse_core(argv)
+        if self.args.dry.value:
+            raise Exit(
+                f"domum: invoke's --dry/-R does not stop Domum's tasks: {DRY_HINT}", EXIT_CONFIG
+            )
 
     def parse_tasks(self) -> None:
         with self._bad_input():

@@ -76,12 +76,40 @@ class DomumTask(Task[Any]):
         return arguments
 
 
+DRY_HINT = "use --dry-run (or -d) after the task name"
+
+
+def leading_flags(argv: list[str]) -> list[str]:
+    """The options before the first task name: invoke's core flags, not the task's."""
+    out = []
+    for word in argv:
+        if not word.startswith("-"):
+            break
+        out.append(word)
+    return out
+
+
+def refuse_invoke_dry(c: Any) -> None:
+    """invoke's own `--dry`/`-R` only echoes `c.run` commands, and Domum acts through its
+    executor, so the task would run for real; `-d` before the task name is invoke's --debug.
+    A user who typed either meant "don't do it": bad input, exit 2, nothing runs."""
+    import logging
+
+    config = getattr(c, "config", None)
+    if config is not None and config.get("run", {}).get("dry"):
+        raise Exit(f"domum: invoke's --dry/-R would not stop this task: {DRY_HINT}", EXIT_CONFIG)
+    debug_on = logging.getLogger().isEnabledFor(logging.DEBUG)
+    if debug_on and "-d" in leading_flags(sys.argv[1:]):
+        raise Exit(f"domum: -d before the task name is invoke's --debug: {DRY_HINT}", EXIT_CONFIG)
+
+
 def domum_task(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Task[Any]]:
     """`@task` that reports DomumError as one line and its exit code, never a traceback."""
 
     def decorate(body: Callable[..., Any]) -> Task[Any]:
         @functools.wraps(body)
         def wrapper(*a: Any, **kw: Any) -> Any:
+            refuse_invoke_dry(a[0] if a else None)
             try:
                 result = body(*a, **kw)
                 sys.stdout.flush()  # a closed pipe must show here, not at interpreter exit
