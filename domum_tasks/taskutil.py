@@ -10,15 +10,17 @@ import functools
 import os
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from invoke import Argument, Exit, Task, task
+from invoke import Argument, Context, Exit, Task, task
 
 from .errors import EXIT_CONFIG, EXIT_FAILED, DomumError
 
-if TYPE_CHECKING:  # run.py (dataclasses, subprocess, tempfile) loads only when a task runs
+if TYPE_CHECKING:  # run.py (subprocess, tempfile) loads only when a task runs
     from .inventory_model import Inventory
-    from .run import Executor, LocalHandler
+    from .plan import Plan
+    from .run import Executor, LocalHandler, StepResult
 
 DRY_RUN = "print the plan and change nothing"
 JSON = "with --dry-run: print the plan as a JSON array; otherwise machine-readable output"
@@ -143,6 +145,83 @@ def domum_task(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Task
         body, args = args[0], ()
         return decorate(body)
     return decorate
+
+
+@dataclass
+class Planned:
+    """What a task's planner returns: the plan, and what executing it needs. The same object
+    is printed by --dry-run and executed by the real run; nothing else acts."""
+
+    plan: Plan
+    inventory: Any = None
+    handlers: Mapping[str, LocalHandler] = field(default_factory=dict)
+    # Real run only, after the plan ran: print what came of it; may raise (exit 1 when a host
+    # of a fan-out failed). Gets the step results and whether --json was given.
+    report: Callable[[list[StepResult], bool], None] | None = None
+    # CLIs the plan's steps run (talosctl, flux): a real run stops with exit 3 before the first
+    # step; a dry-run shows the plan, then exits 3 the same way.
+    tools: tuple[str, ...] = ()
+
+
+COMMON_HELP = {"dry_run": DRY_RUN, "json": JSON, "yes": YES, "node": NODE}
+
+
+def plan_task(
+    *args: Any, yes: bool = False, help: Mapping[str, str] | None = None, **kwargs: Any
+) -> Callable[[Callable[..., Planned]], Task[Any]]:
+    """Declare a task from its planner. The planner takes the task's own options and returns a
+    Planned; this adds --dry-run/-d and --json/-j (and --yes/-y with `yes=True`), their help,
+    and the tail every mutating task shares: print the plan, or confirm destructive steps,
+    execute exactly that plan, then report. The planner never sees --dry-run: it cannot take a
+    different path for it."""
+    import inspect
+
+    def decorate(planner: Callable[..., Planned]) -> Task[Any]:
+        own = ["dry_run", "json", *(["yes"] if yes else [])]
+
+        @functools.wraps(planner)
+        def body(c: Context, *a: Any, **kw: Any) -> None:
+            flags = {name: bool(kw.pop(name, False)) for name in own}
+            planned = planner(c, *a, **kw)
+            execute(
+                planned,
+                dry_run=flags["dry_run"],
+                json_out=flags["json"],
+                yes=flags.get("yes", False),
+            )
+
+        sig = inspect.signature(planner)
+        extra = [
+            inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=False, annotation=bool)
+            for n in own
+        ]
+        params = [p for p in sig.parameters.values() if p.name not in own]
+        body.__signature__ = sig.replace(parameters=[*params, *extra])  # type: ignore[attr-defined]
+        del body.__wrapped__  # invoke reads the signature above, not the planner's
+        merged = {k: v for k, v in COMMON_HELP.items() if k in [*own, *sig.parameters]}
+        return domum_task(*args, help={**merged, **(help or {})}, **kwargs)(body)
+
+    return decorate
+
+
+def execute(
+    planned: Planned, *, dry_run: bool, json_out: bool, yes: bool = False
+) -> list[StepResult]:
+    """The one tail of every mutating task: the plan shown (--dry-run) or run, then reported."""
+    from .tools import require_tool
+
+    ex = executor(
+        dry_run=dry_run, json_out=json_out, inventory=planned.inventory, handlers=planned.handlers
+    )
+    if not dry_run:
+        for tool in planned.tools:
+            require_tool(tool)
+    results = ex.execute(planned.plan, yes=yes)
+    for tool in planned.tools:  # the dry-run fails where the real run would, after its plan
+        require_tool(tool)
+    if not dry_run and planned.report is not None:
+        planned.report(results, json_out)
+    return results
 
 
 def load_inventory() -> Inventory:

@@ -9,7 +9,7 @@ from typing import Any
 
 from invoke import Context
 
-from ...taskutil import ALL, DRY_RUN, JSON, NODE, domum_task, load_inventory
+from ...taskutil import ALL, DRY_RUN, JSON, NODE, Planned, domum_task, load_inventory, plan_task
 
 WAIT = "how long talosctl health waits for the cluster (Go duration, e.g. 10m)"
 
@@ -164,22 +164,17 @@ def bootstrap(c: Context, deadline: str = "10m", dry_run: bool = False, json: bo
         print(f"already bootstrapped (talosctl answered {ALREADY}): nothing was changed")
 
 
-@domum_task(
-    help={
-        "out": "where to write the kubeconfig (default: inventory cluster.kubeconfig)",
-        "dry_run": DRY_RUN,
-        "json": JSON,
-    }
-)
-def kubeconfig(c: Context, out: str = "", dry_run: bool = False, json: bool = False) -> None:
+@plan_task(help={"out": "where to write the kubeconfig (default: inventory cluster.kubeconfig)"})
+def kubeconfig(c: Context, out: str = "") -> Planned:
     """Fetch the cluster's admin kubeconfig."""
     from .plan import plan_kubeconfig
+    from .run import handlers
 
-    _require(dry_run, "talosctl")
     inv = load_inventory()
     # A path the user typed is relative to where they typed it; commands run from the repo.
     target = os.path.abspath(os.path.expanduser(out)) if out else inv.cluster.kubeconfig
-    _executor(dry_run, json, inv).execute(plan_kubeconfig(inv, target))
+    plan = plan_kubeconfig(inv, target)
+    return Planned(plan, inv, handlers(None), tools=("talosctl",))
 
 
 @domum_task(
