@@ -410,3 +410,9 @@ def test_tilde_in_out_is_the_home_directory(
     T.kubeconfig(Context(), out="~/.kube/domum")  # as `--out=~/.kube/domum` arrives
     assert (tmp_path / "home" / ".kube" / "domum").is_file()
     assert not (cluster_dir / "~").exists()
+
+
+@pytest.mark.parity("talos.kubeconfig")
+def test_kubeconfig_parity(plan_parity: Any, fake_cli: Any, cluster_dir: Path) -> None:
+    plans = plan_parity(T.kubeconfig, out="out/kubeconfig")
+    assert [s["kind"] for s in plans[0]] == ["local", "cmd"]

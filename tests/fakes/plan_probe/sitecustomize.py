@@ -30,6 +30,9 @@ def disable() -> None:
 
 
 def _flatten(step: dict[str, Any]) -> list[dict[str, Any]]:
+    nested = [*step.get("steps", []), *(s for lane in step.get("lanes", []) for s in lane)]
+    if nested:  # a job's steps, a fan-out's lanes
+        return [found for inner in nested for found in _flatten(inner)]
     if step.get("kind") == "wait" and isinstance(step.get("probe"), dict):
         return _flatten(step["probe"])
     if step.get("kind") == "cmd" and os.path.basename(str(step["argv"][0])) in ("talosctl", "flux"):
