@@ -22,9 +22,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..inventory_model import BackupTarget, Inventory
-from ..plan import mask
-from .transport import strict_ssh
+from ...inventory_model import BackupTarget, Inventory
+from ...plan import mask
+from ..producers.transport import strict_ssh
 
 OK, INCOMPLETE, NO_REPO, LOCKED, BAD_PASSWORD = 0, 3, 10, 11, 12
 Outcome = Literal["ok", "incomplete", "no-repo", "locked", "bad-password", "failed"]
@@ -74,7 +74,7 @@ def repo(inv: Inventory, name: str, target: BackupTarget, password: str) -> Repo
     cmd = sftp_command(inv, target.repository)
     if cmd is not None:
         options = ("-o", f"sftp.command={cmd}")
-    from ..ssh import repo_path
+    from ...ssh import repo_path
 
     cache = repo_path(inv.backup.state_dir) / "cache" / "restic"
     return Repo(name, target.repository, password, options, str(cache))
@@ -155,7 +155,7 @@ def _run_once(
             close_fds=False,
         )
     except FileNotFoundError:
-        from ..errors import ToolMissing
+        from ...errors import ToolMissing
 
         raise ToolMissing("restic is not installed (apt-get install restic)") from None
     except subprocess.TimeoutExpired as exc:

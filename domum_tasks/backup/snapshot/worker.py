@@ -18,10 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..errors import DomumError
-from ..inventory_model import Inventory
-from . import jobs, plan, restic, sources, stage
-from .jobs import Job
+from ...errors import DomumError
+from ...inventory_model import Inventory
+from .. import jobs, plan
+from ..jobs import Job
+from ..producers import sources, stage
+from ..repository import restic
 
 # The job's deadline is enforced by the parent, which kills the whole process group. A tool's own
 # timeout is only a backstop for a parent that died, so it sits past the deadline: the job then
@@ -52,7 +54,7 @@ def _phase(state_dir: Path, job: str, name: str, timings: dict[str, float]) -> N
 
 
 def repos(inv: Inventory, job: Job) -> dict[str, restic.Repo]:
-    from ..secrets import Secrets
+    from ...secrets import Secrets
 
     secrets = Secrets()
     return {

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import Refused
-from ..inventory_model import Inventory
-from . import access, plan, restic
-from .jobs import Job
+from ...errors import Refused
+from ...inventory_model import Inventory
+from .. import plan
+from ..jobs import Job
+from . import access, restic
 
 
 def dry_run_rows(inv: Inventory, job: Job, target: str) -> list[dict[str, Any]]:

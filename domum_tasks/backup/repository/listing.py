@@ -7,11 +7,12 @@ import time
 from datetime import datetime
 from typing import Any
 
-from ..errors import DomumError
-from ..inventory_model import Inventory
-from . import access, state
-from .jobs import Job
-from .plan import state_dir
+from ...errors import DomumError
+from ...inventory_model import Inventory
+from ..bookkeeping import state
+from ..jobs import Job
+from ..plan import state_dir
+from . import access
 
 
 def parse_time(text: str) -> float:

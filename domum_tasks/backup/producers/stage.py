@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import VerifyError
-from ..run import write_atomic
+from ...errors import VerifyError
+from ...run import write_atomic
 
 MANIFEST = "MANIFEST.sha256"
 SUMMARY = "summary.json"

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import CommandFailed, ConfigError, Refused
-from ..inventory_model import Inventory
-from . import jobs, restic
-from .jobs import Job
+from ...errors import CommandFailed, ConfigError, Refused
+from ...inventory_model import Inventory
+from .. import jobs
+from ..jobs import Job
+from . import restic
 
 
 def repo_for(inv: Inventory, name: str, secrets: Any = None) -> restic.Repo:
-    from ..secrets import Secrets
+    from ...secrets import Secrets
 
     target = inv.backup.targets.get(name)
     if target is None or target.type != "restic":

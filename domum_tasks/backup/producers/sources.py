@@ -18,10 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ..errors import CommandFailed, ConfigError, VerifyError
-from ..inventory_model import Inventory
-from ..run import run_cmd
-from ..ssh import Target, resolve
+from ...errors import CommandFailed, ConfigError, VerifyError
+from ...inventory_model import Inventory
+from ...run import run_cmd
+from ...ssh import Target, resolve
 from .transport import strict_ssh_text
 
 RSYNC_OK = (0, 24)  # 24: some source files vanished during the transfer (churn, not loss)
@@ -118,10 +118,10 @@ def pull_nas(inv: Inventory, spec: Any, part: Path, timeout_s: float) -> dict[st
 
 def config_files(inv: Inventory, spec: Any) -> list[tuple[str, Path, bool]]:
     """(name in the backup, source, must be sops-encrypted) for a config job."""
-    from ..inventory import REPO_ROOT, inventory_path
-    from ..secrets import secrets_path
-    from ..ssh import known_hosts_path
-    from ..talos.genconfig.patches import SECRETS as TALOS_SECRETS
+    from ...inventory import REPO_ROOT, inventory_path
+    from ...secrets import secrets_path
+    from ...ssh import known_hosts_path
+    from ...talos.genconfig.patches import SECRETS as TALOS_SECRETS
 
     items = [
         ("secrets.sops.yaml", secrets_path(), True),
@@ -165,9 +165,9 @@ def copy_config(inv: Inventory, spec: Any, part: Path) -> dict[str, Any]:
 
 def etcd_snapshot(inv: Inventory, part: Path) -> dict[str, Any]:
     """talos.etcd-snapshot's plan into the staging dir, with its verifier (quietly)."""
-    from ..run import Executor
-    from ..talos.ops import etcd
-    from ..talos.ops.plan import plan_etcd_snapshot
+    from ...run import Executor
+    from ...talos.ops import etcd
+    from ...talos.ops.plan import plan_etcd_snapshot
 
     out = part / "etcd.snapshot"
     plan = plan_etcd_snapshot(inv, str(out))

@@ -16,12 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import DomumError
-from ..inventory_model import Inventory
-from ..ssh import repo_path
-from . import jobs, lock, metrics, state
-from .jobs import Job
-from .plan import state_dir
+from ...errors import DomumError
+from ...inventory_model import Inventory
+from ...ssh import repo_path
+from .. import jobs
+from ..bookkeeping import lock, metrics, state
+from ..jobs import Job
+from ..plan import state_dir
 
 GRACE_S = 5.0  # between SIGTERM and SIGKILL of a job past its deadline
 
@@ -71,7 +72,7 @@ def _child(inv: Inventory, job: Job, result_path: Path, err_path: Path, lock_fd:
         from .worker import run_job
 
         result = run_job(inv, job, state_dir(inv))
-        from ..run import write_atomic
+        from ...run import write_atomic
 
         write_atomic(result_path, json.dumps(result).encode())
         code = 0
@@ -223,6 +224,6 @@ def snapshot(
 
 
 def run_vzdump_job(inv: Inventory, job: Job) -> dict[str, Any]:
-    from .vzdump_job import run
+    from ..producers.vzdump_job import run
 
     return run(inv, job)

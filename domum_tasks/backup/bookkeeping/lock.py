@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import ConfigError, LockHeld
+from ...errors import ConfigError, LockHeld
 
 LOCK_NAME = "backup.lock"
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import shlex
 
-from ..inventory_model import Inventory
-from ..ssh import key_file, known_hosts_path
+from ...inventory_model import Inventory
+from ...ssh import key_file, known_hosts_path
 
 
 def strict_ssh(inv: Inventory, port: int) -> list[str]:

@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
-from ..run import write_atomic
+from ...errors import ConfigError
+from ...run import write_atomic
 
 STATE_NAME = "state.json"
 VERSION = 1

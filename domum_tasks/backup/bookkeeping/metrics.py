@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..inventory_model import Inventory
-from ..run import write_atomic
-from . import jobs
+from ...inventory_model import Inventory
+from ...run import write_atomic
+from .. import jobs
 
 FILE_NAME = "domum_backup.prom"
 

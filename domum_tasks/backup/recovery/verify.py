@@ -11,10 +11,11 @@ import json
 import time
 from typing import Any
 
-from ..errors import DomumError, VerifyError
-from ..inventory_model import Inventory
-from . import access, restic, stage
-from .jobs import Job
+from ...errors import DomumError, VerifyError
+from ...inventory_model import Inventory
+from ..jobs import Job
+from ..producers import stage
+from ..repository import access, restic
 
 
 def next_slice(entry: dict[str, Any], subset: int) -> int:

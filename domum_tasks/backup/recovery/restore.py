@@ -13,11 +13,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, DomumError, Refused, VerifyError
-from ..inventory_model import Inventory
-from . import access, restic, stage
-from .jobs import Job
-from .listing import parse_time
+from ...errors import ConfigError, DomumError, Refused, VerifyError
+from ...inventory_model import Inventory
+from ..jobs import Job
+from ..producers import stage
+from ..repository import access, restic
+from ..repository.listing import parse_time
 
 _HEX = re.compile(r"^[0-9a-f]{4,64}$")
 
@@ -92,7 +93,7 @@ def restore_into(
         shutil.rmtree(tmp, ignore_errors=True)
     files, size = stage.verify_tree(to, allow_extra=force)
     if job.kind == "etcd-snapshot":
-        from ..talos.ops import etcd
+        from ...talos.ops import etcd
 
         etcd.verify_snapshot_file(to / "etcd.snapshot")
     return files, size
@@ -110,7 +111,7 @@ def check_destination(to: Path, force: bool) -> None:
 
 def recovery_steps(inv: Inventory, to: Path) -> list[str]:
     """What to do with a restored etcd snapshot: talosctl's documented disaster recovery."""
-    from ..talos.argv import talosctl
+    from ...talos.argv import talosctl
 
     cps = list(inv.controlplanes.items())
     first_id, first = cps[0]

@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..inventory_model import Inventory
-from . import jobs
-from .jobs import Job
+from ...inventory_model import Inventory
+from .. import jobs
+from ..jobs import Job
 
 
 def prune_policy(inv: Inventory, job: Job) -> dict[str, int]:
@@ -28,7 +28,7 @@ def storage(inv: Inventory, job: Job) -> str | None:
 
 
 def run(inv: Inventory, job: Job) -> dict[str, Any]:
-    from ..proxmox.vzdump import run_vzdump
+    from ...proxmox.vzdump import run_vzdump
 
     started = time.time()
     jobs.retention_flags(inv, job)  # an empty policy is refused here too

@@ -13,8 +13,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..inventory import REPO_ROOT
-from ..plan import Plan, Write
+from ...inventory import REPO_ROOT
+from ...plan import Plan, Write
 
 UNIT_DIR = "/etc/systemd/system"
 
