@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..errors import ConfigError, DomumError, PveError, Refused
-from ..plan import Local, Plan, PveCall
-from .facts import VmFacts
-from .target import check_ours, check_unlocked, unreachable_note, vm_base, vm_target
+from ...errors import ConfigError, DomumError, PveError, Refused
+from ...plan import Local, Plan, PveCall
+from ..facts import VmFacts
+from ..target import check_ours, check_unlocked, unreachable_note, vm_base, vm_target
 
 if TYPE_CHECKING:
-    from ..inventory_model import Inventory
+    from ...inventory_model import Inventory
 
 Action = Literal["start", "stop", "shutdown", "reboot"]
 WANT: dict[str, str] = {"start": "running", "stop": "stopped", "shutdown": "stopped",
@@ -99,7 +99,7 @@ def state_waiter(
     """The executor handler of `pve.wait-state`: poll status/current until `want` or deadline."""
     import time
 
-    from .. import pve
+    from ... import pve
 
     pause = sleep or time.sleep
     now = clock or time.monotonic

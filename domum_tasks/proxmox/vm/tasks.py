@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from invoke import Context
 
-from ..taskutil import DRY_RUN, JSON, YES, domum_task
-from .common import VM_NODE
+from ...taskutil import DRY_RUN, JSON, YES, domum_task
+from ..common import VM_NODE
 
 
 @domum_task(
@@ -34,13 +34,13 @@ def create_vm(
     """Create Talos VMs per Talos's Proxmox guide; report drift field by field."""
     from dataclasses import asdict
 
-    from ..errors import ConfigError, Refused
-    from ..plan import Plan
-    from . import facts
-    from .common import execute, load
+    from ...errors import ConfigError, Refused
+    from ...plan import Plan
+    from .. import facts
+    from ..common import execute, load
+    from ..target import node_ids, talos_iso, vm_target
     from .create import plan_create_vm
     from .drift_report import print_drift
-    from .target import node_ids, talos_iso, vm_target
 
     if force and not apply_drift:
         raise ConfigError("--force only goes with --apply-drift")
@@ -92,16 +92,16 @@ def destroy_vm(
     json: bool = False,
 ) -> None:
     """Destroy a node's VM and its disks on Proxmox (needs confirmation or --yes)."""
-    from ..errors import ConfigError
-    from . import facts
-    from .common import execute, load, need_node
+    from ...errors import ConfigError
+    from .. import facts
+    from ..common import execute, load, need_node
     from .destroy import plan_destroy_vm, plan_destroy_vmid
 
     inv = load()
     if bool(node) == bool(vmid):
         raise ConfigError("give --node N or --vmid ID (exactly one)")
     if vmid:
-        from .. import pve
+        from ... import pve
 
         found = None
         for name in sorted(inv.proxmox):

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..inventory_model import Inventory
-from ..plan import Plan, PveCall
-from .drift import FieldDrift, applied_value, compare, disk_opts, parse_disk
-from .facts import VmFacts
-from .target import (
+from ...inventory_model import Inventory
+from ...plan import Plan, PveCall
+from ..facts import VmFacts
+from ..target import (
     VmTarget,
     check_ours,
     check_unlocked,
@@ -24,6 +23,7 @@ from .target import (
     vm_config,
     vm_target,
 )
+from .drift import FieldDrift, applied_value, compare, disk_opts, parse_disk
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..inventory_model import Inventory
+    from ...inventory_model import Inventory
     from .drift import FieldDrift
 
 LIMIT = 60  # characters of a value shown; descriptions can be long
@@ -18,7 +18,7 @@ def _short(value: str | None) -> str:
 
 
 def print_drift(inv: Inventory, drift: dict[int, list[FieldDrift]], *, dry_run: bool) -> None:
-    from ..console import print_table
+    from ...console import print_table
 
     rows = [
         (str(node_id), d.key, _short(d.have), _short(d.want), d.cls, d.why)

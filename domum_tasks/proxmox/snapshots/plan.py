@@ -11,12 +11,12 @@ import re
 import time
 from typing import Any
 
-from ..errors import ConfigError, Refused
-from ..inventory_model import Inventory
-from ..plan import Plan, PveCall
-from .facts import VmFacts
-from .power import absent
-from .target import check_ours, check_unlocked, unreachable_note, vm_base, vm_target
+from ...errors import ConfigError, Refused
+from ...inventory_model import Inventory
+from ...plan import Plan, PveCall
+from ..facts import VmFacts
+from ..power.actions import absent
+from ..target import check_ours, check_unlocked, unreachable_note, vm_base, vm_target
 
 # pve-configid, at most 40 characters (qemu-server's snapshot API).
 SNAPNAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]{1,39}$")

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from .facts import ConfigValue
+from ..facts import ConfigValue
 
 DriftClass = Literal["live", "pending", "needs-stop", "destroys-data"]
 

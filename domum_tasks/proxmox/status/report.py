@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import DomumError
-from .facts import ClusterFacts
+from ...errors import DomumError
+from ..facts import ClusterFacts
 
 if TYPE_CHECKING:
-    from ..inventory_model import Inventory
+    from ...inventory_model import Inventory
 
 GIB = 1024**3
 
@@ -138,8 +138,8 @@ def table_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
 
 def collect(inv: Inventory) -> dict[str, ClusterFacts | DomumError]:
     """One GET /cluster/resources per inventory host; a host that fails keeps its error."""
-    from .. import pve
-    from .facts import cluster
+    from ... import pve
+    from ..facts import cluster
 
     out: dict[str, ClusterFacts | DomumError] = {}
     for name in sorted(inv.proxmox):

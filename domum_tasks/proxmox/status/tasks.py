@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from invoke import Context
 
-from ..taskutil import DRY_RUN, JSON, domum_task
-from .common import VM_NODE
+from ...taskutil import DRY_RUN, JSON, domum_task
+from ..common import VM_NODE
 
 
 @domum_task(help={"json": "print one JSON object (hosts, guests, storage, missing)"})
@@ -13,10 +13,10 @@ def status(c: Context, json: bool = False) -> None:
     """Hosts, guests (VMs and containers), storage use and missing inventory VMs."""
     import json as jsonlib
 
-    from ..console import print_table
-    from ..errors import ConfigError, PveError
-    from .common import load
-    from .status import build, collect, table_rows
+    from ...console import print_table
+    from ...errors import ConfigError, PveError
+    from ..common import load
+    from .report import build, collect, table_rows
 
     inv = load()
     if not inv.proxmox:
@@ -55,11 +55,11 @@ def vzdump(
     json: bool = False,
 ) -> None:
     """Back up nodes' VMs with vzdump (snapshot mode, zstd); exit 1 if one failed."""
-    from ..console import print_table
-    from ..errors import PveError
-    from .common import execute, load
-    from .target import node_ids, vm_target
-    from .vzdump import PRUNE_KEYS, locate, plan_vzdump, run_vzdump
+    from ...console import print_table
+    from ...errors import PveError
+    from ..common import execute, load
+    from ..target import node_ids, vm_target
+    from ..vzdump import PRUNE_KEYS, locate, plan_vzdump, run_vzdump
 
     inv = load()
     vmids = [vm_target(inv, i).spec.vmid for i in node_ids(inv, node, all)]

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from invoke import Context
 
-from ..taskutil import DRY_RUN, JSON, YES, domum_task
-from .common import VM_NODE
+from ...taskutil import DRY_RUN, JSON, YES, domum_task
+from ..common import VM_NODE
 
 
 def _power(node: int, action: str, *, dry_run: bool, json: bool, yes: bool = False,
            force_after: int | None = None, timeout: int = 0) -> None:  # fmt: skip
-    from . import facts
-    from .common import execute, load, need_node
-    from .power import DEFAULT_SHUTDOWN_S, plan_power
+    from .. import facts
+    from ..common import execute, load, need_node
+    from .actions import DEFAULT_SHUTDOWN_S, plan_power
 
     inv = load()
     need_node(inv, node)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from invoke import Context
 
-from ..taskutil import DRY_RUN, JSON, YES, domum_task
-from .common import VM_NODE
+from ...taskutil import DRY_RUN, JSON, YES, domum_task
+from ..common import VM_NODE
 
 NAME = "snapshot name: 2-40 characters, letter first, then [A-Za-z0-9_-]"
 
@@ -30,9 +30,9 @@ def snapshot(
     """Snapshot a node's VM on Proxmox (once per snapshot name)."""
     import time
 
-    from . import facts
-    from .common import execute, load, need_node
-    from .snapshots import check_snapname, plan_snapshot
+    from .. import facts
+    from ..common import execute, load, need_node
+    from .plan import check_snapname, plan_snapshot
 
     inv = load()
     need_node(inv, node)
@@ -45,11 +45,11 @@ def snapshot(
 @domum_task(help={"node": VM_NODE + " (default: every proxmox-vm node)", "json": JSON})
 def snapshot_list(c: Context, node: int = 0, json: bool = False) -> None:
     """List the snapshots of one or every node's VM (read-only)."""
-    from ..console import print_table
-    from . import facts
-    from .common import load, need_node
-    from .snapshots import snapshot_rows
-    from .target import vm_node_ids
+    from ...console import print_table
+    from .. import facts
+    from ..common import load, need_node
+    from ..target import vm_node_ids
+    from .plan import snapshot_rows
 
     inv = load()
     ids = [need_node(inv, node)] if node else vm_node_ids(inv)
@@ -72,9 +72,9 @@ def snapshot_rollback(
     json: bool = False,
 ) -> None:
     """Roll a node's VM back to a snapshot; shows what is lost and needs confirmation."""
-    from . import facts
-    from .common import execute, load, need_node
-    from .snapshots import check_snapname, plan_rollback
+    from .. import facts
+    from ..common import execute, load, need_node
+    from .plan import check_snapname, plan_rollback
 
     inv = load()
     need_node(inv, node)
@@ -93,9 +93,9 @@ def snapshot_delete(
     json: bool = False,
 ) -> None:
     """Delete one snapshot of a node's VM (the VM stays; needs confirmation or --yes)."""
-    from . import facts
-    from .common import execute, load, need_node
-    from .snapshots import check_snapname, plan_snapshot_delete
+    from .. import facts
+    from ..common import execute, load, need_node
+    from .plan import check_snapname, plan_snapshot_delete
 
     inv = load()
     need_node(inv, node)
