@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError, PveError
-from .inventory_model import Inventory, ProxmoxHost
+from .inventory.model import Inventory, ProxmoxHost
 from .plan import PveCall, mask
 from .run import StepResult
 

@@ -17,7 +17,7 @@ from invoke import Argument, Exit, Task, task
 from .errors import EXIT_CONFIG, EXIT_FAILED, DomumError
 
 if TYPE_CHECKING:  # run.py (dataclasses, subprocess, tempfile) loads only when a task runs
-    from .inventory_model import Inventory
+    from .inventory.model import Inventory
     from .run import Executor, LocalHandler
 
 DRY_RUN = "print the plan and change nothing"
@@ -119,7 +119,7 @@ def domum_task(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Task
 
 def load_inventory() -> Inventory:
     """The inventory, loaded only when a task runs: pydantic and yaml stay out of `inv --list`."""
-    from .inventory import load
+    from .inventory.loader import load
 
     return load()
 

@@ -19,8 +19,8 @@ from domum_tasks.backup.jobs import Job
 from domum_tasks.backup.producers import stage
 from domum_tasks.backup.repository import restic
 from domum_tasks.errors import ConfigError, LockHeld, Refused, VerifyError
-from domum_tasks.inventory import load
-from domum_tasks.inventory_model import BackupJob
+from domum_tasks.inventory.loader import load
+from domum_tasks.inventory.model import BackupJob
 from tests.conftest import LOOPBACK_INVENTORY, SHARED
 
 

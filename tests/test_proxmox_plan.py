@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from domum_tasks import inventory
 from domum_tasks.errors import ConfigError, LockHeld, Refused
+from domum_tasks.inventory import loader as inventory
 from domum_tasks.plan import Local, PveCall
 from domum_tasks.proxmox import permissions, target
 from domum_tasks.proxmox.facts import (

@@ -286,7 +286,7 @@ def test_cli_error_is_one_line_without_traceback(pve_sim: PveSim) -> None:
 
 def _planned_calls() -> list[dict[str, Any]]:
     """Every PveCall the planners produce for the loopback inventory, in each state they handle."""
-    from domum_tasks import inventory
+    from domum_tasks.inventory import loader as inventory
     from domum_tasks.proxmox import vzdump
     from domum_tasks.proxmox.facts import ConfigValue, VmFacts, VmInfo
     from domum_tasks.proxmox.power import actions as power

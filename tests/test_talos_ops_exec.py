@@ -74,7 +74,7 @@ def test_upgrade_happy_path_single_node(fake_cli: Any, cluster_dir: Path) -> Non
 def test_upgrade_skips_nodes_already_at_target_and_rerun_resumes(
     fake_cli: Any, cluster_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from domum_tasks.inventory import load
+    from domum_tasks.inventory.loader import load
     from domum_tasks.talos.ops.run import resolve_schematics
 
     inv = load()
@@ -328,7 +328,7 @@ def test_fake_flux_table_parses_and_suspend_by_name_is_scoped(
 ) -> None:
     import subprocess
 
-    from domum_tasks.inventory import load
+    from domum_tasks.inventory.loader import load
     from domum_tasks.talos import argv as A
     from domum_tasks.talos.ops import facts
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..inventory_model import Inventory
+from ..inventory.model import Inventory
 from ..plan import Cmd, Local, Plan
 from ..ssh import repo_path, resolve
 from . import jobs

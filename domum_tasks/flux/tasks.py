@@ -158,7 +158,7 @@ def status(c: Context, json: bool = False) -> None:
 @domum_task(help={"dry_run": DRY_RUN, "json": JSON})
 def render_settings(c: Context, dry_run: bool = False, json: bool = False) -> None:
     """Render the inventory's site: into the tree's cluster-settings ConfigMap."""
-    from ..inventory import repo_root
+    from ..inventory.loader import repo_root
     from .plan import render_settings_plan
     from .settings import SETTINGS_PATH
 

@@ -9,7 +9,7 @@ import json as jsonlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..inventory_model import Inventory
+    from ..inventory.model import Inventory
     from ..plan import Plan
     from ..run import StepResult
 

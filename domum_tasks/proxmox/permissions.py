@@ -18,7 +18,7 @@ from ..plan import Plan, PveCall
 from .vm.drift import parse_disk, parse_nic
 
 if TYPE_CHECKING:
-    from ..inventory_model import Inventory
+    from ..inventory.model import Inventory
 
 CPU = ("cores", "sockets", "cpu", "vcpus", "numa", "cpulimit", "cpuunits", "affinity")
 MEMORY = ("memory", "balloon", "shares")

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ...inventory_model import Inventory
+from ...inventory.model import Inventory
 from ...run import write_atomic
 from .. import jobs
 

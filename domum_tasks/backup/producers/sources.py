@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import CommandFailed, ConfigError, VerifyError
-from ...inventory_model import Inventory
+from ...inventory.model import Inventory
 from ...run import run_cmd
 from ...ssh import Target, resolve
 from .transport import strict_ssh_text
@@ -118,7 +118,7 @@ def pull_nas(inv: Inventory, spec: Any, part: Path, timeout_s: float) -> dict[st
 
 def config_files(inv: Inventory, spec: Any) -> list[tuple[str, Path, bool]]:
     """(name in the backup, source, must be sops-encrypted) for a config job."""
-    from ...inventory import REPO_ROOT, inventory_path
+    from ...inventory.loader import REPO_ROOT, inventory_path
     from ...secrets import secrets_path
     from ...ssh import known_hosts_path
     from ...talos.genconfig.patches import SECRETS as TALOS_SECRETS

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shlex
 
-from ...inventory_model import Inventory
+from ...inventory.model import Inventory
 from ...ssh import key_file, known_hosts_path
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ...inventory_model import Inventory
+from ...inventory.model import Inventory
 from .. import jobs
 from ..jobs import Job
 

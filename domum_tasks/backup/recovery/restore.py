@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ConfigError, DomumError, Refused, VerifyError
-from ...inventory_model import Inventory
+from ...inventory.model import Inventory
 from ..jobs import Job
 from ..producers import stage
 from ..repository import access, restic

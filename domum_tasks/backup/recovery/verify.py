@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from ...errors import DomumError, VerifyError
-from ...inventory_model import Inventory
+from ...inventory.model import Inventory
 from ..jobs import Job
 from ..producers import stage
 from ..repository import access, restic

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import CommandFailed, ConfigError, Refused
-from ...inventory_model import Inventory
+from ...inventory.model import Inventory
 from .. import jobs
 from ..jobs import Job
 from . import restic

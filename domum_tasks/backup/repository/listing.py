@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from ...errors import DomumError
-from ...inventory_model import Inventory
+from ...inventory.model import Inventory
 from ..bookkeeping import state
 from ..jobs import Job
 from ..plan import state_dir

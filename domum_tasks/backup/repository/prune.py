@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import Refused
-from ...inventory_model import Inventory
+from ...inventory.model import Inventory
 from .. import plan
 from ..jobs import Job
 from . import access, restic

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ...inventory_model import BackupTarget, Inventory
+from ...inventory.model import BackupTarget, Inventory
 from ...plan import mask
 from ..producers.transport import strict_ssh
 

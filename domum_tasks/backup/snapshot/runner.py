@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import DomumError
-from ...inventory_model import Inventory
+from ...inventory.model import Inventory
 from ...ssh import repo_path
 from .. import jobs
 from ..bookkeeping import lock, metrics, state

@@ -13,7 +13,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from ...inventory import REPO_ROOT
+from ...inventory.loader import REPO_ROOT
 from ...plan import Plan, Write
 
 UNIT_DIR = "/etc/systemd/system"

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ...errors import DomumError
-from ...inventory_model import Inventory
+from ...inventory.model import Inventory
 from .. import jobs, plan
 from ..jobs import Job
 from ..producers import sources, stage

@@ -15,7 +15,7 @@ from typing import Any
 
 from ... import progress, taskutil
 from ...errors import ConfigError, DomumError, Refused, VerifyError
-from ...inventory import load
+from ...inventory.loader import load
 from . import download as flash_download
 from . import firstboot as flash_firstboot
 from . import write as flash_write

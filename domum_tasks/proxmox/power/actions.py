@@ -17,7 +17,7 @@ from ..facts import VmFacts
 from ..target import check_ours, check_unlocked, unreachable_note, vm_base, vm_target
 
 if TYPE_CHECKING:
-    from ...inventory_model import Inventory
+    from ...inventory.model import Inventory
 
 Action = Literal["start", "stop", "shutdown", "reboot"]
 WANT: dict[str, str] = {"start": "running", "stop": "stopped", "shutdown": "stopped",

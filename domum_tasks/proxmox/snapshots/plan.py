@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from ...errors import ConfigError, Refused
-from ...inventory_model import Inventory
+from ...inventory.model import Inventory
 from ...plan import Plan, PveCall
 from ..facts import VmFacts
 from ..power.actions import absent

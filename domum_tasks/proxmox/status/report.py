@@ -14,7 +14,7 @@ from ...errors import DomumError
 from ..facts import ClusterFacts
 
 if TYPE_CHECKING:
-    from ...inventory_model import Inventory
+    from ...inventory.model import Inventory
 
 GIB = 1024**3
 

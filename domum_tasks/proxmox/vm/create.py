@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ...inventory_model import Inventory
+from ...inventory.model import Inventory
 from ...plan import Plan, PveCall
 from ..facts import VmFacts
 from ..target import (

@@ -8,7 +8,7 @@ first); the delete purges the VM from jobs and ACLs and removes unreferenced dis
 from __future__ import annotations
 
 from ...errors import DomumError, Refused
-from ...inventory_model import Inventory
+from ...inventory.model import Inventory
 from ...plan import Plan, PveCall
 from ..facts import VmInfo
 from ..target import check_ours, check_unlocked, unreachable_note, vm_base, vm_target

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ...inventory_model import Inventory
+    from ...inventory.model import Inventory
     from .drift import FieldDrift
 
 LIMIT = 60  # characters of a value shown; descriptions can be long

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ConfigError, ToolMissing, VerifyError
-from ...inventory import repo_root
-from ...inventory_model import Inventory
+from ...inventory.loader import repo_root
+from ...inventory.model import Inventory
 from . import patches, schema
 from .plan import GenFacts, machine_config_path, plan_genconfig, plan_patches_only
 
@@ -163,7 +163,7 @@ def handlers(root: Path) -> dict[str, Any]:
 
 
 def run_genconfig(*, rotate: bool, yes: bool, dry_run: bool, json_out: bool) -> None:
-    from ...inventory import load
+    from ...inventory.loader import load
     from ...taskutil import executor, warn
     from ...tools import find_tool
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import DomumError
-from ...inventory_model import Inventory
+from ...inventory.model import Inventory
 from ...run import LocalHandler, write_atomic
 from ..schematic import node_image_urls, node_installer_image, schematic_for
 from . import etcd, facts

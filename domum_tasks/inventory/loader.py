@@ -17,10 +17,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import ValidationError
 
-from .errors import InventoryInvalid
-from .inventory_model import PI_PLATFORMS, BackupJob, Inventory
+from ..errors import InventoryInvalid
+from .model import PI_PLATFORMS, BackupJob, Inventory
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PATH = REPO_ROOT / "config" / "domum.yaml"
 
 Loc = tuple[str | int, ...]
@@ -389,7 +389,7 @@ def load_with_findings(path: Path | None = None) -> Loaded:
         inv = Inventory.model_validate(data)
     except ValidationError as exc:
         # Cross-field checks too, on a repaired copy, so one pass reports every problem.
-        from .inventory_partial import kept, repaired
+        from .partial import kept, repaired
 
         found = list(_pydantic_findings(exc))
         try:

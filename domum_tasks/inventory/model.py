@@ -1,4 +1,4 @@
-"""The typed model of config/domum.yaml. Loading and error reporting live in inventory.py.
+"""The typed model of config/domum.yaml. Loading and error reporting live in loader.py.
 
 Every model forbids unknown keys (with a "did you mean"), and the Inventory runs the cross-field
 checks that need the whole file: unique ids/IPs/MACs/hostnames, addresses inside the node CIDR,
@@ -390,7 +390,7 @@ class Inventory(Strict):
             return self.nodes[int(node_id)]
         except (KeyError, ValueError):
             valid = ", ".join(str(i) for i in sorted(self.nodes))
-            from .errors import ConfigError
+            from ..errors import ConfigError
 
             raise ConfigError(f"--node {node_id}: no such node; valid ids: {valid}") from None
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .inventory_model import Inventory
+from .model import Inventory
 
 Loc = tuple[str | int, ...]
 Errors = list[tuple[Loc, str]]  # (loc, pydantic error type)

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from posixpath import normpath
 from urllib.parse import urlsplit
 
-from .inventory import Finding, Loc
-from .inventory_model import Inventory
+from .loader import Finding, Loc
+from .model import Inventory
 
 IPv4 = ipaddress.IPv4Address
 
