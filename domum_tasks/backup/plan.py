@@ -62,7 +62,7 @@ def _restic_cmd(inv: Inventory, target: str, args: list[str], desc: str) -> Cmd:
 
 
 def _password_env(target: str) -> str:
-    from ..secrets import env_name
+    from ..secrets.store import env_name
 
     return env_name(jobs.password_key(target))
 

@@ -19,7 +19,7 @@ ALL = "every Kustomization in the namespace"
 def bootstrap(c: Context, dry_run: bool = False, json: bool = False) -> None:
     """Install Flux on the cluster and point it at the inventory's Git repository."""
     from ..errors import ConfigError
-    from ..secrets import load as load_secrets
+    from ..secrets.store import load as load_secrets
     from .plan import TOKEN_ENV, TOKEN_SECRET_KEY, bootstrap_plan
 
     inv = load_inventory()

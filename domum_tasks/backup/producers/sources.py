@@ -119,7 +119,7 @@ def pull_nas(inv: Inventory, spec: Any, part: Path, timeout_s: float) -> dict[st
 def config_files(inv: Inventory, spec: Any) -> list[tuple[str, Path, bool]]:
     """(name in the backup, source, must be sops-encrypted) for a config job."""
     from ...inventory.loader import REPO_ROOT, inventory_path
-    from ...secrets import secrets_path
+    from ...secrets.store import secrets_path
     from ...ssh import known_hosts_path
     from ...talos.genconfig.patches import SECRETS as TALOS_SECRETS
 

@@ -13,7 +13,7 @@ from . import restic
 
 
 def repo_for(inv: Inventory, name: str, secrets: Any = None) -> restic.Repo:
-    from ...secrets import Secrets
+    from ...secrets.store import Secrets
 
     target = inv.backup.targets.get(name)
     if target is None or target.type != "restic":

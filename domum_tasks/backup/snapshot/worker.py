@@ -54,7 +54,7 @@ def _phase(state_dir: Path, job: str, name: str, timings: dict[str, float]) -> N
 
 
 def repos(inv: Inventory, job: Job) -> dict[str, restic.Repo]:
-    from ...secrets import Secrets
+    from ...secrets.store import Secrets
 
     secrets = Secrets()
     return {

@@ -147,7 +147,7 @@ def wifi_psk(inv: Any, node: Any) -> str | None:
     wifi = inv.raspios_for(node).wifi
     if wifi is None:
         return None
-    from ...secrets import load as load_secrets
+    from ...secrets.store import load as load_secrets
 
     return load_secrets()[wifi.psk_secret]
 

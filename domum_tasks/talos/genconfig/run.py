@@ -102,7 +102,7 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def handlers(root: Path) -> dict[str, Any]:
-    from ... import secrets
+    from ...secrets import store as secrets
 
     def encrypt(args: Mapping[str, Any]) -> None:
         src, dst = Path(args["src"]), Path(args["dst"])

@@ -8,14 +8,15 @@ from typing import Any
 from invoke.collection import Collection
 from invoke.context import Context
 
-from .taskutil import DRY_RUN, JSON, domum_task
+from ..taskutil import DRY_RUN, JSON, domum_task
 
 
 @domum_task(help={"dry_run": DRY_RUN, "json": JSON})
 def edit(c: Context, dry_run: bool = False, json: bool = False) -> None:
     """Edit config/secrets.sops.yaml through sops (created from the example if absent)."""
-    from . import secrets, taskutil
-    from .plan import Local, Plan
+    from .. import taskutil
+    from ..plan import Local, Plan
+    from . import store as secrets
 
     path = secrets.secrets_path()
     if not dry_run:
@@ -36,7 +37,7 @@ def edit(c: Context, dry_run: bool = False, json: bool = False) -> None:
 
         src = Path(args["src"])
         if not src.is_file():
-            from .errors import ConfigError
+            from ..errors import ConfigError
 
             raise ConfigError(f"{src}: example file missing; cannot create {args['dst']}")
         secrets.encrypt_bytes(src.read_bytes(), args["dst"])
@@ -45,7 +46,7 @@ def edit(c: Context, dry_run: bool = False, json: bool = False) -> None:
         import os
         import subprocess
 
-        from .errors import CommandFailed
+        from ..errors import CommandFailed
 
         secrets.check_key_material()
         argv = secrets.sops_argv("edit", args["path"])
@@ -68,8 +69,8 @@ def keys(c: Context, json: bool = False) -> None:
     """List secret key names and where each comes from (env or file), never values."""
     import os
 
-    from . import secrets
-    from .console import print_table
+    from ..console import print_table
+    from . import store as secrets
 
     path = secrets.secrets_path()
     in_file = set(secrets.file_key_names(path)) if path.is_file() else set()
@@ -93,9 +94,10 @@ def init(c: Context, dry_run: bool = False, json: bool = False) -> None:
     import os
     from pathlib import Path
 
-    from . import secrets, taskutil
-    from .errors import Refused
-    from .plan import Cmd, Local, Plan
+    from .. import taskutil
+    from ..errors import Refused
+    from ..plan import Cmd, Local, Plan
+    from . import store as secrets
 
     key_file = Path(os.environ.get("SOPS_AGE_KEY_FILE") or secrets.default_age_key_file())
     key_file = key_file.expanduser()
@@ -121,7 +123,7 @@ def init(c: Context, dry_run: bool = False, json: bool = False) -> None:
     ex.execute(plan)
     if dry_run:
         return
-    from .run import run_cmd
+    from ..run import run_cmd
 
     public = run_cmd(["age-keygen", "-y", str(key_file)], timeout_s=10).stdout.strip()
     print(f"age key written to {key_file} (keep a copy somewhere safe: without it the secrets")

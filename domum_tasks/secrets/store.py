@@ -27,9 +27,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import CommandFailed, ConfigError
-from .plan import mask
-from .tools import REPO_ROOT, require_tool
+from ..errors import CommandFailed, ConfigError
+from ..plan import mask
+from ..tools import REPO_ROOT, require_tool
 
 DEFAULT_PATH = REPO_ROOT / "config" / "secrets.sops.yaml"
 EXAMPLE_PATH = REPO_ROOT / "config" / "secrets.example.yaml"
@@ -259,7 +259,7 @@ def encrypt_bytes(
     (an `encrypted_regex` rule meant for Kubernetes Secrets matching the wrong file) is refused
     and nothing is written; pass False for Secret manifests, whose metadata stays readable.
     """
-    from .run import write_atomic
+    from ..run import write_atomic
 
     target = Path(dest).resolve()
     conf = encryption_config(target, config)
