@@ -13,7 +13,7 @@ import yaml
 from domum_tasks.errors import ConfigError, Refused
 from domum_tasks.inventory.loader import load
 from domum_tasks.pi.flash import formats as ff
-from domum_tasks.pi.flash import run as flash_run
+from domum_tasks.pi.flash import session as flash_session
 from domum_tasks.pi.flash.facts import Partition, TargetFacts, mounts, refusals
 from domum_tasks.pi.flash.firstboot import FirstBoot, first_partition, for_node
 from domum_tasks.pi.flash.image import cache_name, resolve_image
@@ -355,7 +355,7 @@ def test_node_that_is_not_a_number_gets_one_message_everywhere() -> None:
     calls = [
         lambda: fleet_tasks.run(Context(), node="abc", cmd="true", dry_run=True),
         lambda: talos_tasks.apply(Context(), node="abc", dry_run=True),
-        lambda: flash_run.run(
+        lambda: flash_session.run(
             node="abc", device="x", image="", yes=False, force=False, dry_run=True, json_out=False
         ),
     ]
