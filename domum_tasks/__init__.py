@@ -9,7 +9,7 @@ from __future__ import annotations
 from invoke import Collection, Context
 
 from .backup.tasks import ns as backup_ns
-from .cli import install_broken_pipe_hook
+from .brokenpipe import install_broken_pipe_hook
 from .flux.tasks import ns as flux_ns
 from .pi.tasks import ns as pi_ns
 from .proxmox.tasks import ns as proxmox_ns

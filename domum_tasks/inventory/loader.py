@@ -12,36 +12,18 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
 from ..errors import InventoryInvalid
+from .findings import Finding, Loc
 from .model import PI_PLATFORMS, BackupJob, Inventory
+from .site_checks import site_findings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PATH = REPO_ROOT / "config" / "domum.yaml"
-
-Loc = tuple[str | int, ...]
-
-
-@dataclass(frozen=True)
-class Finding:
-    severity: Literal["error", "warning"]
-    loc: Loc
-    message: str
-    line: int | None = None
-
-    def parts(self, file: str) -> tuple[str, str]:
-        """(where, what): `file:line` and `[warning: ]field.path: message`."""
-        where = f"{file}:{self.line}" if self.line else file
-        path = ".".join(str(p) for p in self.loc) or "(top level)"
-        prefix = "warning: " if self.severity == "warning" else ""
-        return where, f"{prefix}{path}: {self.message}"
-
-    def render(self, file: str) -> str:
-        return ": ".join(self.parts(file))
 
 
 def repo_root() -> Path:
@@ -214,8 +196,6 @@ def cross_check(inv: Inventory) -> Iterator[Finding]:
         )
 
     yield from _backup_refs(inv)
-    from .site_checks import site_findings  # imports Finding from here, so not at the top
-
     yield from site_findings(inv)
     if inv.nas is not None and inv.nas.host in {n.ip for n in inv.nodes.values()}:
         yield Finding("error", ("nas", "host"), f"{inv.nas.host} is already a node's IP")

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from posixpath import normpath
 from urllib.parse import urlsplit
 
-from .loader import Finding, Loc
+from .findings import Finding, Loc
 from .model import Inventory
 
 IPv4 = ipaddress.IPv4Address
