@@ -9,11 +9,11 @@ from __future__ import annotations
 from invoke import Collection, Context
 
 from .backup.tasks import ns as backup_ns
-from .cli import install_broken_pipe_hook
+from .brokenpipe import install_broken_pipe_hook
 from .flux.tasks import ns as flux_ns
 from .pi.tasks import ns as pi_ns
 from .proxmox.tasks import ns as proxmox_ns
-from .secrets_tasks import ns as secrets_ns
+from .secrets.tasks import ns as secrets_ns
 from .talos.tasks import ns as talos_ns
 from .taskutil import domum_task
 from .tools.tasks import ns as tools_ns

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from .errors import ConfigError, InventoryInvalid
 from .findings import Checker, CheckFinding
-from .inventory import Loaded, load_with_findings
+from .inventory.loader import Loaded, load_with_findings
 
 __all__ = ["CHECKERS", "CheckFinding", "Checker", "run_checks"]
 

@@ -13,18 +13,16 @@ A closed output pipe (`domum --list | head -1`) exits 141 without a traceback, u
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import sys
 from collections.abc import Iterable, Iterator
-from types import TracebackType
 from typing import Any
 
 from invoke import Exit, ParseError, Program
 
+from .brokenpipe import quiet_broken_pipe
 from .errors import EXIT_CONFIG
 
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a writer cut off by `| head`
 _UNKNOWN = re.compile(r"No idea what '([^']*)' is!")
 # invoke's core flags that a task's parser context also lists: never a suggestion for a task.
 _CORE_ONLY = {"--dry", "--pty", "--list", "--echo", "--debug", "--hide", "--warn-only"}
@@ -37,27 +35,6 @@ def suggestion(word: str, options: Iterable[str]) -> str:
 
     match = difflib.get_close_matches(word, sorted(set(options)), n=1, cutoff=0.6)
     return f" (did you mean '{match[0]}'?)" if match else ""
-
-
-def quiet_broken_pipe() -> int:
-    """Point stdout at /dev/null so the interpreter's final flush cannot fail again; exit code."""
-    with contextlib.suppress(OSError, ValueError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    return EXIT_BROKEN_PIPE
-
-
-def _excepthook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
-    if issubclass(kind, BrokenPipeError):
-        os._exit(quiet_broken_pipe())  # the reader left: nothing to report, nobody to tell
-    sys.__excepthook__(kind, value, tb)
-
-
-def install_broken_pipe_hook() -> None:
-    """`inv --list | true` breaks the pipe inside invoke itself, outside any Domum task: end that
-    quietly with 141 too. Only replaces Python's default hook, never someone else's."""
-    if sys.excepthook is sys.__excepthook__:
-        sys.excepthook = _excepthook
 
 
 class DomumProgram(Program):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from .inventory import Loaded
+    from .inventory.loader import Loaded
 
 
 @dataclass(frozen=True)

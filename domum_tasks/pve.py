@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError, PveError
-from .inventory_model import Inventory, ProxmoxHost
+from .inventory.model import Inventory, ProxmoxHost
 from .plan import PveCall, mask
 from .run import StepResult
 
@@ -88,15 +88,15 @@ def secret_key(host_name: str) -> str:
 
 
 def env_var(host_name: str) -> str:
-    from .secrets import env_name
+    from .secrets.store import env_name
 
     return env_name(secret_key(host_name))
 
 
 def token_secret(host_name: str) -> str:
     """The API token secret of an inventory Proxmox host (environment first, then SOPS)."""
-    from . import secrets
     from .errors import DomumError
+    from .secrets import store as secrets
 
     try:
         value = secrets.load().get(secret_key(host_name))

@@ -96,7 +96,7 @@ def run_cmd(
     full_env = {**os.environ, **env} if env else None
     program = resolve_program(argv[0])
     if cwd is None:  # relative inventory paths (clusterconfig/...) are relative to the repo
-        from .inventory import repo_root
+        from .inventory.loader import repo_root
 
         cwd = str(repo_root())
     try:

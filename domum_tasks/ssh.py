@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .errors import ConfigError, RemoteError
-from .inventory import REPO_ROOT
+from .inventory.loader import REPO_ROOT
 from .plan import Ssh
 
 if TYPE_CHECKING:
     from fabric import Connection
 
-    from .inventory_model import Inventory
+    from .inventory.model import Inventory
     from .run import StepResult
 
 Status = Literal["ok", "failed", "unreachable", "unknown-key", "changed-key", "auth", "timeout"]

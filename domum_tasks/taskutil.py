@@ -18,7 +18,7 @@ from invoke import Argument, Context, Exit, Task, task
 from .errors import EXIT_CONFIG, EXIT_FAILED, DomumError
 
 if TYPE_CHECKING:  # run.py (subprocess, tempfile) loads only when a task runs
-    from .inventory_model import Inventory
+    from .inventory.model import Inventory
     from .plan import Plan
     from .run import Executor, LocalHandler, StepResult
 
@@ -226,7 +226,7 @@ def execute(
 
 def load_inventory() -> Inventory:
     """The inventory, loaded only when a task runs: pydantic and yaml stay out of `inv --list`."""
-    from .inventory import load
+    from .inventory.loader import load
 
     return load()
 

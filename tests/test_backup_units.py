@@ -13,11 +13,14 @@ import pytest
 import yaml
 from invoke import Context
 
-from domum_tasks.backup import jobs, lock, metrics, restic, stage
+from domum_tasks.backup import jobs
+from domum_tasks.backup.bookkeeping import lock, metrics
 from domum_tasks.backup.jobs import Job
+from domum_tasks.backup.producers import stage
+from domum_tasks.backup.repository import restic
 from domum_tasks.errors import ConfigError, LockHeld, Refused, VerifyError
-from domum_tasks.inventory import load
-from domum_tasks.inventory_model import BackupJob
+from domum_tasks.inventory.loader import load
+from domum_tasks.inventory.model import BackupJob
 from tests.conftest import LOOPBACK_INVENTORY, SHARED
 
 
@@ -152,7 +155,7 @@ def test_bad_packs_named() -> None:
 
 
 def test_newest_is_never_removed() -> None:
-    from domum_tasks.backup import prune
+    from domum_tasks.backup.repository import prune
 
     rows = [
         {"time": "2026-01-02", "action": "remove", "snapshot": "b"},
@@ -251,7 +254,7 @@ def test_metrics_render_and_atomic_write(tmp_path: Path) -> None:
 
 
 def test_restore_choice() -> None:
-    from domum_tasks.backup.restore import choose
+    from domum_tasks.backup.recovery.restore import choose
 
     snaps = [
         {
@@ -284,7 +287,7 @@ def test_restore_choice() -> None:
 def test_recovery_steps_are_valid_talosctl() -> None:
     import shlex
 
-    from domum_tasks.backup.restore import recovery_steps
+    from domum_tasks.backup.recovery.restore import recovery_steps
     from tests.fixtures.contract import assert_argv_valid
 
     lines = recovery_steps(load(LOOPBACK_INVENTORY), Path("/restore"))

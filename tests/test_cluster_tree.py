@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from domum_tasks.flux.settings import render, settings
-from domum_tasks.inventory import DEFAULT_PATH, load
+from domum_tasks.inventory.loader import DEFAULT_PATH, load
 
 REPO = Path(__file__).resolve().parent.parent
 CLUSTER = REPO / "cluster"

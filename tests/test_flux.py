@@ -24,7 +24,7 @@ from domum_tasks.flux.plan import (
     resume_plan,
     suspend_plan,
 )
-from domum_tasks.inventory import load
+from domum_tasks.inventory.loader import load
 from domum_tasks.plan import Cmd
 from tests import flux_tree
 

@@ -12,7 +12,7 @@ from invoke import Context, Exit
 from domum_tasks.errors import ConfigError
 from domum_tasks.flux.plan import render_settings_plan
 from domum_tasks.flux.settings import SETTINGS_PATH, render, settings
-from domum_tasks.inventory import DEFAULT_PATH, load, load_with_findings
+from domum_tasks.inventory.loader import DEFAULT_PATH, load, load_with_findings
 from domum_tasks.plan import Write
 
 REPO = Path(__file__).resolve().parent.parent

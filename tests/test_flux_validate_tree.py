@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from domum_tasks.flux.validate.api import settings_for, validate
-from domum_tasks.inventory import DEFAULT_PATH, load
+from domum_tasks.inventory.loader import DEFAULT_PATH, load
 from domum_tasks.tools.schemas import crd_cache_dir
 from tests.conftest import CONTRACTS, REPO
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from domum_tasks.errors import ConfigError
-from domum_tasks.inventory import DEFAULT_PATH, load, load_with_findings
+from domum_tasks.inventory.loader import DEFAULT_PATH, load, load_with_findings
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "tests" / "data" / "bad_inventories"

@@ -14,7 +14,7 @@ import yaml
 
 from domum_tasks.errors import DomumError, VerifyError
 from domum_tasks.pi.flash import download as flash_download
-from domum_tasks.pi.flash import run as flash_run
+from domum_tasks.pi.flash import session as flash_session
 from domum_tasks.pi.flash.image import ImageSpec
 from tests import pi_flash_support as support
 from tests.pi_flash_support import (
@@ -40,7 +40,7 @@ NODE92_SCHEMATIC_ID = "e090986cdd46906f90ec43c7010d605c7782a6e4f961690790de46611
 def _flash(**kw: Any) -> None:
     args: dict[str, Any] = dict(image="", yes=True, force=False, dry_run=False, json_out=False)
     args.update(kw)
-    flash_run.run(**args)
+    flash_session.run(**args)
 
 
 @pytest.fixture

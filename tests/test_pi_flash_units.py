@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from domum_tasks.errors import ConfigError, Refused
-from domum_tasks.inventory import load
+from domum_tasks.inventory.loader import load
 from domum_tasks.pi.flash import formats as ff
-from domum_tasks.pi.flash import run as flash_run
+from domum_tasks.pi.flash import session as flash_session
 from domum_tasks.pi.flash.facts import Partition, TargetFacts, mounts, refusals
 from domum_tasks.pi.flash.firstboot import FirstBoot, first_partition, for_node
 from domum_tasks.pi.flash.image import cache_name, resolve_image
@@ -255,7 +255,7 @@ def test_first_partition_from_mbr() -> None:
 
 
 def test_firstboot_from_inventory_static_by_default_overrides_per_node() -> None:
-    from domum_tasks.inventory_model import Inventory
+    from domum_tasks.inventory.model import Inventory
     from domum_tasks.pi.flash.cloudinit import from_inventory
 
     data = yaml.safe_load(LOOPBACK_INVENTORY.read_text())
@@ -277,7 +277,7 @@ def test_firstboot_from_inventory_static_by_default_overrides_per_node() -> None
 def test_raspios_section_is_strict() -> None:
     from pydantic import ValidationError
 
-    from domum_tasks.inventory_model import Inventory
+    from domum_tasks.inventory.model import Inventory
 
     data = yaml.safe_load(LOOPBACK_INVENTORY.read_text())
     data["raspios"] = {"timezon": "Europe/Berlin"}
@@ -355,7 +355,7 @@ def test_node_that_is_not_a_number_gets_one_message_everywhere() -> None:
     calls = [
         lambda: fleet_tasks.run(Context(), node="abc", cmd="true", dry_run=True),
         lambda: talos_tasks.apply(Context(), node="abc", dry_run=True),
-        lambda: flash_run.run(
+        lambda: flash_session.run(
             node="abc", device="x", image="", yes=False, force=False, dry_run=True, json_out=False
         ),
     ]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from domum_tasks import inventory
 from domum_tasks.errors import ConfigError
+from domum_tasks.inventory import loader as inventory
 from domum_tasks.pi.fleet import facts
 from domum_tasks.pi.fleet import plan as fleet_plan
 from domum_tasks.plan import Ssh, Wait, Write

@@ -8,7 +8,10 @@ from typing import Any
 import pytest
 from invoke import Context, Exit
 
-from domum_tasks.proxmox import power_tasks, snapshot_tasks, status_tasks, vm_tasks
+from domum_tasks.proxmox.power import tasks as power_tasks
+from domum_tasks.proxmox.snapshots import tasks as snapshot_tasks
+from domum_tasks.proxmox.status import tasks as status_tasks
+from domum_tasks.proxmox.vm import tasks as vm_tasks
 from tests.fixtures.pve_sim import PveSim
 
 pytestmark = pytest.mark.integration
@@ -143,7 +146,7 @@ def test_shutdown_without_force_after_fails_with_advice(
 
 def test_state_wait_has_a_deadline(pve_sim: PveSim, capsys: pytest.CaptureFixture[str],
                                    monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
-    from domum_tasks.proxmox import power
+    from domum_tasks.proxmox.power import actions as power
 
     vm = pve_sim.add_inventory_vm(96, status="stopped")
     vm.start_error = None

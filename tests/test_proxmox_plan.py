@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from domum_tasks import inventory
 from domum_tasks.errors import ConfigError, LockHeld, Refused
+from domum_tasks.inventory import loader as inventory
 from domum_tasks.plan import Local, PveCall
-from domum_tasks.proxmox import create, destroy, drift, permissions, power, snapshots, target
+from domum_tasks.proxmox import permissions, target
 from domum_tasks.proxmox.facts import (
     ConfigValue,
     VmFacts,
@@ -17,6 +17,9 @@ from domum_tasks.proxmox.facts import (
     parse_resources,
     parse_snapshots,
 )
+from domum_tasks.proxmox.power import actions as power
+from domum_tasks.proxmox.snapshots import plan as snapshots
+from domum_tasks.proxmox.vm import create, destroy, drift
 from tests.conftest import LOOPBACK_INVENTORY
 
 QGA_ID = "ce4c980550dd2ab1b17bbf2b08801c7eb59418eafe8f279833297925d67c7515"

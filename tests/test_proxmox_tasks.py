@@ -13,7 +13,10 @@ import pytest
 import yaml
 from invoke import Context, Exit
 
-from domum_tasks.proxmox import power_tasks, snapshot_tasks, status_tasks, vm_tasks
+from domum_tasks.proxmox.power import tasks as power_tasks
+from domum_tasks.proxmox.snapshots import tasks as snapshot_tasks
+from domum_tasks.proxmox.status import tasks as status_tasks
+from domum_tasks.proxmox.vm import tasks as vm_tasks
 from tests.conftest import CONTRACTS, LOOPBACK_INVENTORY, REPO
 from tests.fixtures.pve_sim import PveSim
 
@@ -283,9 +286,12 @@ def test_cli_error_is_one_line_without_traceback(pve_sim: PveSim) -> None:
 
 def _planned_calls() -> list[dict[str, Any]]:
     """Every PveCall the planners produce for the loopback inventory, in each state they handle."""
-    from domum_tasks import inventory
-    from domum_tasks.proxmox import create, destroy, power, snapshots, vzdump
+    from domum_tasks.inventory import loader as inventory
+    from domum_tasks.proxmox import vzdump
     from domum_tasks.proxmox.facts import ConfigValue, VmFacts, VmInfo
+    from domum_tasks.proxmox.power import actions as power
+    from domum_tasks.proxmox.snapshots import plan as snapshots
+    from domum_tasks.proxmox.vm import create, destroy
 
     inv = inventory.load(LOOPBACK_INVENTORY)
     fresh = VmFacts("pve1")

@@ -124,7 +124,7 @@ def test_vzdump_task_reports_volids_and_dry_runs_the_call(
 
     from invoke import Context
 
-    from domum_tasks.proxmox import status_tasks
+    from domum_tasks.proxmox.status import tasks as status_tasks
 
     pve_sim.add_inventory_vm(96, status="running")
     archiving(pve_sim)
@@ -144,7 +144,7 @@ def test_vzdump_task_exits_1_when_a_backup_fails(
 
     pve_sim.add_inventory_vm(96, status="running")
     archiving(pve_sim, exitstatus="job errors")
-    from domum_tasks.proxmox import status_tasks
+    from domum_tasks.proxmox.status import tasks as status_tasks
 
     with pytest.raises(Exit) as err:
         status_tasks.vzdump(Context(), node=96)

@@ -123,7 +123,7 @@ def test_missing_secret_is_unavailable(pve_sim: PveSim, monkeypatch: pytest.Monk
 
 
 def test_host_for_path() -> None:
-    from domum_tasks import inventory
+    from domum_tasks.inventory import loader as inventory
 
     inv = inventory.load()
     assert pve.host_for_path(inv, "/nodes/pve1/qemu") == "pve1"

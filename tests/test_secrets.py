@@ -16,11 +16,11 @@ import pytest
 import yaml
 from invoke import Context, Exit
 
-from domum_tasks import secrets as sec
-from domum_tasks import secrets_tasks
 from domum_tasks.errors import CommandFailed, ConfigError
 from domum_tasks.plan import MASK, Cmd, Plan
 from domum_tasks.run import Executor
+from domum_tasks.secrets import store as sec
+from domum_tasks.secrets import tasks as secrets_tasks
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.skipif(

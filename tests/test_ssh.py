@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from domum_tasks import inventory, plan, ssh
+from domum_tasks import plan, ssh
 from domum_tasks.errors import ConfigError, RemoteError
+from domum_tasks.inventory import loader as inventory
 from tests.fixtures.sshd_hosts import SshdFleet
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from invoke import Context, Exit
 
-from domum_tasks.inventory import load
+from domum_tasks.inventory.loader import load
 from domum_tasks.talos.genconfig import patches
 from domum_tasks.talos.genconfig.tasks import genconfig
 from tests.conftest import CONTRACTS, REPO

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from invoke import Context, Exit
 
-from domum_tasks.inventory import load, load_with_findings
+from domum_tasks.inventory.loader import load, load_with_findings
 from domum_tasks.talos import yaml12
 from domum_tasks.talos.genconfig import merged, patches, rules
 from domum_tasks.talos.genconfig.checks import check_talos

@@ -74,8 +74,8 @@ def test_upgrade_happy_path_single_node(fake_cli: Any, cluster_dir: Path) -> Non
 def test_upgrade_skips_nodes_already_at_target_and_rerun_resumes(
     fake_cli: Any, cluster_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from domum_tasks.inventory import load
-    from domum_tasks.talos.ops.run import resolve_schematics
+    from domum_tasks.inventory.loader import load
+    from domum_tasks.talos.ops.glue import resolve_schematics
 
     inv = load()
     want = {str(inv.nodes[i].ip): r.id for i, r in
@@ -153,14 +153,14 @@ def test_upgrade_leaves_operator_suspended_kustomization_suspended(
     fake_cli: Any, cluster_dir: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str], fails: bool,
 ) -> None:
-    from domum_tasks.talos.ops import run as ops_run
+    from domum_tasks.talos.ops import glue as ops_glue
 
     fake_cli.set_state(kustomizations=OPERATOR_KS)
     if fails:
         fake_cli.set_state(unhealthy_after={"upgrade": ["127.0.0.91"]})
     during: list[dict[str, bool]] = []
-    mark = ops_run.Progress.mark
-    monkeypatch.setattr(ops_run.Progress, "mark",
+    mark = ops_glue.Progress.mark
+    monkeypatch.setattr(ops_glue.Progress, "mark",
                         lambda self, args: (during.append(_suspended(fake_cli)), mark(self, args)))
     if fails:
         with pytest.raises(Exit) as exc:
@@ -328,7 +328,7 @@ def test_fake_flux_table_parses_and_suspend_by_name_is_scoped(
 ) -> None:
     import subprocess
 
-    from domum_tasks.inventory import load
+    from domum_tasks.inventory.loader import load
     from domum_tasks.talos import argv as A
     from domum_tasks.talos.ops import facts
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from domum_tasks.errors import CommandFailed, ConfigError, DomumError
-from domum_tasks.inventory import load
+from domum_tasks.inventory.loader import load
 from domum_tasks.plan import Cmd, Local, Plan, Wait
 from domum_tasks.run import Executor
 from domum_tasks.talos import argv as A

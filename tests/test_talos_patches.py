@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from domum_tasks.inventory import load, load_with_findings
+from domum_tasks.inventory.loader import load, load_with_findings
 from domum_tasks.plan import Cmd, Local, Write
 from domum_tasks.talos.genconfig import patches, schema
 from domum_tasks.talos.genconfig.checks import check_talos

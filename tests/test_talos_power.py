@@ -13,7 +13,7 @@ import yaml
 from invoke import Context, Exit
 
 from domum_tasks.errors import ConfigError
-from domum_tasks.inventory import load
+from domum_tasks.inventory.loader import load
 from domum_tasks.plan import Cmd
 from domum_tasks.talos.ops import plan as P
 from domum_tasks.talos.ops import power

@@ -14,7 +14,7 @@ import yaml
 from invoke import Context
 
 from domum_tasks.errors import DomumError
-from domum_tasks.inventory import load
+from domum_tasks.inventory.loader import load
 from domum_tasks.talos import schematic as S
 from domum_tasks.talos.ops import facts
 from tests.conftest import LOOPBACK_INVENTORY
@@ -60,7 +60,7 @@ def test_cluster_and_node_extensions_merge_sorted_and_deduplicated() -> None:
     data = yaml.safe_load(LOOPBACK_INVENTORY.read_text())
     data["cluster"]["extensions"] = ["siderolabs/tailscale", "siderolabs/i915"]
     data["nodes"][96]["schematic"]["extra_kernel_args"] = ["net.ifnames=0", "-lockdown", "net.ifnames=0"]
-    from domum_tasks.inventory_model import Inventory
+    from domum_tasks.inventory.model import Inventory
 
     inv = Inventory.model_validate(data)
     s96 = S.schematic_for(inv, inv.node(96))

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 from invoke import Context, Exit
 
-from domum_tasks import secrets, tools
+from domum_tasks import tools
 from domum_tasks.download import check_url
 from domum_tasks.errors import ConfigError, ToolMissing, VerifyError
+from domum_tasks.secrets import store as secrets
 from domum_tasks.tools import pins, schema_pins, schemas, versions
-from domum_tasks.tools.versions import PROBES
 from domum_tasks.tools import tasks as tools_tasks
 from domum_tasks.tools.install import (
     host_platform,
@@ -32,6 +32,7 @@ from domum_tasks.tools.install import (
     parse_checksums,
     plan_install,
 )
+from domum_tasks.tools.versions import PROBES
 
 # --- version parsers: outputs captured from the real tools ------------------------------------
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..errors import ConfigError
-from ..inventory_model import BackupJob, BackupTarget, Inventory, Retention
+from ..inventory.model import BackupJob, BackupTarget, Inventory, Retention
 
 RESTIC_KINDS = ("etcd-snapshot", "config", "files", "nas")
 # Kinds whose staging directory is a persistent mirror that rsync updates in place.

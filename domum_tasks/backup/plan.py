@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..inventory_model import Inventory
+from ..inventory.model import Inventory
 from ..plan import Cmd, Local, Plan
 from ..ssh import repo_path, resolve
-from . import jobs, stage
+from . import jobs
 from .jobs import Job
-from .restic import sftp_command
-from .sources import rsync_argv
+from .producers import stage
+from .producers.sources import rsync_argv
+from .repository.restic import sftp_command
 
 
 def state_dir(inv: Inventory) -> Path:
@@ -61,7 +62,7 @@ def _restic_cmd(inv: Inventory, target: str, args: list[str], desc: str) -> Cmd:
 
 
 def _password_env(target: str) -> str:
-    from ..secrets import env_name
+    from ..secrets.store import env_name
 
     return env_name(jobs.password_key(target))
 
@@ -101,7 +102,7 @@ def plan_job(inv: Inventory, job: Job) -> Plan:
         plan.add(*plan_etcd_snapshot(inv, str(part / "etcd.snapshot")).steps)
     elif job.kind == "vzdump":
         from ..proxmox.vzdump import plan_vzdump
-        from .vzdump_job import prune_policy, storage
+        from .producers.vzdump_job import prune_policy, storage
 
         sub = plan_vzdump(inv, spec.vmids, storage=storage(inv, job), prune=prune_policy(inv, job))
         plan.add(*sub.steps)

@@ -35,7 +35,8 @@ def _fail(failures: list[str], what: str) -> None:
 def init(c: Context, dry_run: bool = False, json: bool = False) -> None:
     """Initialise every restic target that is not yet a repository (idempotent)."""
     from ..taskutil import executor
-    from . import access, plan
+    from . import plan
+    from .repository import access
 
     inv = load_inventory()
     names = sorted(n for n, t in inv.backup.targets.items() if t.type == "restic")
@@ -46,7 +47,7 @@ def init(c: Context, dry_run: bool = False, json: bool = False) -> None:
     if dry_run:
         executor(dry_run=True, json_out=json).execute(p)
         return
-    from . import restic
+    from .repository import restic
 
     for n in names:
         if not known[n]:
@@ -76,7 +77,8 @@ def snapshot(
 ) -> None:
     """Back up each job: stage its data, restic backup to every target, retention."""
     from ..errors import ConfigError
-    from . import jobs, runner
+    from . import jobs
+    from .snapshot import runner
 
     if sum(map(bool, (job, all, due))) > 1:
         raise ConfigError("use one of --job J, --all, --due")
@@ -107,7 +109,8 @@ def snapshot(
 @domum_task(name="list", help={"job": JOB, "json": "machine-readable output"})
 def list_(c: Context, job: str = "", json: bool = False) -> None:
     """Snapshots per job and target, the newest and its age, and the last run."""
-    from . import jobs, listing
+    from . import jobs
+    from .repository import listing
 
     inv = load_inventory()
     rows = listing.rows(inv, jobs.select(inv, job, include_disabled=not job))
@@ -132,8 +135,9 @@ def prune(
 ) -> None:
     """Apply each job's retention with restic forget (never the newest snapshot)."""
     from ..errors import Refused
-    from . import jobs, lock, plan
-    from . import prune as pr
+    from . import jobs, plan
+    from .bookkeeping import lock
+    from .repository import prune as pr
 
     inv = load_inventory()
     selected = [j for j in jobs.select(inv, job) if j.uses_restic]
@@ -186,8 +190,9 @@ def verify(c: Context, job: str = "", subset: int = 4) -> None:
     """restic check --read-data-subset=n/N (n rotates) and the newest manifest."""
     from ..errors import ConfigError
     from ..ssh import repo_path
-    from . import jobs, lock, metrics, plan, state
-    from . import verify as vf
+    from . import jobs, plan
+    from .bookkeeping import lock, metrics, state
+    from .recovery import verify as vf
 
     if subset < 1:
         raise ConfigError(f"--subset {subset}: must be 1 or more")
@@ -218,8 +223,9 @@ def restore(
     from pathlib import Path
 
     from ..errors import ConfigError
-    from . import access, jobs
-    from . import restore as rs
+    from . import jobs
+    from .recovery import restore as rs
+    from .repository import access
 
     if not job or not to:
         raise ConfigError("--job J and --to DIR are required")
@@ -249,8 +255,9 @@ def drill(c: Context, job: str = "") -> None:
     """Restore drill: restore each newest snapshot to a temp dir and verify it."""
     from ..errors import DomumError
     from ..ssh import repo_path
-    from . import jobs, lock, metrics, plan, state
-    from . import restore as rs
+    from . import jobs, plan
+    from .bookkeeping import lock, metrics, state
+    from .recovery import restore as rs
 
     inv = load_inventory()
     sd = plan.state_dir(inv)
@@ -287,7 +294,7 @@ def install_timer(
     """Write systemd timers: snapshot --due every 15 min, weekly verify and drill."""
     from ..plan import Write
     from ..taskutil import executor
-    from . import timer
+    from .snapshot import timer
 
     if cron:
         print(timer.crontab(), end="")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from ..errors import CommandFailed, ConfigError
 
 if TYPE_CHECKING:
-    from ..inventory_model import Inventory
+    from ..inventory.model import Inventory
     from .plan import DiffTarget
 
 
@@ -44,7 +44,7 @@ def targets(inv: Inventory, repo_root: Path, only: str = "") -> list[DiffTarget]
 
 
 def run_diff(inv: Inventory, only: str, *, dry_run: bool, json_out: bool) -> None:
-    from ..inventory import repo_root
+    from ..inventory.loader import repo_root
     from ..run import run_cmd
     from ..taskutil import executor
     from .facts import diff_outcome

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import ConfigError
-from ..inventory_model import Inventory
+from ..inventory.model import Inventory
 from ..plan import Cmd, Plan, Write
 from ..talos.argv import FLUX_NAMESPACE, flux
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 from ..errors import ConfigError
-from ..inventory_model import Inventory
+from ..inventory.model import Inventory
 
 SETTINGS_PATH = "cluster/core/02-flux/cluster-settings.yaml"
 CONFIGMAP = "cluster-settings"

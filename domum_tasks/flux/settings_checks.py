@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..findings import CheckFinding
-from ..inventory import DEFAULT_PATH, Loaded, repo_root
+from ..inventory.loader import DEFAULT_PATH, Loaded, repo_root
 from .settings import SETTINGS_PATH, render
 
 NAME = "flux-settings"

@@ -19,7 +19,7 @@ ALL = "every Kustomization in the namespace"
 def bootstrap(c: Context, dry_run: bool = False, json: bool = False) -> None:
     """Install Flux on the cluster and point it at the inventory's Git repository."""
     from ..errors import ConfigError
-    from ..secrets import load as load_secrets
+    from ..secrets.store import load as load_secrets
     from .plan import TOKEN_ENV, TOKEN_SECRET_KEY, bootstrap_plan
 
     inv = load_inventory()
@@ -158,7 +158,7 @@ def status(c: Context, json: bool = False) -> None:
 @domum_task(help={"dry_run": DRY_RUN, "json": JSON})
 def render_settings(c: Context, dry_run: bool = False, json: bool = False) -> None:
     """Render the inventory's site: into the tree's cluster-settings ConfigMap."""
-    from ..inventory import repo_root
+    from ..inventory.loader import repo_root
     from .plan import render_settings_plan
     from .settings import SETTINGS_PATH
 

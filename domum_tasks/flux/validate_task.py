@@ -11,12 +11,12 @@ from ..taskutil import domum_task
 
 if TYPE_CHECKING:
     from ..findings import CheckFinding
-    from ..inventory import Loaded
+    from ..inventory.loader import Loaded
     from .validate.model import Finding
 
 
 def _findings(loaded: Loaded) -> list[Finding]:
-    from ..inventory import repo_root
+    from ..inventory.loader import repo_root
     from .validate.api import settings_for
     from .validate.api import validate as run
 
@@ -32,7 +32,7 @@ def validate(c: Context, json: bool = False) -> None:
     """Validate the GitOps tree offline: render, schemas, references, Flux rules."""
     from ..console import print_table
     from ..errors import ConfigError
-    from ..inventory import load_with_findings
+    from ..inventory.loader import load_with_findings
     from .validate.api import summary
 
     found = _findings(load_with_findings())

@@ -9,7 +9,7 @@ import json as jsonlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..inventory_model import Inventory
+    from ..inventory.model import Inventory
     from ..plan import Plan
     from ..run import StepResult
 
@@ -48,7 +48,8 @@ def execute(
     the first write, run it (destructive steps need --yes or a typed 'yes'), report."""
     from ..plan import describe, step_dict
     from ..taskutil import executor
-    from . import permissions, power
+    from . import permissions
+    from .power import actions as power
 
     run = executor(
         dry_run=dry_run,

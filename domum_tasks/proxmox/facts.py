@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..inventory_model import Inventory
+    from ..inventory.model import Inventory
     from ..pve import PveClient
 
 

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import Refused
 from ..plan import Plan, PveCall
-from .drift import parse_disk, parse_nic
+from .vm.drift import parse_disk, parse_nic
 
 if TYPE_CHECKING:
-    from ..inventory_model import Inventory
+    from ..inventory.model import Inventory
 
 CPU = ("cores", "sockets", "cpu", "vcpus", "numa", "cpulimit", "cpuunits", "affinity")
 MEMORY = ("memory", "balloon", "shares")

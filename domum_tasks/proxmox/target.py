@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import ConfigError, Refused
-from ..inventory_model import Inventory, Node, ProxmoxHost, VmSpec
+from ..inventory.model import Inventory, Node, ProxmoxHost, VmSpec
 from ..talos import schematic
 from .facts import VmInfo
 

@@ -2,7 +2,10 @@
 
 from invoke import Collection
 
-from . import power_tasks, snapshot_tasks, status_tasks, vm_tasks
+from .power import tasks as power_tasks
+from .snapshots import tasks as snapshot_tasks
+from .status import tasks as status_tasks
+from .vm import tasks as vm_tasks
 
 ns = Collection("proxmox")
 for _module in (status_tasks, vm_tasks, power_tasks, snapshot_tasks):

@@ -18,7 +18,7 @@ from ..errors import ConfigError, DomumError
 from ..plan import Plan, PveCall
 
 if TYPE_CHECKING:
-    from ..inventory_model import Inventory
+    from ..inventory.model import Inventory
     from ..pve import PveClient
 
 NOTES_TEMPLATE = "{{guestname}} ({{vmid}}) on {{node}}, by inv proxmox.vzdump"

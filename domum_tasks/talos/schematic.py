@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from ..inventory_model import Inventory, Node
+    from ..inventory.model import Inventory, Node
 
 RPI_OVERLAY_IMAGE = "siderolabs/sbc-raspberrypi"
 RPI_OVERLAY_NAME = "rpi_generic"  # Pi 3 and Pi 4

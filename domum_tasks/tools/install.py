@@ -44,7 +44,7 @@ def host_platform(system: str | None = None, machine: str | None = None) -> tupl
 
 def talos_pin() -> tuple[str, str]:
     """talosctl follows the inventory's cluster.talos_version; (version, where it came from)."""
-    from ..inventory import load
+    from ..inventory.loader import load
 
     try:
         return load().cluster.talos_version, "inventory cluster.talos_version"

@@ -48,7 +48,7 @@ def install(
     import sys
 
     from .. import taskutil
-    from ..inventory import repo_root
+    from ..inventory.loader import repo_root
     from . import bin_dir
     from .install import handler, host_platform, plan_install, releases_for, talos_pin
     from .schemas import install_schema, plan_schemas, wanted

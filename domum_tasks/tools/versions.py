@@ -120,7 +120,7 @@ def probe_version(tool: str, path: Path, timeout_s: float = 10.0) -> tuple[str |
     """Run the tool's version command; (version, "") or (None, short reason)."""
     from ..errors import CommandFailed
     from ..run import run_cmd
-    from ..secrets import SOPS_ENV
+    from ..secrets.store import SOPS_ENV
 
     args, parser = PROBES[tool]
     try:

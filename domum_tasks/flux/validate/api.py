@@ -11,7 +11,7 @@ from .core import Check, Settings, build_worlds, run_checks
 from .model import Finding, SiteFacts
 
 if TYPE_CHECKING:
-    from ...inventory_model import Inventory
+    from ...inventory.model import Inventory
 
 WORLD_CHECKS: list[Check] = [
     schemas.check_schemas,

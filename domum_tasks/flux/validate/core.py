@@ -18,13 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .model import FLUX_SYSTEM, KS_API_GROUP, Finding, FluxKs, Obj, SiteFacts
+from .model import FLUX_SYSTEM, Finding, FluxKs, Obj, SiteFacts, is_flux_ks
+from .postbuild import substitute_world
 from .render import (
-    FLUX_FIELDS,
     Rendered,
     SourceIndex,
     flux_overrides,
-    has_kustomization,
     render_dir,
 )
 from .scope import Scopes
@@ -80,11 +79,6 @@ def find_entries(tree: Path) -> list[Path]:
         if found:
             return found
     return [tree]
-
-
-def is_flux_ks(doc: dict[str, Any]) -> bool:
-    api = str(doc.get("apiVersion", ""))
-    return doc.get("kind") == "Kustomization" and api.startswith(KS_API_GROUP + "/")
 
 
 def _apply_target_namespace(doc: dict[str, Any], target: str, scopes: Scopes) -> dict[str, Any]:
@@ -254,29 +248,7 @@ def _norm(path: str) -> str:
     return "./" + str(Path(path.strip() or ".")).lstrip("./")
 
 
-UNEMULATED = FLUX_FIELDS
-
-
-def unemulated_fields(ks: FluxKs, repo_root: Path) -> list[Finding]:
-    """Flux-side fields on a path without kustomization.yaml: Flux's generated kustomization
-    gets them, the offline render does not."""
-    used = [f for f in UNEMULATED if ks.spec.get(f)]
-    target = repo_root / ks.path
-    if not used or ks.declared_in is None or not target.is_dir() or has_kustomization(target):
-        return []
-    return [
-        ks.declared_in.finding(
-            "render",
-            f"spec.{', spec.'.join(used)} not applied by the offline render of a path without "
-            "kustomization.yaml: add one there so what Flux applies is what was checked",
-            "warning",
-        )
-    ]
-
-
 def build_worlds(settings: Settings, entries: list[Path] | None = None) -> list[World]:
-    from .postbuild import substitute_world
-
     index = SourceIndex(settings.repo_root, settings.tree)
     cache: dict[str, Rendered] = {}
     walker = _Walker(settings, index, cache)

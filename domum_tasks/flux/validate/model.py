@@ -44,6 +44,11 @@ def version_of(api_version: str) -> str:
     return api_version.rsplit("/", 1)[-1]
 
 
+def is_flux_ks(doc: dict[str, Any]) -> bool:
+    api = str(doc.get("apiVersion", ""))
+    return doc.get("kind") == "Kustomization" and api.startswith(KS_API_GROUP + "/")
+
+
 @dataclass(eq=False)  # identity: the same object rendered twice is two objects
 class Obj:
     """One rendered object, the file it most likely came from, and the Kustomization that applies it."""

@@ -4,9 +4,34 @@ every object it renders, as kustomize-controller does after the build."""
 
 from __future__ import annotations
 
-from .core import World, is_flux_ks, unemulated_fields
-from .model import Finding, FluxKs
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .model import Finding, FluxKs, is_flux_ks
+from .render import FLUX_FIELDS, has_kustomization
 from .subst import VAR_NAME, substitute
+
+if TYPE_CHECKING:
+    from .core import World
+
+UNEMULATED = FLUX_FIELDS
+
+
+def unemulated_fields(ks: FluxKs, repo_root: Path) -> list[Finding]:
+    """Flux-side fields on a path without kustomization.yaml: Flux's generated kustomization
+    gets them, the offline render does not."""
+    used = [f for f in UNEMULATED if ks.spec.get(f)]
+    target = repo_root / ks.path
+    if not used or ks.declared_in is None or not target.is_dir() or has_kustomization(target):
+        return []
+    return [
+        ks.declared_in.finding(
+            "render",
+            f"spec.{', spec.'.join(used)} not applied by the offline render of a path without "
+            "kustomization.yaml: add one there so what Flux applies is what was checked",
+            "warning",
+        )
+    ]
 
 
 def _variables(ks: FluxKs, world: World) -> tuple[dict[str, str], list[Finding]]:

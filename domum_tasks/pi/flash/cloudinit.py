@@ -30,7 +30,7 @@ import yaml
 from ...errors import ConfigError
 
 if TYPE_CHECKING:
-    from ...inventory_model import Inventory
+    from ...inventory.model import Inventory
 
 PSK_PLACEHOLDER = "<secret>"  # what a dry run writes instead of the real PSK (never decrypted)
 

@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlsplit
 from ...errors import ConfigError
 
 if TYPE_CHECKING:
-    from ...inventory_model import Inventory, Node
+    from ...inventory.model import Inventory, Node
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 

@@ -1,7 +1,7 @@
 """`inv pi.flash`: write a node's boot image onto an SD card, USB disk or image file.
 
-Thin: the work is in flash_run (glue), flash_plan (pure planner), flash_facts (target probes and
-safety rules), flash_download, flash_write and flash_firstboot, all imported only when run.
+Thin: the work is in flash_session (glue), flash_plan (pure planner), flash_facts (target probes
+and safety rules), flash_download, flash_write and flash_firstboot, all imported only when run.
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ def flash(
     json: bool = False,
 ) -> None:
     """Write a node's boot image to a disk or file, verify it, prepare first boot."""
-    from . import run as flash_run
+    from . import session as flash_session
 
-    flash_run.run(
+    flash_session.run(
         node=node, device=device, image=image, yes=yes, force=force, dry_run=dry_run, json_out=json
     )
 

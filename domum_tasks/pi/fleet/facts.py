@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ...inventory_model import Inventory, Node
+    from ...inventory.model import Inventory, Node
     from ...ssh import HostResult, Target
 
 REBOOT_REQUIRED = "/run/reboot-required"

@@ -15,7 +15,7 @@ from ...plan import Local, Plan, Ssh, Wait, Write
 from .facts import BOOT_ID, REBOOT_CHECK
 
 if TYPE_CHECKING:
-    from ...inventory_model import Inventory
+    from ...inventory.model import Inventory
 
 APT = (
     "env DEBIAN_FRONTEND=noninteractive apt-get -q -y "

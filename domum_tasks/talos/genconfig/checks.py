@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ...findings import CheckFinding
-from ...inventory import DEFAULT_PATH, Loaded, repo_root
+from ...inventory.loader import DEFAULT_PATH, Loaded, repo_root
 from . import merged, patches
-from .run import read_generated, schema_problems
+from .generate import read_generated, schema_problems
 
 NAME = "talos"
 

@@ -20,7 +20,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from ...inventory_model import Inventory
+from ...inventory.model import Inventory
 from .. import yaml12
 from . import patches, rules
 

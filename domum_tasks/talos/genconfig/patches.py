@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from ...inventory_model import Inventory, Node
+from ...inventory.model import Inventory, Node
 from ..schematic import pi_watchdog_enabled, schematic_for
 
 PATCH_DIR = "cluster/core/01-talos"

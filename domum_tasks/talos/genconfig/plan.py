@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from ...inventory_model import Inventory, Node
+from ...inventory.model import Inventory, Node
 from ...plan import Cmd, Local, Plan, Write
 from ..argv import controlplane_ips, talosctl_offline
 from ..schematic import node_installer_image, schematic_for

@@ -32,7 +32,7 @@ def genconfig(
     SOPS-encrypted, and never regenerated unless --rotate-secrets --yes. Without talosctl the
     patches are still rendered, then the task stops (exit 3) naming `inv tools.install`.
     """
-    from .run import run_genconfig
+    from .generate import run_genconfig
 
     run_genconfig(rotate=rotate_secrets, yes=yes, dry_run=dry_run, json_out=json)
 

@@ -21,7 +21,7 @@ from ..argv import flux, talosctl
 from ..schematic import Schematic
 
 if TYPE_CHECKING:
-    from ...inventory_model import Inventory, Node
+    from ...inventory.model import Inventory, Node
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 PROBE_TIMEOUT_S = 20.0
@@ -282,7 +282,7 @@ def lock_path() -> Path:
     env = os.environ.get("DOMUM_SCHEMATICS_LOCK")
     if env:
         return Path(env)
-    from ...inventory import inventory_path
+    from ...inventory.loader import inventory_path
 
     return inventory_path().parent / "schematics.lock"
 

@@ -20,7 +20,7 @@ from ..argv import controlplane_ips, flux, talosctl
 from ..genconfig.plan import machine_config_path
 
 if TYPE_CHECKING:
-    from ...inventory_model import Inventory, Node
+    from ...inventory.model import Inventory, Node
     from .facts import Kustomization, NodeFacts
 
 # talosctl v1.13 apply-config --mode (cmd/talosctl/cmd/talos/apply-config.go); `reboot` is new in 1.13

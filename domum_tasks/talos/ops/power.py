@@ -20,7 +20,7 @@ from ..argv import talosctl
 from .plan import _label, parse_duration, talos_node
 
 if TYPE_CHECKING:
-    from ...inventory_model import Inventory, Node
+    from ...inventory.model import Inventory, Node
 
 KEEP_BOOT_LABELS = ("STATE", "EPHEMERAL")
 FULL_WIPE_WARNING = {

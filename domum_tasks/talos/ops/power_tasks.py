@@ -15,7 +15,7 @@ from ...taskutil import DRY_RUN, JSON, NODE, YES, domum_task, load_inventory
 
 def _run(plan: Any, inv: Any, *, dry_run: bool, json: bool, yes: bool) -> None:
     from ...taskutil import executor
-    from .run import handlers
+    from .glue import handlers
 
     if not dry_run:
         from ...tools import require_tool
@@ -30,7 +30,7 @@ def _run(plan: Any, inv: Any, *, dry_run: bool, json: bool, yes: bool) -> None:
 
 def _node(node: str, inv: Any) -> int:
     from ...errors import ConfigError
-    from .run import parse_node
+    from .glue import parse_node
 
     nid = parse_node(node, inv)
     if nid is None:

@@ -27,7 +27,7 @@ def _require(dry_run: bool, *tools: str) -> None:
 
 def _executor(dry_run: bool, json: bool, inv: Any, progress: Any = None) -> Any:
     from ...taskutil import executor
-    from .run import handlers
+    from .glue import handlers
 
     return executor(dry_run=dry_run, json_out=json, inventory=inv, handlers=handlers(progress))
 
@@ -51,8 +51,8 @@ def schematic(
 ) -> None:
     """Show each node's Image Factory schematic, its id, installer and image URLs."""
     from ...plan import Local, Plan
+    from .glue import parse_node, resolve_schematics
     from .plan import talos_node
-    from .run import parse_node, resolve_schematics
 
     inv = load_inventory()
     nid = parse_node(node, inv)
@@ -118,8 +118,8 @@ def apply(
 ) -> None:
     """Apply generated machine configs to one node or all nodes."""
     from ...errors import ConfigError
+    from .glue import existing_files, parse_node, show_config_diffs
     from .plan import config_path, plan_apply
-    from .run import existing_files, parse_node, show_config_diffs
 
     _require(dry_run, "talosctl")
     inv = load_inventory()
@@ -186,8 +186,8 @@ def health(
     """Check cluster health, then show version and readiness per node."""
     from ...console import print_table
     from ...errors import DomumError
+    from .glue import probe_nodes
     from .plan import plan_health
-    from .run import probe_nodes
 
     _require(dry_run, "talosctl")
     inv = load_inventory()
@@ -247,8 +247,8 @@ def upgrade(
     """Rolling Talos upgrade, one node at a time, health-gated."""
     from ...errors import DomumError
     from . import facts
+    from .glue import Progress, parse_node, probe_nodes, resolve_schematics
     from .plan import plan_upgrade, rolling_order, talos_node
-    from .run import Progress, parse_node, probe_nodes, resolve_schematics
 
     _require(dry_run, "talosctl", *(() if no_flux else ("flux",)))
     inv = load_inventory()
@@ -316,7 +316,7 @@ def etcd_snapshot(
 
     if not out:
         raise ConfigError("--out PATH is required: where to write the snapshot")
-    from .run import parse_node
+    from .glue import parse_node
 
     _require(dry_run, "talosctl")
     inv = load_inventory()

@@ -1,0 +1,1 @@
+"""What every backup run shares: the single-flight lock, the state file and the metrics."""

@@ -1,0 +1,54 @@
+"""The single-flight lock: `flock(2)` on <state_dir>/backup.lock, never waiting.
+
+The kernel releases a flock when the last descriptor closes (also on kill -9), so it cannot go
+stale and needs no PID check. The job workers and their children (rsync, restic) inherit the
+descriptor: while any of them still runs, a new run is refused.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ...errors import ConfigError, LockHeld
+
+LOCK_NAME = "backup.lock"
+
+
+def _holder(path: Path) -> str:
+    try:
+        pid = path.read_text().strip()
+    except OSError:
+        return ""
+    return f" (pid {pid})" if pid.isdigit() else ""
+
+
+@contextmanager
+def held(state_dir: Path) -> Iterator[int]:
+    """Hold the lock for the block; raise LockHeld (exit 5) at once if another run has it."""
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(state_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise ConfigError(
+            f"backup.state_dir {state_dir}: cannot create the lock file: {exc.strerror}"
+        ) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise LockHeld(
+                    f"another backup run holds {state_dir / LOCK_NAME}"
+                    f"{_holder(state_dir / LOCK_NAME)}; not starting a second one"
+                ) from None
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield fd
+    finally:
+        os.close(fd)

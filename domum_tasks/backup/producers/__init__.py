@@ -1,0 +1,1 @@
+"""Producers: fill a job's staging directory (rsync, file sources, vzdump) over strict SSH."""

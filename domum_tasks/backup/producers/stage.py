@@ -1,0 +1,226 @@
+"""Staging: a job's data is built under <state_dir>/staging/<job>.partial/ and only becomes
+<state_dir>/staging/<job>/ (the stable path restic backs up) once it is complete:
+
+    MANIFEST.sha256 (sha256sum format) + summary.json written, data synced, then one rename.
+
+A run killed half-way leaves `<job>.partial`, which restic never sees; the next run reuses it
+(a mirror: rsync converges it) or rebuilds it (etcd, config). The stable path keeps restic's
+grouping right: unique paths per run would make `forget` delete nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ...errors import VerifyError
+from ...run import write_atomic
+
+MANIFEST = "MANIFEST.sha256"
+SUMMARY = "summary.json"
+META = (MANIFEST, SUMMARY)
+MANIFEST_TMP = f".{MANIFEST}.tmp"
+_SKIP = {*META, MANIFEST_TMP}
+_CHUNK = 1 << 20
+
+
+def staging_root(state_dir: Path) -> Path:
+    return state_dir / "staging"
+
+
+def final_dir(state_dir: Path, job: str) -> Path:
+    return staging_root(state_dir) / job
+
+
+def partial_dir(state_dir: Path, job: str) -> Path:
+    return staging_root(state_dir) / f"{job}.partial"
+
+
+def begin(state_dir: Path, job: str, *, mirror: bool) -> Path:
+    """The `.partial` directory to fill. A mirror starts from the last complete copy."""
+    final, part = final_dir(state_dir, job), partial_dir(state_dir, job)
+    part.parent.mkdir(parents=True, exist_ok=True)
+    if part.exists() and not mirror:
+        shutil.rmtree(part)
+    if not part.exists():
+        if mirror and final.exists():
+            os.rename(final, part)  # rsync then only moves what changed
+        else:
+            part.mkdir()
+    for name in META:  # a new manifest is written for this run
+        (part / name).unlink(missing_ok=True)
+    return part
+
+
+def _escape(rel: str) -> tuple[str, str]:
+    """GNU sha256sum's escaping for names with a backslash or newline."""
+    if "\\" in rel or "\n" in rel:
+        return "\\", rel.replace("\\", "\\\\").replace("\n", "\\n")
+    return "", rel
+
+
+def _unescape(name: str) -> str:
+    out, i = [], 0
+    while i < len(name):
+        if name[i] == "\\" and i + 1 < len(name):
+            out.append("\n" if name[i + 1] == "n" else name[i + 1])
+            i += 2
+        else:
+            out.append(name[i])
+            i += 1
+    return "".join(out)
+
+
+def regular_files(root: Path) -> Iterator[tuple[str, os.stat_result]]:
+    """(relative path, lstat) of every regular file, sorted; symlinks are not followed."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            full = os.path.join(dirpath, name)
+            st = os.lstat(full)
+            rel = os.path.relpath(full, root)
+            if rel in _SKIP or not _is_regular(st):
+                continue
+            yield rel, st
+
+
+def _is_regular(st: os.stat_result) -> bool:
+    import stat
+
+    return stat.S_ISREG(st.st_mode)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_manifest(part: Path, cache_file: Path | None = None) -> tuple[int, int, list[str]]:
+    """Hash every regular file into MANIFEST.sha256; returns (files, bytes, new or changed).
+
+    Files whose (size, mtime_ns, inode) match the previous run reuse its hash (what restic and
+    rsync's quick check also trust), so a 1%-changed mirror is not re-read in full.
+    """
+    old: dict[str, list[Any]] = {}
+    if cache_file is not None and cache_file.exists():
+        try:
+            old = json.loads(cache_file.read_text())
+        except ValueError:
+            old = {}
+    new: dict[str, list[Any]] = {}
+    changed: list[str] = []
+    files = total = 0
+    tmp = part / MANIFEST_TMP
+    with tmp.open("w", encoding="utf-8", errors="surrogateescape") as out:
+        for rel, st in regular_files(part):
+            key = [st.st_size, st.st_mtime_ns, st.st_ino]
+            prev = old.get(rel)
+            if prev and prev[:3] == key:
+                digest = prev[3]
+            else:
+                digest = sha256_file(part / rel)
+                changed.append(rel)
+            new[rel] = [*key, digest]
+            prefix, name = _escape(rel)
+            out.write(f"{prefix}{digest}  {name}\n")
+            files += 1
+            total += st.st_size
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, part / MANIFEST)
+    if cache_file is not None:
+        write_atomic(cache_file, json.dumps(new).encode())
+    return files, total, changed
+
+
+def _fsync(path: Path, flags: int = os.O_RDONLY) -> None:
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _syncfs(path: Path) -> None:
+    """Flush the one filesystem holding `path` (syncfs(2)): a single journal commit instead of
+    an fsync per file; os.sync() where libc has no syncfs."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    fn = getattr(libc, "syncfs", None)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if fn is None or fn(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
+
+
+def finish(state_dir: Path, job: str, summary: dict[str, Any], changed: list[str]) -> Path:
+    """summary.json, data synced to disk, then the one rename that makes it complete.
+
+    A few changed files get an fsync each; many (a first full mirror) one syncfs."""
+    final, part = final_dir(state_dir, job), partial_dir(state_dir, job)
+    write_atomic(part / SUMMARY, (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode())
+    if len(changed) > 32:
+        _syncfs(part)
+    else:
+        for rel in changed:
+            _fsync(part / rel)
+        for d in {part, *((part / rel).parent for rel in changed)}:
+            _fsync(d)
+    if final.exists():
+        shutil.rmtree(final)  # etcd/config: the previous complete copy (restic has it)
+    os.rename(part, final)
+    _fsync(final.parent)
+    return final
+
+
+def read_manifest(root: Path) -> dict[str, str]:
+    """{relative path: sha256} from root/MANIFEST.sha256."""
+    path = root / MANIFEST
+    try:
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+    except FileNotFoundError:
+        raise VerifyError(f"{path}: missing: not a complete Domum backup") from None
+    out: dict[str, str] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        escaped = line.startswith("\\")
+        body = line[1:] if escaped else line
+        digest, sep, name = body.partition("  ")
+        if not sep or len(digest) != 64:
+            raise VerifyError(f"{path}:{n}: not a sha256sum line")
+        out[_unescape(name) if escaped else name] = digest
+    return out
+
+
+def verify_tree(root: Path, *, allow_extra: bool = False) -> tuple[int, int]:
+    """Re-hash every file against MANIFEST.sha256: missing, changed and (unless allowed, for a
+    restore over existing files) extra files all fail."""
+    manifest = read_manifest(root)
+    present = dict(regular_files(root))
+    problems: list[str] = []
+    total = 0
+    for rel, digest in manifest.items():
+        if rel not in present:
+            problems.append(f"missing {rel}")
+            continue
+        total += present[rel].st_size
+        if sha256_file(root / rel) != digest:
+            problems.append(f"changed {rel}")
+    if not allow_extra:
+        problems += [f"not in manifest {rel}" for rel in sorted(set(present) - set(manifest))]
+    if problems:
+        more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise VerifyError(
+            f"{root}: {len(problems)} file(s) differ from MANIFEST.sha256: {', '.join(problems[:3])}{more}"
+        )
+    return len(manifest), total

@@ -1,0 +1,1 @@
+"""Getting data back and proving it can be: restore, drill and verify."""

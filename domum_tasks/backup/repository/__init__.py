@@ -1,0 +1,1 @@
+"""restic repositories: the restic command line, opening targets, pruning and listing snapshots."""

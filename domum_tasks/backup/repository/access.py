@@ -1,0 +1,71 @@
+"""Opening restic targets from the parent process: passwords from secrets, snapshot listings,
+"is this a repository yet?" probes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...errors import CommandFailed, ConfigError, Refused
+from ...inventory.model import Inventory
+from .. import jobs
+from ..jobs import Job
+from . import restic
+
+
+def repo_for(inv: Inventory, name: str, secrets: Any = None) -> restic.Repo:
+    from ...secrets.store import Secrets
+
+    target = inv.backup.targets.get(name)
+    if target is None or target.type != "restic":
+        valid = ", ".join(t for t, s in sorted(inv.backup.targets.items()) if s.type == "restic")
+        raise ConfigError(
+            f"--target {name}: not a restic target under backup.targets; valid: {valid}"
+        )
+    secrets = secrets if secrets is not None else Secrets()
+    return restic.repo(inv, name, target, secrets[jobs.password_key(name)])
+
+
+def job_repos(inv: Inventory, job: Job, secrets: Any = None) -> dict[str, restic.Repo]:
+    return {name: repo_for(inv, name, secrets) for name in jobs.restic_targets(inv, job)}
+
+
+def not_initialised(r: restic.Repo) -> Refused:
+    return Refused(
+        f"target {r.name} ({r.repository}) is not a restic repository yet",
+        hint="run `inv backup.init`",
+    )
+
+
+def check_result(r: restic.Repo, res: restic.Result, what: str) -> None:
+    if res.outcome == "no-repo":
+        raise not_initialised(r)
+    if res.outcome == "bad-password":
+        raise ConfigError(
+            f"target {r.name}: wrong restic password (secret {jobs.password_key(r.name)})"
+        )
+    if res.outcome != "ok":
+        raise CommandFailed(f"restic {what} on {r.name} failed (exit {res.code}): {res.tail()}")
+
+
+def is_repo(r: restic.Repo) -> bool:
+    res = restic.run(r, ["cat", "config"], timeout_s=300)
+    if res.outcome == "no-repo":
+        return False
+    check_result(r, res, "cat config")
+    return True
+
+
+def snapshots(r: restic.Repo, job: str) -> list[dict[str, Any]]:
+    """The job's snapshots on one target, oldest first."""
+    res = restic.run(r, ["snapshots", "--json", "--tag", jobs.job_tag(job)], timeout_s=600)
+    check_result(r, res, "snapshots")
+    snaps = restic.json_value(res.stdout) or []
+    return sorted(snaps, key=lambda s: str(s.get("time", "")))
+
+
+def is_partial(snap: dict[str, Any]) -> bool:
+    return jobs.PARTIAL_TAG in (snap.get("tags") or [])
+
+
+def complete(snaps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [s for s in snaps if not is_partial(s)]

@@ -1,0 +1,106 @@
+"""`backup.list`: per job and target, the snapshots, the newest one and its age, and the last
+run's status from the state file."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+from ...errors import DomumError
+from ...inventory.model import Inventory
+from ..bookkeeping import state
+from ..jobs import Job
+from ..plan import state_dir
+from . import access
+
+
+def parse_time(text: str) -> float:
+    """restic's RFC 3339 times (nanoseconds, Z or an offset) -> epoch seconds."""
+    return datetime.fromisoformat(text).timestamp()
+
+
+def age_text(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def rows(inv: Inventory, selected: list[Job], now: float | None = None) -> list[dict[str, Any]]:
+    now = time.time() if now is None else now
+    data = state.load(state_dir(inv))
+    out: list[dict[str, Any]] = []
+    for job in selected:
+        entry = data["jobs"].get(job.name, {})
+        last = entry.get("last_run") or {}
+        base = {
+            "job": job.name,
+            "kind": job.kind,
+            "enabled": job.spec.enabled,
+            "last_run": {
+                k: last.get(k) for k in ("status", "started", "finished", "duration_s", "message")
+            }
+            if last
+            else None,
+            "last_success": entry.get("last_success"),
+        }
+        if not job.uses_restic:
+            out.append(
+                {**base, "target": ",".join(job.spec.targets), "snapshots": [], "newest": None}
+            )
+            continue
+        for name in job.spec.targets:
+            row: dict[str, Any] = {**base, "target": name, "snapshots": [], "newest": None}
+            try:
+                snaps = access.snapshots(access.repo_for(inv, name), job.name)
+            except DomumError as exc:
+                row["error"] = str(exc).splitlines()[0]
+                out.append(row)
+                continue
+            for s in snaps:
+                size = (s.get("summary") or {}).get("total_bytes_processed")
+                if size is None:
+                    size = data["sizes"].get(
+                        s.get("short_id") or "", data["sizes"].get(str(s.get("id", ""))[:8])
+                    )
+                row["snapshots"].append(
+                    {
+                        "id": s.get("short_id") or str(s.get("id", ""))[:8],
+                        "time": s.get("time"),
+                        "size": size,
+                        "partial": access.is_partial(s),
+                    }
+                )
+            good = [s for s in row["snapshots"] if not s["partial"]]
+            if good:
+                newest = good[-1]
+                row["newest"] = {**newest, "age_s": round(now - parse_time(str(newest["time"])), 1)}
+            out.append(row)
+    return out
+
+
+COLUMNS = ("job", "target", "snapshots", "newest", "age", "size", "last run")
+
+
+def table_rows(rows_: list[dict[str, Any]]) -> list[list[str]]:
+    """The table of `backup.list`: one row per job and target (console.print_table shows it)."""
+    out = []
+    for r in rows_:
+        newest = r.get("newest") or {}
+        last = r.get("last_run") or {}
+        status = last.get("status", "never")
+        if last.get("message") and status != "ok":
+            status += f": {str(last['message'])[:60]}"
+        out.append(
+            [
+                r["job"] + ("" if r.get("enabled", True) else " (disabled)"),
+                r["target"],
+                r.get("error") or str(len(r["snapshots"])),
+                f"{newest.get('id', '-')} {newest.get('time', '')[:19]}" if newest else "-",
+                age_text(newest["age_s"]) if newest else "-",
+                str(newest.get("size") or "-") if newest else "-",
+                status,
+            ]
+        )
+    return out

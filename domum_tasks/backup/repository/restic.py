@@ -1,0 +1,250 @@
+"""restic, as its own source documents it: argv builders, exit codes, and its JSON outputs.
+
+Exit codes (restic doc/075_scripting.rst): 0 ok; 1 failed; 3 backup made a snapshot but could not
+read some source files (an INCOMPLETE snapshot: a failure for us) or forget could not remove some
+snapshots; 10 no repository (0.17+), 11 lock failed (0.17+), 12 wrong password (0.17.1+);
+unknown codes are failures. Debian's restic 0.14 has only 0/1/3, so "no repository" and "wrong
+password" are also recognised from its stderr.
+
+The password goes to restic through RESTIC_PASSWORD in its environment, never in argv. An sftp:
+repository gets an ssh command with the inventory's key and known_hosts and
+StrictHostKeyChecking=yes, like every other SSH connection Domum makes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ...inventory.model import BackupTarget, Inventory
+from ...plan import mask
+from ..producers.transport import strict_ssh
+
+OK, INCOMPLETE, NO_REPO, LOCKED, BAD_PASSWORD = 0, 3, 10, 11, 12
+Outcome = Literal["ok", "incomplete", "no-repo", "locked", "bad-password", "failed"]
+_NO_REPO_TEXT = ("Is there a repository at the following location?",)
+_BAD_PASSWORD_TEXT = ("wrong password or no key found",)
+_LOCKED_TEXT = ("unable to create lock", "repository is already locked")
+_SFTP = re.compile(r"^sftp:(?:(?P<user>[^@/]+)@)?(?P<host>[^:/]+):(?P<path>.*)$")
+
+
+@dataclass(frozen=True)
+class Repo:
+    """One restic target with what restic needs to open it."""
+
+    name: str
+    repository: str
+    password: str = field(repr=False)
+    options: tuple[str, ...] = ()
+    cache_dir: str = ""
+
+    def env(self) -> dict[str, str]:
+        env = {"RESTIC_REPOSITORY": self.repository, "RESTIC_PASSWORD": self.password}
+        if self.cache_dir and not os.environ.get("RESTIC_CACHE_DIR"):
+            # systemd runs a system service without $HOME: restic would run uncached
+            env["RESTIC_CACHE_DIR"] = self.cache_dir
+        return env
+
+    def argv(self, *args: str) -> list[str]:
+        return ["restic", "-r", self.repository, *self.options, *args]
+
+
+def sftp_command(inv: Inventory, repository: str) -> str | None:
+    """The strict ssh command for an sftp: repository (None for other backends)."""
+    m = _SFTP.match(repository)
+    if not m:
+        return None
+    host, user = m.group("host"), m.group("user")
+    port = 22
+    nas = inv.nas
+    if nas is not None and host in (str(nas.host), nas.hostname):
+        port, user = nas.ssh_port, user or nas.user
+    argv = [*strict_ssh(inv, port), f"{user}@{host}" if user else host, "-s", "sftp"]
+    return shlex.join(argv)
+
+
+def repo(inv: Inventory, name: str, target: BackupTarget, password: str) -> Repo:
+    options: tuple[str, ...] = ()
+    cmd = sftp_command(inv, target.repository)
+    if cmd is not None:
+        options = ("-o", f"sftp.command={cmd}")
+    from ...ssh import repo_path
+
+    cache = repo_path(inv.backup.state_dir) / "cache" / "restic"
+    return Repo(name, target.repository, password, options, str(cache))
+
+
+@dataclass
+class Result:
+    argv: list[str]
+    code: int
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+
+    @property
+    def outcome(self) -> Outcome:
+        return classify(self.code, self.stderr, timed_out=self.timed_out)
+
+    def tail(self, lines: int = 6) -> str:
+        text = (self.stderr or self.stdout).strip().splitlines()
+        keep = [ln for ln in text if '"message_type":"status"' not in ln]
+        return " | ".join(keep[-lines:])
+
+
+def classify(code: int, stderr: str, *, timed_out: bool = False) -> Outcome:
+    if timed_out:
+        return "failed"
+    if code == OK:
+        return "ok"
+    if code == INCOMPLETE:
+        return "incomplete"
+    if code == NO_REPO or any(t in stderr for t in _NO_REPO_TEXT):
+        return "no-repo"
+    if code == BAD_PASSWORD or any(t in stderr for t in _BAD_PASSWORD_TEXT):
+        return "bad-password"
+    if code == LOCKED or any(t in stderr for t in _LOCKED_TEXT):
+        return "locked"
+    return "failed"  # restic: an unknown exit code MUST be treated as a failure
+
+
+def run(
+    r: Repo,
+    args: Sequence[str],
+    *,
+    timeout_s: float = 7200.0,
+    cwd: str | None = None,
+    extra_env: Mapping[str, str] | None = None,
+) -> Result:
+    """Run restic. A lock left by a killed restic of this host (PID gone) is stale, but restic
+    0.14 still refuses to lock: then `restic unlock` (stale locks only, never a live
+    process's) and one retry. The backup lock means no other Domum run is using the repo."""
+    res = _run_once(r, args, timeout_s=timeout_s, cwd=cwd, extra_env=extra_env)
+    if res.outcome == "locked" and args and args[0] not in ("unlock", "init"):
+        _run_once(r, ["unlock"], timeout_s=600, cwd=cwd, extra_env=extra_env)
+        res = _run_once(r, args, timeout_s=timeout_s, cwd=cwd, extra_env=extra_env)
+    return res
+
+
+def _run_once(
+    r: Repo,
+    args: Sequence[str],
+    *,
+    timeout_s: float,
+    cwd: str | None,
+    extra_env: Mapping[str, str] | None,
+) -> Result:
+    """One restic process; inheritable descriptors (the backup lock) stay open in it."""
+    argv = r.argv(*args)
+    env = {**os.environ, **r.env(), **(extra_env or {})}
+    try:
+        proc = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=cwd,
+            timeout=timeout_s,
+            stdin=subprocess.DEVNULL,
+            close_fds=False,
+        )
+    except FileNotFoundError:
+        from ...errors import ToolMissing
+
+        raise ToolMissing("restic is not installed (apt-get install restic)") from None
+    except subprocess.TimeoutExpired as exc:
+        err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
+        return Result(argv, -1, "", mask(err, [r.password]), timed_out=True)
+    return Result(argv, proc.returncode, proc.stdout, mask(proc.stderr, [r.password]))
+
+
+def shown(r: Repo, args: Sequence[str]) -> list[str]:
+    """The argv as plans show it (the password is never in argv anyway)."""
+    return r.argv(*args)
+
+
+# --- JSON outputs --------------------------------------------------------------------------
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(obj, dict):
+                out.append(obj)
+    return out
+
+
+def backup_summary(stdout: str) -> dict[str, Any]:
+    """The `{"message_type":"summary", ...}` line of `restic backup --json` ({} if absent)."""
+    found = [o for o in json_lines(stdout) if o.get("message_type") == "summary"]
+    return dict(found[-1]) if found else {}
+
+
+def json_value(stdout: str) -> Any:
+    """The JSON document of `snapshots --json`, `forget --json` (first JSON line that parses)."""
+    for line in stdout.splitlines():
+        line = line.strip()
+        if line.startswith(("[", "{")):
+            try:
+                return json.loads(line)
+            except ValueError:
+                continue
+    return None
+
+
+def forget_rows(stdout: str, job: str, target: str) -> list[dict[str, Any]]:
+    """`forget --json` groups -> one row per snapshot: keep/remove and restic's own reasons.
+
+    restic 0.14's `reasons[].snapshot` has no id, so reasons are matched on (time, tree).
+    """
+    rows: list[dict[str, Any]] = []
+    for group in json_value(stdout) or []:
+        reasons = {
+            (r.get("snapshot", {}).get("time"), r.get("snapshot", {}).get("tree")): r.get(
+                "matches", []
+            )
+            for r in group.get("reasons") or []
+        }
+        for action, snaps in (
+            ("keep", group.get("keep") or []),
+            ("remove", group.get("remove") or []),
+        ):
+            for s in snaps:
+                why = reasons.get((s.get("time"), s.get("tree")), []) if action == "keep" else []
+                rows.append(
+                    {
+                        "job": job,
+                        "target": target,
+                        "snapshot": s.get("short_id") or str(s.get("id", ""))[:8],
+                        "id": s.get("id", ""),
+                        "time": s.get("time", ""),
+                        "action": action,
+                        "reasons": list(why),
+                    }
+                )
+    rows.sort(key=lambda r: str(r["time"]), reverse=True)
+    return rows
+
+
+_PACK = re.compile(r"\b(?:pack|Pack ID does not match, want)\s+([0-9a-f]{8,64})")
+
+
+def bad_packs(text: str) -> list[str]:
+    """Pack ids `restic check` complains about (e.g. 'Pack ID does not match, want <id>')."""
+    seen: list[str] = []
+    for m in _PACK.finditer(text):
+        if m.group(1) not in seen:
+            seen.append(m.group(1))
+    return seen

@@ -1,0 +1,1 @@
+"""backup.snapshot: one worker process per job, and the timer that runs it unattended."""

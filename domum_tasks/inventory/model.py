@@ -1,0 +1,411 @@
+"""The typed model of config/domum.yaml. Loading and error reporting live in loader.py.
+
+Every model forbids unknown keys (with a "did you mean"), and the Inventory runs the cross-field
+checks that need the whole file: unique ids/IPs/MACs/hostnames, addresses inside the node CIDR,
+references to defined Proxmox hosts, backup targets and hosts.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+Role = Literal["controlplane", "worker", "edge"]
+Platform = Literal["rpi3", "rpi4", "rpi5", "proxmox-vm", "baremetal"]
+OS = Literal["talos", "raspios"]
+PI_PLATFORMS = ("rpi3", "rpi4", "rpi5")
+
+_MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+_HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_TALOS_VERSION = re.compile(r"^v1\.\d+\.\d+$")
+_K8S_VERSION = re.compile(r"^v1\.\d+\.\d+$")
+_SCHEMATIC_ID = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _check(pattern: re.Pattern[str], what: str, example: str) -> Any:
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise PydanticCustomError(
+                "format",
+                "{value} is not {what} (e.g. {example})",
+                {"value": repr(value), "what": what, "example": example},
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+def _as_text(value: Any) -> Any:
+    """YAML reads `1.13` as a float; take it as text so the format check can say what is wrong."""
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+Mac = Annotated[str, AfterValidator(str.lower), _check(_MAC, "a MAC address", "dc:a6:32:01:02:03")]
+Hostname = Annotated[str, _check(_HOSTNAME, "a lowercase DNS label", "domum-cp1")]
+TalosVersion = Annotated[
+    str, BeforeValidator(_as_text), _check(_TALOS_VERSION, "a Talos version", "v1.13.9")
+]
+K8sVersion = Annotated[
+    str, BeforeValidator(_as_text), _check(_K8S_VERSION, "a Kubernetes version", "v1.35.4")
+]
+SchematicId = Annotated[
+    str, _check(_SCHEMATIC_ID, "a 64-hex Image Factory schematic id", "376567988ad3...")
+]
+Sha256 = Annotated[str, _check(_SHA256, "a sha256 hex digest", "64 hex characters")]
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors that name the closest valid key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unknown_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = {f.alias or name for name, f in cls.model_fields.items()}
+            for key in data:
+                if str(key) not in known:
+                    close = difflib.get_close_matches(str(key), sorted(known), n=1)
+                    hint = (
+                        f"did you mean {close[0]!r}?"
+                        if close
+                        else f"valid keys: {', '.join(sorted(known))}"
+                    )
+                    raise PydanticCustomError(
+                        "unknown_key",
+                        "unknown key {quoted}; {hint}",
+                        {"key": str(key), "quoted": repr(str(key)), "hint": hint},
+                    )
+        return data
+
+
+class Schematic(Strict):
+    """Image Factory customization. `id` caches the factory's answer for offline use."""
+
+    extensions: list[str] = Field(default_factory=list)
+    extra_kernel_args: list[str] = Field(default_factory=list)
+    id: SchematicId | None = None
+
+
+class OsImage(Strict):
+    """A Raspberry Pi OS image to flash: where it comes from and its sha256."""
+
+    url: str
+    sha256: Sha256 | None = None  # of the file as downloaded (the `.sha256` next to the URL)
+    extract_sha256: Sha256 | None = None  # of the decompressed image (rpi-imager's extract_sha256)
+
+
+class Wifi(Strict):
+    """Raspberry Pi OS Wi-Fi, as rpi-imager offers it. The PSK is never in the inventory: it is
+    the secret named `psk_secret` (config/secrets.sops.yaml or the environment)."""
+
+    ssid: Annotated[str, Field(min_length=1, max_length=32)]
+    psk_secret: str = "raspios.wifi_psk"
+    country: Annotated[str, _check(re.compile(r"^[A-Z]{2}$"), "an ISO 3166 country code", "DE")]
+    hidden: bool = False
+
+
+class Raspios(Strict):
+    """First-boot settings of Raspberry Pi OS nodes (top-level `raspios:`, overridable per node
+    in `nodes.N.raspios`). All optional: unset means the image's own default."""
+
+    timezone: str | None = None  # e.g. Europe/Berlin
+    locale: str | None = None  # e.g. en_GB.UTF-8
+    keyboard: str | None = None  # XKB layout, e.g. de or us
+    wifi: Wifi | None = None
+    dhcp: bool | None = None  # True: eth0 by DHCP instead of the inventory's static address
+
+    def over(self, base: Raspios) -> Raspios:
+        """This node's settings on top of the inventory defaults (unset keys inherit)."""
+        mine = self.model_dump(exclude_unset=True, exclude_none=True)
+        return base.model_copy(update={k: getattr(self, k) for k in mine})
+
+
+class VmSpec(Strict):
+    host: str
+    vmid: Annotated[int, Field(ge=100, le=999_999_999)]
+    cores: Annotated[int, Field(ge=1, le=128)] = 2
+    memory_mib: Annotated[int, Field(ge=512)] = 4096
+    disk_gib: Annotated[int, Field(ge=8)] = 32
+    storage: str = "local-lvm"
+    bridge: str = "vmbr0"
+    vlan: Annotated[int, Field(ge=1, le=4094)] | None = None  # net0 tag=
+    # sha256 of the Talos ISO, when known: download-url then verifies it on the host.
+    iso_sha256: Sha256 | None = None
+
+
+class Node(Strict):
+    hostname: Hostname
+    ip: ipaddress.IPv4Address
+    mac: Mac
+    role: Role
+    platform: Platform
+    os: OS
+    model: str = ""
+    install_disk: str = "/dev/sda"
+    schematic: Schematic | None = None
+    image: OsImage | None = None
+    user: str = "pi"
+    ssh_port: Annotated[int, Field(ge=1, le=65535)] = 22
+    authorized_keys: list[str] = Field(default_factory=list)
+    vm: VmSpec | None = None
+    # Talos: does this node carry Longhorn volumes (iscsi-tools + util-linux-tools extensions,
+    # the /var/lib/longhorn kubelet mount)? Unset: every Talos worker does, control planes don't.
+    longhorn: bool | None = None
+    raspios: Raspios | None = None  # per-node override of the top-level `raspios:`
+
+    @property
+    def is_pi(self) -> bool:
+        return self.platform in PI_PLATFORMS
+
+    @property
+    def carries_volumes(self) -> bool:
+        if self.os != "talos":
+            return False
+        return self.longhorn if self.longhorn is not None else self.role == "worker"
+
+
+class Cluster(Strict):
+    name: Hostname
+    talos_version: TalosVersion
+    kubernetes_version: K8sVersion
+    endpoint: str
+    vip: ipaddress.IPv4Address
+    node_cidr: ipaddress.IPv4Network
+    gateway: ipaddress.IPv4Address
+    dns: list[ipaddress.IPv4Address] = Field(min_length=1)
+    ntp: list[str] = Field(default_factory=lambda: ["time.cloudflare.com"])
+    pod_cidr: ipaddress.IPv4Network
+    service_cidr: ipaddress.IPv4Network
+    image_factory: str = "https://factory.talos.dev"
+    installer_registry: str = "factory.talos.dev"
+    talosconfig: str = "clusterconfig/talosconfig"
+    kubeconfig: str = "clusterconfig/kubeconfig"
+    extensions: list[str] = Field(default_factory=list)
+
+
+class Ssh(Strict):
+    known_hosts: str = "config/known_hosts"
+    key_file: str = "~/.ssh/id_ed25519"
+    connect_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    command_timeout_s: Annotated[float, Field(gt=0)] = 300.0
+    parallel: Annotated[int, Field(ge=1, le=64)] = 6
+    # Public keys `pi.flash` installs for the Pi OS user on first boot (plus nodes.N.authorized_keys).
+    authorized_keys: list[str] = Field(default_factory=list)
+
+
+class ProxmoxHost(Strict):
+    api_url: str
+    node: str
+    token_id: Annotated[
+        str,
+        _check(
+            re.compile(r"^[^@!\s]+@[^@!\s]+![A-Za-z][A-Za-z0-9._-]+$"),
+            "an API token id",
+            "domum@pve!automation",
+        ),
+    ]
+    verify_tls: bool = True
+    ca_file: str | None = None
+    model: str = ""
+    storages: dict[str, str] = Field(default_factory=dict)
+
+
+class Nas(Strict):
+    hostname: Hostname
+    host: ipaddress.IPv4Address
+    user: str = "root"
+    ssh_port: Annotated[int, Field(ge=1, le=65535)] = 22
+    shares: dict[str, str] = Field(default_factory=dict)
+
+
+class Retention(Strict):
+    keep_last: Annotated[int, Field(ge=0)] = 0
+    keep_hourly: Annotated[int, Field(ge=0)] = 0
+    keep_daily: Annotated[int, Field(ge=0)] = 7
+    keep_weekly: Annotated[int, Field(ge=0)] = 4
+    keep_monthly: Annotated[int, Field(ge=0)] = 6
+    keep_yearly: Annotated[int, Field(ge=0)] = 0
+    keep_within: str | None = None  # restic duration, e.g. "14d" (relative to the newest snapshot)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+
+
+def _duration_s(value: Any) -> Any:
+    """`7200`, `"90m"`, `"2h"`, `"1d"` -> seconds (float); anything else is left to fail."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str) and (m := _DURATION.match(value)):
+        return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(_duration_s), Field(gt=0)]
+
+
+class BackupTarget(Strict):
+    type: Literal["restic", "rsync", "pve-storage"]
+    repository: str
+
+
+class BackupJob(Strict):
+    kind: Literal["etcd-snapshot", "vzdump", "files", "config", "nas"]
+    targets: list[str] = Field(min_length=1)
+    enabled: bool = True
+    timeout: Duration = 7200.0  # seconds, or "2h"/"90m": a hung job is killed at this deadline
+    hosts: list[int] = Field(default_factory=list)
+    paths: list[str] = Field(default_factory=list)
+    shares: list[str] = Field(default_factory=list)  # kind nas: names under nas.shares
+    # files/nas: run the remote rsync as `sudo -n rsync`, so a login like `pi` can read /etc
+    sudo: bool = False
+    vmids: list[int] = Field(default_factory=list)
+    schedule: str = "0 3 * * *"
+    retention: Retention | None = None
+
+
+class Backup(Strict):
+    state_dir: str = "/var/lib/domum"
+    log_file: str = "/var/log/domum/backup.log"
+    metrics_dir: str = "/var/lib/node_exporter/textfile_collector"
+    retention: Retention = Field(default_factory=Retention)
+    targets: dict[str, BackupTarget] = Field(default_factory=dict)
+    jobs: dict[str, BackupJob] = Field(default_factory=dict)
+
+
+class Flux(Strict):
+    provider: Literal["github", "gitlab", "gitea"] = "github"
+    owner: str
+    repository: str
+    branch: str = "main"
+    path: str = "cluster"
+    personal: bool = True
+
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_EMAIL = re.compile(r"^[^@\s]+@([a-z0-9-]+\.)+[a-z]{2,63}$")
+
+
+def _timezone(value: str) -> str:
+    """An IANA zone name, as Home Assistant, Grafana and CronJobs take it."""
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise PydanticCustomError(
+            "format",
+            "{value} is not an IANA time zone (e.g. Europe/Berlin, America/New_York, UTC)",
+            {"value": repr(value)},
+        ) from None
+    return value
+
+
+def _address_range(value: str) -> str:
+    """MetalLB's own forms: `first-last` or a CIDR."""
+    try:
+        if "-" in value:
+            first, last = (ipaddress.IPv4Address(p.strip()) for p in value.split("-", 1))
+            if first > last:
+                raise ValueError
+        else:
+            ipaddress.IPv4Network(value)
+    except ValueError:
+        raise PydanticCustomError(
+            "format",
+            "{value} is not an address range (e.g. 10.0.10.200-10.0.10.229 or 10.0.10.192/27)",
+            {"value": repr(value)},
+        ) from None
+    return value
+
+
+Domain = Annotated[
+    str, AfterValidator(str.lower), _check(_DOMAIN, "a DNS domain", "home.example.com")
+]
+Email = Annotated[str, _check(_EMAIL, "an email address", "admin@example.com")]
+TimeZone = Annotated[str, AfterValidator(_timezone)]
+AddressRange = Annotated[str, AfterValidator(_address_range)]
+
+
+class LoadBalancer(Strict):
+    """MetalLB's pool on the node LAN, and the fixed addresses of the two LAN-facing services."""
+
+    addresses: AddressRange
+    ingress_ip: ipaddress.IPv4Address  # Traefik (every web UI)
+    dns_ip: ipaddress.IPv4Address  # Pi-hole (what DHCP hands out as DNS)
+
+    def hosts(self) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:
+        """First and last address of the pool."""
+        if "-" in self.addresses:
+            first, last = (ipaddress.IPv4Address(p.strip()) for p in self.addresses.split("-", 1))
+            return first, last
+        net = ipaddress.IPv4Network(self.addresses)
+        return net.network_address, net.broadcast_address
+
+
+class Site(Strict):
+    """What the GitOps tree in cluster/ needs, rendered into its `cluster-settings` ConfigMap."""
+
+    domain: Domain  # apps are <app>.<domain>; a Cloudflare zone for ACME DNS-01
+    acme_email: Email
+    timezone: TimeZone = "UTC"
+    metallb: LoadBalancer
+    # NAS exports (paths on nas.host, inside one of nas.shares):
+    longhorn_backup_path: str  # Longhorn's NFS backup target
+    nfs_bulk_path: str  # csi-driver-nfs StorageClass for bulk data (media, documents)
+
+    @property
+    def metallb_addresses(self) -> str:
+        """The pool as one string, as `inv flux.validate` compares it with the tree."""
+        return self.metallb.addresses
+
+
+class Inventory(Strict):
+    cluster: Cluster
+    ssh: Ssh = Field(default_factory=Ssh)
+    nodes: dict[int, Node] = Field(min_length=1)
+    proxmox: dict[str, ProxmoxHost] = Field(default_factory=dict)
+    nas: Nas | None = None
+    backup: Backup = Field(default_factory=Backup)
+    flux: Flux
+    raspios: Raspios = Field(default_factory=Raspios)
+    site: Site | None = None  # needed by the GitOps tree (inv flux.render-settings)
+
+    def node(self, node_id: int | str) -> Node:
+        try:
+            return self.nodes[int(node_id)]
+        except (KeyError, ValueError):
+            valid = ", ".join(str(i) for i in sorted(self.nodes))
+            from ..errors import ConfigError
+
+            raise ConfigError(f"--node {node_id}: no such node; valid ids: {valid}") from None
+
+    @property
+    def controlplanes(self) -> dict[int, Node]:
+        return {i: n for i, n in sorted(self.nodes.items()) if n.role == "controlplane"}
+
+    @property
+    def talos_nodes(self) -> dict[int, Node]:
+        return {i: n for i, n in sorted(self.nodes.items()) if n.os == "talos"}
+
+    def raspios_for(self, node: Node) -> Raspios:
+        """The effective Raspberry Pi OS first-boot settings of one node."""
+        return node.raspios.over(self.raspios) if node.raspios else self.raspios
+
+    @property
+    def pis(self) -> dict[int, Node]:
+        return {i: n for i, n in sorted(self.nodes.items()) if n.is_pi}

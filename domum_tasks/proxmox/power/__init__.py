@@ -1,0 +1,1 @@
+"""Power actions of VMs: start, stop, shutdown, reboot."""

@@ -1,0 +1,124 @@
+"""Power actions: start, stop, shutdown, reboot. Wait for the task, then for the state.
+
+Each plan is the action's call (its task awaited by the facade, which raises on failure) and a
+`pve.wait-state` step that polls status/current until PVE reports the wanted state, with a
+deadline. `shutdown` asks the guest (ACPI / the guest agent); only with --force-after does PVE
+stop the VM once that many seconds have passed (`forceStop=1`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from ...errors import ConfigError, DomumError, PveError, Refused
+from ...plan import Local, Plan, PveCall
+from ..facts import VmFacts
+from ..target import check_ours, check_unlocked, unreachable_note, vm_base, vm_target
+
+if TYPE_CHECKING:
+    from ...inventory.model import Inventory
+
+Action = Literal["start", "stop", "shutdown", "reboot"]
+WANT: dict[str, str] = {"start": "running", "stop": "stopped", "shutdown": "stopped",
+                        "reboot": "running"}  # fmt: skip
+WAIT_STATE = "pve.wait-state"
+STATE_DEADLINE_S = 60.0
+DEFAULT_SHUTDOWN_S = 180
+
+
+def absent(label: str, host: str, what: str, node_id: int) -> DomumError:
+    return DomumError(
+        f"{label} does not exist on {host}: {what}",
+        hint=f"create it with inv proxmox.create-vm --node {node_id}",
+    )
+
+
+def plan_power(
+    inv: Inventory,
+    node_id: int,
+    facts: VmFacts,
+    action: Action,
+    *,
+    force_after: int | None = None,
+    timeout_s: int = DEFAULT_SHUTDOWN_S,
+) -> Plan:
+    t = vm_target(inv, node_id)
+    plan = Plan(f"{action} {t.label}")
+    vm = facts.vm
+    if vm is None and facts.reachable:
+        raise absent(t.label, facts.host, f"nothing to {action}", node_id)
+    if force_after is not None and (action != "shutdown" or force_after < 1):
+        raise ConfigError(
+            f"--force-after {force_after}: a whole number of seconds >= 1, and only for shutdown"
+        )
+    status = vm.status if vm is not None else "unknown"
+    if vm is not None:
+        check_ours(t, vm)
+        if status == WANT[action] and action != "reboot":
+            return plan.note(f"{t.label} is already {status}: nothing to do")
+        if action == "reboot" and status != "running":
+            raise Refused(
+                f"{t.label} is {status}, not running: nothing to reboot",
+                hint=f"start it with inv proxmox.start --node {node_id}",
+            )
+        check_unlocked(t, vm, facts.lock_holders)
+    plan.notes += unreachable_note(
+        facts.host, facts.reachable, facts.reason, f"assumed {t.label} exists and can {action}"
+    )
+    base = vm_base(t, vm)
+    params: dict[str, object] = {}
+    if action in ("shutdown", "reboot"):
+        params["timeout"] = force_after or timeout_s
+    if action == "shutdown" and force_after:
+        params["forceStop"] = 1
+        plan.note(f"if the guest is still up after {force_after}s, PVE stops it hard")
+    desc = {
+        "start": f"start {t.label}",
+        "stop": f"hard-stop {t.label} (like pulling the plug)",
+        "shutdown": f"shut down {t.label} (guest agent / ACPI)",
+        "reboot": f"reboot {t.label} (applies pending config)",
+    }[action]
+    plan.add(
+        PveCall("POST", f"{base}/status/{action}", params, desc=desc,
+                destructive=action == "stop", wait_task=True),
+        Local(WAIT_STATE, {"path": f"{base}/status/current", "want": WANT[action],
+                           "deadline_s": STATE_DEADLINE_S},
+              desc=f"wait until {t.label} is {WANT[action]}"),
+    )  # fmt: skip
+    return plan
+
+
+def state_waiter(
+    inv: Inventory,
+    *,
+    sleep: Callable[[float], None] | None = None,
+    clock: Callable[[], float] | None = None,
+    interval_s: float = 1.0,
+) -> Callable[[Mapping[str, Any]], Any]:
+    """The executor handler of `pve.wait-state`: poll status/current until `want` or deadline."""
+    import time
+
+    from ... import pve
+
+    pause = sleep or time.sleep
+    now = clock or time.monotonic
+
+    def wait(args: Mapping[str, Any]) -> dict[str, Any]:
+        path, want = str(args["path"]), str(args["want"])
+        deadline_s = float(args.get("deadline_s", STATE_DEADLINE_S))
+        client = pve.client(inv, path=path)
+        deadline = now() + deadline_s
+        while True:
+            current: dict[str, Any] = client.get(path) or {}
+            if current.get("status") == want and current.get("qmpstatus", want) in (want, None):
+                return current
+            if now() + interval_s > deadline:
+                raise PveError(
+                    f"{client.name}: {path.rsplit('/status', 1)[0]} is still "
+                    f"{current.get('qmpstatus') or current.get('status')!s}, not {want}, "
+                    f"{deadline_s:g}s after its task ended"
+                )
+            pause(interval_s)
+
+    return wait

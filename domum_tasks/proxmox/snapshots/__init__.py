@@ -1,0 +1,1 @@
+"""VM snapshots: take, list, roll back, delete."""

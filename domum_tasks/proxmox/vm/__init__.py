@@ -1,0 +1,1 @@
+"""VMs: create-vm (with drift against the inventory) and destroy-vm."""

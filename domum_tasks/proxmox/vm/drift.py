@@ -1,0 +1,201 @@
+"""Drift between an existing VM and the inventory, field by field, each with how it would apply.
+
+Pure. The VM's side is GET .../pending (the running value and what the next start uses), so a
+change PVE has already queued is reported as waiting for a restart, not as drift again. Values
+are compared by meaning, not text: PVE rewrites what it stores (drive options sorted and
+`size=` added, `virtio=MAC` first, tags sorted and lower-cased, memory as a string), and
+comparing strings is how other tools report drift that is not there.
+
+Classes, for a running VM:
+  live           PVE applies it at once (name, tags, CD-ROM media, bridge/VLAN, disk growth)
+  pending        PVE queues it until the VM restarts (CPU, memory, NIC model/MAC, ...)
+  needs-stop     must not change under a running guest (the boot disk's SCSI controller)
+  destroys-data  cannot be done in place without losing the disk (shrink, another storage)
+For a stopped VM every change but destroys-data applies at once, so it is classed live.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from ..facts import ConfigValue
+
+DriftClass = Literal["live", "pending", "needs-stop", "destroys-data"]
+
+LIVE_KEYS = ("name", "description", "onboot", "tags")
+INT_KEYS = ("cores", "sockets", "onboot", "balloon")
+DEFAULTS = {"sockets": "1", "onboot": "0"}  # PVE's value when the key is absent
+NET_MODELS = ("virtio", "e1000", "e1000e", "rtl8139", "vmxnet3")
+SIZE_UNITS = {"K": 1 / 1024**2, "M": 1 / 1024, "G": 1.0, "T": 1024.0}
+DISK_OPTIONS = ("discard", "ssd", "iothread")  # compared; others (backup=, cache=) are the user's
+
+
+@dataclass(frozen=True)
+class FieldDrift:
+    key: str
+    have: str | None
+    want: str
+    cls: DriftClass
+    why: str
+
+
+def split_props(text: str | None) -> tuple[str, dict[str, str]]:
+    """'local-lvm:vm-1-disk-0,discard=on,size=40G' -> ('local-lvm:vm-1-disk-0', {...})."""
+    first, props = "", {}
+    for i, part in enumerate((text or "").split(",")):
+        key, eq, value = part.partition("=")
+        if i == 0 and not eq:
+            first = part
+        elif eq:
+            props[key.strip()] = value.strip()
+    return first, props
+
+
+def size_gib(text: str | None) -> float | None:
+    found = re.fullmatch(r"(\d+(?:\.\d+)?)([KMGT])?", (text or "").strip())
+    if not found:
+        return None
+    return float(found.group(1)) * SIZE_UNITS[found.group(2) or "G"]
+
+
+@dataclass(frozen=True)
+class Disk:
+    storage: str
+    volume: str
+    size_gib: float | None  # None: a size-only spec like "local-lvm:40" gives it in the volume
+    options: dict[str, str]
+
+
+def parse_disk(text: str | None) -> Disk:
+    volume, props = split_props(text)
+    storage, _, name = volume.partition(":")
+    size = size_gib(props.pop("size", None))
+    if size is None and re.fullmatch(r"\d+(\.\d+)?", name):  # "local-lvm:40": allocate 40 GiB
+        size = float(name)
+    return Disk(storage, volume, size, props)
+
+
+@dataclass(frozen=True)
+class Nic:
+    model: str
+    mac: str
+    bridge: str
+    tag: str
+
+
+def parse_nic(text: str | None) -> Nic:
+    model = mac = ""
+    rest: dict[str, str] = {}
+    for part in (text or "").split(","):
+        key, _, value = part.partition("=")
+        if key in NET_MODELS:
+            model, mac = key, value
+        elif key == "model":
+            model = value
+        elif key == "macaddr":
+            mac = value
+        else:
+            rest[key] = value
+    return Nic(model, mac.upper(), rest.get("bridge", ""), rest.get("tag", ""))
+
+
+def _enabled(text: str | None) -> str:
+    first, props = split_props(text)
+    return props.get("enabled", first or "0")
+
+
+def _tags(text: str | None) -> set[str]:
+    return {t.lower() for t in re.split(r"[;, ]+", text or "") if t}
+
+
+def same(key: str, have: str | None, want: str) -> bool:
+    """True when PVE's stored value means what the inventory asks for."""
+    if have is None:
+        have = DEFAULTS.get(key)
+    if have is None:
+        return False
+    if key == "memory":
+        return split_props(have)[1].get("current", split_props(have)[0]) == want
+    if key in INT_KEYS:
+        return have.strip() == want.strip()
+    if key == "tags":
+        return _tags(have) == _tags(want)
+    if key == "agent":
+        return _enabled(have) == _enabled(want)
+    if key == "cpu":
+        return split_props(have)[1].get("cputype", split_props(have)[0]) == want
+    if key == "net0":
+        return parse_nic(have) == parse_nic(want)
+    if key == "scsi0":
+        h, w = parse_disk(have), parse_disk(want)
+        return (h.storage, h.size_gib, disk_opts(h)) == (w.storage, w.size_gib, disk_opts(w))
+    if key == "ide2":  # PVE adds size= to an ISO it finds; the volume and media matter
+        (hv, hp), (wv, wp) = split_props(have), split_props(want)
+        return (hv, hp.get("media")) == (wv, wp.get("media"))
+    return have.strip() == want.strip()
+
+
+def disk_opts(d: Disk) -> dict[str, str]:
+    return {k: v for k, v in d.options.items() if k in DISK_OPTIONS}
+
+
+def classify(key: str, have: str | None, want: str, *, running: bool) -> tuple[DriftClass, str]:
+    """The class of one changed field, and the reason in a few words."""
+    if key == "scsi0" and have is not None:
+        h, w = parse_disk(have), parse_disk(want)
+        if h.storage != w.storage:
+            return "destroys-data", (
+                f"the disk is on {h.storage}, not {w.storage}: Domum would recreate it empty "
+                "(or move it yourself: Move Disk in the PVE GUI keeps the data)"
+            )
+        if h.size_gib is not None and w.size_gib is not None and w.size_gib < h.size_gib:
+            return "destroys-data", f"PVE cannot shrink a disk ({h.size_gib:g}G -> {w.size_gib:g}G)"
+        if h.size_gib != w.size_gib and disk_opts(h) == disk_opts(w):
+            return "live", f"grows online ({h.size_gib:g}G -> {w.size_gib:g}G, PUT resize)"
+    if not running:
+        return "live", "the VM is stopped: applies at once"
+    if key in LIVE_KEYS:
+        return "live", "PVE applies it to a running VM"
+    if key == "ide2":
+        return "live", "CD-ROM media changes on a running VM"
+    if key == "net0":
+        hn, wn = parse_nic(have), parse_nic(want)
+        if (hn.model, hn.mac) == (wn.model, wn.mac):
+            return "live", "bridge/VLAN hot-plugs"
+        return "pending", "a new NIC model or MAC waits for a restart"
+    if key == "scsihw":
+        return "needs-stop", "the boot disk's controller: stop the VM first"
+    return "pending", "PVE queues it until the VM restarts"
+
+
+def compare(
+    desired: Mapping[str, object], config: Mapping[str, ConfigValue], *, running: bool
+) -> tuple[list[FieldDrift], list[str]]:
+    """(drift per field, notes on changes PVE has queued that already match the inventory)."""
+    drifts, queued = [], []
+    for key, raw in desired.items():
+        if key == "vmid":
+            continue
+        want = str(raw)
+        current = config.get(key, ConfigValue())
+        if same(key, current.next, want):
+            if running and current.pending is not None and not same(key, current.value, want):
+                queued.append(f"{key}: {want} is queued by PVE and applies at the next restart")
+            continue
+        cls, why = classify(key, current.next, want, running=running)
+        drifts.append(FieldDrift(key, current.next, want, cls, why))
+    return drifts, queued
+
+
+def applied_value(key: str, have: str | None, want: str) -> str:
+    """The value to send for a drifting key: for the disk, keep its volume and size."""
+    if key != "scsi0" or have is None:
+        return want
+    h, w = parse_disk(have), parse_disk(want)
+    opts = {k: v for k, v in h.options.items() if k not in DISK_OPTIONS} | disk_opts(w)
+    if h.size_gib is not None:
+        opts["size"] = f"{h.size_gib:g}G"
+    return ",".join([h.volume, *(f"{k}={v}" for k, v in sorted(opts.items()))])

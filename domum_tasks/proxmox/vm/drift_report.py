@@ -1,0 +1,32 @@
+"""Drift, as people read it: one table row per field, with its class and how it would apply."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ...inventory.model import Inventory
+    from .drift import FieldDrift
+
+LIMIT = 60  # characters of a value shown; descriptions can be long
+
+
+def _short(value: str | None) -> str:
+    if value is None:
+        return "(unset)"
+    return value if len(value) <= LIMIT else value[: LIMIT - 3] + "..."
+
+
+def print_drift(inv: Inventory, drift: dict[int, list[FieldDrift]], *, dry_run: bool) -> None:
+    from ...console import print_table
+
+    rows = [
+        (str(node_id), d.key, _short(d.have), _short(d.want), d.cls, d.why)
+        for node_id, ds in sorted(drift.items())
+        for d in ds
+    ]
+    print_table(
+        "Drift from the inventory" + (" (dry-run)" if dry_run else ""),
+        ("node", "field", "on proxmox", "inventory", "class", "why"),
+        rows,
+    )

@@ -1,0 +1,1 @@
+"""Secrets: the SOPS + age store and the tasks of the secrets namespace."""
