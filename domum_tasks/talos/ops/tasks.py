@@ -168,7 +168,7 @@ def bootstrap(c: Context, deadline: str = "10m", dry_run: bool = False, json: bo
 def kubeconfig(c: Context, out: str = "") -> Planned:
     """Fetch the cluster's admin kubeconfig."""
     from .plan import plan_kubeconfig
-    from .run import handlers
+    from .glue import handlers
 
     inv = load_inventory()
     # A path the user typed is relative to where they typed it; commands run from the repo.
