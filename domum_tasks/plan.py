@@ -136,6 +136,15 @@ class Wait:
 
 
 @dataclass(frozen=True)
+class ResultOf:
+    """In a Local step's args: the outcome of an earlier step of the same plan (0-based), so a
+    step can act on what an earlier one produced (record a job's result, report a fan-out)
+    and the plan still shows where its input comes from: {"result_of": N}."""
+
+    index: int
+
+
+@dataclass(frozen=True)
 class Local:
     """An in-process action a namespace registers with run.py (download, flash, verify...).
 
@@ -255,6 +264,8 @@ def mask(text: str, secrets: Iterable[str]) -> str:
 
 
 def _mask_obj(obj: Any, secrets: Sequence[str]) -> Any:
+    if isinstance(obj, ResultOf):
+        return {"result_of": obj.index}
     if isinstance(obj, str):
         return mask(obj, secrets)
     if isinstance(obj, list | tuple):
@@ -283,6 +294,8 @@ def _words(args: Mapping[str, Any]) -> str:
     comma-joined; unset values and false flags left out (never Python reprs like `x=None`)."""
 
     def shown(value: Any) -> str:
+        if isinstance(value, ResultOf):
+            return f"<result of step {value.index + 1}>"
         if isinstance(value, list | tuple | set):
             return ",".join(shown(v) for v in value)
         if isinstance(value, dict):

@@ -26,6 +26,7 @@ from .plan import (
     Local,
     Plan,
     PveCall,
+    ResultOf,
     Ssh,
     Step,
     Wait,
@@ -126,6 +127,20 @@ def run_cmd(
             returncode=proc.returncode,
         )
     return proc
+
+
+def _with_results(step: Step, done: Sequence[StepResult]) -> Step:
+    """A Local step whose args name earlier results (plan.ResultOf) gets those results; the
+    step keeps its identity for everything else (the recorded step is the planned one)."""
+    if not isinstance(step, Local) or not any(isinstance(v, ResultOf) for v in step.args.values()):
+        return step
+    args = {k: done[v.index] if isinstance(v, ResultOf) else v for k, v in step.args.items()}
+    return _Resolved(step.action, args, step.desc, step.destructive, planned=step)
+
+
+@dataclass(frozen=True)
+class _Resolved(Local):
+    planned: Local | None = None
 
 
 GRACE_S = 5.0  # between SIGTERM and SIGKILL of a job past its deadline
@@ -253,7 +268,8 @@ class Executor:
         confirm(plan, yes=yes)
         results: list[StepResult] = []
         try:
-            results += [self.run_step(step) for step in plan.steps]
+            for step in plan.steps:
+                results.append(self.run_step(_with_results(step, results)))
         except DomumError as exc:  # runners know only the Executor's secrets, not the plan's
             _masked(exc, secrets)
             raise
@@ -300,7 +316,8 @@ class Executor:
                 if handler is None:
                     raise DomumError(f"internal: no handler registered for action {step.action!r}")
                 done = handler(step.args)
-                return done if isinstance(done, StepResult) else StepResult(step, value=done)
+                planned = step.planned if isinstance(step, _Resolved) and step.planned else step
+                return done if isinstance(done, StepResult) else StepResult(planned, value=done)
         raise DomumError(f"internal: unknown step {step!r}")
 
     def _cmd(self, step: Cmd, secrets: Sequence[str]) -> StepResult:

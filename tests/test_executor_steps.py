@@ -3,6 +3,7 @@ jobs in their own process group. Real processes (sh, sleep), no stand-ins."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -116,3 +117,14 @@ def test_local_handler_may_return_its_own_result() -> None:
 
     res = Executor(handlers={"x": handler}).run_step(Local("x"))
     assert not res.ok and res.stderr == "no"
+
+
+def test_a_local_step_gets_the_result_of_an_earlier_step() -> None:
+    from domum_tasks.plan import ResultOf
+
+    seen: list[object] = []
+    plan = Plan("p", [sh("echo 42", check=False), Local("record", {"of": ResultOf(0), "x": 1})])
+    assert json.loads(plan.to_json())[1]["args"] == {"of": {"result_of": 0}, "x": 1}
+    results = Executor(handlers={"record": lambda args: seen.append(args)}).execute(plan)
+    assert seen[0]["of"].stdout == "42\n" and seen[0]["x"] == 1  # type: ignore[index]
+    assert results[1].step is plan.steps[1]  # the planned step is what was recorded
