@@ -94,7 +94,9 @@ def run_cmd(
     descriptors open in the child (backup's flock: no second run starts while a child lives).
     """
     shown = mask(" ".join(argv), secrets)
-    full_env = {**os.environ, **env} if env else None
+    from . import settings
+
+    full_env = {**settings.environ(), **env} if env else None
     program = resolve_program(argv[0])
     if cwd is None:  # relative inventory paths (clusterconfig/...) are relative to the repo
         from .inventory.loader import repo_root

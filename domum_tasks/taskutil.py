@@ -130,7 +130,9 @@ def domum_task(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Task
                 raise Exit(code=EXIT_BROKEN_PIPE) from None
             except Exception as exc:
                 # A bug, not bad input: still one line, with the traceback on request.
-                if os.environ.get("DOMUM_DEBUG"):
+                from . import settings
+
+                if settings.debug():
                     raise
                 raise Exit(
                     f"domum: internal error: {type(exc).__name__}: {exc} "

@@ -8,7 +8,6 @@ single ConfigError (exit code 2), one problem per line:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,26 +16,24 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from .. import settings
 from ..errors import InventoryInvalid
 from .findings import Finding, Loc
 from .model import PI_PLATFORMS, BackupJob, Inventory
 from .site_checks import site_findings
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_PATH = REPO_ROOT / "config" / "domum.yaml"
+REPO_ROOT = settings.PACKAGE_CHECKOUT
+DEFAULT_PATH = REPO_ROOT / "config" / "domum.yaml"  # the embedded default homelab
 
 
 def repo_root() -> Path:
-    """Where relative inventory paths (clusterconfig/talosconfig, ...) live: $DOMUM_REPO_ROOT
-    (tests, other checkouts), else the repo this package lives in. Commands run from here, so
-    `inv` works the same from any subdirectory."""
-    env = os.environ.get("DOMUM_REPO_ROOT")
-    return Path(env).resolve() if env else REPO_ROOT
+    """Where relative inventory paths (clusterconfig/talosconfig, ...) live; commands run from
+    here, so `inv` works the same from any subdirectory (settings.repo_root)."""
+    return settings.repo_root()
 
 
 def inventory_path() -> Path:
-    env = os.environ.get("DOMUM_INVENTORY")
-    return Path(env) if env else DEFAULT_PATH
+    return settings.inventory_path()
 
 
 def display_path(path: Path) -> str:
