@@ -40,6 +40,15 @@ def suggestion(word: str, options: Iterable[str]) -> str:
 class DomumProgram(Program):
     """invoke's Program; parser errors become exit 2 with a suggestion."""
 
+    @property
+    def version(self) -> str:  # type: ignore[override]
+        """Looked up only for `--version`: scanning installed distributions costs start-up."""
+        return version()
+
+    @version.setter
+    def version(self, value: str) -> None:
+        pass  # always the installed distribution's
+
     def _options(self, error: ParseError, word: str) -> list[str]:
         """What a mistyped word may have meant: the task's own options (never invoke's core
         flags: `--dry` or `--pty` for a task's `--dry-run` or `--yes` would run it for real),
@@ -111,7 +120,7 @@ def version() -> str:
 def program(**kwargs: Any) -> DomumProgram:
     from . import ns
 
-    return DomumProgram(namespace=ns, name="Domum", binary="domum", version=version(), **kwargs)
+    return DomumProgram(namespace=ns, name="Domum", binary="domum", **kwargs)
 
 
 def main() -> None:

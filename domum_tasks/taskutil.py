@@ -30,7 +30,22 @@ ALL = "act on every applicable node"
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a command cut off by `| head`
 
 
-class _NumberArgument(Argument):
+class _Argument(Argument):
+    """invoke's parser deep-copies every task's arguments on each run (`--list` included): with
+    ~50 tasks that was a third of start-up. An argument holds only immutable fields until it is
+    parsed, so a shallow copy is the same copy; a list value (kind=list) gets its own list."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Argument:
+        import copy
+
+        twin = copy.copy(self)
+        if isinstance(self._value, list):
+            twin._value = list(self._value)
+            twin.raw_value = twin._value
+        return twin
+
+
+class _NumberArgument(_Argument):
     """invoke casts `--node abc` with int() in its parser and lets the ValueError escape."""
 
     def set_value(self, value: Any, cast: bool = True) -> None:
@@ -73,8 +88,8 @@ class DomumTask(Task[Any]):
     def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
         arguments = super().get_arguments(ignore_unknown_help)
         for arg in arguments:
-            if arg.kind in (int, float):
-                arg.__class__ = _NumberArgument  # same fields; only set_value differs
+            # same fields; only set_value (numbers) and the copy differ
+            arg.__class__ = _NumberArgument if arg.kind in (int, float) else _Argument
         return arguments
 
 
