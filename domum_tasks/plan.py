@@ -85,6 +85,10 @@ class PveCall:
     destructive: bool = False
     # True when the call returns a UPID whose task must end with exitstatus OK.
     wait_task: bool = False
+    # False: a refused call, or a task that ends other than OK, is the step's outcome
+    # (StepResult.ok False, value = the task's final status and log), not an error (vzdump's
+    # "WARNINGS: n", one guest's failed backup among several).
+    check: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {
