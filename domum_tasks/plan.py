@@ -123,11 +123,12 @@ class Write:
 
 @dataclass(frozen=True)
 class Wait:
-    """Poll `probe` (a Cmd, Ssh or PveCall) until it succeeds or the deadline passes."""
+    """Poll `probe` (a Cmd, Ssh, PveCall, or a Local check that raises until its condition
+    holds) until it succeeds or the deadline passes."""
 
     what: str
     deadline_s: float
-    probe: Cmd | Ssh | PveCall | None = None
+    probe: Cmd | Ssh | PveCall | Local | None = None
     interval_s: float = 5.0
     desc: str = ""
     destructive: bool = False
