@@ -85,6 +85,10 @@ class PveCall:
     destructive: bool = False
     # True when the call returns a UPID whose task must end with exitstatus OK.
     wait_task: bool = False
+    # False: a refused call, or a task that ends other than OK, is the step's outcome
+    # (StepResult.ok False, value = the task's final status and log), not an error (vzdump's
+    # "WARNINGS: n", one guest's failed backup among several).
+    check: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -119,11 +123,12 @@ class Write:
 
 @dataclass(frozen=True)
 class Wait:
-    """Poll `probe` (a Cmd, Ssh or PveCall) until it succeeds or the deadline passes."""
+    """Poll `probe` (a Cmd, Ssh, PveCall, or a Local check that raises until its condition
+    holds) until it succeeds or the deadline passes."""
 
     what: str
     deadline_s: float
-    probe: Cmd | Ssh | PveCall | None = None
+    probe: Cmd | Ssh | PveCall | Local | None = None
     interval_s: float = 5.0
     desc: str = ""
     destructive: bool = False

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from .errors import ConfigError, PveError
 from .inventory.model import Inventory, ProxmoxHost
 from .plan import PveCall, mask
-from .run import StepResult
+from .run import LocalHandler, StepResult
 
 UPID_RE = re.compile(
     r"^UPID:(?P<node>[a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?):[0-9A-Fa-f]{8}:[0-9A-Fa-f]{8,9}:"
@@ -40,16 +40,10 @@ LOCKED_RE = re.compile(r"can't lock file|VM is locked|CT is locked")
 CONNECT_TIMEOUT_S = 5.0  # an absent host fails fast (dry-runs then plan around it)
 DEFAULT_TIMEOUT_S = 30.0  # per HTTP read; proxmoxer's 5 s is too short for slow calls
 LOG_TAIL_LINES = 8
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Deadlines for worker tasks, by the last path element of the call that started them.
 TASK_DEADLINES_S = {"vzdump": 4 * 3600.0, "download-url": 1800.0, "upload": 1800.0, "clone": 1800.0}
 DEFAULT_TASK_DEADLINE_S = 600.0
-
-
-# Callbacks told of every call made, as (method, path, params as sent): the test-suite's PVE
-# contract check registers one. Empty in normal runs.
-observers: list[Callable[[str, str, dict[str, Any]], None]] = []
 
 
 def task_base(upid: str, host_name: str = "") -> str:
@@ -139,25 +133,26 @@ def host_for_path(inv: Inventory, path: str) -> str:
     raise ConfigError(f"cannot tell which Proxmox host serves {path}; hosts: {nodes}")
 
 
-_warned_insecure: set[str] = set()
+def warn_insecure(name: str) -> None:
+    """proxmoxer silences urllib3's warning globally, so say it ourselves (once per run: a
+    Session makes one client per host)."""
+    print(
+        f"domum: warning: proxmox.{name}.verify_tls is false: the API's certificate is "
+        "not checked (set ca_file to the PVE CA instead)",
+        file=sys.stderr,
+    )
 
 
 def _verify_setting(name: str, host: ProxmoxHost) -> bool | str:
     """requests' `verify`: a CA bundle path, True (system CAs) or False (only if verify_tls: false)."""
     if not host.verify_tls:
-        # proxmoxer silences urllib3's warning globally, so say it ourselves, once per host.
-        if name not in _warned_insecure:
-            _warned_insecure.add(name)
-            print(
-                f"domum: warning: proxmox.{name}.verify_tls is false: the API's certificate is "
-                "not checked (set ca_file to the PVE CA instead)",
-                file=sys.stderr,
-            )
         return False
     if not host.ca_file:
         return True
+    from . import settings
+
     path = Path(host.ca_file).expanduser()
-    for candidate in (path, REPO_ROOT / path):
+    for candidate in (path, settings.repo_root() / path):
         if candidate.is_file():
             return str(candidate)
     raise ConfigError(f"proxmox.{name}.ca_file: {host.ca_file} does not exist (a PEM CA bundle)")
@@ -207,8 +202,6 @@ class PveClient:
         resource = self.api()(path.strip("/"))
         sent = to_pve(params)
         verb = method.upper()
-        for observe in observers:
-            observe(verb, "/" + path.strip("/"), dict(sent))
         try:
             if verb == "GET":
                 return resource.get(**sent)
@@ -366,24 +359,87 @@ class PveClient:
         return value
 
 
-_clients: dict[tuple[str, ...], PveClient] = {}
-
-
 def client(inv: Inventory, host_name: str | None = None, *, path: str = "") -> PveClient:
-    """The client for an inventory Proxmox host (by name, or by the call's path); cached per process."""
+    """A new client for an inventory Proxmox host (by name, or by the call's path)."""
     name = host_name or host_for_path(inv, path)
     if name not in inv.proxmox:
         valid = ", ".join(sorted(inv.proxmox)) or "none defined"
         raise ConfigError(f"no Proxmox host {name!r} in the inventory; valid: {valid}")
-    host = inv.proxmox[name]
-    secret = token_secret(name)
-    key = (name, host.api_url, host.token_id, str(host.verify_tls), host.ca_file or "", secret)
-    if key not in _clients:
-        _clients[key] = PveClient(name, host, secret)
-    return _clients[key]
+    return PveClient(name, inv.proxmox[name], token_secret(name))
+
+
+VM_STATE = "pve.vm-state"  # a Wait probe: the guest's status/current is `want`, or not yet
+
+
+@dataclass
+class Session:
+    """The PVE side of one run: one client per inventory host, made when first needed, shared
+    by the planner's probes and the executor's steps, and dropped with the run."""
+
+    inventory: Inventory
+    # A caller's own deadline for the tasks its calls start (a backup job's timeout).
+    task_deadline_s: float | None = None
+    clients: dict[str, PveClient] = field(default_factory=dict)
+
+    def client(self, host_name: str | None = None, *, path: str = "") -> PveClient:
+        name = host_name or host_for_path(self.inventory, path)
+        if name not in self.clients:
+            made = client(self.inventory, name)
+            if not made.host.verify_tls:
+                warn_insecure(name)
+            self.clients[name] = made
+        return self.clients[name]
+
+    def run_step(self, step: PveCall) -> StepResult:
+        """Executor hook: run one planned call on the host its path names. With
+        `check=False` a refused call or a task that ends other than OK is the outcome."""
+        if step.check:
+            return StepResult(step, ok=True, value=self.client(path=step.path).run(step))
+        try:
+            pve = self.client(path=step.path)
+            if not step.wait_task:
+                return StepResult(
+                    step, ok=True, value=pve.call(step.method, step.path, step.params)
+                )
+            return self._task_outcome(pve, step)
+        except PveError as exc:
+            first = str(exc.message).splitlines()[0]
+            return StepResult(step, ok=False, stderr=first, value={"error": first})
+
+    def _task_outcome(self, pve: PveClient, step: PveCall) -> StepResult:
+        upid = pve.call(step.method, step.path, step.params)
+        if not isinstance(upid, str):
+            raise PveError(
+                f"{pve.name}: {step.method} {step.path}: expected a task id, got {upid!r}"
+            )
+        deadline = self.task_deadline_s or task_deadline(step)
+        status = pve.wait_stopped(upid, deadline_s=deadline)
+        exitstatus = str(status.get("exitstatus") or "no exit status")
+        try:
+            log = pve.task_log(upid)
+        except PveError:
+            log = []
+        ok = exitstatus == "OK"
+        value = {**status, "upid": upid, "exitstatus": exitstatus, "log": log}
+        return StepResult(step, ok=ok, stderr="" if ok else exitstatus, value=value)
+
+    def vm_state(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """The `pve.vm-state` probe: status/current says `want` (the executor's Wait retries
+        until its deadline while this raises)."""
+        path, want = str(args["path"]), str(args["want"])
+        pve = self.client(path=path)
+        current: dict[str, Any] = pve.get(path) or {}
+        if current.get("status") == want and current.get("qmpstatus", want) in (want, None):
+            return current
+        now = current.get("qmpstatus") or current.get("status")
+        guest = path.rsplit("/status", 1)[0].rsplit("/", 1)[-1]
+        raise PveError(f"{pve.name}: VM {guest} is still {now!s}, not {want}")
+
+    def handlers(self) -> dict[str, LocalHandler]:
+        """The Local actions PVE plans use, bound to this run's clients."""
+        return {VM_STATE: self.vm_state}
 
 
 def run_step(inventory: Inventory, step: PveCall) -> StepResult:
-    """Executor hook (taskutil.executor): run one planned PVE call on the host its path names."""
-    pve = client(inventory, path=step.path)
-    return StepResult(step, ok=True, value=pve.run(step))
+    """One planned PVE call, outside a run's Session (a fresh client)."""
+    return Session(inventory).run_step(step)

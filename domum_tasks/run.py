@@ -223,7 +223,9 @@ def confirm(plan: Plan, *, yes: bool, stream: TextIO | None = None) -> None:
         return
     out = stream or sys.stderr
     touched = [describe(s) for s in plan.steps if s.destructive]
-    print("This will:", *(f"  {mask(t, plan.secrets)}" for t in touched), sep="\n", file=out)
+    notes = [f"  note: {n}" for n in plan.notes]  # what is lost, what was assumed
+    shown = [mask(t, plan.secrets) for t in ["This will:", *(f"  {t}" for t in touched), *notes]]
+    print(*shown, sep="\n", file=out)
     if not sys.stdin.isatty():
         raise Refused(
             f"{plan.title}: destructive, and no terminal to confirm on", hint="pass --yes"
@@ -465,7 +467,8 @@ class Executor:
             if step.probe is None:
                 return StepResult(step)
             try:
-                return self.run_step(step.probe)
+                done = self.run_step(step.probe)  # the outcome is the Wait's (it is the step)
+                return StepResult(step, done.ok, done.stdout, done.stderr, done.value)
             except ToolMissing:
                 raise  # waiting does not install it
             except DomumError as exc:

@@ -178,6 +178,9 @@ class Planned:
     # CLIs the plan's steps run (talosctl, flux): a real run stops with exit 3 before the first
     # step; a dry-run shows the plan, then exits 3 the same way.
     tools: tuple[str, ...] = ()
+    # The PVE session (pve.Session) the planner probed with: the run's PVE steps reuse its
+    # clients (one per host per run). None: the executor makes its own when a step needs one.
+    pve: Any = None
 
 
 COMMON_HELP = {"dry_run": DRY_RUN, "json": JSON, "yes": YES, "node": NODE}
@@ -228,7 +231,11 @@ def execute(
     from .tools import require_tool
 
     ex = executor(
-        dry_run=dry_run, json_out=json_out, inventory=planned.inventory, handlers=planned.handlers
+        dry_run=dry_run,
+        json_out=json_out,
+        inventory=planned.inventory,
+        handlers=planned.handlers,
+        pve_session=planned.pve,
     )
     if not dry_run:
         for tool in planned.tools:
@@ -255,6 +262,7 @@ def executor(
     secrets: list[str] | None = None,
     inventory: Any = None,
     handlers: Mapping[str, LocalHandler] | None = None,
+    pve_session: Any = None,
 ) -> Executor:
     from .run import Executor
 
@@ -265,10 +273,14 @@ def executor(
 
         return ssh.run_step(inventory, step)
 
+    session = [pve_session]  # one PVE session (a client per host) for this executor's run
+
     def pve_runner(step: Any) -> Any:
         from . import pve
 
-        return pve.run_step(inventory, step)
+        if session[0] is None:
+            session[0] = pve.Session(inventory)
+        return session[0].run_step(step)
 
     return Executor(
         dry_run=dry_run,

@@ -466,3 +466,35 @@ def test_dependency_without_wait_is_a_warning(repo: Path) -> None:
     (f,) = t.run(repo)
     assert (f.severity, f.check, f.obj) == ("warning", "wait", "Kustomization/flux-system/core")
     assert "flux-system/config dependsOn it" in f.message
+
+
+def test_kustomize_timeout_is_a_finding_not_an_internal_error(
+    as_repo: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A kubectl that hangs (a stub in the tools directory that sleeps): `kubectl kustomize` is
+    run through run.run_cmd with its timeout, and the render error is a finding (exit 2)."""
+    import json
+
+    from invoke import Context, Exit
+
+    from domum_tasks.flux.tasks import validate
+    from domum_tasks.flux.validate import render
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stub = bin_dir / "kubectl"
+    stub.write_text("#!/bin/sh\nexec sleep 30\n")
+    stub.chmod(0o755)
+    monkeypatch.setenv("DOMUM_BIN_DIR", str(bin_dir))
+    monkeypatch.setattr(render, "TIMEOUT_S", 0.3)
+    with pytest.raises(Exit) as err:
+        validate(Context(), json=True)
+    assert err.value.code == 2 and "internal error" not in str(err.value.message)
+    rows = json.loads(capsys.readouterr().out)
+    assert rows and {r["check"] for r in rows} == {"render"}
+    assert all(
+        "kubectl kustomize did not finish: timed out after 0.3s" in r["message"] for r in rows
+    )

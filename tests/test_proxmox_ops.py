@@ -161,7 +161,12 @@ def test_state_wait_has_a_deadline(pve_sim: PveSim, capsys: pytest.CaptureFixtur
 
     pve_sim.pve._do_start = start_without_effect
     code, msg = fails(power_tasks.start, capsys, node=96)
-    assert code == 1 and "is still stopped, not running, 0.3s after its task ended" in msg
+    assert (
+        code == 1
+        and "gave up after 0.3s waiting for VM 196 (domum-cp3, node 96) to be "
+        "running: pve1: VM 196 is still stopped, not running"
+        in msg
+    )
 
 
 # --- snapshots -----------------------------------------------------------------------------

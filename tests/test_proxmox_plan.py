@@ -6,7 +6,7 @@ import pytest
 
 from domum_tasks.errors import ConfigError, LockHeld, Refused
 from domum_tasks.inventory import loader as inventory
-from domum_tasks.plan import Local, PveCall
+from domum_tasks.plan import Local, PveCall, Wait
 from domum_tasks.proxmox import permissions, target
 from domum_tasks.proxmox.facts import (
     ConfigValue,
@@ -20,6 +20,7 @@ from domum_tasks.proxmox.facts import (
 from domum_tasks.proxmox.power import actions as power
 from domum_tasks.proxmox.snapshots import plan as snapshots
 from domum_tasks.proxmox.vm import create, destroy, drift
+from domum_tasks.pve import VM_STATE
 from tests.conftest import LOOPBACK_INVENTORY
 
 QGA_ID = "ce4c980550dd2ab1b17bbf2b08801c7eb59418eafe8f279833297925d67c7515"
@@ -223,10 +224,11 @@ def test_power_plans_wait_for_task_then_state(inv) -> None:  # type: ignore[no-u
     facts = VmFacts("pve1", vm=VmInfo(196, "domum-cp3", "pve1", "running"))
     p = power.plan_power(inv, 96, facts, "shutdown", force_after=30)
     call, wait = p.steps
-    assert isinstance(call, PveCall) and isinstance(wait, Local)
+    assert isinstance(call, PveCall) and isinstance(wait, Wait)
     assert call.path == "/nodes/pve1/qemu/196/status/shutdown"
     assert call.params == {"timeout": 30, "forceStop": 1} and not call.destructive
-    assert wait.action == power.WAIT_STATE and wait.args["want"] == "stopped"
+    assert isinstance(wait.probe, Local) and wait.probe.action == VM_STATE
+    assert wait.probe.args == {"path": "/nodes/pve1/qemu/196/status/current", "want": "stopped"}
     assert power.plan_power(inv, 96, facts, "start").steps == []
     assert power.plan_power(inv, 96, facts, "stop").destructive
     stopped = VmFacts("pve1", vm=VmInfo(196, "domum-cp3", "pve1", "stopped"))

@@ -86,7 +86,9 @@ def test_create_vm_refuses_a_vmid_taken_by_another_guest(
     with pytest.raises(Exit) as err:
         run(vm_tasks.create_vm, capsys, node=96)
     assert err.value.code == 4
-    assert "vmid 196 on pve1 holds qemu 'someone-else', not the VM 'domum-cp3'" in str(err.value.message)
+    assert "vmid 196 on pve1 holds qemu 'someone-else', not the VM 'domum-cp3'" in str(
+        err.value.message
+    )
 
 
 def test_create_vm_rejects_a_node_that_is_no_vm(capsys: pytest.CaptureFixture[str]) -> None:

@@ -59,9 +59,15 @@ def test_judge_follows_pve_status_is_error() -> None:
     assert vzdump.judge("WARNINGS: many") == "failed"
 
 
-def test_plan_is_one_call_per_guest(pve_sim: PveSim) -> None:
+def test_plan_is_one_call_per_guest_then_its_listing(pve_sim: PveSim) -> None:
     plan = vzdump.plan_vzdump(pve_sim.inventory(), [196], prune={"keep_daily": 7})
-    [step] = plan.steps
+    step, listing = plan.steps
+    assert listing.to_dict() == {
+        "kind": "pve",
+        "method": "GET",
+        "path": "/nodes/pve1/storage/nas-backup/content",
+        "params": {"content": "backup", "vmid": 196},
+    }
     assert step.to_dict() == {
         "kind": "pve",
         "method": "POST",
@@ -129,7 +135,8 @@ def test_vzdump_task_reports_volids_and_dry_runs_the_call(
     pve_sim.add_inventory_vm(96, status="running")
     archiving(pve_sim)
     status_tasks.vzdump(Context(), node=96, dry_run=True, json=True)
-    [step] = json.loads(capsys.readouterr().out)
+    step, listing = json.loads(capsys.readouterr().out)
+    assert listing["method"] == "GET"
     assert step["params"]["prune-backups"] == "keep-daily=7,keep-weekly=4,keep-monthly=6"
     assert pve_sim.writes() == []
     status_tasks.vzdump(Context(), all=True, json=True)

@@ -154,13 +154,13 @@ def test_executor_runs_pve_steps_through_the_facade(pve_sim: PveSim) -> None:
 def test_verify_tls_false_works_but_warns(
     pve_sim: PveSim, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pve, "_warned_insecure", set())
-    host = (
-        pve_sim.inventory()
-        .proxmox["pve1"]
-        .model_copy(update={"verify_tls": False, "ca_file": None})
+    inv = pve_sim.inventory()
+    inv.proxmox["pve1"] = inv.proxmox["pve1"].model_copy(
+        update={"verify_tls": False, "ca_file": None}
     )
-    assert pve.PveClient("pve1", host, pve_sim.secret).get("/version")["repoid"] == "fakepve"
-    pve.PveClient("pve1", host, pve_sim.secret).get("/version")
-    err = capsys.readouterr().err
-    assert err.count("proxmox.pve1.verify_tls is false") == 1
+    session = pve.Session(inv)  # one run: one client per host, one warning
+    assert session.client("pve1").get("/version")["repoid"] == "fakepve"
+    session.client(path="/nodes/pve1/qemu").get("/version")
+    assert capsys.readouterr().err.count("proxmox.pve1.verify_tls is false") == 1
+    pve.Session(inv).client("pve1")  # the next run says it again
+    assert capsys.readouterr().err.count("proxmox.pve1.verify_tls is false") == 1

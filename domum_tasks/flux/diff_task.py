@@ -1,4 +1,4 @@
-"""`inv flux.diff`: which Kustomizations to diff (from the tree), then `flux diff` for each."""
+"""`inv flux.diff`: which Kustomizations to diff (from the tree), and what the diffs say."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import CommandFailed, ConfigError
+from ..plan import Cmd
 
 if TYPE_CHECKING:
     from ..inventory.model import Inventory
+    from ..run import StepResult
     from .plan import DiffTarget
 
 
@@ -43,30 +45,24 @@ def targets(inv: Inventory, repo_root: Path, only: str = "") -> list[DiffTarget]
     return found
 
 
-def run_diff(inv: Inventory, only: str, *, dry_run: bool, json_out: bool) -> None:
-    from ..inventory.loader import repo_root
-    from ..run import run_cmd
-    from ..taskutil import executor
+def report_diff(results: list[StepResult], json_out: bool) -> None:
+    """After the plan ran: each diff on stdout, the drift summary on stderr; exit 1 only when
+    flux itself failed (`flux diff` exits 1 for drift too: the outcome tells them apart)."""
     from .facts import diff_outcome
-    from .plan import diff_plan
 
-    plan = diff_plan(inv, targets(inv, repo_root(), only))
-    if dry_run:
-        executor(dry_run=True, json_out=json_out).execute(plan)
-        return
     failed, drifted = [], []
-    for step in plan.steps:
-        argv = step.argv  # type: ignore[union-attr]
-        proc = run_cmd(argv, timeout_s=600, check=False)
-        outcome = diff_outcome(proc.returncode, proc.stdout, proc.stderr)
-        if proc.stdout.strip():
-            print(proc.stdout.rstrip())
+    for r in results:
+        assert isinstance(r.step, Cmd)
+        name = r.step.argv[3]
+        code = r.value if isinstance(r.value, int) else -1
+        outcome = diff_outcome(code, r.stdout, r.stderr)
+        if r.stdout.strip():
+            print(r.stdout.rstrip())
         if outcome == "error":
-            failed.append(
-                f"{argv[3]}: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f'exit {proc.returncode}'}"
-            )
+            lines = r.stderr.strip().splitlines()
+            failed.append(f"{name}: {lines[-1] if lines else f'exit {code}'}")
         elif outcome == "differs":
-            drifted.append(argv[3])
+            drifted.append(name)
     if drifted:
         print(f"drift in {len(drifted)} Kustomization(s): {', '.join(drifted)}", file=sys.stderr)
     if failed:

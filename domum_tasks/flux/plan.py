@@ -118,7 +118,8 @@ class DiffTarget:
 
 def diff_plan(inv: Inventory, targets: list[DiffTarget]) -> Plan:
     """`flux diff kustomization NAME --path DIR` per Kustomization: the local tree against the
-    cluster, with Flux 2.9's strict substitution. flux exits 1 when there are differences."""
+    cluster, with Flux 2.9's strict substitution. flux exits 1 both for differences and for
+    errors, so each step's exit is its outcome (check=False), judged after the run."""
     plan = Plan("flux diff: the local tree against the cluster")
     for t in targets:
         argv = flux(
@@ -131,7 +132,7 @@ def diff_plan(inv: Inventory, targets: list[DiffTarget]) -> Plan:
             "--strict-substitute",
             namespace=t.namespace,
         )
-        plan.add(Cmd(argv, desc=f"{t.namespace}/{t.name} ({t.path})", ok_codes=(0, 1)))
+        plan.add(Cmd(argv, desc=f"{t.namespace}/{t.name} ({t.path})", check=False))
     return plan
 
 

@@ -3,71 +3,77 @@ suspend/resume and status through the flux CLI."""
 
 from __future__ import annotations
 
-import os
+from typing import TYPE_CHECKING, Any
 
 from invoke import Collection, Context
 
-from ..taskutil import DRY_RUN, JSON, domum_task, executor, load_inventory
+from ..taskutil import Planned, domum_task, load_inventory, plan_task
 from .validate_task import validate
+
+if TYPE_CHECKING:
+    from ..inventory.model import Inventory
+    from ..plan import Plan
+    from ..run import StepResult
 
 KS = "Kustomization name"
 NS = "namespace of the Kustomization (default flux-system)"
 ALL = "every Kustomization in the namespace"
 
 
-@domum_task(help={"dry_run": DRY_RUN, "json": JSON})
-def bootstrap(c: Context, dry_run: bool = False, json: bool = False) -> None:
+def _planned(plan: Plan, inv: Inventory, report: Any = None) -> Planned:
+    return Planned(plan, inv, report=report, tools=("flux",))
+
+
+@plan_task()
+def bootstrap(c: Context) -> Planned:
     """Install Flux on the cluster and point it at the inventory's Git repository."""
+    from .. import settings
     from ..errors import ConfigError
     from ..secrets.store import load as load_secrets
     from .plan import TOKEN_ENV, TOKEN_SECRET_KEY, bootstrap_plan
 
     inv = load_inventory()
     env_var = TOKEN_ENV[inv.flux.provider]
-    token = os.environ.get(env_var) or load_secrets().get(TOKEN_SECRET_KEY)
+    token = settings.get(env_var) or load_secrets().get(TOKEN_SECRET_KEY)
     if not token:  # --dry-run too: a plan that the real run would refuse is no plan
         raise ConfigError(
             f"no Git token for flux bootstrap: set {env_var}, or {TOKEN_SECRET_KEY} in "
             "config/secrets.sops.yaml (env DOMUM_FLUX_GIT_TOKEN)"
         )
-    executor(dry_run=dry_run, json_out=json).execute(bootstrap_plan(inv, token))
+    return _planned(bootstrap_plan(inv, token), inv)
 
 
-@domum_task(
-    help={"pre": "only the prerequisites, before bootstrap", "dry_run": DRY_RUN, "json": JSON}
-)
-def check(c: Context, pre: bool = False, dry_run: bool = False, json: bool = False) -> None:
+@plan_task(help={"pre": "only the prerequisites, before bootstrap"})
+def check(c: Context, pre: bool = False) -> Planned:
     """Check the Flux installation, or with --pre the cluster before bootstrap."""
     import sys
 
     from .plan import check_plan
 
-    results = executor(dry_run=dry_run, json_out=json).execute(check_plan(load_inventory(), pre))
-    for r in results:  # flux reports each check on stderr
-        print((r.stderr or r.stdout).rstrip(), file=sys.stderr)
+    def report(results: list[StepResult], json_out: bool) -> None:
+        for r in results:  # flux reports each check on stderr
+            print((r.stderr or r.stdout).rstrip(), file=sys.stderr)
+
+    inv = load_inventory()
+    return _planned(check_plan(inv, pre), inv, report)
 
 
-@domum_task(
-    help={
-        "kustomization": f"{KS} (default: every Kustomization in the tree)",
-        "dry_run": DRY_RUN,
-        "json": JSON,
-    }
-)
-def diff(c: Context, kustomization: str = "", dry_run: bool = False, json: bool = False) -> None:
+@plan_task(help={"kustomization": f"{KS} (default: every Kustomization in the tree)"})
+def diff(c: Context, kustomization: str = "") -> Planned:
     """Show what the local tree would change in the cluster (`flux diff`)."""
-    from .diff_task import run_diff
+    from ..inventory.loader import repo_root
+    from .diff_task import report_diff, targets
+    from .plan import diff_plan
 
-    run_diff(load_inventory(), kustomization, dry_run=dry_run, json_out=json)
+    inv = load_inventory()
+    return _planned(diff_plan(inv, targets(inv, repo_root(), kustomization)), inv, report_diff)
 
 
-@domum_task(
+@plan_task(
     help={
         "kustomization": f"{KS} (default flux-system)",
         "with_source": "fetch the Git source first",
         "namespace": NS,
-        "dry_run": DRY_RUN,
-        "json": JSON,
     }
 )
 def reconcile(
@@ -75,50 +81,34 @@ def reconcile(
     kustomization: str = "flux-system",
     with_source: bool = False,
     namespace: str = "flux-system",
-    dry_run: bool = False,
-    json: bool = False,
-) -> None:
+) -> Planned:
     """Reconcile a Kustomization now, with --with-source fetching Git first."""
     from .plan import reconcile_plan
 
-    plan = reconcile_plan(load_inventory(), kustomization, with_source, namespace)
-    executor(dry_run=dry_run, json_out=json).execute(plan)
+    inv = load_inventory()
+    return _planned(reconcile_plan(inv, kustomization, with_source, namespace), inv)
 
 
-@domum_task(
-    help={"kustomization": KS, "all": ALL, "namespace": NS, "dry_run": DRY_RUN, "json": JSON}
-)
+@plan_task(help={"kustomization": KS, "all": ALL, "namespace": NS})
 def suspend(
-    c: Context,
-    kustomization: str = "",
-    all: bool = False,
-    namespace: str = "flux-system",
-    dry_run: bool = False,
-    json: bool = False,
-) -> None:
+    c: Context, kustomization: str = "", all: bool = False, namespace: str = "flux-system"
+) -> Planned:
     """Suspend one Kustomization (--kustomization NAME) or every one (--all)."""
     from .plan import suspend_plan
 
-    plan = suspend_plan(load_inventory(), kustomization, all, namespace)
-    executor(dry_run=dry_run, json_out=json).execute(plan)
+    inv = load_inventory()
+    return _planned(suspend_plan(inv, kustomization, all, namespace), inv)
 
 
-@domum_task(
-    help={"kustomization": KS, "all": ALL, "namespace": NS, "dry_run": DRY_RUN, "json": JSON}
-)
+@plan_task(help={"kustomization": KS, "all": ALL, "namespace": NS})
 def resume(
-    c: Context,
-    kustomization: str = "",
-    all: bool = False,
-    namespace: str = "flux-system",
-    dry_run: bool = False,
-    json: bool = False,
-) -> None:
+    c: Context, kustomization: str = "", all: bool = False, namespace: str = "flux-system"
+) -> Planned:
     """Resume one Kustomization (--kustomization NAME) or every one (--all)."""
     from .plan import resume_plan
 
-    plan = resume_plan(load_inventory(), kustomization, all, namespace)
-    executor(dry_run=dry_run, json_out=json).execute(plan)
+    inv = load_inventory()
+    return _planned(resume_plan(inv, kustomization, all, namespace), inv)
 
 
 @domum_task(help={"json": "print the rows as JSON"})
@@ -155,8 +145,8 @@ def status(c: Context, json: bool = False) -> None:
         raise DomumError(f"{len(bad)} not ready: {', '.join(bad)}")
 
 
-@domum_task(help={"dry_run": DRY_RUN, "json": JSON})
-def render_settings(c: Context, dry_run: bool = False, json: bool = False) -> None:
+@plan_task()
+def render_settings(c: Context) -> Planned:
     """Render the inventory's site: into the tree's cluster-settings ConfigMap."""
     from ..inventory.loader import repo_root
     from .plan import render_settings_plan
@@ -165,8 +155,8 @@ def render_settings(c: Context, dry_run: bool = False, json: bool = False) -> No
     root = repo_root()
     path = root / SETTINGS_PATH
     on_disk = path.read_text() if path.is_file() else None
-    plan = render_settings_plan(load_inventory(), str(root), on_disk)
-    executor(dry_run=dry_run, json_out=json).execute(plan)
+    inv = load_inventory()
+    return Planned(render_settings_plan(inv, str(root), on_disk), inv)
 
 
 ns = Collection(

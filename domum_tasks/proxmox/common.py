@@ -1,4 +1,4 @@
-"""What the proxmox task modules share: loading, and running a plan (pre-check, confirm, report).
+"""What the proxmox task modules share: loading, and declaring a plan's run (pre-check, report).
 
 Only light modules at import time; proxmoxer, pydantic and rich load inside tasks.
 """
@@ -6,12 +6,15 @@ Only light modules at import time; proxmoxer, pydantic and rich load inside task
 from __future__ import annotations
 
 import json as jsonlib
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..inventory.model import Inventory
     from ..plan import Plan
+    from ..pve import Session
     from ..run import StepResult
+    from ..taskutil import Planned
 
 VM_NODE = "node id of a proxmox-vm node (e.g. 96)"
 
@@ -20,6 +23,13 @@ def load() -> Inventory:
     from ..taskutil import load_inventory
 
     return load_inventory()
+
+
+def session(inv: Inventory) -> Session:
+    """The run's PVE clients: the planner probes with them and the executor runs with them."""
+    from ..pve import Session
+
+    return Session(inv)
 
 
 def need_node(inv: Inventory, node: int) -> int:
@@ -35,45 +45,43 @@ def need_node(inv: Inventory, node: int) -> int:
     return node
 
 
-def execute(
-    inv: Inventory,
+def planned(
+    pve: Session,
     plan: Plan,
     *,
-    dry_run: bool,
-    json: bool,
-    yes: bool = False,
     extra: dict[str, Any] | None = None,
-) -> list[StepResult]:
-    """Dry-run: print the plan. Otherwise say why (notes), check the token's privileges before
-    the first write, run it (destructive steps need --yes or a typed 'yes'), report."""
+    lines: Callable[[], None] | None = None,
+    refused: Sequence[str] = (),
+) -> Planned:
+    """The plan, checked against the token's privileges before anything runs (the dry-run
+    refuses as the real run does), with the proxmox report: the notes and each step done, or
+    with --json one object (`extra` merged in). `lines` prints more before the notes (drift);
+    `refused` fails the run (exit 4) after what could be applied was applied."""
+    from ..errors import Refused
     from ..plan import describe, step_dict
-    from ..taskutil import executor
+    from ..taskutil import Planned
     from . import permissions
-    from .power import actions as power
 
-    run = executor(
-        dry_run=dry_run,
-        json_out=json,
-        inventory=inv,
-        handlers={power.WAIT_STATE: power.state_waiter(inv)},
-    )
-    if not dry_run and not json:
-        for note in plan.notes:  # before any confirmation prompt: they may matter for it
-            print(f"{plan.title}: {note}")
-    if not dry_run and plan.steps:
-        permissions.precheck(inv, plan)
-    results: list[StepResult] = run.execute(plan, yes=yes)
-    if dry_run:
-        return results
-    if json:
-        done = [step_dict(r.step, plan.secrets) for r in results]
-        report = {"title": plan.title, "changed": any(_writes(r) for r in results),
-                  "steps": done, "notes": plan.notes, **(extra or {})}  # fmt: skip
-        print(jsonlib.dumps(report, indent=2, default=str))
-        return results
-    for r in results:
-        print(f"done: {r.step.desc or describe(r.step)}")
-    return results
+    if plan.steps:
+        permissions.precheck(pve, plan)
+
+    def report(results: list[StepResult], json_out: bool) -> None:
+        if json_out:
+            done = [step_dict(r.step, plan.secrets) for r in results]
+            out = {"title": plan.title, "changed": any(_writes(r) for r in results),
+                   "steps": done, "notes": plan.notes, **(extra or {})}  # fmt: skip
+            print(jsonlib.dumps(out, indent=2, default=str))
+        else:
+            if lines is not None:
+                lines()
+            for note in plan.notes:
+                print(f"{plan.title}: {note}")
+            for r in results:
+                print(f"done: {r.step.desc or describe(r.step)}")
+        if refused:
+            raise Refused("not applied: " + "; ".join(refused))
+
+    return Planned(plan, pve.inventory, pve.handlers(), report=report, pve=pve)
 
 
 def _writes(result: StepResult) -> bool:

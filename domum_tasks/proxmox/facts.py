@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..inventory.model import Inventory
-    from ..pve import PveClient
+    from ..pve import PveClient, Session
 
 
 @dataclass(frozen=True)
@@ -249,19 +248,21 @@ def active_tasks(pve: PveClient, node: str, vmid: int) -> list[str]:
 
 
 def probe_vms(
-    inv: Inventory,
+    session: Session,
     node_ids: Iterable[int],
     *,
-    dry_run: bool,
+    plan_around_down: bool,
     iso_volids: Mapping[int, str] | None = None,
     config: bool = False,
     snapshots: bool = False,
 ) -> dict[int, VmFacts]:
     """Facts about inventory VMs: one /cluster/resources per host, one content listing per ISO
-    storage, then per existing VM its /pending (config) and/or snapshot list. Outside a dry-run
-    an unreachable host is an error."""
+    storage, then per existing VM its /pending (config) and/or snapshot list. A host that cannot
+    be reached is an error, or with `plan_around_down` (planners) facts with reachable=False:
+    the plan is made as for a fresh host, and the real run's first call to it fails."""
     from .. import pve
 
+    inv = session.inventory
     ids = list(node_ids)
     by_host: dict[str, list[int]] = {}
     for i in ids:
@@ -274,7 +275,7 @@ def probe_vms(
         facts = {i: VmFacts(host=host_name) for i in members}
         out.update(facts)
         try:
-            client = pve.client(inv, host_name)
+            client = session.client(host_name)
             guests = list_vms(client)
             listed: dict[str, set[str]] = {}
             for i, f in facts.items():
@@ -298,7 +299,7 @@ def probe_vms(
                 if snapshots:
                     f.snapshots = parse_snapshots(client.get(f"{base}/snapshot"))
         except pve.PveUnavailable as exc:
-            if not dry_run:
+            if not plan_around_down:
                 raise
             for f in facts.values():
                 f.reachable = False
@@ -307,16 +308,9 @@ def probe_vms(
 
 
 def probe_vm(
-    inv: Inventory,
-    node_id: int,
-    *,
-    dry_run: bool,
-    iso_volid: str | None = None,
-    config: bool = False,
-    snapshots: bool = False,
+    session: Session, node_id: int, *, config: bool = False, snapshots: bool = False
 ) -> VmFacts:
-    """probe_vms for one node."""
-    volids = {node_id: iso_volid} if iso_volid else None
-    return probe_vms(
-        inv, [node_id], dry_run=dry_run, iso_volids=volids, config=config, snapshots=snapshots
-    )[node_id]
+    """probe_vms for one node, as planners probe (an unreachable host is planned around)."""
+    return probe_vms(session, [node_id], plan_around_down=True, config=config, snapshots=snapshots)[
+        node_id
+    ]

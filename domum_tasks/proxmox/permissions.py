@@ -18,7 +18,7 @@ from ..plan import Plan, PveCall
 from .vm.drift import parse_disk, parse_nic
 
 if TYPE_CHECKING:
-    from ..inventory.model import Inventory
+    from ..pve import Session
 
 CPU = ("cores", "sockets", "cpu", "vcpus", "numa", "cpulimit", "cpuunits", "affinity")
 MEMORY = ("memory", "balloon", "shares")
@@ -142,25 +142,26 @@ def missing(tree: Mapping[str, Mapping[str, Any]], needs: Iterable[Need]) -> lis
     return out
 
 
-_checked: dict[str, Mapping[str, Mapping[str, Any]]] = {}
-
-
-def precheck(inv: Inventory, plan: Plan) -> None:
-    """Refuse (exit 4) before any write if the token lacks a privilege the plan needs."""
+def precheck(session: Session, plan: Plan) -> None:
+    """Refuse (exit 4) before any write if the token lacks a privilege the plan needs: one
+    /access/permissions per host. Planners call it, so a dry-run refuses as the real run does.
+    A host that cannot be reached is skipped: the plan already says what it assumed, and the
+    real run's first call to it fails."""
     from .. import pve
 
     by_host: dict[str, list[Need]] = {}
     for step in [*plan.steps, *plan.finally_steps]:
         if isinstance(step, PveCall) and step.method != "GET":
-            host = pve.host_for_path(inv, step.path)
+            host = pve.host_for_path(session.inventory, step.path)
             by_host.setdefault(host, []).extend(needs_for(step))
     for host, needs in sorted(by_host.items()):
-        client = pve.client(inv, host)
-        key = f"{host}:{client.host.token_id}:{client.host.api_url}"
-        if key not in _checked:  # once per host and process
-            tree = client.get("/access/permissions") or {}
-            _checked[key] = {str(k): dict(v) for k, v in tree.items() if isinstance(v, Mapping)}
-        lacking = missing(_checked[key], needs)
+        try:
+            client = session.client(host)
+            raw = client.get("/access/permissions") or {}
+        except pve.PveUnavailable:
+            continue
+        tree = {str(k): dict(v) for k, v in raw.items() if isinstance(v, Mapping)}
+        lacking = missing(tree, needs)
         if lacking:
             raise Refused(
                 f"{host}: token {client.host.token_id} lacks {len(lacking)} privilege(s) this "

@@ -2,9 +2,12 @@
 
 One `POST /nodes/{node}/vzdump` per guest, so every guest gets its own task, status and volid:
 `mode=snapshot` (no downtime), `compress=zstd`, a notes template, and the job's keep-policy as
-`prune-backups`. A task that ends `WARNINGS: n` is a warning, anything else but `OK` a failure
-(PVE::UPID::status_is_error), and a run never stops at the first failed guest: the backup
-namespace (`inv backup.snapshot`) gets one VzdumpResult per guest and decides what to alert on.
+`prune-backups`; then a listing of the guest's backups on the storage (where the archive is
+found when the task log names none). Both are unchecked plan steps: a refused call or a task
+that ends other than OK is the step's outcome, so a run never stops at the first failed guest.
+`outcomes` then judges each guest: `WARNINGS: n` is a warning, anything else but `OK` a failure
+(PVE::UPID::status_is_error). The backup namespace (`inv backup.snapshot`) gets one
+VzdumpResult per guest and decides what to alert on.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from ..plan import Plan, PveCall
 
 if TYPE_CHECKING:
     from ..inventory.model import Inventory
-    from ..pve import PveClient
+    from ..pve import Session
+    from ..run import StepResult
 
 NOTES_TEMPLATE = "{{guestname}} ({{vmid}}) on {{node}}, by inv proxmox.vzdump"
 # Keep-policy keys as the inventory and backup jobs spell them, in PVE's order.
@@ -127,6 +131,18 @@ def vzdump_call(
         desc=f"back up guest {vmid} on {node} to {storage}"
         + (f" (prune {policy})" if policy else ""),
         wait_task=True,
+        check=False,
+    )
+
+
+def listing_call(node: int | str, vmid: int, storage: str) -> PveCall:
+    """The guest's backups on the storage: where the new archive is when the log names none."""
+    return PveCall(
+        "GET",
+        f"/nodes/{node}/storage/{storage}/content",
+        {"content": "backup", "vmid": vmid},
+        desc=f"list guest {vmid}'s backups on {storage}",
+        check=False,
     )
 
 
@@ -144,7 +160,8 @@ def plan_vzdump(
     plan = Plan(f"vzdump {', '.join(str(v) for v in sorted(set(vmids)))}")
     for vmid in sorted(set(vmids)):
         host_name, node = _placement(inv, vmid, located)
-        plan.add(vzdump_call(node, vmid, backup_storage(inv, host_name, storage), prune))
+        target = backup_storage(inv, host_name, storage)
+        plan.add(vzdump_call(node, vmid, target, prune), listing_call(node, vmid, target))
     if not prune or not prune_backups(prune):
         plan.note("no keep-policy given: the storage's own prune-backups setting applies")
     return plan
@@ -174,9 +191,9 @@ def volid_from_log(storage: str, lines: Sequence[str]) -> str | None:
     return None
 
 
-def _newest_backup(client: PveClient, node: str, storage: str, vmid: int, since: int) -> str | None:
-    """The newest backup of vmid on storage created at or after `since` (epoch seconds)."""
-    content = client.get(f"/nodes/{node}/storage/{storage}/content", content="backup", vmid=vmid)
+def _newest_backup(listing: StepResult | None, since: int) -> str | None:
+    """The newest backup a listing step found created at or after `since` (epoch seconds)."""
+    content = listing.value if listing is not None and listing.ok else None
     fresh = [
         (int(v.get("ctime") or 0), str(v["volid"]))
         for v in content or []
@@ -185,54 +202,66 @@ def _newest_backup(client: PveClient, node: str, storage: str, vmid: int, since:
     return max(fresh)[1] if fresh else None
 
 
-def _run_one(client: PveClient, step: PveCall, vmid: int, deadline_s: float) -> VzdumpResult:
-    node = step.path.split("/")[2]
-    storage = str(step.params["storage"])
-    try:
-        upid = client.call(step.method, step.path, step.params)
-        if not isinstance(upid, str):
-            raise DomumError(f"{client.name}: POST {step.path}: expected a task id, got {upid!r}")
-        status = client.wait_stopped(upid, deadline_s=deadline_s)
-        exitstatus = str(status.get("exitstatus") or "no exit status")
-        verdict = judge(exitstatus)
-        log = client.task_log(upid)
-        if verdict == "failed":
-            tail = next((line for line in reversed(log) if line.startswith("ERROR")), "")
-            reason = exitstatus + (f" ({tail})" if tail and tail not in exitstatus else "")
-            return VzdumpResult(vmid, node, "failed", None, f"backup failed: {reason}")
-        volid = volid_from_log(storage, log) or _newest_backup(
-            client, node, storage, vmid, int(status.get("starttime") or 0)
+def _where(step: PveCall) -> tuple[int, str, str]:
+    return int(str(step.params["vmid"])), step.path.split("/")[2], str(step.params["storage"])
+
+
+def outcome(backup: StepResult, listing: StepResult | None) -> VzdumpResult:
+    """One guest's verdict from its backup step's outcome (the task's final status and log, or
+    why the call failed) and its listing step's."""
+    assert isinstance(backup.step, PveCall)
+    vmid, node, storage = _where(backup.step)
+    value = backup.value if isinstance(backup.value, Mapping) else {}
+    if "error" in value or "exitstatus" not in value:
+        return VzdumpResult(vmid, node, "failed", None, str(value.get("error") or backup.stderr))
+    exitstatus = str(value["exitstatus"])
+    verdict = judge(exitstatus)
+    log = [str(line) for line in value.get("log") or []]
+    if verdict == "failed":
+        tail = next((line for line in reversed(log) if line.startswith("ERROR")), "")
+        reason = exitstatus + (f" ({tail})" if tail and tail not in exitstatus else "")
+        return VzdumpResult(vmid, node, "failed", None, f"backup failed: {reason}")
+    volid = volid_from_log(storage, log) or _newest_backup(
+        listing, int(value.get("starttime") or 0)
+    )
+    if volid is None:
+        return VzdumpResult(
+            vmid,
+            node,
+            "warning",
+            None,
+            f"task ended {exitstatus} but no archive is named in its log or found on {storage}",
         )
-        if volid is None:
-            return VzdumpResult(
-                vmid,
-                node,
-                "warning",
-                None,
-                f"task ended {exitstatus} but no archive is named in its log or found on {storage}",
-            )
-        message = "backed up" if verdict == "ok" else f"backed up with {exitstatus.lower()}"
-        return VzdumpResult(vmid, node, verdict, volid, message)
-    except DomumError as exc:
-        first = str(exc.message).splitlines()[0]
-        return VzdumpResult(vmid, node, "failed", None, first)
+    message = "backed up" if verdict == "ok" else f"backed up with {exitstatus.lower()}"
+    return VzdumpResult(vmid, node, verdict, volid, message)
+
+
+def outcomes(results: Sequence[StepResult]) -> list[VzdumpResult]:
+    """Each guest's verdict, from the results of a vzdump plan's steps (backup, listing)."""
+    out = []
+    for i, r in enumerate(results):
+        if isinstance(r.step, PveCall) and r.step.method == "POST":
+            nxt = results[i + 1] if i + 1 < len(results) else None
+            listed = nxt is not None and isinstance(nxt.step, PveCall) and nxt.step.method == "GET"
+            out.append(outcome(r, nxt if listed else None))
+    return out
 
 
 def _failed(step: PveCall, message: str) -> VzdumpResult:
-    return VzdumpResult(int(str(step.params["vmid"])), step.path.split("/")[2], "failed", None,
-                        message)  # fmt: skip
+    vmid, node, _ = _where(step)
+    return VzdumpResult(vmid, node, "failed", None, message)
 
 
-def locate(inv: Inventory, vmids: Sequence[int]) -> dict[int, tuple[str, str]]:
+def locate(pve: Session, vmids: Sequence[int]) -> dict[int, tuple[str, str]]:
     """vmid -> (host, node) from each host's /cluster/resources (one call per host)."""
-    from .. import pve
+    from ..pve import PveUnavailable
     from .facts import list_vms
 
     wanted, out = set(vmids), {}
-    for name in sorted(inv.proxmox):
+    for name in sorted(pve.inventory.proxmox):
         try:
-            guests = list_vms(pve.client(inv, name))
-        except pve.PveUnavailable:
+            guests = list_vms(pve.client(name))
+        except PveUnavailable:
             continue  # the vzdump call itself reports the host as down, per guest
         for guest in guests:
             if guest.vmid in wanted:
@@ -248,27 +277,21 @@ def run_vzdump(
     prune: dict[str, int] | None = None,
     deadline_s: float = 7200.0,
 ) -> list[VzdumpResult]:
-    """Back up each guest and wait for its task; one result per guest, failures included.
+    """Back up each guest through the executor and judge its task; one result per guest,
+    failures included (for callers that want the verdicts as data, such as backup jobs).
 
     Raises only for bad input (ConfigError). A host that cannot be reached, a refused call, a
     failed or timed-out task become `failed` results with a one-line message.
     """
-    from .. import pve
+    from ..pve import Session
+    from ..taskutil import executor
     from . import permissions
 
-    plan = plan_vzdump(inv, vmids, storage=storage, prune=prune, located=locate(inv, vmids))
+    pve = Session(inv, task_deadline_s=deadline_s)
+    plan = plan_vzdump(inv, vmids, storage=storage, prune=prune, located=locate(pve, vmids))
     try:  # one privilege check before the first backup starts, not a failure per guest later
-        permissions.precheck(inv, plan)
+        permissions.precheck(pve, plan)
     except DomumError as exc:
-        return [_failed(step, str(exc.message)) for step in plan.steps if isinstance(step, PveCall)]
-    results = []
-    for step in plan.steps:
-        assert isinstance(step, PveCall)
-        vmid = int(str(step.params["vmid"]))
-        try:
-            client = pve.client(inv, path=step.path)
-        except pve.PveUnavailable as exc:
-            results.append(_failed(step, str(exc.message)))
-            continue
-        results.append(_run_one(client, step, vmid, deadline_s))
-    return results
+        posts = [s for s in plan.steps if isinstance(s, PveCall) and s.method == "POST"]
+        return [_failed(step, str(exc.message)) for step in posts]
+    return outcomes(executor(inventory=inv, pve_session=pve).execute(plan))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,12 +30,10 @@ WORLD_CHECKS: list[Check] = [
 
 def schema_dirs() -> list[Path]:
     """$DOMUM_CRD_SCHEMAS (one or more dirs, os.pathsep-separated), then the tools cache."""
+    from ... import settings
     from ...tools.schemas import crd_cache_dir
 
-    dirs = [
-        Path(p).expanduser() for p in os.environ.get("DOMUM_CRD_SCHEMAS", "").split(os.pathsep) if p
-    ]
-    return [*dirs, crd_cache_dir()]
+    return [*settings.crd_schema_dirs(), crd_cache_dir()]
 
 
 def site_facts(inv: Inventory, source: str) -> SiteFacts:

@@ -9,7 +9,6 @@ unit. Builds of the same directory are shared (two overlays often reach the same
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,13 +43,19 @@ def load_docs(text: str) -> list[dict[str, Any]]:
 
 
 def kustomize_build(path: Path, kubectl: str) -> Rendered:
-    proc = subprocess.run(
-        [kubectl, "kustomize", "--load-restrictor=LoadRestrictionsNone", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
+    """`kubectl kustomize` (a read-only render, run by run.run_cmd); a failure, a timeout or a
+    missing kubectl is the directory's error, which flux.validate reports as a finding."""
+    from ...errors import CommandFailed
+    from ...run import run_cmd
+
+    try:
+        proc = run_cmd(
+            [kubectl, "kustomize", "--load-restrictor=LoadRestrictionsNone", str(path)],
+            timeout_s=TIMEOUT_S,
+            check=False,
+        )
+    except CommandFailed as exc:  # timed out, or kubectl vanished
+        return Rendered([], f"kubectl kustomize did not finish: {exc.message}")
     if proc.returncode != 0:
         lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
         return Rendered([], f"kubectl kustomize failed: {lines[-1] if lines else 'no output'}")

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ... import settings
 from .core import World
 from .model import Finding, Obj
 
@@ -139,7 +139,7 @@ def check_schemas(world: World) -> Iterator[Finding]:
             "schema",
             f"custom resources not schema-checked ({len(kinds)} kinds: {', '.join(kinds[:6])}"
             f"{', ...' if len(kinds) > 6 else ''}): run `inv tools.install` (or set DOMUM_CRD_SCHEMAS)",
-            "error" if os.environ.get("CI", "").lower() in ("1", "true") else "warning",
+            "error" if settings.in_ci() else "warning",
         )
         return
     where = ", ".join(str(d) for d in s.schema_dirs) or "no CRD schema directory"

@@ -1,18 +1,18 @@
 """Power actions: start, stop, shutdown, reboot. Wait for the task, then for the state.
 
 Each plan is the action's call (its task awaited by the facade, which raises on failure) and a
-`pve.wait-state` step that polls status/current until PVE reports the wanted state, with a
-deadline. `shutdown` asks the guest (ACPI / the guest agent); only with --force-after does PVE
+Wait whose probe (`pve.vm-state`, run by pve.Session) reads status/current until PVE reports
+the wanted state, with a deadline. `shutdown` asks the guest (ACPI / the guest agent); only with --force-after does PVE
 stop the VM once that many seconds have passed (`forceStop=1`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-from ...errors import ConfigError, DomumError, PveError, Refused
-from ...plan import Local, Plan, PveCall
+from ...errors import ConfigError, DomumError, Refused
+from ...plan import Local, Plan, PveCall, Wait
+from ...pve import VM_STATE
 from ..facts import VmFacts
 from ..target import check_ours, check_unlocked, unreachable_note, vm_base, vm_target
 
@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 Action = Literal["start", "stop", "shutdown", "reboot"]
 WANT: dict[str, str] = {"start": "running", "stop": "stopped", "shutdown": "stopped",
                         "reboot": "running"}  # fmt: skip
-WAIT_STATE = "pve.wait-state"
 STATE_DEADLINE_S = 60.0
+STATE_INTERVAL_S = 1.0
 DEFAULT_SHUTDOWN_S = 180
 
 
@@ -82,43 +82,8 @@ def plan_power(
     plan.add(
         PveCall("POST", f"{base}/status/{action}", params, desc=desc,
                 destructive=action == "stop", wait_task=True),
-        Local(WAIT_STATE, {"path": f"{base}/status/current", "want": WANT[action],
-                           "deadline_s": STATE_DEADLINE_S},
-              desc=f"wait until {t.label} is {WANT[action]}"),
+        Wait(f"{t.label} to be {WANT[action]}", STATE_DEADLINE_S,
+             probe=Local(VM_STATE, {"path": f"{base}/status/current", "want": WANT[action]}),
+             interval_s=STATE_INTERVAL_S),
     )  # fmt: skip
     return plan
-
-
-def state_waiter(
-    inv: Inventory,
-    *,
-    sleep: Callable[[float], None] | None = None,
-    clock: Callable[[], float] | None = None,
-    interval_s: float = 1.0,
-) -> Callable[[Mapping[str, Any]], Any]:
-    """The executor handler of `pve.wait-state`: poll status/current until `want` or deadline."""
-    import time
-
-    from ... import pve
-
-    pause = sleep or time.sleep
-    now = clock or time.monotonic
-
-    def wait(args: Mapping[str, Any]) -> dict[str, Any]:
-        path, want = str(args["path"]), str(args["want"])
-        deadline_s = float(args.get("deadline_s", STATE_DEADLINE_S))
-        client = pve.client(inv, path=path)
-        deadline = now() + deadline_s
-        while True:
-            current: dict[str, Any] = client.get(path) or {}
-            if current.get("status") == want and current.get("qmpstatus", want) in (want, None):
-                return current
-            if now() + interval_s > deadline:
-                raise PveError(
-                    f"{client.name}: {path.rsplit('/status', 1)[0]} is still "
-                    f"{current.get('qmpstatus') or current.get('status')!s}, not {want}, "
-                    f"{deadline_s:g}s after its task ended"
-                )
-            pause(interval_s)
-
-    return wait

@@ -4,75 +4,56 @@ from __future__ import annotations
 
 from invoke import Context
 
-from ...taskutil import DRY_RUN, JSON, YES, domum_task
+from ...taskutil import Planned, plan_task
 from ..common import VM_NODE
 
 
-def _power(node: int, action: str, *, dry_run: bool, json: bool, yes: bool = False,
-           force_after: int | None = None, timeout: int = 0) -> None:  # fmt: skip
+def _power(node: int, action: str, *, force_after: int | None = None, timeout: int = 0) -> Planned:
     from .. import facts
-    from ..common import execute, load, need_node
+    from ..common import load, need_node, planned, session
     from .actions import DEFAULT_SHUTDOWN_S, plan_power
 
     inv = load()
     need_node(inv, node)
-    probed = facts.probe_vm(inv, node, dry_run=dry_run)
+    pve = session(inv)
+    probed = facts.probe_vm(pve, node)
     plan = plan_power(
         inv, node, probed, action,  # type: ignore[arg-type]
         force_after=force_after, timeout_s=timeout or DEFAULT_SHUTDOWN_S,
     )  # fmt: skip
-    execute(inv, plan, dry_run=dry_run, json=json, yes=yes)
+    return planned(pve, plan)
 
 
-@domum_task(help={"node": VM_NODE, "dry_run": DRY_RUN, "json": JSON})
-def start(c: Context, node: int = 0, dry_run: bool = False, json: bool = False) -> None:
+@plan_task(help={"node": VM_NODE})
+def start(c: Context, node: int = 0) -> Planned:
     """Start a node's VM and wait until PVE reports it running."""
-    _power(node, "start", dry_run=dry_run, json=json)
+    return _power(node, "start")
 
 
-@domum_task(help={"node": VM_NODE, "yes": YES, "dry_run": DRY_RUN, "json": JSON})
-def stop(
-    c: Context, node: int = 0, yes: bool = False, dry_run: bool = False, json: bool = False
-) -> None:
+@plan_task(yes=True, help={"node": VM_NODE})
+def stop(c: Context, node: int = 0) -> Planned:
     """Hard-stop a node's VM (like pulling the plug; needs --yes). Prefer shutdown."""
-    _power(node, "stop", dry_run=dry_run, json=json, yes=yes)
+    return _power(node, "stop")
 
 
-@domum_task(
+@plan_task(
     help={
         "node": VM_NODE,
         "force_after": "stop the VM hard if it is still up after SECONDS (default: never)",
         "timeout": "seconds PVE waits for the guest to power off (default 180)",
-        "dry_run": DRY_RUN,
-        "json": JSON,
     }
 )
-def shutdown(
-    c: Context,
-    node: int = 0,
-    force_after: int = 0,
-    timeout: int = 0,
-    dry_run: bool = False,
-    json: bool = False,
-) -> None:
+def shutdown(c: Context, node: int = 0, force_after: int = 0, timeout: int = 0) -> Planned:
     """Shut a node's VM down cleanly; with --force-after S, stop it after S seconds."""
-    _power(node, "shutdown", dry_run=dry_run, json=json,
-           force_after=force_after or None, timeout=timeout)  # fmt: skip
+    return _power(node, "shutdown", force_after=force_after or None, timeout=timeout)
 
 
-@domum_task(
-    help={
-        "node": VM_NODE,
-        "timeout": "seconds PVE waits for the guest to go down (default 180)",
-        "dry_run": DRY_RUN,
-        "json": JSON,
-    }
+@plan_task(
+    help={"node": VM_NODE, "timeout": "seconds PVE waits for the guest to go down (default 180)"}
 )
-def reboot(
-    c: Context, node: int = 0, timeout: int = 0, dry_run: bool = False, json: bool = False
-) -> None:
+def reboot(c: Context, node: int = 0, timeout: int = 0) -> Planned:
     """Reboot a node's VM through PVE (applies pending config); wait until it runs."""
-    _power(node, "reboot", dry_run=dry_run, json=json, timeout=timeout)
+    return _power(node, "reboot", timeout=timeout)
 
 
 TASKS = [start, stop, shutdown, reboot]

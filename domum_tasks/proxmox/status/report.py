@@ -142,9 +142,10 @@ def collect(inv: Inventory) -> dict[str, ClusterFacts | DomumError]:
     from ..facts import cluster
 
     out: dict[str, ClusterFacts | DomumError] = {}
+    session = pve.Session(inv)
     for name in sorted(inv.proxmox):
         try:
-            out[name] = cluster(pve.client(inv, name))
+            out[name] = cluster(session.client(name))
         except DomumError as exc:  # PveError, PveUnavailable, ConfigError (ca_file) alike
             out[name] = exc
     return out

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from invoke import Context
 
-from ...taskutil import DRY_RUN, JSON, domum_task
+from ...taskutil import Planned, domum_task, plan_task
 from ..common import VM_NODE
+
+if TYPE_CHECKING:
+    from ...run import StepResult
 
 
 @domum_task(help={"json": "print one JSON object (hosts, guests, storage, missing)"})
@@ -37,45 +42,42 @@ def status(c: Context, json: bool = False) -> None:
         raise PveError(f"Proxmox host(s) down: {reasons}")
 
 
-@domum_task(
+@plan_task(
     help={
         "node": VM_NODE,
         "all": "every proxmox-vm node of the inventory",
         "storage": "PVE storage for the archive (default: proxmox.<host>.storages.backup)",
-        "dry_run": DRY_RUN,
-        "json": JSON,
     }
 )
-def vzdump(
-    c: Context,
-    node: int = 0,
-    all: bool = False,
-    storage: str = "",
-    dry_run: bool = False,
-    json: bool = False,
-) -> None:
+def vzdump(c: Context, node: int = 0, all: bool = False, storage: str = "") -> Planned:
     """Back up nodes' VMs with vzdump (snapshot mode, zstd); exit 1 if one failed."""
     from ...console import print_table
     from ...errors import PveError
-    from ..common import execute, load
+    from ..common import load, planned, session
     from ..target import node_ids, vm_target
-    from ..vzdump import PRUNE_KEYS, locate, plan_vzdump, run_vzdump
+    from ..vzdump import PRUNE_KEYS, locate, outcomes, plan_vzdump
 
     inv = load()
     vmids = [vm_target(inv, i).spec.vmid for i in node_ids(inv, node, all)]
     # backup.retention as PVE keep-* keys (others, such as restic's keep_within, have no PVE twin)
     prune = {k: int(v) for k, v in inv.backup.retention.model_dump().items() if k in PRUNE_KEYS}
-    if dry_run:  # where each guest lives now, as a real run would find it (reads only)
-        plan = plan_vzdump(inv, vmids, storage=storage or None, prune=prune,
-                           located=locate(inv, vmids))  # fmt: skip
-        execute(inv, plan, dry_run=True, json=json)
-        return
-    results = run_vzdump(inv, vmids, storage=storage or None, prune=prune)
-    rows = [(r.vmid, r.node, r.status, r.volid or "-", r.message) for r in results]
-    print_table("vzdump", ("vmid", "node", "status", "volid", "message"), rows, json_out=json)
-    failed = [r for r in results if r.status == "failed"]
-    if failed:
-        raise PveError(f"vzdump failed for {', '.join(str(r.vmid) for r in failed)}")
+    pve = session(inv)  # where each guest lives now (reads only)
+    plan = plan_vzdump(inv, vmids, storage=storage or None, prune=prune, located=locate(pve, vmids))
+    made = planned(pve, plan)
+
+    def report(results: list[StepResult], json_out: bool) -> None:
+        """Each guest's verdict: WARNINGS is a warning, anything but OK a failure (exit 1)."""
+        judged = outcomes(results)
+        rows = [(r.vmid, r.node, r.status, r.volid or "-", r.message) for r in judged]
+        print_table(
+            "vzdump", ("vmid", "node", "status", "volid", "message"), rows, json_out=json_out
+        )
+        failed = [r for r in judged if r.status == "failed"]
+        if failed:
+            raise PveError(f"vzdump failed for {', '.join(str(r.vmid) for r in failed)}")
+
+    made.report = report
+    return made
 
 
 TASKS = [status, vzdump]

@@ -17,7 +17,7 @@ def _short(value: str | None) -> str:
     return value if len(value) <= LIMIT else value[: LIMIT - 3] + "..."
 
 
-def print_drift(inv: Inventory, drift: dict[int, list[FieldDrift]], *, dry_run: bool) -> None:
+def print_drift(inv: Inventory, drift: dict[int, list[FieldDrift]]) -> None:
     from ...console import print_table
 
     rows = [
@@ -26,7 +26,7 @@ def print_drift(inv: Inventory, drift: dict[int, list[FieldDrift]], *, dry_run: 
         for d in ds
     ]
     print_table(
-        "Drift from the inventory" + (" (dry-run)" if dry_run else ""),
+        "Drift from the inventory",
         ("node", "field", "on proxmox", "inventory", "class", "why"),
         rows,
     )
