@@ -181,6 +181,10 @@ class Planned:
     # The PVE session (pve.Session) the planner probed with: the run's PVE steps reuse its
     # clients (one per host per run). None: the executor makes its own when a step needs one.
     pve: Any = None
+    # A refusal the planner already knows (a change that needs --force): the real run applies
+    # what it may, reports, then ends with this error; a dry-run shows its plan and ends with
+    # the same error and exit code.
+    refuse: DomumError | None = None
 
 
 COMMON_HELP = {"dry_run": DRY_RUN, "json": JSON, "yes": YES, "node": NODE}
@@ -245,6 +249,8 @@ def execute(
         require_tool(tool)
     if not dry_run and planned.report is not None:
         planned.report(results, json_out)
+    if planned.refuse is not None:
+        raise planned.refuse
     return results
 
 

@@ -100,7 +100,11 @@ def test_destroys_data_refused_then_forced(
     pve_sim.add_inventory_vm(
         96, status="stopped", cores=1, scsi0="local-lvm:vm-196-disk-0,discard=on,size=80G,ssd=1"
     )
+    # The dry-run knows the refusal: same exit code and message, and nothing changes.
+    dry_code, dry_msg = fails(vm_tasks.create_vm, capsys, node=96, apply_drift=True, dry_run=True)
+    assert str(pve_sim.pve.vm(196).config["cores"]) == "1"
     code, msg = fails(vm_tasks.create_vm, capsys, node=96, apply_drift=True)
+    assert (dry_code, dry_msg) == (code, msg)
     assert code == 4 and "PVE cannot shrink a disk (80G -> 40G)" in msg
     assert "--force" in msg
     # The safe change went out; the disk was not touched.

@@ -78,10 +78,9 @@ def planned(
                 print(f"{plan.title}: {note}")
             for r in results:
                 print(f"done: {r.step.desc or describe(r.step)}")
-        if refused:
-            raise Refused("not applied: " + "; ".join(refused))
 
-    return Planned(plan, pve.inventory, pve.handlers(), report=report, pve=pve)
+    refuse = Refused("not applied: " + "; ".join(refused)) if refused else None
+    return Planned(plan, pve.inventory, pve.handlers(), report=report, pve=pve, refuse=refuse)
 
 
 def _writes(result: StepResult) -> bool:
