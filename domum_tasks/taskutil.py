@@ -161,6 +161,10 @@ class Planned:
     # CLIs the plan's steps run (talosctl, flux): a real run stops with exit 3 before the first
     # step; a dry-run shows the plan, then exits 3 the same way.
     tools: tuple[str, ...] = ()
+    # Real run: print the plan's notes on stderr before confirming (what a person must see
+    # before saying yes: pi.enroll's host key fingerprint, pi.flash's target). A dry-run shows
+    # them with the plan either way.
+    show_notes: bool = False
 
 
 COMMON_HELP = {"dry_run": DRY_RUN, "json": JSON, "yes": YES, "node": NODE}
@@ -216,6 +220,11 @@ def execute(
     if not dry_run:
         for tool in planned.tools:
             require_tool(tool)
+        if planned.show_notes:
+            from .plan import mask
+
+            for note in planned.plan.notes:
+                print(f"domum: note: {mask(note, planned.plan.secrets)}", file=sys.stderr)
     results = ex.execute(planned.plan, yes=yes)
     for tool in planned.tools:  # the dry-run fails where the real run would, after its plan
         require_tool(tool)
