@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from .errors import ConfigError, RemoteError
 from . import settings
+from .errors import ConfigError, RemoteError
 from .plan import Ssh
 
 if TYPE_CHECKING:

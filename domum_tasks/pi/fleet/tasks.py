@@ -142,9 +142,8 @@ def reboot(c: Context, node: str = "", wait: bool = False, timeout: int = 300) -
 
     from ... import ssh
     from ...errors import ConfigError
-    from . import facts
+    from . import facts, report
     from . import plan as fleet_plan
-    from . import report
 
     if not node:
         raise ConfigError("pi.reboot: give --node N (one Pi at a time)")
