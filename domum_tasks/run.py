@@ -475,7 +475,9 @@ class Executor:
             if step.probe is None:
                 return StepResult(step)
             try:
-                return self.run_step(step.probe)
+                done = self.run_step(step.probe)
+                # The wait is the step that ran (the probe's outcome is its outcome).
+                return StepResult(step, done.ok, done.stdout, done.stderr, done.value)
             except ToolMissing:
                 raise  # waiting does not install it
             except DomumError as exc:
