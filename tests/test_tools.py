@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from invoke import Context, Exit
@@ -447,3 +448,11 @@ def test_unknown_tool_is_a_config_error(mirror: Mirror) -> None:
     with pytest.raises(Exit) as err:
         tools_tasks.install(Context(), tool="kubectl")
     assert err.value.code == 2 and "valid: flux, talosctl" in str(err.value.message)
+
+
+@pytest.mark.parity("tools.install")
+def test_install_parity(mirror: Mirror, plan_parity: Any) -> None:
+    (plan,) = plan_parity(tools_tasks.install)
+    actions = [s["action"] for s in plan]
+    assert actions[:2] == ["tools.download", "tools.download"] and "tools.schema" in actions
+    assert sorted(_bin_listing()) == ["flux", "talosctl"]
