@@ -131,6 +131,18 @@ def run_cmd(
     return proc
 
 
+def run_interactive(
+    argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | None = None
+) -> int:
+    """Run a command on the user's terminal (stdin, stdout and stderr inherited, nothing
+    captured: an editor), with no timeout; its exit code."""
+    full_env = {**os.environ, **env} if env else None
+    try:
+        return subprocess.call([resolve_program(argv[0]), *argv[1:]], env=full_env, cwd=cwd)
+    except FileNotFoundError as exc:
+        raise CommandFailed(f"command not found: {argv[0]}") from exc
+
+
 def _with_results(step: Step, done: Sequence[StepResult]) -> Step:
     """A Local step whose args name earlier results (plan.ResultOf) gets those results; the
     step keeps its identity for everything else (the recorded step is the planned one)."""

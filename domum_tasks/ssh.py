@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from . import settings
 from .errors import ConfigError, RemoteError
-from .inventory.loader import REPO_ROOT
 from .plan import Ssh
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ class HostResult:
 def repo_path(value: str) -> Path:
     """Inventory paths: `~` expanded, relative ones taken from the repo root."""
     path = Path(os.path.expanduser(value))
-    return path if path.is_absolute() else REPO_ROOT / path
+    return path if path.is_absolute() else settings.repo_root() / path
 
 
 def known_hosts_path(inv: Inventory) -> Path:
@@ -237,7 +237,9 @@ def fanout(
 
 
 def run_step(inv: Inventory, step: Ssh) -> StepResult:
-    """Executor hook: run one plan.Ssh step strictly; raise RemoteError when it fails."""
+    """Executor hook: run one plan.Ssh step strictly. A failed or unreachable host raises
+    RemoteError, unless the step has check=False: then it is the outcome (ok False), and the
+    StepResult's value is the HostResult (status, exit code, why), for every such step."""
     from .run import StepResult
 
     target = resolve(inv, step.host)
@@ -246,6 +248,8 @@ def run_step(inv: Inventory, step: Ssh) -> StepResult:
     if step.port != 22:
         target = Target(target.host, step.port, target.user, target.label, target.node_id)
     result = run_on(inv, target, step.command, step.timeout_s)
+    if not step.check:
+        return StepResult(step, result.ok, result.stdout, result.stderr, result)
     if not result.ok:
         raise RemoteError(_failure_message(result, step.command))
     return StepResult(step, True, result.stdout, result.stderr, result.exit_code)
@@ -271,22 +275,3 @@ def raise_for(results: Sequence[HostResult], what: str) -> None:
             for r in bad
         ]
         raise RemoteError("\n".join(lines))
-
-
-def run_steps(inv: Inventory, steps: Sequence[Ssh], cap: int) -> list[list[HostResult]]:
-    """Run plan steps host by host: each host's steps in order (stopping at its first failure),
-    up to `cap` hosts at once. One list of results per host, hosts in first-appearance order."""
-    by_host: dict[str, list[Ssh]] = {}
-    for step in steps:
-        by_host.setdefault(step.host, []).append(step)
-
-    def one_host(host_steps: list[Ssh]) -> list[HostResult]:
-        target = resolve(inv, host_steps[0].host)
-        results: list[HostResult] = []
-        for step in host_steps:
-            results.append(run_on(inv, target, step.command, step.timeout_s))
-            if not results[-1].ok:
-                break
-        return results
-
-    return parallel([functools.partial(one_host, s) for s in by_host.values()], cap)

@@ -185,6 +185,10 @@ class Planned:
     # what it may, reports, then ends with this error; a dry-run shows its plan and ends with
     # the same error and exit code.
     refuse: DomumError | None = None
+    # Real run: print the plan's notes on stderr before confirming (what a person must see
+    # before saying yes: pi.enroll's host key fingerprint, pi.flash's target). A dry-run shows
+    # them with the plan either way.
+    show_notes: bool = False
 
 
 COMMON_HELP = {"dry_run": DRY_RUN, "json": JSON, "yes": YES, "node": NODE}
@@ -244,6 +248,11 @@ def execute(
     if not dry_run:
         for tool in planned.tools:
             require_tool(tool)
+        if planned.show_notes:
+            from .plan import mask
+
+            for note in planned.plan.notes:
+                print(f"domum: note: {mask(note, planned.plan.secrets)}", file=sys.stderr)
     results = ex.execute(planned.plan, yes=yes)
     for tool in planned.tools:  # the dry-run fails where the real run would, after its plan
         require_tool(tool)

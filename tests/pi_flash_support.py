@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import os
 import random
-import struct
 import shutil
+import struct
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -202,8 +202,9 @@ def write_inventory(tmp: Path, monkeypatch: pytest.MonkeyPatch, edit: Any) -> Pa
 
 @pytest.fixture
 def flash_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Isolated cache (conftest sets DOMUM_CACHE_DIR) and lock file for one test."""
-    monkeypatch.setenv("DOMUM_IMAGES_LOCK", str(tmp_path / "images.lock"))
+    """Isolated cache (conftest sets DOMUM_CACHE_DIR) and a repo root of its own, so the lock
+    file is `<tmp>/config/images.lock`."""
+    monkeypatch.setenv("DOMUM_REPO_ROOT", str(tmp_path))
     return tmp_path
 
 

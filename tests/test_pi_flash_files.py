@@ -16,6 +16,7 @@ from domum_tasks.errors import DomumError, VerifyError
 from domum_tasks.pi.flash import download as flash_download
 from domum_tasks.pi.flash import session as flash_session
 from domum_tasks.pi.flash.image import ImageSpec
+from domum_tasks.taskutil import execute
 from tests import pi_flash_support as support
 from tests.pi_flash_support import (
     PUBKEY,
@@ -37,10 +38,11 @@ pytestmark = pytest.mark.integration
 NODE92_SCHEMATIC_ID = "e090986cdd46906f90ec43c7010d605c7782a6e4f961690790de46611c6d1584"
 
 
-def _flash(**kw: Any) -> None:
-    args: dict[str, Any] = dict(image="", yes=True, force=False, dry_run=False, json_out=False)
+def _flash(*, dry_run: bool = False, json_out: bool = False, yes: bool = True, **kw: Any) -> None:
+    """Plan and run as the task does, with DomumError raised (not turned into an exit)."""
+    args: dict[str, Any] = dict(image="", force=False)
     args.update(kw)
-    flash_session.run(**args)
+    execute(flash_session.plan(**args), dry_run=dry_run, json_out=json_out, yes=yes)
 
 
 @pytest.fixture
@@ -75,7 +77,7 @@ def test_talos_from_image_factory_to_file_records_lock_and_reuses_cache(
     text = capsys.readouterr().out
     assert "read back and verified" in text and hashlib.sha256(raw).hexdigest() in text
     assert "next: inv talos.apply --node 92 --insecure" in text
-    lock = json.loads((flash_env / "images.lock").read_text())["images"]
+    lock = json.loads((flash_env / "config" / "images.lock").read_text())["images"]
     assert lock[http_server.base + path]["sha256"] == hashlib.sha256(zst.read_bytes()).hexdigest()
     # Second run: from the cache (no new GET), hash checked against the lock.
     gets = len(http_server.log)

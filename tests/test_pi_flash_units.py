@@ -355,9 +355,7 @@ def test_node_that_is_not_a_number_gets_one_message_everywhere() -> None:
     calls = [
         lambda: fleet_tasks.run(Context(), node="abc", cmd="true", dry_run=True),
         lambda: talos_tasks.apply(Context(), node="abc", dry_run=True),
-        lambda: flash_session.run(
-            node="abc", device="x", image="", yes=False, force=False, dry_run=True, json_out=False
-        ),
+        lambda: flash_session.plan(node="abc", device="x", image="", force=False),
     ]
     messages = set()
     for call in calls:

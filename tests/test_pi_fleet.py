@@ -131,8 +131,8 @@ def test_status_talos_pis_through_talosctl(
     assert rows[93]["reachable"] and rows[93]["os_family"] == "raspios"
     # Always explicit node, endpoint and talosconfig.
     calls = fake_cli.calls_of("talosctl")
-    assert ["talosctl", "version", "--nodes", "127.0.0.92", "--endpoints", "127.0.0.92",
-            "--talosconfig", str(talosconfig)] in calls  # fmt: skip
+    assert ["talosctl", "version", "--talosconfig", str(talosconfig), "--nodes", "127.0.0.92",
+            "--endpoints", "127.0.0.92"] in calls  # fmt: skip
     assert len(calls) == 6 and all("--endpoints" in c and "--nodes" in c for c in calls)
 
 
@@ -194,9 +194,11 @@ def test_run_dry_run_json_runs_nothing(
     fleet_inventory: Path, sshd_fleet: SshdFleet, capsys: Any
 ) -> None:
     call(fleet_tasks.run, cmd="touch $DOMUM_FAKE_ROOT/ran", all_=True, dry_run=True, json=True)
-    steps = json.loads(capsys.readouterr().out)
-    assert [s["host"] for s in steps] == ["127.0.0.93", "127.0.0.94", "127.0.0.95"]
-    assert {s["kind"] for s in steps} == {"ssh"}
+    (fanout,) = json.loads(capsys.readouterr().out)
+    assert fanout["kind"] == "fanout" and fanout["parallel"] == 6  # ssh.parallel
+    assert [[s["host"] for s in lane] for lane in fanout["lanes"]] == [
+        ["127.0.0.93"], ["127.0.0.94"], ["127.0.0.95"]]  # fmt: skip
+    assert {s["kind"] for lane in fanout["lanes"] for s in lane} == {"ssh"}
     assert not any((sshd_fleet.host(i).fake_root / "ran").exists() for i in (93, 94, 95))
 
 
@@ -250,8 +252,10 @@ def test_update_failure_on_one_host_does_not_stop_the_others(
 
 def test_update_dry_run_json(fleet_inventory: Path, sshd_fleet: SshdFleet, capsys: Any) -> None:
     call(fleet_tasks.update, node="94", dry_run=True, json=True)
-    steps = json.loads(capsys.readouterr().out)
-    assert [s["kind"] for s in steps] == ["ssh"] * 3
+    (fanout,) = json.loads(capsys.readouterr().out)
+    assert fanout["kind"] == "fanout" and fanout["parallel"] == 1
+    (lane,) = fanout["lanes"]
+    assert [s["kind"] for s in lane] == ["ssh"] * 3
     assert sshd_fleet.host(94).read_fake("apt/calls") == ""
 
 

@@ -12,7 +12,7 @@ from domum_tasks.errors import ConfigError
 from domum_tasks.inventory import loader as inventory
 from domum_tasks.pi.fleet import facts
 from domum_tasks.pi.fleet import plan as fleet_plan
-from domum_tasks.plan import Ssh, Wait, Write
+from domum_tasks.plan import Fanout, Plan, Ssh, Wait, Write, substeps
 
 
 @pytest.mark.parametrize(
@@ -241,19 +241,29 @@ def test_select(inv) -> None:  # type: ignore[no-untyped-def]
             fleet_plan.select(inv, node, all_, task="t", **kw)
 
 
+def lane_steps(plan: Plan) -> list[Ssh]:
+    """The SSH steps of a fleet plan's one fan-out, lane after lane."""
+    (fanout,) = plan.steps
+    assert isinstance(fanout, Fanout)
+    return [s for s in substeps(fanout) if isinstance(s, Ssh)]
+
+
 def test_run_plan(inv) -> None:  # type: ignore[no-untyped-def]
-    plan = fleet_plan.run_plan(inv, [93, "nas"], "uptime")
-    assert [s.to_dict() for s in plan.steps] == [
-        {"kind": "ssh", "host": "127.0.0.93", "command": "uptime"},
-        {"kind": "ssh", "host": "127.0.0.20", "command": "uptime"},
+    plan = fleet_plan.run_plan(inv, [93, "nas"], "uptime", 4)
+    (fanout,) = plan.steps
+    assert isinstance(fanout, Fanout) and fanout.parallel == 4
+    assert [[s.to_dict() for s in lane] for lane in fanout.lanes] == [
+        [{"kind": "ssh", "host": "127.0.0.93", "command": "uptime"}],
+        [{"kind": "ssh", "host": "127.0.0.20", "command": "uptime"}],
     ]
+    assert not any(s.check for s in lane_steps(plan))  # a failed host is data, not an error
     with pytest.raises(ConfigError, match="--cmd is empty"):
-        fleet_plan.run_plan(inv, [93], "  ")
+        fleet_plan.run_plan(inv, [93], "  ", 1)
 
 
 def test_update_plan_uses_sudo_for_a_normal_user(inv) -> None:  # type: ignore[no-untyped-def]
-    plan = fleet_plan.update_plan(inv, [93])
-    cmds = [s.command for s in plan.steps if isinstance(s, Ssh)]
+    plan = fleet_plan.update_plan(inv, [93], 1)
+    cmds = [s.command for s in lane_steps(plan)]
     assert len(cmds) == 3
     assert cmds[0].startswith("sudo -n env DEBIAN_FRONTEND=noninteractive apt-get -q -y")
     assert cmds[0].endswith(" update")
@@ -265,7 +275,7 @@ def test_update_plan_uses_sudo_for_a_normal_user(inv) -> None:  # type: ignore[n
 def test_update_plan_as_root_has_no_sudo(inv) -> None:  # type: ignore[no-untyped-def]
     root_inv = inv.model_copy(update={"nodes": {
         **inv.nodes, 94: inv.nodes[94].model_copy(update={"user": "root"})}})  # fmt: skip
-    cmds = [s.command for s in fleet_plan.update_plan(root_inv, [94]).steps if isinstance(s, Ssh)]
+    cmds = [s.command for s in lane_steps(fleet_plan.update_plan(root_inv, [94], 1))]
     assert cmds[0].startswith("env DEBIAN_FRONTEND=noninteractive apt-get")
 
 
@@ -327,18 +337,19 @@ def test_enroll_plan_changed_key_is_destructive_and_says_so() -> None:
 
 def test_commands_for_real_pis_carry_no_test_hook(inv) -> None:  # type: ignore[no-untyped-def]
     plans = [
-        fleet_plan.update_plan(inv, [93, 94]),
+        fleet_plan.update_plan(inv, [93, 94], 2),
         fleet_plan.reboot_plan(inv, 93, "b00t", wait=True, deadline_s=60),
     ]
     commands = [facts.PROBE, facts.BOOT_ID_CMD] + [
-        s.command for p in plans for s in p.steps if isinstance(s, Ssh)
-    ]
+        s.command for p in plans for step in p.steps for s in [step, *substeps(step)]
+        if isinstance(s, Ssh)
+    ]  # fmt: skip
     commands += [s.probe.command for p in plans for s in p.steps if isinstance(s, Wait) and s.probe]  # type: ignore[union-attr]
     assert not [c for c in commands if "DOMUM" in c or "FAKE" in c]
     assert "if [ -e /run/reboot-required ]" in facts.REBOOT_CHECK
 
 
 def test_hosts_are_labelled_by_hostname(inv) -> None:  # type: ignore[no-untyped-def]
-    plan = fleet_plan.update_plan(inv, [93])
+    plan = fleet_plan.update_plan(inv, [93], 1)
     assert plan.title == "apt full-upgrade on domum-dns"
-    assert [s.desc for s in plan.steps][0] == "domum-dns: refresh package lists"
+    assert lane_steps(plan)[0].desc == "domum-dns: refresh package lists"

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -387,3 +388,38 @@ def test_edit_with_placeholder_recipient_fails_the_dry_run_as_the_real_run(
         secrets_tasks.edit(Context(), dry_run=dry_run)
     assert err.value.code == 2 and "placeholder age recipient" in str(err.value.message)
     assert not keys.secrets_file.exists() and capsys.readouterr().out == ""
+
+
+@pytest.mark.parity("secrets.edit")
+def test_edit_parity(keys: Keys, monkeypatch: pytest.MonkeyPatch, plan_parity: Any) -> None:
+    editor = keys.root / "editor.py"
+    editor.write_text(
+        "import sys, pathlib\np = pathlib.Path(sys.argv[1])\n"
+        "p.write_text(p.read_text().replace('change-me', 'parity-value', 1))\n"
+    )
+    monkeypatch.setenv("EDITOR", f"{sys.executable} {editor}")
+    (plan,) = plan_parity(secrets_tasks.edit)
+    assert [s["action"] for s in plan] == ["secrets.create", "secrets.edit"]
+    s = sec.load()
+    assert s.file_keys() == sec.known_keys() and "parity-value" in s.values()
+
+
+def test_edit_without_key_material_fails_the_dry_run_as_the_real_run(
+    keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SOPS_AGE_KEY_FILE")
+    codes = []
+    for dry_run in (True, False):
+        with pytest.raises(Exit) as err:
+            secrets_tasks.edit(Context(), dry_run=dry_run)
+        codes.append((err.value.code, str(err.value.message)))
+    assert codes[0] == codes[1] and codes[0][0] == 2 and "no age key" in codes[0][1]
+    assert not keys.secrets_file.exists()
+
+
+@pytest.mark.parity("secrets.init")
+def test_init_parity(keys: Keys, monkeypatch: pytest.MonkeyPatch, plan_parity: Any) -> None:
+    monkeypatch.delenv("SOPS_AGE_KEY_FILE")
+    (plan,) = plan_parity(secrets_tasks.init)
+    assert [s["kind"] for s in plan] == ["local", "cmd", "cmd"]
+    assert sec.default_age_key_file().is_file()

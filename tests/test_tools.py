@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from invoke import Context, Exit
@@ -33,6 +34,8 @@ from domum_tasks.tools.install import (
     plan_install,
 )
 from domum_tasks.tools.versions import PROBES
+
+REPO = Path(__file__).resolve().parent.parent
 
 # --- version parsers: outputs captured from the real tools ------------------------------------
 
@@ -161,7 +164,7 @@ def test_unactivated_venv_inv_finds_sops_without_the_x_bit() -> None:
             capture_output=True,
             text=True,
             env=env,
-            cwd=tools.REPO_ROOT,
+            cwd=REPO,
             timeout=120,
         )
     finally:
@@ -331,7 +334,7 @@ def mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mirror]:
     monkeypatch.setenv("DOMUM_SCHEMAS_BASE_URL", m.url)
     talos_rel = f"siderolabs/talos/v1.13.9/{schemas.TALOS_SCHEMA_PATH}"
     monkeypatch.setitem(schema_pins.TALOS_SCHEMAS, "v1.13.9", m.put(talos_rel, b'{"$defs": {}}\n'))
-    for key in schemas.kinds_in_tree(tools.REPO_ROOT / "cluster"):
+    for key in schemas.kinds_in_tree(REPO / "cluster"):
         rel = f"datreeio/CRDs-catalog/{schema_pins.CRD_CATALOG_COMMIT}/{key}"
         monkeypatch.setitem(schema_pins.CRD_SCHEMAS, key, m.put(rel, b'{"type": "object"}\n'))
     try:
@@ -350,7 +353,7 @@ def _bin_listing() -> list[str]:
 def test_install_downloads_verifies_and_is_found_first(
     mirror: Mirror, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert tools.bin_dir() != tools.REPO_ROOT / ".bin"  # tests never write the real .bin
+    assert tools.bin_dir() != REPO / ".bin"  # tests never write the real .bin
     tools_tasks.install(Context(), json=True)
     results = json.loads(capsys.readouterr().out)
     done = {d["tool"]: d for d in results if "tool" in d}
@@ -445,3 +448,11 @@ def test_unknown_tool_is_a_config_error(mirror: Mirror) -> None:
     with pytest.raises(Exit) as err:
         tools_tasks.install(Context(), tool="kubectl")
     assert err.value.code == 2 and "valid: flux, talosctl" in str(err.value.message)
+
+
+@pytest.mark.parity("tools.install")
+def test_install_parity(mirror: Mirror, plan_parity: Any) -> None:
+    (plan,) = plan_parity(tools_tasks.install)
+    actions = [s["action"] for s in plan]
+    assert actions[:2] == ["tools.download", "tools.download"] and "tools.schema" in actions
+    assert sorted(_bin_listing()) == ["flux", "talosctl"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from invoke import Context, Exit
 
-from domum_tasks import tools
+from domum_tasks import settings
 from domum_tasks.tools import schema_pins, schemas
 from domum_tasks.tools import tasks as tools_tasks
 from tests import flux_tree
@@ -72,7 +72,7 @@ def test_install_then_check_uses_the_cache(
     stand-in bytes; here the real files and their real digests replace them)."""
     talos_rel = f"siderolabs/talos/v1.13.9/{schemas.TALOS_SCHEMA_PATH}"
     mirror.put(talos_rel, (CONTRACTS / "talos-config.v1.13.schema.json").read_bytes())
-    for key in schemas.kinds_in_tree(tools.REPO_ROOT / "cluster"):
+    for key in schemas.kinds_in_tree(settings.PACKAGE_CHECKOUT / "cluster"):
         rel = f"datreeio/CRDs-catalog/{schema_pins.CRD_CATALOG_COMMIT}/{key}"
         mirror.put(rel, (CONTRACTS / "crd-schemas" / key).read_bytes())
         monkeypatch.setitem(schema_pins.CRD_SCHEMAS, key, _sha(CONTRACTS / "crd-schemas" / key))

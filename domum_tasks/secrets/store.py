@@ -5,8 +5,9 @@ Where a secret comes from, in order:
          DOMUM_ + the dotted key, upper-cased, with every run of non-alphanumerics as one "_"
          proxmox.pve1.token_secret  <-  DOMUM_PROXMOX_PVE1_TOKEN_SECRET
          nas.restic-password        <-  DOMUM_NAS_RESTIC_PASSWORD
-  2. `config/secrets.sops.yaml` ($DOMUM_SECRETS_FILE overrides), decrypted by sops in memory
-     (`sops decrypt --output-type json`, read from stdout) only when a key is not in the env.
+  2. `config/secrets.sops.yaml` ($DOMUM_SECRETS_FILE overrides; settings.secrets_file()),
+     decrypted by sops in memory (`sops decrypt --output-type json`, read from stdout, through
+     run.run_cmd) only when a key is not in the env.
 
 The file's nested mappings become dotted keys. `config/secrets.example.yaml` names the keys Domum
 knows, so `inv secrets.keys` can say which are missing. Key material is what sops itself reads:
@@ -27,12 +28,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .. import settings
 from ..errors import CommandFailed, ConfigError
 from ..plan import mask
-from ..tools import REPO_ROOT, require_tool
+from ..tools import require_tool
 
-DEFAULT_PATH = REPO_ROOT / "config" / "secrets.sops.yaml"
-EXAMPLE_PATH = REPO_ROOT / "config" / "secrets.example.yaml"
+# The keys Domum knows ship with the package (not the user's repo root).
+EXAMPLE_PATH = settings.PACKAGE_CHECKOUT / "config" / "secrets.example.yaml"
 ENV_PREFIX = "DOMUM_"
 SOPS_ENV = {"SOPS_DISABLE_VERSION_CHECK": "1"}
 # sops otherwise asks the GitHub API for its latest version (offline users and CI cannot reach
@@ -48,8 +50,7 @@ KEY_ENV_VARS = (
 
 
 def secrets_path() -> Path:
-    env = os.environ.get("DOMUM_SECRETS_FILE")
-    return Path(env).expanduser() if env else DEFAULT_PATH
+    return settings.secrets_file()
 
 
 def env_name(key: str) -> str:
@@ -59,8 +60,7 @@ def env_name(key: str) -> str:
 
 def default_age_key_file() -> Path:
     """Where sops (and `inv secrets.init`) look for the age key when no env var says otherwise."""
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "sops" / "age" / "keys.txt"
+    return settings.config_home() / "sops" / "age" / "keys.txt"
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -81,13 +81,13 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 
 def check_key_material() -> None:
     """Fail early, naming where sops looks, when no age key can be present."""
-    key_file = os.environ.get("SOPS_AGE_KEY_FILE")
+    key_file = settings.get("SOPS_AGE_KEY_FILE")
     if key_file and not Path(key_file).expanduser().is_file():
         raise ConfigError(
             f"SOPS_AGE_KEY_FILE={key_file}: no such file",
             hint="point it at your age key, or run `inv secrets.init` to create one",
         )
-    if any(os.environ.get(v) for v in KEY_ENV_VARS) or default_age_key_file().is_file():
+    if any(settings.get(v) for v in KEY_ENV_VARS) or default_age_key_file().is_file():
         return
     raise ConfigError(
         f"no age key to decrypt secrets: set SOPS_AGE_KEY_FILE (or SOPS_AGE_KEY), "
@@ -119,28 +119,28 @@ def _sops(
     cwd: Path | None = None,
 ) -> bytes:
     """Run sops; return stdout. On failure: one masked line plus the masked stderr tail."""
-    import subprocess
+    from ..run import run_cmd
 
-    argv = sops_argv(*args)
-    env = {**os.environ, **SOPS_ENV}
     hidden = list(secrets or [])
     what = mask(what, hidden)  # even a path may carry a value
     try:
-        proc = subprocess.run(
-            argv,
-            input=input_bytes,
-            stdin=None if input_bytes is not None else subprocess.DEVNULL,
-            capture_output=True,
-            env=env,
-            cwd=cwd,
-            timeout=SOPS_TIMEOUT_S,
+        proc = run_cmd(
+            sops_argv(*args),
+            timeout_s=SOPS_TIMEOUT_S,
+            env=SOPS_ENV,
+            cwd=str(cwd or Path.cwd()),
+            secrets=hidden,
+            check=False,
+            input_text=input_bytes.decode() if input_bytes is not None else None,
         )
-    except subprocess.TimeoutExpired:
+    except CommandFailed as exc:
+        if isinstance(exc.__cause__, FileNotFoundError):
+            raise
         raise CommandFailed(f"sops timed out after {SOPS_TIMEOUT_S:g}s while {what}") from None
     if proc.returncode == 0:
-        return proc.stdout
+        return proc.stdout.encode()
     # stdout may hold partial plaintext: never shown. stderr is masked with every known value.
-    err = mask(proc.stderr.decode(errors="replace"), hidden).strip()
+    err = mask(proc.stderr, hidden).strip()
     tail = "\n".join(err.splitlines()[-8:])
     if "no master key was able to decrypt" in err or "failed to get the data key" in err:
         raise ConfigError(
@@ -326,7 +326,7 @@ class Secrets:
 
     def __init__(self, path: Path | None = None, env: Mapping[str, str] | None = None) -> None:
         self.path = path or secrets_path()
-        self._env = os.environ if env is None else env
+        self._env = settings.environ() if env is None else env
         self._file: dict[str, str] | None = None
         self._asked: set[str] = set()
 

@@ -1,29 +1,34 @@
-"""Tasks of the secrets namespace: create an age key, edit the encrypted file, list key names."""
+"""Tasks of the secrets namespace: create an age key, edit the encrypted file, list key names.
+
+secrets.edit and secrets.init are declarations (taskutil.plan_task): their planners check what
+the real run needs (key material, a usable .sops.yaml, no key to overwrite) in the dry-run too.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from invoke.collection import Collection
 from invoke.context import Context
 
-from ..taskutil import DRY_RUN, JSON, domum_task
+from ..taskutil import Planned, domum_task, plan_task
+
+if TYPE_CHECKING:
+    from ..run import StepResult
 
 
-@domum_task(help={"dry_run": DRY_RUN, "json": JSON})
-def edit(c: Context, dry_run: bool = False, json: bool = False) -> None:
+@plan_task()
+def edit(c: Context) -> Planned:
     """Edit config/secrets.sops.yaml through sops (created from the example if absent)."""
-    from .. import taskutil
     from ..plan import Local, Plan
     from . import store as secrets
 
     path = secrets.secrets_path()
-    if not dry_run:
-        secrets.check_key_material()  # before creating a file nobody could then open
+    secrets.check_key_material()  # before creating a file nobody could then open
     plan = Plan(f"edit {path}")
     if not path.exists():
-        secrets.encryption_config(path.resolve())  # a placeholder recipient fails the dry run too
+        secrets.encryption_config(path.resolve())  # a placeholder recipient fails here
         plan.note(
             f"{path} does not exist: creating it, encrypted, from {secrets.EXAMPLE_PATH.name}"
         )
@@ -31,44 +36,37 @@ def edit(c: Context, dry_run: bool = False, json: bool = False) -> None:
             Local("secrets.create", {"src": str(secrets.EXAMPLE_PATH), "dst": str(path)}),
         )
     plan.add(Local("secrets.edit", {"path": str(path)}, desc="interactive: sops opens $EDITOR"))
+    return Planned(plan, handlers={"secrets.create": _create, "secrets.edit": _run_editor})
 
-    def create(args: Mapping[str, Any]) -> None:
-        from pathlib import Path
 
-        src = Path(args["src"])
-        if not src.is_file():
-            from ..errors import ConfigError
+def _create(args: Mapping[str, Any]) -> None:
+    from pathlib import Path
 
-            raise ConfigError(f"{src}: example file missing; cannot create {args['dst']}")
-        secrets.encrypt_bytes(src.read_bytes(), args["dst"])
+    from ..errors import ConfigError
+    from . import store as secrets
 
-    def run_editor(args: Mapping[str, Any]) -> None:
-        import os
-        import subprocess
+    src = Path(args["src"])
+    if not src.is_file():
+        raise ConfigError(f"{src}: example file missing; cannot create {args['dst']}")
+    secrets.encrypt_bytes(src.read_bytes(), args["dst"])
 
-        from ..errors import CommandFailed
 
-        secrets.check_key_material()
-        argv = secrets.sops_argv("edit", args["path"])
-        # Interactive: stdio stays the terminal's; nothing is captured, so nothing can leak here.
-        rc = subprocess.call(argv, env={**os.environ, **secrets.SOPS_ENV})
-        # sops exits 200 when the file was not changed; that is fine.
-        if rc not in (0, 200):
-            raise CommandFailed(f"sops edit {args['path']} exited {rc}")
+def _run_editor(args: Mapping[str, Any]) -> None:
+    from ..errors import CommandFailed
+    from ..run import run_interactive
+    from . import store as secrets
 
-    ex = taskutil.executor(
-        dry_run=dry_run,
-        json_out=json,
-        handlers={"secrets.create": create, "secrets.edit": run_editor},
-    )
-    ex.execute(plan)
+    # Interactive: stdio stays the terminal's; nothing is captured, so nothing can leak here.
+    rc = run_interactive(secrets.sops_argv("edit", args["path"]), env=secrets.SOPS_ENV)
+    # sops exits 200 when the file was not changed; that is fine.
+    if rc not in (0, 200):
+        raise CommandFailed(f"sops edit {args['path']} exited {rc}")
 
 
 @domum_task(help={"json": "print the list as JSON"})
 def keys(c: Context, json: bool = False) -> None:
     """List secret key names and where each comes from (env or file), never values."""
-    import os
-
+    from .. import settings
     from ..console import print_table
     from . import store as secrets
 
@@ -78,7 +76,7 @@ def keys(c: Context, json: bool = False) -> None:
     rows = []
     for key in names:
         var = secrets.env_name(key)
-        if os.environ.get(var):
+        if settings.get(var):
             source = "env" + (" (overrides file)" if key in in_file else "")
         else:
             source = "file" if key in in_file else "missing"
@@ -88,18 +86,17 @@ def keys(c: Context, json: bool = False) -> None:
     )
 
 
-@domum_task(help={"dry_run": DRY_RUN, "json": JSON})
-def init(c: Context, dry_run: bool = False, json: bool = False) -> None:
+@plan_task()
+def init(c: Context) -> Planned:
     """Create your age key (~/.config/sops/age/keys.txt) and print its public key."""
-    import os
     from pathlib import Path
 
-    from .. import taskutil
+    from .. import settings
     from ..errors import Refused
     from ..plan import Cmd, Local, Plan
     from . import store as secrets
 
-    key_file = Path(os.environ.get("SOPS_AGE_KEY_FILE") or secrets.default_age_key_file())
+    key_file = Path(settings.get("SOPS_AGE_KEY_FILE") or secrets.default_age_key_file())
     key_file = key_file.expanduser()
     if key_file.exists():
         raise Refused(
@@ -110,28 +107,30 @@ def init(c: Context, dry_run: bool = False, json: bool = False) -> None:
     plan.add(
         Local("secrets.mkdir", {"path": str(key_file.parent), "mode": "0700"}),
         Cmd(("age-keygen", "-o", str(key_file)), desc="new age identity, file mode 0600"),
+        Cmd(("age-keygen", "-y", str(key_file)), desc="its public key", timeout_s=10),
     )
 
-    def mkdir(args: Mapping[str, Any]) -> None:
-        Path(args["path"]).mkdir(mode=0o700, parents=True, exist_ok=True)
+    def report(results: Sequence[StepResult], json_out: bool) -> None:
+        public = results[-1].stdout.strip()
+        if json_out:
+            import json
 
-    ex = taskutil.executor(
-        dry_run=dry_run,
-        json_out=json,
-        handlers={"secrets.mkdir": mkdir},
-    )
-    ex.execute(plan)
-    if dry_run:
-        return
-    from ..run import run_cmd
+            print(json.dumps({"key_file": str(key_file), "public_key": public}, indent=2))
+            return
+        print(f"age key written to {key_file} (keep a copy somewhere safe: without it the secrets")
+        print("cannot be decrypted).")
+        print(f"public key: {public}")
+        print("Next: put the public key in .sops.yaml in place of")
+        print(f"  age1{secrets.PLACEHOLDER_RECIPIENT}")
+        print("then run `inv secrets.edit`.")
 
-    public = run_cmd(["age-keygen", "-y", str(key_file)], timeout_s=10).stdout.strip()
-    print(f"age key written to {key_file} (keep a copy somewhere safe: without it the secrets")
-    print("cannot be decrypted).")
-    print(f"public key: {public}")
-    print("Next: put the public key in .sops.yaml in place of")
-    print(f"  age1{secrets.PLACEHOLDER_RECIPIENT}")
-    print("then run `inv secrets.edit`.")
+    return Planned(plan, handlers={"secrets.mkdir": _mkdir}, report=report)
+
+
+def _mkdir(args: Mapping[str, Any]) -> None:
+    from pathlib import Path
+
+    Path(args["path"]).mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 TASKS = [edit, keys, init]

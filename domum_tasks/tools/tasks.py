@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from invoke.collection import Collection
 from invoke.context import Context
 
-from ..taskutil import DRY_RUN, JSON, domum_task
+from ..taskutil import Planned, domum_task, plan_task
+
+if TYPE_CHECKING:
+    from ..run import StepResult
 
 
 @domum_task(help={"json": "print the table as JSON"})
@@ -31,24 +37,19 @@ def check(c: Context, json: bool = False) -> None:
         )
 
 
-@domum_task(
+@plan_task(
     help={
-        "dry_run": DRY_RUN,
-        "json": JSON,
         "force": "download again even if the pinned version is already in .bin/",
         "tool": "install only this: talosctl, flux or schemas; default: all three",
     }
 )
-def install(
-    c: Context, dry_run: bool = False, json: bool = False, force: bool = False, tool: str = ""
-) -> None:
+def install(c: Context, force: bool = False, tool: str = "") -> Planned:
     """Download pinned talosctl, flux and the Talos/CRD schemas, checking sha256.
 
     The CLIs go into .bin/, the schemas into the user cache (see README "tools")."""
     import sys
 
-    from .. import taskutil
-    from ..inventory.loader import repo_root
+    from .. import settings
     from . import bin_dir
     from .install import handler, host_platform, plan_install, releases_for, talos_pin
     from .schemas import install_schema, plan_schemas, wanted
@@ -66,25 +67,24 @@ def install(
         installed[name] = probe_version(name, path)[0] if path.is_file() else None
     plan = plan_install(releases, installed, dest, force=force)
     if with_schemas:
-        files, unpinned = wanted(talos_pin()[0], repo_root() / "cluster")
+        files, unpinned = wanted(talos_pin()[0], settings.repo_root() / "cluster")
         plan_schemas(plan, files, unpinned, force=force)
-    show = sys.stderr.isatty() and not json
-    ex = taskutil.executor(
-        dry_run=dry_run,
-        json_out=json,
-        handlers={
-            "tools.download": handler(releases, show_progress=show, quiet=json),
-            "tools.schema": install_schema,
-        },
-    )
-    if not dry_run and not plan.steps:
-        for note in plan.notes:
-            print(note, file=sys.stderr)
-    results = ex.execute(plan)
-    if json and not dry_run:
-        import json as _json
+    show = sys.stderr.isatty()
 
-        print(_json.dumps([r.value for r in results], indent=2))
+    def report(results: Sequence[StepResult], json_out: bool) -> None:
+        if json_out:
+            import json
+
+            print(json.dumps([r.value for r in results], indent=2))
+        elif not plan.steps:  # nothing done: say why (the notes: already installed, unpinned)
+            for note in plan.notes:
+                print(note, file=sys.stderr)
+
+    handlers = {
+        "tools.download": handler(releases, show_progress=show),
+        "tools.schema": install_schema,
+    }
+    return Planned(plan, handlers=handlers, report=report)
 
 
 TASKS = [check, install]

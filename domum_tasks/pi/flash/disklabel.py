@@ -88,3 +88,57 @@ def image_problem(head: bytes) -> str | None:
     if len(head) < MIN_IMAGE:
         return f"only {len(head)} bytes with an {table} (a disk image is at least 1 MiB)"
     return None
+
+
+def _looks_fat(sector: bytes) -> bool:
+    """A FAT boot sector (BPB): signature, a power-of-two sector and cluster size, >= 1 FAT."""
+    if len(sector) < 512 or sector[510:512] != b"\x55\xaa":
+        return False
+    per_sector = struct.unpack("<H", sector[11:13])[0]
+    per_cluster, reserved, fats = sector[13], struct.unpack("<H", sector[14:16])[0], sector[16]
+    power_of_two = per_cluster > 0 and per_cluster & (per_cluster - 1) == 0
+    return per_sector in (512, 1024, 2048, 4096) and power_of_two and reserved >= 1 and fats >= 1
+
+
+def boot_partition_problem(path: Path) -> str | None:
+    """Why a Raspberry Pi OS image has no FAT boot partition for the first-boot files (checked
+    before anything is written), or None. A corrupt archive is left to the write step."""
+    from ...errors import VerifyError
+    from .firstboot import first_partition
+
+    head = read_head(path, 512)
+    if head is None:
+        return None
+    try:
+        offset, _size = first_partition(head)
+    except VerifyError as exc:
+        return str(exc)
+    data = read_head(path, offset + 512)
+    if data is None:
+        return None
+    if len(data) < offset + 512:
+        return "partition 1 starts beyond the end of the image"
+    if not _looks_fat(data[offset : offset + 512]):
+        return "partition 1 is marked FAT but holds no FAT filesystem"
+    return None
+
+
+def refusal(path: Path, *, raspios: bool, force: bool) -> str | None:
+    """Why `path` must not be written for this node (one line, nothing written yet), or None.
+    --force allows a non-disk image; a Raspberry Pi OS node always needs its boot partition."""
+    if not force:
+        head = read_head(path)
+        found = image_problem(head) if head is not None else None
+        if found:
+            return (
+                f"{path}: not a disk image: found {found}; nothing was written "
+                "(pass --force to write it anyway)"
+            )
+    if raspios:
+        problem = boot_partition_problem(path)
+        if problem:
+            return (
+                f"{path}: not a Raspberry Pi OS image: {problem}; the first-boot files need "
+                "a FAT boot partition as partition 1; nothing was written"
+            )
+    return None

@@ -1,13 +1,13 @@
 """Image download cache: resumable `.part` files, sha256 checks, and the trust-on-first-use lock.
 
-* Cache: `$DOMUM_CACHE_DIR/images`, else the user's cache dir (platformdirs) `domum/images`.
+* Cache: `<settings.cache_dir()>/images` ($DOMUM_CACHE_DIR, else the user's cache dir).
 * A download goes to `<name>.part` through `domum_tasks.download` (https or loopback http only;
   an interrupted one resumes with an HTTP Range request, up to RETRIES times in the same run, and
   again on the next run). The file is renamed into place only when complete and verified; the
   hash computed while streaming is the one checked, so a fresh download is not read twice.
 * Verification: the expected sha256 (inventory or lock) of the downloaded file. With no hash
-  known and trust on first use, the first hash is recorded in `config/images.lock` (keyed by URL;
-  `$DOMUM_IMAGES_LOCK` points elsewhere) and checked ever after. A mismatch deletes the file and
+  known and trust on first use, the first hash is recorded in `<repo root>/config/images.lock`
+  (keyed by URL) and checked ever after. A mismatch deletes the file and
   raises VerifyError.
 """
 
@@ -19,25 +19,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ... import settings
 from ...download import download, sha256_file
 from ...errors import ConfigError, VerifyError
 from ...run import write_atomic
 from .image import ImageSpec
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
 
 def cache_dir() -> Path:
-    env = os.environ.get("DOMUM_CACHE_DIR")
-    if env:
-        return Path(env) / "images"
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("domum")) / "images"
+    return settings.cache_dir() / "images"
 
 
 def lock_path() -> Path:
-    return Path(os.environ.get("DOMUM_IMAGES_LOCK") or REPO_ROOT / "config" / "images.lock")
+    return settings.repo_root() / "config" / "images.lock"
 
 
 def read_lock(path: Path | None = None) -> dict[str, dict[str, Any]]:

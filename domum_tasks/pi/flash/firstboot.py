@@ -22,9 +22,7 @@ FAT_TYPES = {0x01, 0x04, 0x06, 0x0B, 0x0C, 0x0E, 0xEF}
 def first_partition(mbr: bytes) -> tuple[int, int]:
     """(byte offset, byte size) of partition 1 from an MBR sector; it must be FAT."""
     if len(mbr) < 512 or mbr[510:512] != b"\x55\xaa":
-        raise VerifyError(
-            "no MBR partition table on the written image (not a Raspberry Pi OS image?)"
-        )
+        raise VerifyError("no MBR partition table (not a Raspberry Pi OS image?)")
     entry = mbr[446:462]
     ptype = entry[4]
     start, sectors = struct.unpack("<II", entry[8:16])
@@ -40,7 +38,13 @@ def customize(device: str, boot: FirstBoot) -> dict[str, int]:
     with open(device, "rb") as fh:
         offset, _size = first_partition(fh.read(512))
     files = boot.files()
-    fs = PyFatFS(device, offset=offset, preserve_case=True)
+    try:
+        fs = PyFatFS(device, offset=offset, preserve_case=True)
+    except Exception as exc:  # pyfatfs raises its own and builtin errors for a damaged FAT
+        raise VerifyError(
+            f"{device}: partition 1 holds no readable FAT filesystem "
+            f"({type(exc).__name__}: {exc}); first-boot files not written"
+        ) from None
     try:
         existing = {name.lower(): name for name in fs.listdir("/")}
         for name, content in files.items():

@@ -1,21 +1,25 @@
-"""Glue for `inv pi.flash`: probe the facts, call the pure planner, run it with the handlers.
+"""Glue for `inv pi.flash`: probe the facts, call the pure planner, return it with its handlers
+(taskutil.plan_task prints or runs it). Every refusal the facts can show (a text file as the
+image, a Raspberry Pi OS image without a FAT boot partition, an unsafe target) is raised while
+planning, so the dry-run fails exactly as the real run does, before anything is written.
 
-The write handler probes the target again right before opening it (state may have changed
-since the plan was made, and the decompressed size is only known once the image is local).
+The write handler checks again right before opening the target (state may have changed since
+the plan was made, and a downloaded image is only known once it is local).
 """
 
 from __future__ import annotations
 
 import json as jsonlib
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ... import progress, taskutil
+from ... import progress
 from ...errors import ConfigError, DomumError, Refused, VerifyError
 from ...inventory.loader import load
+from ...taskutil import Planned
+from . import disklabel
 from . import download as flash_download
 from . import firstboot as flash_firstboot
 from . import write as flash_write
@@ -62,16 +66,9 @@ class Session:
             size = uncompressed_size(image)
         except FormatError as exc:
             raise VerifyError(f"{image}: corrupt archive: {exc}") from None
-        if not self.force:
-            from .disklabel import image_problem, read_head
-
-            head = read_head(image)
-            found = image_problem(head) if head is not None else None
-            if found:
-                raise Refused(
-                    f"{image}: not a disk image: found {found}; nothing was written "
-                    "(pass --force to write it anyway)"
-                )
+        problem = disklabel.refusal(image, raspios=self.firstboot is not None, force=self.force)
+        if problem:
+            raise Refused(problem)
         facts = probe_target(self.device, protect=self.protect(image))
         problems = refusals(facts, image_size=size, force=self.force, image_id=_file_id(image))
         if problems:
@@ -152,16 +149,8 @@ def wifi_psk(inv: Any, node: Any) -> str | None:
     return load_secrets()[wifi.psk_secret]
 
 
-def run(
-    *,
-    node: int | str,
-    device: str,
-    image: str,
-    yes: bool,
-    force: bool,
-    dry_run: bool,
-    json_out: bool,
-) -> None:
+def plan(*, node: int | str, device: str, image: str, force: bool) -> Planned:
+    """pi.flash's planner: validate, probe, plan; the same for --dry-run and the real run."""
     if node in ("", -1):
         raise ConfigError("--node N is required: the node whose image to write (e.g. --node 92)")
     if not device:
@@ -176,28 +165,32 @@ def run(
     n = inv.node(node)
     node = int(node)  # invoke passes it as a string; inv.node() has validated it
     spec = resolve_image(inv, node, image)
-    cache = flash_download.cache_dir()
-    image_path = spec.local_path(cache)
+    image_path = spec.local_path(flash_download.cache_dir())
     if not spec.is_url and not image_path.is_file():  # bad input, in a dry run too
         where = "--image" if spec.origin == "--image" else f"nodes.{node}.image.url"
         raise ConfigError(f"{where} {image_path}: no such image file")
     firstboot = None
     if n.os == "raspios":
+        # The Wi-Fi PSK is read in the dry-run too (masked in every rendering): a missing
+        # secret fails both the same way, before anything is written.
         firstboot = flash_firstboot.from_inventory(
-            inv, node, authorized_keys(inv, n), None if dry_run else wifi_psk(inv, n)
+            inv, node, authorized_keys(inv, n), wifi_psk(inv, n)
         )
-    size: int | None = None
-    if image_path.is_file():
-        try:
-            size = uncompressed_size(image_path)
-        except (FormatError, OSError):
-            size = None  # the download/write steps report it properly
-    show = progress.enabled() and not json_out
+    show = progress.enabled()  # bars go to a terminal's stderr only
     session = Session(spec, device, firstboot, force, show)
     facts: TargetFacts = probe_target(device, protect=session.protect(image_path))
     if facts.kind == "missing" and device.startswith("/dev/"):  # a typo, not a safety refusal
         raise ConfigError(f"--device {device}: no such device (see `lsblk` for disks)")
-    plan = plan_flash(
+    size: int | None = None
+    if image_path.is_file():  # a local or cached image: refused now, as the write would
+        problem = disklabel.refusal(image_path, raspios=firstboot is not None, force=force)
+        if problem:
+            raise Refused(problem)
+        try:
+            size = uncompressed_size(image_path)
+        except (FormatError, OSError):
+            size = None  # the download/write steps report it properly
+    flash_plan = plan_flash(
         FlashInput(
             node_id=node,
             hostname=n.hostname,
@@ -213,25 +206,27 @@ def run(
             cached=spec.is_url and image_path.is_file(),
         )
     )
-    if not dry_run and not json_out:
-        print("\n".join(describe_target(facts)), file=sys.stderr)
-    ex = taskutil.executor(
-        dry_run=dry_run,
-        json_out=json_out,
-        inventory=inv,
-        handlers={
-            "download": session.download,
-            "check-image": session.check_image,
-            "write-image": session.write_image,
-            "verify": session.verify,
-            "customize": session.customize,
-        },
-    )
-    ex.execute(plan, yes=yes)
-    if dry_run:
-        return
-    report = {"node": node, "device": device, "image": str(image_path), **session.report}
-    nxt = next((x[6:] for x in plan.notes if x.startswith("next: ")), "")
+    for line in describe_target(facts):  # shown before the confirmation
+        flash_plan.note(f"target {line.strip()}")
+    handlers = {
+        "download": session.download,
+        "check-image": session.check_image,
+        "write-image": session.write_image,
+        "verify": session.verify,
+        "customize": session.customize,
+    }
+
+    def report(_results: Any, json_out: bool) -> None:
+        _report(session, node, device, image_path, flash_plan.notes, json_out)
+
+    return Planned(flash_plan, inv, handlers, report=report, show_notes=True)
+
+
+def _report(
+    session: Session, node: int, device: str, image: Path, notes: list[str], json_out: bool
+) -> None:
+    report = {"node": node, "device": device, "image": str(image), **session.report}
+    nxt = next((x[6:] for x in notes if x.startswith("next: ")), "")
     if nxt:
         report["next"] = nxt
     if json_out:

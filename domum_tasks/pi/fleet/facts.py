@@ -231,16 +231,16 @@ def fingerprint(key_b64: str) -> str:
 
 
 def talos_argv(inv: Inventory, node: Node, *args: str) -> list[str]:
-    """talosctl with explicit node, endpoint and talosconfig: never the talosconfig defaults."""
+    """talosctl through talos/argv.py (explicit --nodes, --endpoints and --talosconfig, never
+    the talosconfig's defaults), aimed at this one node."""
     from ...ssh import repo_path
-    from ...tools import find_tool
+    from ...talos.argv import talosctl
 
-    exe = find_tool("talosctl")
-    return [
-        str(exe or "talosctl"), *args,
-        "--nodes", str(node.ip), "--endpoints", str(node.ip),
-        "--talosconfig", str(repo_path(inv.cluster.talosconfig)),
-    ]  # fmt: skip
+    ip = str(node.ip)
+    cut = next((i for i, a in enumerate(args) if a.startswith("-")), len(args))
+    words, flags = list(args[:cut]), args[cut:]
+    config = str(repo_path(inv.cluster.talosconfig))
+    return list(talosctl(inv, words, *flags, nodes=[ip], endpoints=[ip], talosconfig=config))
 
 
 def probe_talos(inv: Inventory, node_id: int) -> PiFacts:
@@ -342,6 +342,19 @@ def fetch_host_key(host: str, port: int, timeout_s: float) -> tuple[str, str]:
         return key.get_name(), key.get_base64()
     finally:
         transport.close()
+
+
+def read_host_key(target: Target, timeout_s: float) -> tuple[str, str]:
+    """fetch_host_key for a target; any failure is one RemoteError line naming the host."""
+    from ...errors import RemoteError
+
+    try:
+        return fetch_host_key(target.host, target.port, timeout_s)
+    except Exception as exc:  # socket and paramiko errors alike: one line, no traceback
+        raise RemoteError(
+            f"{target.label} ({target.host}:{target.port}): cannot read its host key: "
+            + (str(exc) or type(exc).__name__)
+        ) from None
 
 
 def known_hosts_file(inv: Inventory) -> Path:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ...errors import ConfigError
-from ...plan import Local, Plan, Ssh, Wait, Write
+from ...plan import Fanout, Local, Plan, ResultOf, Ssh, Wait, Write
 from .facts import BOOT_ID, REBOOT_CHECK
 
 if TYPE_CHECKING:
@@ -87,29 +87,39 @@ def label(inv: Inventory, host: Host) -> str:
     return "nas" if host == "nas" else inv.nodes[int(host)].hostname
 
 
-def run_plan(inv: Inventory, hosts: Sequence[Host], command: str) -> Plan:
+def run_plan(inv: Inventory, hosts: Sequence[Host], command: str, parallel: int) -> Plan:
+    """One lane per host, `parallel` at once; a failed or unreachable host is its lane's
+    outcome (check=False), reported per host, and never stops the others."""
     if not command.strip():
         raise ConfigError("pi.run: --cmd is empty; give the command to run, e.g. --cmd 'uptime'")
     plan = Plan(f"run on {len(hosts)} host(s): {command}")
-    for h in hosts:
-        plan.add(
-            Ssh(host_of(inv, h), command, desc=label(inv, h), timeout_s=inv.ssh.command_timeout_s)
+    lanes = tuple(
+        (
+            Ssh(host_of(inv, h), command, desc=label(inv, h),
+                timeout_s=inv.ssh.command_timeout_s, check=False),
         )
+        for h in hosts
+    )  # fmt: skip
+    plan.add(Fanout(lanes, parallel=parallel, desc=f"{parallel} host(s) at once"))
     return plan
 
 
-def update_plan(inv: Inventory, hosts: Sequence[Host]) -> Plan:
-    """apt update, full-upgrade (keeping changed config files), then read reboot-required."""
+def update_plan(inv: Inventory, hosts: Sequence[Host], parallel: int) -> Plan:
+    """Per host, in order: apt update, full-upgrade (keeping changed config files), then read
+    reboot-required; a host stops at its first failure, the others go on."""
     plan = Plan(f"apt full-upgrade on {', '.join(label(inv, h) for h in hosts)}")
+    lanes = []
     for h in hosts:
         s, ip, name = sudo(user_of(inv, h)), host_of(inv, h), label(inv, h)
-        plan.add(
+        lanes.append((
             Ssh(ip, f"{s}{APT} update", desc=f"{name}: refresh package lists",
-                timeout_s=UPDATE_TIMEOUT_S),
+                timeout_s=UPDATE_TIMEOUT_S, check=False),
             Ssh(ip, f"{s}{APT} full-upgrade", desc=f"{name}: upgrade every package",
-                timeout_s=UPGRADE_TIMEOUT_S),
-            Ssh(ip, REBOOT_CHECK, desc=f"{name}: is a reboot required?", timeout_s=60),
-        )  # fmt: skip
+                timeout_s=UPGRADE_TIMEOUT_S, check=False),
+            Ssh(ip, REBOOT_CHECK, desc=f"{name}: is a reboot required?", timeout_s=60,
+                check=False),
+        ))  # fmt: skip
+    plan.add(Fanout(tuple(lanes), parallel=parallel, desc=f"{parallel} host(s) at once"))
     return plan
 
 
@@ -193,9 +203,10 @@ def enroll_plan(
     return plan
 
 
-def enroll_fresh_plan(known_hosts: str, who: str, name: str) -> Plan:
-    """The dry-run plan for a host that could not be asked for its key: read it, show its
-    fingerprint, add it (what the real run does for a host not yet in known_hosts)."""
+def enroll_fresh_plan(known_hosts: str, who: str, name: str, *, replace: bool = False) -> Plan:
+    """The plan for a host that could not be asked for its key while planning: read it and
+    show its fingerprint (step 1), then add the key step 1 read (what a real run does for a
+    host not yet in known_hosts; a CHANGED key is refused without --replace, as always)."""
     plan = Plan(f"enroll {who} ({name}) in {known_hosts}")
     plan.add(
         Local(
@@ -205,8 +216,8 @@ def enroll_fresh_plan(known_hosts: str, who: str, name: str) -> Plan:
         ),
         Local(
             "enroll.add-host-key",
-            {"known_hosts": known_hosts, "host": name},
-            desc=f"add {name} <key type> <key> to {known_hosts} (after confirmation)",
+            {"known_hosts": known_hosts, "host": name, "key": ResultOf(0), "replace": replace},
+            desc=f"add the key read in step 1 to {known_hosts}",
             destructive=True,
         ),
     )
