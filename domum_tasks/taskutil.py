@@ -248,7 +248,8 @@ def execute(
     if not dry_run:
         for tool in planned.tools:
             require_tool(tool)
-        if planned.show_notes:
+        # (a destructive plan not confirmed by --yes shows its notes with the prompt)
+        if planned.show_notes and (yes or not planned.plan.destructive):
             from .plan import mask
 
             for note in planned.plan.notes:
