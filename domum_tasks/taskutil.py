@@ -161,6 +161,13 @@ class Planned:
     # CLIs the plan's steps run (talosctl, flux): a real run stops with exit 3 before the first
     # step; a dry-run shows the plan, then exits 3 the same way.
     tools: tuple[str, ...] = ()
+    # What the task fails with once its plan is done, known while planning (genconfig without
+    # talosctl renders the patches, then exits 3): a real run raises it after executing the
+    # plan, a dry-run after printing it, so both end alike.
+    then_fail: DomumError | None = None
+    # Real run only: the error a failing step raised -> the one the user sees (which node a
+    # rolling upgrade stopped at, which were done).
+    on_error: Callable[[DomumError], DomumError] | None = None
 
 
 COMMON_HELP = {"dry_run": DRY_RUN, "json": JSON, "yes": YES, "node": NODE}
@@ -216,9 +223,16 @@ def execute(
     if not dry_run:
         for tool in planned.tools:
             require_tool(tool)
-    results = ex.execute(planned.plan, yes=yes)
+    try:
+        results = ex.execute(planned.plan, yes=yes)
+    except DomumError as exc:
+        if dry_run or planned.on_error is None:
+            raise
+        raise planned.on_error(exc) from None
     for tool in planned.tools:  # the dry-run fails where the real run would, after its plan
         require_tool(tool)
+    if planned.then_fail is not None:
+        raise planned.then_fail
     if not dry_run and planned.report is not None:
         planned.report(results, json_out)
     return results
