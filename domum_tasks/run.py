@@ -463,7 +463,8 @@ class Executor:
             if step.probe is None:
                 return StepResult(step)
             try:
-                return self.run_step(step.probe)
+                done = self.run_step(step.probe)  # the wait's result, as recorded, is the wait's
+                return StepResult(step, done.ok, done.stdout, done.stderr, done.value)
             except ToolMissing:
                 raise  # waiting does not install it
             except DomumError as exc:
