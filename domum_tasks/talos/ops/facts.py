@@ -1,4 +1,4 @@
-"""Read-only probes of the Talos cluster and the Image Factory, and pure parsers of their output.
+"""Read-only probes of the Talos cluster, the schematics lock, and pure parsers of their output.
 
 Probes never raise for an unreachable node: they return facts with `error` set, so planners can
 plan as for a fresh target and say which assumption they made (DESIGN principle 2).

@@ -18,9 +18,10 @@ WAIT = "how long talosctl health waits for the cluster (Go duration, e.g. 10m)"
 
 
 def _planned(plan: Any, inv: Any, *tools: str, **kw: Any) -> Planned:
+    """The plan with every ops Local handler (the dry-run's executor checks them too)."""
     from .glue import handlers
 
-    return Planned(plan, inv, kw.pop("handlers", None) or handlers(), tools=tools, **kw)
+    return Planned(plan, inv, handlers(), tools=tools, **kw)
 
 
 @plan_task(
@@ -91,8 +92,10 @@ def apply(
     c: Context, node: str = "", all: bool = False, insecure: bool = False, at: str = "",
     mode: str = "auto",
 ) -> Planned:  # fmt: skip
-    """Apply generated machine configs to one node or all nodes (on a running node the plan
-    notes show talosctl's own apply-config --dry-run diff)."""
+    """Apply generated machine configs to one node or all nodes.
+
+    On a running node the plan's notes show talosctl's own apply-config --dry-run diff.
+    """
     from ...errors import ConfigError
     from .glue import config_diff_notes, existing_files, missing_tools, parse_node
     from .plan import APPLY_MODES, config_path, plan_apply

@@ -46,6 +46,8 @@ def plan_upgrade_task(
         kustomizations=ks,
         flux_error=flux_err,
     )
+    if absent:
+        plan.note(f"{', '.join(absent)} not found: nothing probed; the task stops with exit 3")
     if plan.steps and ks is None and not no_flux and not absent:
         # `--all` would resume Kustomizations suspended on purpose: refuse before any node.
         raise DomumError(
