@@ -17,16 +17,20 @@ from domum_tasks.talos.ops import tasks as T
 
 @pytest.fixture
 def cluster_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A repo-like cwd with clusterconfig/talosconfig (no default nodes) and a copy of the
-    loopback inventory in config/, so schematics.lock (next to the inventory) is in tmp."""
+    """A repo-like cwd with clusterconfig/talosconfig (no default nodes). schematics.lock lives
+    next to the inventory: the shared loopback inventory is copied into config/ so no lock is
+    written beside it (a test's own inventory, e.g. the backup lab's, is in tmp already)."""
+    import os
+
     from tests.conftest import LOOPBACK_INVENTORY
 
     root = tmp_path / "repo"
     (root / "clusterconfig").mkdir(parents=True)
-    (root / "config").mkdir()
-    inventory = root / "config" / "domum.yaml"
-    inventory.write_text(LOOPBACK_INVENTORY.read_text())
-    monkeypatch.setenv("DOMUM_INVENTORY", str(inventory))
+    if os.environ.get("DOMUM_INVENTORY") == str(LOOPBACK_INVENTORY):
+        (root / "config").mkdir()
+        inventory = root / "config" / "domum.yaml"
+        inventory.write_text(LOOPBACK_INVENTORY.read_text())
+        monkeypatch.setenv("DOMUM_INVENTORY", str(inventory))
     cfg = {"context": "domum", "contexts": {"domum": {
         "endpoints": ["127.0.0.90", "127.0.0.91", "127.0.0.96"],
         "ca": "Y2E=", "crt": "Y3J0", "key": "a2V5"}}}
