@@ -71,6 +71,29 @@ def fetch_bytes(url: str, *, limit: int = 1 << 20, timeout_s: float = 30.0) -> b
         raise DomumError(f"download failed: {url}: {_describe(exc)}") from None
 
 
+def post(
+    url: str, body: bytes, *, content_type: str, timeout_s: float = 30.0, limit: int = 1 << 20
+) -> tuple[int, bytes]:
+    """POST a small document (an Image Factory schematic): (HTTP status, at most `limit` bytes
+    of the answer). No redirects are followed: a POST is not repeated elsewhere."""
+    import requests
+
+    check_url(url)
+    headers = {**HEADERS, "Content-Type": content_type}
+    try:
+        with requests.post(
+            url, data=body, headers=headers, timeout=timeout_s, allow_redirects=False, stream=True
+        ) as resp:
+            answer = b""
+            for block in resp.iter_content(NET_BLOCK):
+                answer += block
+                if len(answer) >= limit:
+                    break
+            return resp.status_code, answer[:limit]
+    except requests.RequestException as exc:
+        raise DomumError(f"{url} unreachable: {_describe(exc)}") from None
+
+
 def download(
     url: str,
     part: Path,

@@ -181,14 +181,18 @@ class Planned:
     # The PVE session (pve.Session) the planner probed with: the run's PVE steps reuse its
     # clients (one per host per run). None: the executor makes its own when a step needs one.
     pve: Any = None
-    # A refusal the planner already knows (a change that needs --force): the real run applies
-    # what it may, reports, then ends with this error; a dry-run shows its plan and ends with
-    # the same error and exit code.
-    refuse: DomumError | None = None
     # Real run: print the plan's notes on stderr before confirming (what a person must see
     # before saying yes: pi.enroll's host key fingerprint, pi.flash's target). A dry-run shows
     # them with the plan either way.
     show_notes: bool = False
+    # What the task fails with once its plan is done, known while planning (genconfig without
+    # talosctl renders the patches, then exits 3; create-vm applies the safe drift, then refuses
+    # what needs --force): a real run raises it after executing and reporting the plan, a
+    # dry-run after printing it, so both end alike (same message, same exit code).
+    then_fail: DomumError | None = None
+    # Real run only: the error a failing step raised -> the one the user sees (which node a
+    # rolling upgrade stopped at, which were done).
+    on_error: Callable[[DomumError], DomumError] | None = None
 
 
 COMMON_HELP = {"dry_run": DRY_RUN, "json": JSON, "yes": YES, "node": NODE}
@@ -254,13 +258,18 @@ def execute(
 
             for note in planned.plan.notes:
                 print(f"domum: note: {mask(note, planned.plan.secrets)}", file=sys.stderr)
-    results = ex.execute(planned.plan, yes=yes)
+    try:
+        results = ex.execute(planned.plan, yes=yes)
+    except DomumError as exc:
+        if dry_run or planned.on_error is None:
+            raise
+        raise planned.on_error(exc) from None
     for tool in planned.tools:  # the dry-run fails where the real run would, after its plan
         require_tool(tool)
     if not dry_run and planned.report is not None:
         planned.report(results, json_out)
-    if planned.refuse is not None:
-        raise planned.refuse
+    if planned.then_fail is not None:
+        raise planned.then_fail
     return results
 
 

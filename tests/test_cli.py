@@ -73,7 +73,17 @@ def test_closed_pipe_exits_141_quietly(prog: str, args: list[str]) -> None:
     assert err == ""
 
 
-def test_shim_finds_the_repo_venv_without_activation(tmp_path: Path) -> None:
+def test_shim_finds_the_repo_venv_without_activation(
+    tmp_path: Path, fake_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A repo whose .sops.yaml names a real age recipient, and talosctl in DOMUM_BIN_DIR (the
+    # stand-in): the dry-run succeeds only where the real run would (README exit codes).
+    root = tmp_path / "repo"
+    root.mkdir()
+    sops = (REPO / ".sops.yaml").read_text()
+    recipient = "age1qkkcm0hz3c044ac678sxvy39e3w66q2qwf6celw7a8pgsp2e8e3sdfcsmv"
+    (root / ".sops.yaml").write_text(sops.replace("age1REPLACE-WITH-YOUR-AGE-PUBLIC-KEY", recipient))
+    monkeypatch.setenv("DOMUM_REPO_ROOT", str(root))
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
     env["PATH"] = "/usr/bin:/bin"  # no .venv/bin, as in cron or a fresh shell
     proc = subprocess.run(

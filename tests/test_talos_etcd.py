@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from invoke import Context, Exit
@@ -141,7 +142,7 @@ def test_task_rejects_corrupted_snapshot(
     assert list((cluster_dir / "backups").iterdir()) == []
 
 
-def test_task_dry_run_json(cluster_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+def test_task_dry_run_json(fake_cli: Any, cluster_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
     import json
 
     from domum_tasks.talos.ops.tasks import etcd_snapshot

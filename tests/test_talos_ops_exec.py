@@ -17,16 +17,26 @@ from domum_tasks.talos.ops import tasks as T
 
 @pytest.fixture
 def cluster_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A repo-like cwd with clusterconfig/talosconfig (no default nodes), lock file in tmp."""
+    """A repo-like cwd with clusterconfig/talosconfig (no default nodes). schematics.lock lives
+    next to the inventory: the shared loopback inventory is copied into config/ so no lock is
+    written beside it (a test's own inventory, e.g. the backup lab's, is in tmp already)."""
+    import os
+
+    from tests.conftest import LOOPBACK_INVENTORY
+
     root = tmp_path / "repo"
     (root / "clusterconfig").mkdir(parents=True)
+    if os.environ.get("DOMUM_INVENTORY") == str(LOOPBACK_INVENTORY):
+        (root / "config").mkdir()
+        inventory = root / "config" / "domum.yaml"
+        inventory.write_text(LOOPBACK_INVENTORY.read_text())
+        monkeypatch.setenv("DOMUM_INVENTORY", str(inventory))
     cfg = {"context": "domum", "contexts": {"domum": {
         "endpoints": ["127.0.0.90", "127.0.0.91", "127.0.0.96"],
         "ca": "Y2E=", "crt": "Y3J0", "key": "a2V5"}}}
     (root / "clusterconfig" / "talosconfig").write_text(yaml.safe_dump(cfg))
     monkeypatch.chdir(root)
     monkeypatch.setenv("DOMUM_REPO_ROOT", str(root))
-    monkeypatch.setenv("DOMUM_SCHEMATICS_LOCK", str(tmp_path / "schematics.lock"))
     yield root
 
 
@@ -75,11 +85,11 @@ def test_upgrade_skips_nodes_already_at_target_and_rerun_resumes(
     fake_cli: Any, cluster_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from domum_tasks.inventory.loader import load
-    from domum_tasks.talos.ops.glue import resolve_schematics
+    from domum_tasks.talos.ops import schematics
 
     inv = load()
     want = {str(inv.nodes[i].ip): r.id for i, r in
-            resolve_schematics(inv, inv.talos_nodes, offline=True, write_lock=False).items()}
+            schematics.resolve(inv, inv.talos_nodes, offline=True).items()}
     # cp1 runs the target already; cp2 runs an old version; x (97) booted another schematic
     fake_cli.set_state(
         schematics={**want, "127.0.0.97": "0" * 64},
@@ -198,18 +208,31 @@ def test_upgrade_refuses_when_kustomizations_cannot_be_listed(
     assert _suspended(fake_cli)["apps/media"] is True
 
 
-def test_upgrade_dry_run_without_listing_plans_all_with_a_note(
-    fake_cli: Any, cluster_dir: Path, capsys: pytest.CaptureFixture[str]
+def test_upgrade_dry_run_refuses_like_the_real_run_when_kustomizations_are_unlisted(
+    fake_cli: Any, cluster_dir: Path
 ) -> None:
     fake_cli.set_state(fail={"flux get kustomizations": "connection refused"})
-    T.upgrade(Context(), node="91", offline=True, dry_run=True)
+    outcomes = []
+    for dry_run in (True, False):
+        with pytest.raises(Exit) as exc:
+            T.upgrade(Context(), node="91", offline=True, dry_run=dry_run)
+        outcomes.append((exc.value.code, exc.value.message))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0] == 1 and "cannot list Flux Kustomizations" in str(outcomes[0][1])
+    assert "upgraded" not in fake_cli.state
+
+
+def test_upgrade_without_flux_installed_plans_all_with_a_note_then_exits_3(
+    fake_cli: Any, cluster_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_cli.remove("flux")
+    with pytest.raises(Exit) as exc:
+        T.upgrade(Context(), node="91", offline=True, dry_run=True)
+    assert exc.value.code == 3 and "flux not found" in str(exc.value.message)
     out = capsys.readouterr().out
     assert "flux suspend kustomization --all" in out and "flux resume kustomization --all" in out
-    assert "Flux Kustomizations not listed (Error: connection refused): planned `--all`" in out
-    T.upgrade(Context(), node="91", offline=True, dry_run=True, json=True)
-    steps = json.loads(capsys.readouterr().out)
-    assert steps[0]["argv"][1:4] == ["suspend", "kustomization", "--all"]
-    assert "upgraded" not in fake_cli.state
+    assert "Flux Kustomizations not listed (flux not found): planned `--all`" in out
+    assert fake_cli.calls == []  # no probe of a cluster the task cannot act on
 
 
 def test_bootstrap_on_bootstrapped_cluster_is_a_noop(
@@ -252,10 +275,12 @@ def test_bootstrap_fresh_then_retry_after_transient_failure(fake_cli: Any, clust
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     import dataclasses
 
+    from domum_tasks import taskutil
+
     slept: list[float] = []
-    real = T._executor
-    monkeypatch.setattr(T, "_executor", lambda *a, **k: dataclasses.replace(
-        real(*a, **k), sleep=slept.append))
+    real = taskutil.executor
+    monkeypatch.setattr(taskutil, "executor", lambda **k: dataclasses.replace(
+        real(**k), sleep=slept.append))
     fake_cli.set_state(fail={"bootstrap": {"message": "connection refused", "times": 2}})
     T.bootstrap(Context(), deadline="5m")
     assert fake_cli.state["bootstrapped"] is True

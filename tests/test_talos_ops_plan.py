@@ -360,10 +360,14 @@ def test_failing_cleanup_does_not_hide_first_error_and_fails_a_good_run() -> Non
 
 
 def test_finally_steps_in_json_and_text() -> None:
-    plan, _ = _local_plan(False)
+    from domum_tasks.talos.ops.glue import handlers
+
+    plan = P.plan_etcd_snapshot(INV, "/b/e.db")
     items = json.loads(plan.to_json())
-    assert items[-1] == {"kind": "local", "action": "cleanup", "args": {}, "finally": True}
+    assert items[-1] == {"kind": "local", "action": "talos.remove", "finally": True,
+                         "args": {"path": "/b/.e.db.unverified"},
+                         "desc": "never leave an unverified snapshot behind"}
     assert "always, even after a failure" in plan.render_text()
-    out = io.StringIO()
-    Executor(dry_run=True, json_out=True, out=out).execute(plan)
+    out = io.StringIO()  # the dry-run's executor has the real run's handlers, as every task's
+    Executor(dry_run=True, json_out=True, out=out, handlers=handlers()).execute(plan)
     assert json.loads(out.getvalue())[-1]["finally"] is True

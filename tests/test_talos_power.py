@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from invoke import Context, Exit
 
 from domum_tasks.errors import ConfigError
@@ -151,6 +150,7 @@ def test_apply_dry_run_shows_the_nodes_own_diff(
     assert fake_cli.state["applied"]["127.0.0.97"]["mode"] == "auto"
     _config(cluster_dir, "domum-x", good.replace("10.0.10.90/24", "10.0.10.97/24"))
     capsys.readouterr()
+    fake_cli.clear()
     T.apply(Context(), node="97", dry_run=True)
     out = capsys.readouterr().out
     assert "--- talosctl apply-config --dry-run on domum-x (127.0.0.97):" in out

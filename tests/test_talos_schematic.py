@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -94,21 +95,15 @@ def test_urls_and_installer() -> None:
 
 
 def test_resolution_order() -> None:
+    """Without the factory: the inventory's id, else the lock's record, else computed."""
     sch = S.schematic_for(INV, INV.node(97))
-    lock: dict[str, dict[str, str]] = {}
-
-    def down(factory: str, s: S.Schematic) -> str:
-        raise DomumError("image factory unreachable")
-
-    r = facts.resolve_schematic_id("f", sch, inventory_id=None, lock=lock, offline=False,
-                                   post=lambda f, s: "c" * 64)
-    assert (r.id, r.source) == ("c" * 64, "factory") and lock[facts.schematic_key(sch)]["id"] == "c" * 64
-    r = facts.resolve_schematic_id("f", sch, inventory_id="d" * 64, lock=lock, offline=False, post=down)
+    lock = {facts.schematic_key(sch): {"id": "c" * 64, "schematic": sch.canonical_yaml()}}
+    r = facts.resolve_schematic_id(sch, inventory_id="d" * 64, lock=lock)
     assert (r.id, r.source) == ("d" * 64, "inventory") and "stale" in r.note
-    r = facts.resolve_schematic_id("f", sch, inventory_id=None, lock=lock, offline=True)
+    r = facts.resolve_schematic_id(sch, inventory_id=None, lock=lock)
     assert (r.id, r.source) == ("c" * 64, "lock")
-    r = facts.resolve_schematic_id("f", sch, inventory_id=None, lock={}, offline=False, post=down)
-    assert (r.id, r.source) == (sch.local_id, "computed") and "unreachable" in r.note
+    r = facts.resolve_schematic_id(sch, inventory_id=None, lock={})
+    assert (r.id, r.source) == (sch.local_id, "computed")
 
 
 @pytest.fixture
@@ -140,15 +135,28 @@ def factory() -> Iterator[tuple[str, list[bytes]]]:
     server.server_close()
 
 
-def test_post_schematic_against_loopback_factory(factory: tuple[str, list[bytes]]) -> None:
+def test_register_against_loopback_factory(factory: tuple[str, list[bytes]]) -> None:
+    from domum_tasks.talos.ops import schematics
+
     url, bodies = factory
     sch = S.schematic_for(INV, INV.node(90))
-    assert facts.post_schematic(url, sch) == RPI_WATCHDOG
-    assert bodies == [sch.canonical_yaml().encode()]
+    body = sch.canonical_yaml()
+    done = schematics.register({RPI_WATCHDOG: body}, {"factory": url, "ids": {RPI_WATCHDOG: [90]}})
+    assert done.confirmed == {RPI_WATCHDOG: body} and not done.unconfirmed
+    assert bodies == [body.encode()]
+    # the factory refuses the schematic (unknown extension): the installer would not exist
+    bogus = S.Schematic(extensions=("bogus/ext",))
     with pytest.raises(DomumError, match="HTTP 400"):
-        facts.post_schematic(url, S.Schematic(extensions=("bogus/ext",)))
-    with pytest.raises(DomumError, match="unreachable"):
-        facts.post_schematic("http://127.0.0.1:9", sch, timeout_s=2)
+        schematics.register({bogus.local_id: bogus.canonical_yaml()},
+                            {"factory": url, "ids": {bogus.local_id: [92]}})
+    # the factory answers another id than the one the plan's installer images use
+    with pytest.raises(DomumError, match="Domum computed " + "a" * 64):
+        schematics.register({"a" * 64: body}, {"factory": url, "ids": {"a" * 64: [90]}})
+    # unreachable: an outcome, not an error; one timeout is enough for every schematic
+    down = schematics.register({RPI_WATCHDOG: body, QEMU: "x"},
+                               {"factory": "http://127.0.0.1:9", "ids": {RPI_WATCHDOG: [90], QEMU: [96]}})
+    assert not down.confirmed and set(down.unconfirmed) == {RPI_WATCHDOG, QEMU}
+    assert "unreachable" in down.unconfirmed[QEMU] and len(bodies) == 3
 
 
 def _inventory_with_factory(tmp_path: Path, url: str) -> Path:
@@ -167,8 +175,10 @@ def test_schematic_task_online_writes_lock_then_offline_reads_it(
 
     url, bodies = factory
     monkeypatch.setenv("DOMUM_INVENTORY", str(_inventory_with_factory(tmp_path, url)))
-    lock = tmp_path / "schematics.lock"
-    monkeypatch.setenv("DOMUM_SCHEMATICS_LOCK", str(lock))
+    lock = tmp_path / "schematics.lock"  # next to the inventory
+    schematic(Context(), dry_run=True)  # shows the POST and the lock write, does neither
+    assert "talos.schematic-register" in capsys.readouterr().out
+    assert bodies == [] and not lock.exists()
     schematic(Context(), json=True)
     rows = json.loads(capsys.readouterr().out)
     assert [r["node_id"] for r in rows] == [90, 91, 92, 96, 97, 98]
@@ -202,7 +212,7 @@ def test_schematic_text_shows_ids_and_urls_in_full(
 ) -> None:
     from domum_tasks.talos.ops.tasks import schematic
 
-    monkeypatch.setenv("DOMUM_SCHEMATICS_LOCK", str(tmp_path / "schematics.lock"))
+    monkeypatch.setenv("DOMUM_INVENTORY", str(_inventory_with_factory(tmp_path, "https://f.test")))
     monkeypatch.setenv("COLUMNS", "60")  # a narrow terminal cuts nothing either
     schematic(Context(), node="96", offline=True, json=True)
     (row,) = json.loads(capsys.readouterr().out)
@@ -214,3 +224,32 @@ def test_schematic_text_shows_ids_and_urls_in_full(
     for url in row["images"].values():
         assert url in out
     assert "siderolabs/qemu-guest-agent" in out  # the YAML, with --verbose
+
+
+def test_factory_unreachable_keeps_computed_ids_and_writes_no_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from domum_tasks.talos.ops.tasks import schematic
+
+    monkeypatch.setenv("DOMUM_INVENTORY", str(_inventory_with_factory(tmp_path, "http://127.0.0.1:9")))
+    schematic(Context(), node="96", json=True)
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["id"], row["source"]) == (QEMU, "computed") and "unreachable" in row["note"]
+    assert not (tmp_path / "schematics.lock").exists()
+
+
+@pytest.mark.parity("talos.schematic")
+def test_schematic_parity(
+    plan_parity: Any, factory: tuple[str, list[bytes]], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from domum_tasks.talos.ops.tasks import schematic
+
+    url, bodies = factory
+    monkeypatch.setenv("DOMUM_INVENTORY", str(_inventory_with_factory(tmp_path, url)))
+    (plan,) = plan_parity(schematic)
+    assert [s["args"].get("registered") for s in plan] == [None, {"result_of": 0}]
+    assert len(plan[0]["args"]["ids"]) == 4 and len(bodies) == 4  # only the real run posted
+    assert len(json.loads((tmp_path / "schematics.lock").read_text())) == 4
+    (offline,) = plan_parity(schematic, offline=True)
+    assert offline == [] and len(bodies) == 4

@@ -80,7 +80,7 @@ def planned(
                 print(f"done: {r.step.desc or describe(r.step)}")
 
     refuse = Refused("not applied: " + "; ".join(refused)) if refused else None
-    return Planned(plan, pve.inventory, pve.handlers(), report=report, pve=pve, refuse=refuse)
+    return Planned(plan, pve.inventory, pve.handlers(), report=report, pve=pve, then_fail=refuse)
 
 
 def _writes(result: StepResult) -> bool:

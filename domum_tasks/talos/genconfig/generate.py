@@ -1,8 +1,8 @@
-"""`inv talos.genconfig` glue: probe facts, validate patches, run the plan, handle local actions.
+"""`inv talos.genconfig` glue: probe facts, validate patches, hand the plan to the executor,
+and implement the plan's Local actions (the private dir that holds the decrypted secrets bundle
+for exactly as long as generation runs, sops encrypt/decrypt, mkdir, talosconfig check).
 
-The planner (genconfig_plan) decides; this module reads files, finds tools, owns the private
-temp dir that holds the decrypted secrets bundle for exactly as long as generation runs, and
-implements the plan's Local actions (sops encrypt/decrypt, mkdir, talosconfig check).
+The planner (plan.py) decides; this module reads files and finds tools.
 """
 
 from __future__ import annotations
@@ -11,15 +11,16 @@ import json
 import os
 import re
 import shutil
-import sys
+import stat
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ...errors import ConfigError, ToolMissing, VerifyError
+from ...errors import ConfigError, Refused, ToolMissing, VerifyError
 from ...inventory.loader import repo_root
 from ...inventory.model import Inventory
+from ...taskutil import Planned
 from . import patches, schema
 from .plan import GenFacts, machine_config_path, plan_genconfig, plan_patches_only
 
@@ -89,10 +90,37 @@ def check_sops_rule(root: Path) -> None:
         )
 
 
-def _private_dir() -> str:
+def private_dir() -> str:
+    """Where the decrypted bundle lives while generation runs: RAM (/dev/shm) when there is
+    one, one directory per user, so a dry-run and the real run plan the same path."""
     shm = Path("/dev/shm")
-    base = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
-    return tempfile.mkdtemp(prefix="domum-genconfig-", dir=base)  # mkdtemp: mode 0700
+    base = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else tempfile.gettempdir()
+    return f"{base}/domum-genconfig-{os.getuid()}"
+
+
+def _make_private(path: Path) -> None:
+    """Create `path` 0700, or take over our own leftover (a run killed before its cleanup);
+    never a directory someone else owns or a symlink planted there."""
+    try:
+        path.mkdir(mode=0o700)
+        return
+    except FileExistsError:
+        pass
+    st = path.lstat()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        raise Refused(f"{path}: exists and is not this user's own directory: remove it")
+    path.chmod(0o700)
+    for child in path.iterdir():
+        shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+
+
+def _remove_private(path: Path) -> None:
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid():
+        shutil.rmtree(path)
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -154,6 +182,8 @@ def handlers(root: Path) -> dict[str, Any]:
         path.chmod(0o600)
 
     return {
+        "private-dir": lambda args: _make_private(Path(args["path"])),
+        "remove-private-dir": lambda args: _remove_private(Path(args["path"])),
         "encrypt-secrets": encrypt,
         "decrypt-secrets": decrypt,
         "mkdir": mkdir,
@@ -162,10 +192,11 @@ def handlers(root: Path) -> dict[str, Any]:
     }
 
 
-def run_genconfig(*, rotate: bool, yes: bool, dry_run: bool, json_out: bool) -> None:
+def plan_genconfig_task(*, rotate: bool) -> Planned:
+    """Render and check the patches, probe what exists, and plan (tasks.py declares the task)."""
     from ...inventory.loader import load
-    from ...taskutil import executor, warn
-    from ...tools import find_tool
+    from ...taskutil import warn
+    from ...tools import find_tool, install_hint
 
     root = repo_root()
     inv = load()
@@ -193,53 +224,40 @@ def run_genconfig(*, rotate: bool, yes: bool, dry_run: bool, json_out: bool) -> 
         root=str(root),
         on_disk=read_generated(root),
         secrets_exist=secrets_exist,
+        tmp_dir=private_dir(),
         talosctl=str(talosctl) if talosctl else "talosctl",
     )
-    if talosctl is not None and not dry_run and (rotate or not secrets_exist):
+    if talosctl is None:  # the patches need no talosctl: render them, then stop (exit 3)
+        missing = ToolMissing(
+            f"talosctl not found: only the {len(rendered)} patches under {patches.PATCH_DIR}/ "
+            "are rendered, no machine configs",
+            hint=install_hint("talosctl") + ", then re-run",
+        )
+        return Planned(plan_patches_only(rendered, facts), inv, handlers(root), then_fail=missing)
+    if rotate or not secrets_exist:
         check_sops_rule(root)
     if rotate and secrets_exist:
         from .plan import ROTATE_WARNING
 
         warn(ROTATE_WARNING)
-    if dry_run:
-        if talosctl is None:
-            warn(
-                "talosctl not found: a real run would render the patches and stop (inv tools.install)"
-            )
-        executor(dry_run=True, json_out=json_out, inventory=inv).execute(
-            plan_genconfig(inv, rendered, facts, rotate=rotate)
-        )
-        return
-    if talosctl is None:
-        plan = plan_patches_only(rendered, facts)
-        executor(inventory=inv, handlers=handlers(root)).execute(plan, yes=yes)
-        raise ToolMissing(
-            f"talosctl not found: rendered {len(rendered)} patches under {patches.PATCH_DIR}/, "
-            "machine configs not generated",
-            hint="run `inv tools.install` (puts the pinned talosctl into .bin/), then re-run",
-        )
-    tmp = _private_dir()
-    try:
-        facts = GenFacts(**{**facts.__dict__, "tmp_dir": tmp})
-        plan = plan_genconfig(inv, rendered, facts, rotate=rotate)
-        executor(inventory=inv, handlers=handlers(root)).execute(plan, yes=yes)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    written = [k for k in rendered if rendered[k] != facts.on_disk.get(k)]
-    summary = {
-        "patches_written": written,
-        "secrets": "rotated"
-        if rotate and secrets_exist
-        else ("reused" if secrets_exist else "created"),
-        "machine_configs": [machine_config_path(inv, n) for n in inv.talos_nodes.values()],
-        "talosconfig": inv.cluster.talosconfig,
-    }
-    if json_out:
-        print(json.dumps(summary, indent=2))
-    else:
+    plan = plan_genconfig(inv, rendered, facts, rotate=rotate)
+
+    def report(results: Sequence[Any], json_out: bool) -> None:
+        written = [k for k in rendered if rendered[k] != facts.on_disk.get(k)]
+        state = "created" if not secrets_exist else ("rotated" if rotate else "reused")
+        summary = {
+            "patches_written": written,
+            "secrets": state,
+            "machine_configs": [machine_config_path(inv, n) for n in inv.talos_nodes.values()],
+            "talosconfig": inv.cluster.talosconfig,
+        }
+        if json_out:
+            print(json.dumps(summary, indent=2))
+            return
         print(
-            f"talos.genconfig: {len(summary['patches_written'])} patch(es) changed, secrets "
-            f"{summary['secrets']}, {len(summary['machine_configs'])} machine configs and "
-            f"{summary['talosconfig']} written",
-            file=sys.stdout,
+            f"talos.genconfig: {len(written)} patch(es) changed, secrets {state}, "
+            f"{len(summary['machine_configs'])} machine configs and {inv.cluster.talosconfig} "
+            "written"
         )
+
+    return Planned(plan, inv, handlers(root), report=report)

@@ -2,7 +2,8 @@
 
 Steps, in order:
   1. write the patches whose content changed (and remove generated patches of removed nodes);
-  2. secrets: first run `talosctl gen secrets` into the private temp dir and encrypt the bundle
+  2. secrets (in a private 0700 dir, removed at the end even after a failure): first run
+     `talosctl gen secrets` into it and encrypt the bundle
      with sops to cluster/core/01-talos/secrets.sops.yaml; afterwards only decrypt it into the
      temp dir (0600). `rotate` regenerates it: destructive, the old talosconfig loses access;
   3. per Talos node `talosctl gen config ... --output-types controlplane|worker` into
@@ -41,7 +42,7 @@ class GenFacts:
     root: str
     on_disk: Mapping[str, str] = field(default_factory=dict)  # rel path -> text (01-talos/**)
     secrets_exist: bool = False
-    tmp_dir: str = "<tmp>"  # private 0700 dir for the decrypted bundle (placeholder on dry-run)
+    tmp_dir: str = "<tmp>"  # private 0700 dir for the decrypted bundle (generate.private_dir)
     talosctl: str = "talosctl"
 
 
@@ -112,6 +113,11 @@ def plan_genconfig(
         plan.note("patches under cluster/core/01-talos/ are up to date")
     root = facts.root
     secrets_file = f"{facts.tmp_dir}/{SECRETS_PLAIN}"
+    # The decrypted bundle lives in a private dir for exactly as long as generation runs.
+    plan.add(Local("private-dir", {"path": facts.tmp_dir}, desc="0700, for the decrypted bundle"))
+    plan.finally_steps.append(
+        Local("remove-private-dir", {"path": facts.tmp_dir}, desc="the plaintext bundle goes")
+    )
     sops_file = f"{root}/{patches.SECRETS}"
     gen_secrets = Cmd(
         _argv(facts, talosctl_offline("gen secrets", "--output-file", secrets_file)),

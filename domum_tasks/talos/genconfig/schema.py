@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,10 +25,9 @@ V1ALPHA1 = "v1alpha1.Config"
 
 def schema_dir(root: Path) -> Path:
     """`root` is unused since the schema moved to the user cache; kept for the callers."""
-    from ...tools.schemas import talos_cache_dir
+    from ... import settings
 
-    env = os.environ.get("DOMUM_TALOS_SCHEMA_DIR")
-    return Path(env) if env else talos_cache_dir()
+    return settings.talos_schema_dir()
 
 
 def minor(talos_version: str) -> str:

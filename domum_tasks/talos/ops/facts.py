@@ -1,4 +1,4 @@
-"""Read-only probes of the Talos cluster and the Image Factory, and pure parsers of their output.
+"""Read-only probes of the Talos cluster, the schematics lock, and pure parsers of their output.
 
 Probes never raise for an unreachable node: they return facts with `error` set, so planners can
 plan as for a fresh target and say which assumption they made (DESIGN principle 2).
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
@@ -25,7 +24,6 @@ if TYPE_CHECKING:
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 PROBE_TIMEOUT_S = 20.0
-FACTORY_TIMEOUT_S = 10.0
 
 
 def default_runner(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
@@ -278,13 +276,10 @@ def schematic_key(schematic: Schematic) -> str:
 
 
 def lock_path() -> Path:
-    """config/schematics.lock next to the inventory ($DOMUM_SCHEMATICS_LOCK overrides)."""
-    env = os.environ.get("DOMUM_SCHEMATICS_LOCK")
-    if env:
-        return Path(env)
-    from ...inventory.loader import inventory_path
+    """schematics.lock next to the inventory (config/ in a checkout): each inventory its own."""
+    from ... import settings
 
-    return inventory_path().parent / "schematics.lock"
+    return settings.inventory_path().parent / "schematics.lock"
 
 
 def read_lock(path: Path) -> dict[str, dict[str, str]]:
@@ -305,31 +300,6 @@ def render_lock(entries: dict[str, dict[str, str]]) -> str:
     return json.dumps(entries, indent=2, sort_keys=True) + "\n"
 
 
-def post_schematic(factory: str, schematic: Schematic, timeout_s: float = FACTORY_TIMEOUT_S) -> str:
-    """POST the schematic to the factory; return its id. Raises DomumError when unreachable."""
-    import requests
-
-    url = factory.rstrip("/") + "/schematics"
-    try:
-        resp = requests.post(
-            url,
-            data=schematic.canonical_yaml().encode(),
-            headers={"Content-Type": "application/yaml"},
-            timeout=timeout_s,
-        )
-    except requests.RequestException as exc:
-        raise DomumError(f"image factory {url} unreachable: {type(exc).__name__}") from None
-    if resp.status_code not in (200, 201):
-        raise DomumError(f"image factory {url}: HTTP {resp.status_code}: {resp.text.strip()[:200]}")
-    try:
-        sid = str(resp.json()["id"])
-    except (ValueError, KeyError, TypeError):
-        raise DomumError(f"image factory {url}: answer has no schematic id") from None
-    if not re.fullmatch(r"[0-9a-f]{64}", sid):
-        raise DomumError(f"image factory {url}: bad schematic id {sid!r}")
-    return sid
-
-
 @dataclass(frozen=True)
 class ResolvedId:
     id: str
@@ -338,33 +308,17 @@ class ResolvedId:
 
 
 def resolve_schematic_id(
-    factory: str,
-    schematic: Schematic,
-    *,
-    inventory_id: str | None,
-    lock: dict[str, dict[str, str]],
-    offline: bool,
-    post: Callable[[str, Schematic], str] = post_schematic,
+    schematic: Schematic, *, inventory_id: str | None, lock: dict[str, dict[str, str]]
 ) -> ResolvedId:
-    """Factory when online; else the inventory's `schematic.id`; else the lock; else computed.
-
-    `lock` is updated in place with factory answers (the caller writes it).
-    """
+    """The id known without asking the factory: the inventory's `schematic.id`, else the lock's
+    record of an earlier factory answer, else the id computed locally (the same sha256 the
+    factory answers; ops/schematics.py registers it when online)."""
     key = schematic_key(schematic)
-    reason = "--offline"
-    if not offline:
-        try:
-            sid = post(factory, schematic)
-        except DomumError as exc:
-            reason = str(exc)
-        else:
-            lock[key] = {"id": sid, "schematic": schematic.canonical_yaml()}
-            return ResolvedId(sid, "factory")
     if inventory_id:
         note = ""
         if inventory_id != schematic.local_id:
             note = "inventory schematic.id differs from the schematic's content: stale id?"
-        return ResolvedId(inventory_id, "inventory", note or reason)
+        return ResolvedId(inventory_id, "inventory", note)
     if key in lock:
-        return ResolvedId(lock[key]["id"], "lock", reason)
-    return ResolvedId(schematic.local_id, "computed", f"{reason}; id computed locally")
+        return ResolvedId(lock[key]["id"], "lock")
+    return ResolvedId(schematic.local_id, "computed", "id computed locally")

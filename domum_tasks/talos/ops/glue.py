@@ -1,5 +1,5 @@
-"""Glue between the talos ops tasks and the executor: gathering facts, Local-step handlers,
-schematic-id resolution with the lock file, and failure reports. Imported lazily by ops_tasks.
+"""Glue between the talos ops tasks and the executor: gathering facts, Local-step handlers and
+failure reports. Imported lazily by the task modules.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from typing import Any
 
 from ...errors import DomumError
 from ...inventory.model import Inventory
-from ...run import LocalHandler, write_atomic
-from ..schematic import node_image_urls, node_installer_image, schematic_for
+from ...run import LocalHandler
 from . import etcd, facts
 
 
@@ -27,73 +26,31 @@ def probe_nodes(inv: Inventory, node_ids: Iterable[int]) -> dict[int, facts.Node
         return dict(zip(ids, pool.map(lambda i: facts.probe_node(inv, i), ids), strict=True))
 
 
-@dataclass
-class Resolved:
-    node_id: int
-    hostname: str
-    platform: str
-    schematic_yaml: str
-    id: str
-    source: str
-    note: str
-    installer: str
-    images: dict[str, str]
-
-
-def resolve_schematics(
-    inv: Inventory, node_ids: Iterable[int], *, offline: bool, write_lock: bool
-) -> dict[int, Resolved]:
-    """Schematic id per node (factory, else inventory, else lock, else computed).
-
-    Each distinct schematic is posted once; new factory answers are written to the lock file.
-    """
-    path = facts.lock_path()
-    lock = facts.read_lock(path)
-    before = facts.render_lock(lock)
-    cache: dict[str, facts.ResolvedId] = {}
-    out: dict[int, Resolved] = {}
-    for i in node_ids:
-        node = inv.nodes[i]
-        sch = schematic_for(inv, node)
-        key = facts.schematic_key(sch)
-        inv_id = node.schematic.id if node.schematic is not None else None
-        if key not in cache or inv_id:
-            cache[key] = facts.resolve_schematic_id(
-                inv.cluster.image_factory, sch, inventory_id=inv_id, lock=lock, offline=offline
-            )
-            offline = offline or cache[key].source != "factory"  # one timeout is enough
-        res = cache[key]
-        out[i] = Resolved(
-            i,
-            node.hostname,
-            node.platform,
-            sch.canonical_yaml(),
-            res.id,
-            res.source,
-            res.note,
-            node_installer_image(inv, node, res.id),
-            node_image_urls(inv, node, res.id),
-        )
-    after = facts.render_lock(lock)
-    if write_lock and after != before:
-        write_atomic(path, after.encode())
-    return out
-
-
-def show_config_diffs(inv: Inventory, node_ids: Iterable[int], mode: str) -> None:
-    """After a dry-run plan: what each running node itself says `apply-config` would change."""
+def config_diff_notes(inv: Inventory, node_ids: Iterable[int], mode: str) -> list[str]:
+    """What each running node itself says `apply-config` would change (read-only: talosctl's
+    own `apply-config --dry-run`), as plan notes."""
     from .plan import config_path
 
+    out = []
     for i in node_ids:
         node = inv.nodes[i]
         ok, text = facts.probe_config_diff(inv, i, config_path(inv, node), mode)
         head = f"--- talosctl apply-config --dry-run on {node.hostname} ({node.ip})"
         if ok:
-            print(f"{head}:\n{text}")
+            out.append(f"{head}:\n{text}")
         else:
-            print(
+            out.append(
                 f"{head}: no answer ({text}); the plan above assumes the node runs and accepts it"
             )
+    return out
+
+
+def missing_tools(*names: str) -> list[str]:
+    """Tools a plan needs that are not installed: the task ends with exit 3 (Planned.tools),
+    so the planner neither probes with them nor refuses on what such probes would say."""
+    from ...tools import find_tool
+
+    return [n for n in names if find_tool(n) is None]
 
 
 def existing_files(paths: Iterable[str]) -> set[str]:
@@ -143,14 +100,35 @@ def _verify_snapshot(args: Mapping[str, Any]) -> etcd.SnapshotInfo:
 
 
 def handlers(progress: Progress | None = None) -> dict[str, LocalHandler]:
+    """Every Local action the ops planners emit (upgrades add the schematic steps')."""
     out: dict[str, LocalHandler] = {
         "talos.mkdir": _mkdir,
         "talos.remove": _remove,
         "talos.verify-snapshot": _verify_snapshot,
     }
-    if progress is not None:
-        out["talos.upgrade-node"] = progress.mark
+    out["talos.upgrade-node"] = (progress or Progress()).mark
     return out
+
+
+def snapshot_target(out: str) -> str:
+    """--out as an absolute file path, or ConfigError (exit 2) naming what would be valid."""
+    import os
+
+    from ...errors import ConfigError
+
+    if not out:
+        raise ConfigError("--out PATH is required: where to write the snapshot")
+    # `--out=~/x` reaches us unexpanded (the shell expands ~ only at the start of a word)
+    target = Path(os.path.abspath(os.path.expanduser(out)))
+    if target.is_dir():
+        raise ConfigError(
+            f"--out {out}: is a directory; give the snapshot's file name, "
+            f"e.g. --out {os.path.join(out, 'etcd.snapshot')}"
+        )
+    parent = next((p for p in target.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ConfigError(f"--out {out}: {parent} is a file, not a directory")
+    return str(target)
 
 
 def parse_node(node: str | int | None, inv: Inventory) -> int | None:

@@ -45,6 +45,11 @@ def _quorum_note(inv: Inventory, node_id: int, node: Node, verb: str) -> str | N
     )
 
 
+def _etcd(note: str | None) -> str:
+    """The quorum sentence for a step's description: the confirmation prompt shows it."""
+    return f"; {note.split('; ')[0]}" if note else ""
+
+
 def plan_reboot(
     inv: Inventory, node_id: int, *, wait: bool = False, wait_timeout: str = "10m"
 ) -> Plan:
@@ -60,7 +65,8 @@ def plan_reboot(
         Cmd(
             talosctl(inv, "reboot", *args, nodes=[str(node.ip)]),
             desc=f"reboot {_label(node_id, node)}"
-            + (f", waiting up to {wait_timeout} for it to come back" if wait else ""),
+            + (f", waiting up to {wait_timeout} for it to come back" if wait else "")
+            + _etcd(note),
             destructive=node.role == "controlplane",
             timeout_s=seconds + 60,
         )
@@ -81,7 +87,8 @@ def plan_shutdown(inv: Inventory, node_id: int, *, force: bool = False) -> Plan:
         Cmd(
             talosctl(inv, "shutdown", *args, "--wait=false", nodes=[str(node.ip)]),
             desc=f"shut down {_label(node_id, node)}"
-            + (" without cordon/drain" if force else " (cordon and drain first)"),
+            + (" without cordon/drain" if force else " (cordon and drain first)")
+            + _etcd(note),
             destructive=node.role == "controlplane",
             timeout_s=600,
         )
@@ -92,9 +99,10 @@ def plan_reset(inv: Inventory, node_id: int, *, graceful: bool = True, full: boo
     """Wipe one node back to maintenance mode (destructive: needs --yes or confirmation)."""
     node = talos_node(inv, node_id)
     plan = Plan(f"reset {node.hostname}" + (" (whole system disk)" if full else ""))
+    quorum = _quorum_note(inv, node_id, node, "reset")
     if node.role == "controlplane" and len(inv.controlplanes) == 1:
-        plan.note("this is the only control plane: resetting it destroys etcd and the cluster")
-    elif (quorum := _quorum_note(inv, node_id, node, "reset")) is not None:
+        quorum = "this is the only control plane: resetting it destroys etcd and the cluster"
+    if quorum is not None:
         plan.note(quorum)
     plan.note(f"node: {_label(node_id, node)}, model {node.model or '-'}, disk {node.install_disk}")
     wipe: list[str] = []
@@ -115,4 +123,4 @@ def plan_reset(inv: Inventory, node_id: int, *, graceful: bool = True, full: boo
     argv = talosctl(
         inv, "reset", f"--graceful={str(graceful).lower()}", *wipe, *power, nodes=[str(node.ip)]
     )
-    return plan.add(Cmd(argv, desc=what, destructive=True, timeout_s=1800))
+    return plan.add(Cmd(argv, desc=what + _etcd(quorum), destructive=True, timeout_s=1800))

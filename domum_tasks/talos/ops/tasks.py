@@ -1,81 +1,65 @@
 """Talos day-2 tasks: schematic, apply, bootstrap, kubeconfig, health, upgrade, upgrade-k8s,
-etcd-snapshot (reboot, shutdown, reset: power_tasks.py). Thin: parse args, load the inventory, probe, plan (ops_plan), execute.
+etcd-snapshot (reboot, shutdown, reset: power_tasks.py). Declarations: each validates its
+options, loads the inventory, probes (read-only) and returns its plan; taskutil.plan_task
+prints or executes exactly that plan.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from invoke import Context
 
-from ...taskutil import ALL, DRY_RUN, JSON, NODE, Planned, domum_task, load_inventory, plan_task
+from ...taskutil import ALL, NODE, Planned, load_inventory, plan_task
 
 WAIT = "how long talosctl health waits for the cluster (Go duration, e.g. 10m)"
 
 
-def _require(dry_run: bool, *tools: str) -> None:
-    """A real run needs its CLIs: exit 3 at once, before any probe, retry or file (a dry run
-    plans without them, as for a fresh cluster)."""
-    if dry_run:
-        return
-    from ...tools import require_tool
-
-    for name in tools:
-        require_tool(name)
-
-
-def _executor(dry_run: bool, json: bool, inv: Any, progress: Any = None) -> Any:
-    from ...taskutil import executor
+def _planned(plan: Any, inv: Any, *tools: str, **kw: Any) -> Planned:
+    """The plan with every ops Local handler (the dry-run's executor checks them too)."""
     from .glue import handlers
 
-    return executor(dry_run=dry_run, json_out=json, inventory=inv, handlers=handlers(progress))
+    return Planned(plan, inv, handlers(), tools=tools, **kw)
 
 
-@domum_task(
+@plan_task(
     help={
         "node": NODE + "; default: every Talos node",
-        "json": "print the schematics, ids and URLs as JSON",
+        "json": "print the schematics, ids and URLs as JSON (with --dry-run: the plan)",
         "offline": "do not ask the Image Factory: use the inventory id, the lock file or compute it",
         "verbose": "also show each node's schematic YAML",
-        "dry_run": DRY_RUN,
     }
 )
-def schematic(
-    c: Context,
-    node: str = "",
-    json: bool = False,
-    offline: bool = False,
-    verbose: bool = False,
-    dry_run: bool = False,
-) -> None:
+def schematic(c: Context, node: str = "", offline: bool = False, verbose: bool = False) -> Planned:
     """Show each node's Image Factory schematic, its id, installer and image URLs."""
-    from ...plan import Local, Plan
-    from .glue import parse_node, resolve_schematics
+    from ...plan import Plan
+    from . import schematics
+    from .glue import handlers, parse_node
     from .plan import talos_node
 
     inv = load_inventory()
     nid = parse_node(node, inv)
     ids = [nid] if nid is not None and talos_node(inv, nid) else list(inv.talos_nodes)
-    if dry_run:
-        plan = Plan("resolve Image Factory schematic ids").add(
-            Local(
-                "talos.schematic-resolve",
-                {"nodes": ids, "factory": inv.cluster.image_factory, "offline": offline},
-                desc="POST /schematics per distinct schematic; record answers in the lock",
-            )
-        )
-        _executor(True, json, inv).execute(plan)
-        return
-    res = resolve_schematics(inv, ids, offline=offline, write_lock=not offline)
-    if json:
-        import json as _json
+    resolved = schematics.resolve(inv, ids, offline=offline)
+    plan = Plan("register Image Factory schematics and record their ids")
+    plan.add(*schematics.record_steps(inv, resolved, first=0))
+    if offline:
+        plan.note("--offline: ids from the inventory, the lock file or computed; nothing sent")
 
-        print(_json.dumps([vars(r) for r in res.values()], indent=2))
-        return
-    print(f"Image Factory schematics (Talos {inv.cluster.talos_version})")
-    for r in res.values():
-        print(schematic_block(r, verbose=verbose))
+    def report(results: Sequence[Any], json_out: bool) -> None:
+        rows = schematics.after_run(resolved, schematics.confirmed(results))
+        if json_out:
+            import json
+
+            print(json.dumps([vars(r) for r in rows], indent=2))
+            return
+        print(f"Image Factory schematics (Talos {inv.cluster.talos_version})")
+        for r in rows:
+            print(schematic_block(r, verbose=verbose))
+
+    return Planned(plan, inv, {**handlers(), **schematics.handlers(resolved)}, report=report)
 
 
 def schematic_block(r: Any, *, verbose: bool = False) -> str:
@@ -94,7 +78,7 @@ def schematic_block(r: Any, *, verbose: bool = False) -> str:
     return "\n".join(lines)
 
 
-@domum_task(
+@plan_task(
     help={
         "node": NODE,
         "all": ALL + " (control planes first)",
@@ -102,26 +86,22 @@ def schematic_block(r: Any, *, verbose: bool = False) -> str:
         "at": "with --insecure: the node's current (DHCP) address, when it is not the "
         "inventory IP (no DHCP reservation)",
         "mode": "auto | no-reboot | reboot | staged | try",
-        "dry_run": DRY_RUN + "; on a running node also talosctl's own apply-config --dry-run diff",
-        "json": JSON,
     }
 )
 def apply(
-    c: Context,
-    node: str = "",
-    all: bool = False,
-    insecure: bool = False,
-    at: str = "",
+    c: Context, node: str = "", all: bool = False, insecure: bool = False, at: str = "",
     mode: str = "auto",
-    dry_run: bool = False,
-    json: bool = False,
-) -> None:
-    """Apply generated machine configs to one node or all nodes."""
-    from ...errors import ConfigError
-    from .glue import existing_files, parse_node, show_config_diffs
-    from .plan import config_path, plan_apply
+) -> Planned:  # fmt: skip
+    """Apply generated machine configs to one node or all nodes.
 
-    _require(dry_run, "talosctl")
+    On a running node the plan's notes show talosctl's own apply-config --dry-run diff.
+    """
+    from ...errors import ConfigError
+    from .glue import config_diff_notes, existing_files, missing_tools, parse_node
+    from .plan import APPLY_MODES, config_path, plan_apply
+
+    if mode not in APPLY_MODES:  # before the inventory, the tools or any probe
+        raise ConfigError(f"--mode {mode!r}: valid modes are {', '.join(APPLY_MODES)}")
     inv = load_inventory()
     nid = parse_node(node, inv)
     if (nid is None) == (not all):
@@ -130,75 +110,75 @@ def apply(
     paths = [config_path(inv, inv.node(i)) for i in ids]
     have = existing_files(paths)
     plan = plan_apply(inv, ids, insecure=insecure, mode=mode, existing=have, at=at)
+    if missing_tools("talosctl"):
+        return _planned(plan, inv, "talosctl")
     missing = [n for n in plan.notes if "does not exist" in n]
-    if missing and not dry_run:
+    if missing:
         raise ConfigError(missing[0])
-    _executor(dry_run, json, inv).execute(plan)
-    if dry_run and not insecure and not json:
-        show_config_diffs(inv, [i for i in ids if config_path(inv, inv.nodes[i]) in have], mode)
+    if not insecure:
+        running = [i for i in ids if config_path(inv, inv.nodes[i]) in have]
+        plan.notes += config_diff_notes(inv, running, mode)
+    return _planned(plan, inv, "talosctl")
 
 
-@domum_task(
-    help={
-        "deadline": "keep retrying the bootstrap this long (e.g. 10m)",
-        "dry_run": DRY_RUN,
-        "json": JSON,
-    }
-)
-def bootstrap(c: Context, deadline: str = "10m", dry_run: bool = False, json: bool = False) -> None:
+@plan_task(help={"deadline": "keep retrying the bootstrap this long (e.g. 10m)"})
+def bootstrap(c: Context, deadline: str = "10m") -> Planned:
     """Bootstrap etcd on the first control plane (no-op if already bootstrapped)."""
     from . import facts
     from .plan import ALREADY_BOOTSTRAPPED as ALREADY
     from .plan import first_controlplane, parse_duration, plan_bootstrap
 
-    _require(dry_run, "talosctl")
-    inv = load_inventory()
     seconds = parse_duration(deadline, "--deadline")
+    inv = load_inventory()
     first_controlplane(inv)  # a clear error when there is none
     members, err = facts.probe_etcd_members_any(inv)
     plan = plan_bootstrap(inv, members, err, seconds)
-    if not dry_run and plan.notes:  # the assumption made (dry runs show notes themselves)
-        print("\n".join(plan.notes))
-    results = _executor(dry_run, json, inv).execute(plan)
-    if any(ALREADY in r.stderr for r in results):
-        print(f"already bootstrapped (talosctl answered {ALREADY}): nothing was changed")
+
+    def report(results: Sequence[Any], json_out: bool) -> None:
+        if plan.notes:  # the assumption made (dry runs show notes with the plan)
+            print("\n".join(plan.notes))
+        if any(ALREADY in r.stderr for r in results):
+            print(f"already bootstrapped (talosctl answered {ALREADY}): nothing was changed")
+
+    return _planned(plan, inv, "talosctl", report=report)
 
 
 @plan_task(help={"out": "where to write the kubeconfig (default: inventory cluster.kubeconfig)"})
 def kubeconfig(c: Context, out: str = "") -> Planned:
     """Fetch the cluster's admin kubeconfig."""
     from .plan import plan_kubeconfig
-    from .glue import handlers
 
     inv = load_inventory()
     # A path the user typed is relative to where they typed it; commands run from the repo.
     target = os.path.abspath(os.path.expanduser(out)) if out else inv.cluster.kubeconfig
-    plan = plan_kubeconfig(inv, target)
-    return Planned(plan, inv, handlers(None), tools=("talosctl",))
+    return _planned(plan_kubeconfig(inv, target), inv, "talosctl")
 
 
-@domum_task(
-    help={"wait_timeout": WAIT, "dry_run": DRY_RUN, "json": JSON + " (the per-node summary)"}
+@plan_task(
+    help={"wait_timeout": WAIT, "json": "the per-node summary as JSON (with --dry-run: the plan)"}
 )
-def health(
-    c: Context, wait_timeout: str = "10m", dry_run: bool = False, json: bool = False
-) -> None:
+def health(c: Context, wait_timeout: str = "10m") -> Planned:
     """Check cluster health, then show version and readiness per node."""
-    from ...console import print_table
-    from ...errors import DomumError
-    from .glue import probe_nodes
-    from .plan import plan_health
+    from .plan import parse_duration, plan_health
 
-    _require(dry_run, "talosctl")
+    parse_duration(wait_timeout)
     inv = load_inventory()
     plan = plan_health(inv, wait_timeout)
-    failure: DomumError | None = None
-    try:
-        _executor(dry_run, json, inv).execute(plan)
-    except DomumError as exc:
-        failure = exc
-    if dry_run:
-        return
+
+    def report(results: Sequence[Any], json_out: bool) -> None:
+        health_report(inv, results, json_out)
+
+    return _planned(plan, inv, "talosctl", report=report)
+
+
+def health_report(inv: Any, results: Sequence[Any], json_out: bool) -> None:
+    """The per-node table, also when the health check failed (then exit 1 after it)."""
+    import shlex
+
+    from ...console import print_table
+    from ...errors import CommandFailed
+    from .glue import probe_nodes
+
     found = probe_nodes(inv, inv.talos_nodes)
     rows = [
         (
@@ -217,112 +197,65 @@ def health(
         "Talos nodes",
         ("node", "hostname", "role", "version", "stage", "ready", "schematic", "error"),
         rows,
-        json_out=json,
+        json_out=json_out,
     )
-    if failure is not None:
-        raise failure
+    failed = next((r for r in results if not r.ok), None)
+    if failed is not None:  # the check's failure is data (Cmd check=False): table first
+        text = (failed.stderr or failed.stdout).strip().splitlines()
+        if not isinstance(failed.value, int):  # timed out: the executor said so
+            raise CommandFailed(text[0] if text else "talosctl health failed")
+        raise CommandFailed(
+            f"exit code {failed.value}: {shlex.join(failed.step.argv)}",
+            stderr_tail="\n".join(text[-12:]),
+            returncode=failed.value,
+        )
 
 
-@domum_task(
+@plan_task(
     help={
         "node": NODE + "; default: every Talos node, control planes first",
         "wait_timeout": WAIT + "; also the per-node upgrade timeout",
         "no_flux": "do not suspend/resume Flux (e.g. before Flux is installed)",
         "force": "upgrade even nodes already at the target version and schematic",
         "offline": "do not ask the Image Factory for schematic ids",
-        "dry_run": DRY_RUN,
-        "json": JSON,
     }
 )
 def upgrade(
-    c: Context,
-    node: str = "",
-    wait_timeout: str = "10m",
-    no_flux: bool = False,
-    force: bool = False,
-    offline: bool = False,
-    dry_run: bool = False,
-    json: bool = False,
-) -> None:
+    c: Context, node: str = "", wait_timeout: str = "10m", no_flux: bool = False,
+    force: bool = False, offline: bool = False,
+) -> Planned:  # fmt: skip
     """Rolling Talos upgrade, one node at a time, health-gated."""
-    from ...errors import DomumError
-    from . import facts
-    from .glue import Progress, parse_node, probe_nodes, resolve_schematics
-    from .plan import plan_upgrade, rolling_order, talos_node
+    from .upgrade import plan_upgrade_task
 
-    _require(dry_run, "talosctl", *(() if no_flux else ("flux",)))
-    inv = load_inventory()
-    nid = parse_node(node, inv)
-    ids = [nid] if nid is not None and talos_node(inv, nid) else rolling_order(inv)
-    res = resolve_schematics(inv, ids, offline=offline, write_lock=not dry_run and not offline)
-    found = probe_nodes(inv, ids)
-    ks, flux_err = (None, "") if no_flux else facts.probe_kustomizations(inv)
-    plan = plan_upgrade(
-        inv,
-        {i: r.installer for i, r in res.items()},
-        {i: r.id for i, r in res.items()},
-        found,
-        wait_timeout=wait_timeout,
-        suspend_flux=not no_flux,
-        force=force,
-        kustomizations=ks,
-        flux_error=flux_err,
+    return plan_upgrade_task(
+        node=node, wait_timeout=wait_timeout, no_flux=no_flux, force=force, offline=offline
     )
-    if not plan.steps and not (dry_run and json):
-        print("\n".join(plan.notes))
-        return
-    if ks is None and not no_flux and not dry_run:
-        # `--all` would resume Kustomizations suspended on purpose: refuse before any node.
-        raise DomumError(
-            f"upgrade stopped before any node was touched: cannot list Flux Kustomizations "
-            f"({flux_err or 'no answer'}), so it is unknown which ones were suspended on purpose",
-            hint="check `flux get kustomizations --all-namespaces` with the inventory's "
-            "kubeconfig (inv talos.kubeconfig); use --no-flux if Flux is not installed",
-        )
-    flux_notes = [n for n in plan.notes if n.startswith("Flux")]
-    if flux_notes and not dry_run:  # which Kustomizations stay as the operator left them
-        print("\n".join(flux_notes))
-    progress = Progress()
-    try:
-        _executor(dry_run, json, inv, progress).execute(plan)
-    except DomumError as exc:
-        raise progress.failure_report(exc, rolling_order(inv, ids), inv) from None
 
 
-@domum_task(help={"dry_run": DRY_RUN, "json": JSON})
-def upgrade_k8s(c: Context, dry_run: bool = False, json: bool = False) -> None:
+@plan_task()
+def upgrade_k8s(c: Context) -> Planned:
     """Upgrade Kubernetes to the inventory's kubernetes_version."""
     from .plan import plan_upgrade_k8s
 
-    _require(dry_run, "talosctl")
     inv = load_inventory()
-    _executor(dry_run, json, inv).execute(plan_upgrade_k8s(inv))
+    return _planned(plan_upgrade_k8s(inv), inv, "talosctl")
 
 
-@domum_task(
+@plan_task(
     help={
         "out": "snapshot file to write (verified before it gets this name)",
         "node": NODE + " of a control plane; default: the first one",
-        "dry_run": DRY_RUN,
-        "json": JSON,
     }
 )
-def etcd_snapshot(
-    c: Context, out: str = "", node: str = "", dry_run: bool = False, json: bool = False
-) -> None:
+def etcd_snapshot(c: Context, out: str = "", node: str = "") -> Planned:
     """Save and verify an etcd snapshot from one control plane."""
-    from ...errors import ConfigError
+    from .glue import parse_node, snapshot_target
     from .plan import plan_etcd_snapshot
 
-    if not out:
-        raise ConfigError("--out PATH is required: where to write the snapshot")
-    from .glue import parse_node
-
-    _require(dry_run, "talosctl")
+    target = snapshot_target(out)
     inv = load_inventory()
-    # `--out=~/x` reaches us unexpanded (the shell expands ~ only at the start of a word)
-    plan = plan_etcd_snapshot(inv, os.path.abspath(os.path.expanduser(out)), parse_node(node, inv))
-    _executor(dry_run, json, inv).execute(plan)
+    plan = plan_etcd_snapshot(inv, target, parse_node(node, inv))
+    return _planned(plan, inv, "talosctl")  # talos.verify-snapshot says "snapshot OK"
 
 
 TASKS = [
