@@ -26,7 +26,7 @@ from .errors import EXIT_CONFIG
 _UNKNOWN = re.compile(r"No idea what '([^']*)' is!")
 # invoke's core flags that a task's parser context also lists: never a suggestion for a task.
 _CORE_ONLY = {"--dry", "--pty", "--list", "--echo", "--debug", "--hide", "--warn-only"}
-_ARGUMENT_REPR = re.compile(r"<Argument: ([\w-]+)[^>]*>")  # invoke prints Argument objects raw
+_ARGUMENT_REPR = re.compile(r"<\w*Argument: ([\w-]+)[^>]*>")  # invoke prints Argument objects raw
 
 
 def suggestion(word: str, options: Iterable[str]) -> str:
