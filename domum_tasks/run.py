@@ -337,34 +337,26 @@ class Executor:
         raise DomumError(f"internal: unknown step {step!r}")
 
     def _cmd(self, step: Cmd, secrets: Sequence[str]) -> StepResult:
-        if not step.check:
-            try:
-                proc = run_cmd(
-                    step.argv,
-                    timeout_s=step.timeout_s,
-                    env=step.env,
-                    cwd=step.cwd,
-                    secrets=secrets,
-                    check=False,
-                    inherit_fds=step.inherit_fds,
-                )
-            except CommandFailed as exc:  # a timeout, or the program missing: still an outcome
-                if isinstance(exc.__cause__, FileNotFoundError):
-                    raise
-                return StepResult(step, False, "", f"{exc}\n{exc.stderr_tail}".strip(), None)
-            ok = proc.returncode in step.ok_codes or any(m in proc.stderr for m in step.ok_stderr)
-            return StepResult(step, ok, proc.stdout, proc.stderr, proc.returncode)
-        proc = run_cmd(
-            step.argv,
-            timeout_s=step.timeout_s,
-            env=step.env,
-            cwd=step.cwd,
-            secrets=secrets,
-            ok_codes=step.ok_codes,
-            ok_stderr=step.ok_stderr,
-            inherit_fds=step.inherit_fds,
-        )
-        return StepResult(step, True, proc.stdout, proc.stderr, proc.returncode)
+        """A checked command raises on failure; an unchecked one (check=False) returns its exit
+        code, a timeout included, as the outcome (the program missing still raises)."""
+        try:
+            proc = run_cmd(
+                step.argv,
+                timeout_s=step.timeout_s,
+                env=step.env,
+                cwd=step.cwd,
+                secrets=secrets,
+                check=step.check,
+                ok_codes=step.ok_codes,
+                ok_stderr=step.ok_stderr,
+                inherit_fds=step.inherit_fds,
+            )
+        except CommandFailed as exc:
+            if step.check or isinstance(exc.__cause__, FileNotFoundError):
+                raise
+            return StepResult(step, False, "", f"{exc}\n{exc.stderr_tail}".strip(), None)
+        ok = proc.returncode in step.ok_codes or any(m in proc.stderr for m in step.ok_stderr)
+        return StepResult(step, ok, proc.stdout, proc.stderr, proc.returncode)
 
     def _as_outcome(self, step: Step) -> StepResult:
         """Run a step whose failure is data: a DomumError becomes a failed StepResult."""
