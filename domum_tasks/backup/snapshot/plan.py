@@ -35,7 +35,9 @@ def tool_timeout(job: BackupJob) -> float:
     return job.spec.timeout + BACKSTOP_S
 
 
-def _pulls(inv: Inventory, job: BackupJob, part: Path) -> tuple[list[str], list[Cmd], dict[str, Any]]:
+def _pulls(
+    inv: Inventory, job: BackupJob, part: Path
+) -> tuple[list[str], list[Cmd], dict[str, Any]]:
     """(mirror names, rsync steps, sources for summary.json) of a files or nas job."""
     spec, items = job.spec, []
     if job.kind == "files":
