@@ -55,8 +55,13 @@ class StepResult:
         """What crosses a job's process boundary (JSON): the value only if JSON can carry it."""
         import json
 
+        def plain(obj: Any) -> Any:  # a fan-out's lanes inside a job: results as dicts
+            if isinstance(obj, StepResult):
+                return obj.to_dict()
+            raise TypeError(type(obj).__name__)
+
         try:
-            value = json.loads(json.dumps(self.value))
+            value = json.loads(json.dumps(self.value, default=plain))
         except (TypeError, ValueError):
             value = None
         return {"ok": self.ok, "stdout": self.stdout, "stderr": self.stderr, "value": value}

@@ -296,11 +296,28 @@ def test_recovery_steps_are_valid_talosctl() -> None:
     assert_argv_valid(argvs)
 
 
-def test_snapshot_dry_run_json_shows_strict_ssh(capsys: pytest.CaptureFixture[str]) -> None:
+def flat(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every step of a JSON plan, a job's and a fan-out's own steps in order."""
+    out: list[dict[str, Any]] = []
+    for s in steps:
+        out.append(s)
+        out += flat(s.get("steps", []))
+        out += flat([x for lane in s.get("lanes", []) for x in lane])
+    return out
+
+
+def test_snapshot_dry_run_json_shows_strict_ssh(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from domum_tasks.backup.tasks import snapshot
 
+    monkeypatch.setenv("DOMUM_BACKUP_TARGETS_NAS_PASSWORD", "sekrit-pw")
     snapshot(Context(), job="edge-pis", dry_run=True, json=True)
-    steps = json.loads(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    steps = flat(json.loads(out))
+    assert "sekrit-pw" not in out
+    [job] = [s for s in steps if s["kind"] == "job"]  # one process group, with a deadline
+    assert job["name"] == "edge-pis" and job["deadline_s"] == 7200
     rsyncs = [s for s in steps if s["kind"] == "cmd" and s["argv"][0] == "rsync"]
     assert len(rsyncs) == 3 and all("--delete" in s["argv"] for s in rsyncs)
     assert all("--rsync-path=sudo -n rsync" in s["argv"] for s in rsyncs)  # sudo: true
@@ -311,9 +328,14 @@ def test_snapshot_dry_run_json_shows_strict_ssh(capsys: pytest.CaptureFixture[st
         and "BatchMode=yes" in ssh
     )
     restics = [s["argv"] for s in steps if s["kind"] == "cmd" and s["argv"][0] == "restic"]
-    assert restics[0][3:5] == ["-o", restics[0][4]] and "sftp.command=ssh" in restics[0][4]
-    assert "backup" in restics[0] and "job=edge-pis" in restics[0]
-    assert "forget" in restics[1] and "--prune" in restics[1]
+    assert [a[5] for a in restics] == ["unlock", "backup", "forget"]
+    assert restics[1][3:5] == ["-o", restics[1][4]] and "sftp.command=ssh" in restics[1][4]
+    assert "job=edge-pis" in restics[1] and "--prune" in restics[2]
+    kinds = [s.get("action") or s["kind"] for s in json.loads(out)]
+    assert kinds == [
+        "backup.lock", "backup.start", "job", "backup.record", "backup.metrics", "backup.unlock",
+    ]  # fmt: skip
+    assert json.loads(out)[3]["args"]["outcome"] == {"result_of": 2}
 
 
 def test_install_timer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

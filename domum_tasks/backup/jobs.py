@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from ..errors import ConfigError
 from ..inventory.model import BackupJob, BackupTarget, Inventory, Retention
@@ -109,3 +110,13 @@ def period_s(schedule: str, now: float, samples: int = 40) -> float:
     it = croniter(schedule, _local(now))
     times = [float(it.get_next(float)) for _ in range(samples)]
     return max(b - a for a, b in itertools.pairwise(times))
+
+
+def due(selected: list[Job], data: dict[str, Any], now: float) -> list[Job]:
+    """The jobs of `selected` whose schedule came due since their last successful start."""
+    last = data.get("jobs", {})
+    return [
+        j
+        for j in selected
+        if is_due(j.spec.schedule, last.get(j.name, {}).get("last_success_started"), now)
+    ]

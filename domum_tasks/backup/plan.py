@@ -1,20 +1,18 @@
-"""Pure planners for the backup tasks: inventory (+ state) in, Plans and argv lists out.
-
-The worker runs exactly these argv lists, so `--dry-run` shows what a run does.
-"""
+"""Pure planners shared by the backup tasks: restic's arguments, `backup.init` and
+`backup.prune`. Inventory + probed facts in, Plans out; the executor runs exactly these."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ..inventory.model import Inventory
-from ..plan import Cmd, Local, Plan
-from ..ssh import repo_path, resolve
+from ..plan import Plan
+from ..ssh import repo_path
 from . import jobs
+from .bookkeeping import session
 from .jobs import Job
-from .producers import stage
-from .producers.sources import rsync_argv
-from .repository.restic import sftp_command
+from .repository import restic
 
 
 def state_dir(inv: Inventory) -> Path:
@@ -51,82 +49,72 @@ def forget_args(inv: Inventory, job: Job, *, dry_run: bool, prune: bool = True) 
     return args
 
 
-def _restic_cmd(inv: Inventory, target: str, args: list[str], desc: str) -> Cmd:
-    repo = inv.backup.targets[target].repository
-    sftp = sftp_command(inv, repo)
-    options = ["-o", f"sftp.command={sftp}"] if sftp else []
-    return Cmd(
-        ("restic", "-r", repo, *options, *args),
-        desc=f"{desc} ({target}; password from ${_password_env(target)})",
-    )
-
-
 def _password_env(target: str) -> str:
     from ..secrets.store import env_name
 
     return env_name(jobs.password_key(target))
 
 
-def plan_job(inv: Inventory, job: Job) -> Plan:
-    """What one run of `job` does, step by step (for --dry-run)."""
-    sd = state_dir(inv)
-    part, final = stage.partial_dir(sd, job.name), stage.final_dir(sd, job.name)
-    plan = Plan(f"backup job {job.name} ({job.kind})")
-    spec = job.spec
-    if job.kind == "files":
-        for host in spec.hosts:
-            t = resolve(inv, host)
-            plan.add(
-                Cmd(
-                    tuple(rsync_argv(inv, t, spec.paths, part / t.label, sudo=spec.sudo)),
-                    desc=f"mirror {t.label}",
-                )
-            )
-    elif job.kind == "nas" and inv.nas is not None:
-        t = resolve(inv, "nas")
-        for share in spec.shares:
-            src = inv.nas.shares[share].rstrip("/") + "/./"
-            plan.add(
-                Cmd(
-                    tuple(rsync_argv(inv, t, [src], part / share, sudo=spec.sudo)),
-                    desc=f"mirror share {share}",
-                )
-            )
-    elif job.kind == "config":
+def plan_init(repos: dict[str, restic.Repo], initialised: dict[str, bool]) -> Plan:
+    plan = Plan("initialise restic targets")
+    for name, r in repos.items():
+        if initialised.get(name):
+            plan.note(f"{name}: already a restic repository")
+            continue
         plan.add(
-            Local("backup.copy-config", {"into": str(part)}, desc="encrypted, never decrypted")
+            restic.cmd(
+                r,
+                ["init"],
+                desc=f"create the repository ({name}; password from ${_password_env(name)})",
+                timeout_s=600,
+                check=True,
+            )
         )
-    elif job.kind == "etcd-snapshot":
-        from ..talos.ops.plan import plan_etcd_snapshot
-
-        plan.add(*plan_etcd_snapshot(inv, str(part / "etcd.snapshot")).steps)
-    elif job.kind == "vzdump":
-        from ..proxmox.vzdump import plan_vzdump
-        from .producers.vzdump_job import prune_policy, storage
-
-        sub = plan_vzdump(inv, spec.vmids, storage=storage(inv, job), prune=prune_policy(inv, job))
-        plan.add(*sub.steps)
-        plan.note("vzdump: Proxmox writes and prunes the archives; WARNINGS fail the job")
-        return plan
-    plan.add(
-        Local(
-            "backup.stage",
-            {"partial": str(part), "final": str(final)},
-            desc=f"write {stage.MANIFEST} + {stage.SUMMARY}, sync, rename",
-        )
-    )
-    for target in jobs.restic_targets(inv, job):
-        plan.add(_restic_cmd(inv, target, backup_args(inv, job, final), "snapshot"))
-    for target in jobs.restic_targets(inv, job):
-        plan.add(_restic_cmd(inv, target, forget_args(inv, job, dry_run=False), "apply retention"))
+    plan.secrets.extend(r.password for r in repos.values())
     return plan
 
 
-def plan_init(inv: Inventory, targets: list[str], initialised: dict[str, bool]) -> Plan:
-    plan = Plan("initialise restic targets")
-    for t in targets:
-        if initialised.get(t):
-            plan.note(f"{t}: already a restic repository")
+def decision_line(row: dict[str, Any]) -> str:
+    return (
+        f"{row['action']:6} {row['job']}/{row['target']} {row['snapshot']} "
+        f"{str(row['time'])[:19]}  {', '.join(row['reasons'])}"
+    ).rstrip()
+
+
+def plan_prune(
+    inv: Inventory,
+    decided: dict[tuple[str, str], list[dict[str, Any]]],
+    repos: dict[str, restic.Repo],
+) -> Plan:
+    """Forget (and prune) exactly the snapshots restic's own dry run listed, by id: what was
+    shown is what is deleted. The decision itself is in the notes, row by row."""
+    sd = state_dir(inv)
+    plan = Plan("apply retention (restic forget --prune)")
+    for rows in decided.values():
+        plan.notes += [decision_line(row) for row in rows]
+    plan.add(session.lock_step(sd))
+    doomed = 0
+    for (job, target), rows in decided.items():
+        ids = [str(row["id"]) for row in rows if row["action"] == "remove"]
+        if not ids:
             continue
-        plan.add(_restic_cmd(inv, t, ["init"], "create the repository"))
+        doomed += len(ids)
+        r = repos[target]
+        timeout = inv.backup.jobs[job].timeout
+        plan.add(
+            restic.unlock(r),
+            restic.cmd(
+                r,
+                ["forget", "--prune", *ids],
+                desc=f"remove {len(ids)} snapshot(s) of {job} from {target}: "
+                + ", ".join(i[:8] for i in ids),
+                timeout_s=timeout,
+                check=True,
+                destructive=True,
+            ),
+        )
+    if not doomed:
+        plan.note("nothing to remove")
+    plan.finally_steps.append(session.unlock_step(sd))
+    plan.secrets.extend(r.password for r in repos.values())
     return plan

@@ -1,4 +1,5 @@
-"""backup.* tasks. Thin: parse arguments, load the inventory, call the backup modules.
+"""backup.* tasks: declarations. Each planner probes (read-only), plans, and hands the plan to
+the executor; `--dry-run` prints that same plan.
 
 Exit codes: 0 every job ok; 1 some job failed (the others still ran); 2 configuration;
 4 refused (not initialised, not empty, not confirmed); 5 another run holds the lock.
@@ -7,103 +8,69 @@ Exit codes: 0 every job ok; 1 some job failed (the others still ran); 2 configur
 from __future__ import annotations
 
 import json as jsonlib
-import sys
 from typing import Any
 
 from invoke import Collection, Context
 
-from ..taskutil import DRY_RUN, JSON, YES, domum_task, load_inventory
+from ..taskutil import Planned, domum_task, load_inventory, plan_task
 
 JOB = "a job name under backup.jobs (default: every enabled job)"
 
 
-def _say(text: str) -> None:
-    if sys.stdout.isatty():  # quiet on success off a terminal (cron, systemd)
-        print(text, flush=True)
-
-
-def _fail(failures: list[str], what: str) -> None:
-    from ..errors import DomumError
-
-    for line in failures:
-        print(f"domum: {line}", file=sys.stderr)
-    if failures:
-        raise DomumError(f"{what}: {len(failures)} failure(s)")
-
-
-@domum_task(help={"dry_run": DRY_RUN, "json": JSON})
-def init(c: Context, dry_run: bool = False, json: bool = False) -> None:
+@plan_task()
+def init(c: Context) -> Planned:
     """Initialise every restic target that is not yet a repository (idempotent)."""
-    from ..taskutil import executor
     from . import plan
-    from .repository import access
+    from .bookkeeping.session import say
+    from .repository import access, facts
 
     inv = load_inventory()
     names = sorted(n for n, t in inv.backup.targets.items() if t.type == "restic")
     repos = {n: access.repo_for(inv, n) for n in names}
-    known = {n: access.is_repo(r) for n, r in repos.items()}
-    p = plan.plan_init(inv, names, known)
-    p.secrets.extend(r.password for r in repos.values())
-    if dry_run:
-        executor(dry_run=True, json_out=json).execute(p)
-        return
-    from .repository import restic
+    known = {n: facts.is_repo(r) for n, r in repos.items()}
 
-    for n in names:
-        if not known[n]:
-            res = restic.run(repos[n], ["init"], timeout_s=600)
-            access.check_result(repos[n], res, "init")
-            _say(f"{n}: initialised {repos[n].repository}")
-        else:
-            _say(f"{n}: already a repository")
+    def report(results: list[Any], json_out: bool) -> None:
+        for n, r in repos.items():
+            say(f"{n}: {'already a repository' if known[n] else f'initialised {r.repository}'}")
+
+    return Planned(plan.plan_init(repos, known), inv, report=report)
 
 
-@domum_task(
+@plan_task(
     help={
         "job": "run only this job (even if disabled)",
         "all": "run every enabled job (the default)",
         "due": "run only the jobs whose schedule came due since their last success",
-        "dry_run": DRY_RUN,
-        "json": JSON,
+        "json": "with --dry-run: the plan as JSON; otherwise each job's result as JSON",
     }
 )
-def snapshot(
-    c: Context,
-    job: str = "",
-    all: bool = False,
-    due: bool = False,
-    dry_run: bool = False,
-    json: bool = False,
-) -> None:
+def snapshot(c: Context, job: str = "", all: bool = False, due: bool = False) -> Planned:
     """Back up each job: stage its data, restic backup to every target, retention."""
+    import time
+
     from ..errors import ConfigError
     from . import jobs
-    from .snapshot import runner
+    from .bookkeeping import lock, state
+    from .plan import state_dir
+    from .repository import access
+    from .snapshot.plan import plan_snapshot
+    from .snapshot.runner import SnapshotRun
 
     if sum(map(bool, (job, all, due))) > 1:
         raise ConfigError("use one of --job J, --all, --due")
     inv = load_inventory()
+    sd = state_dir(inv)
+    lock.check_writable(sd)
     selected = jobs.select(inv, job)
     for j in selected:
         if j.uses_restic or j.kind == "vzdump":
             jobs.retention_flags(inv, j)  # an empty policy is a config error before anything runs
-    if dry_run:
-        from ..plan import step_dict
-        from . import plan
-
-        plans = [plan.plan_job(inv, j) for j in selected]
-        if json:
-            print(jsonlib.dumps([step_dict(s) for p in plans for s in p.steps], indent=2))
-        else:
-            print("\n".join(p.render_text() for p in plans))
-        return
-    results, problems = runner.snapshot(inv, job=job, due=due, say=_say)
-    failures = [
-        f"backup job {r['job']} FAILED: {r.get('message', '')}"
-        for r in results
-        if r["status"] != "ok"
-    ]
-    _fail(failures + [f"backup: {p}" for p in problems], "backup.snapshot")
+    if due:  # the state as it is now: the real run plans (and runs) the same jobs
+        selected = jobs.due(selected, state.load(sd), time.time())
+    repos = {j.name: access.job_repos(inv, j) for j in selected if j.uses_restic}
+    run = SnapshotRun(inv, sd, repos=repos)
+    p = plan_snapshot(inv, selected, repos, sd, due=due)
+    return Planned(p, inv, run.handlers(), report=run.report)
 
 
 @domum_task(name="list", help={"job": JOB, "json": "machine-readable output"})
@@ -122,92 +89,63 @@ def list_(c: Context, job: str = "", json: bool = False) -> None:
     print_table("backups", listing.COLUMNS, listing.table_rows(rows))
 
 
-@domum_task(
-    help={
-        "job": JOB,
-        "dry_run": "show restic's own decision, remove nothing",
-        "json": JSON,
-        "yes": YES,
-    }
-)
-def prune(
-    c: Context, job: str = "", dry_run: bool = False, json: bool = False, yes: bool = False
-) -> None:
-    """Apply each job's retention with restic forget (never the newest snapshot)."""
-    from ..errors import Refused
+@plan_task(yes=True, help={"job": JOB})
+def prune(c: Context, job: str = "") -> Planned:
+    """Apply each job's retention with restic forget (never the newest snapshot).
+
+    The plan's notes show restic's own `forget --dry-run` decision, row by row."""
     from . import jobs, plan
     from .bookkeeping import lock
+    from .bookkeeping.session import Session, say
+    from .repository import access
     from .repository import prune as pr
 
     inv = load_inventory()
     selected = [j for j in jobs.select(inv, job) if j.uses_restic]
     for j in selected:
         jobs.retention_flags(inv, j)
-    with lock.held(plan.state_dir(inv)):
-        decided = {
-            (j.name, t): pr.dry_run_rows(inv, j, t)
-            for j in selected
-            for t in jobs.restic_targets(inv, j)
-        }
-        rows = [row for rs in decided.values() for row in rs]
-        if dry_run or json:
-            out: Any = [
-                {k: row[k] for k in ("job", "target", "snapshot", "time", "action", "reasons")}
-                for row in rows
-            ]
-            if json:
-                print(jsonlib.dumps(out, indent=2))
-            else:
-                for row in out:
-                    print(
-                        f"{row['action']:6} {row['job']}/{row['target']} {row['snapshot']} {row['time'][:19]}  {', '.join(row['reasons'])}"
-                    )
-            if dry_run:
-                return
-        doomed = [row for row in rows if row["action"] == "remove"]
-        if not doomed:
-            _say("nothing to remove")
-            return
-        if not yes:
-            print(
-                "This will forget and prune:",
-                *(f"  {r['job']}/{r['target']} {r['snapshot']} {r['time'][:19]}" for r in doomed),
-                sep="\n",
-                file=sys.stderr,
-            )
-            if not sys.stdin.isatty() or input("Type 'yes' to continue: ").strip().lower() != "yes":
-                raise Refused("backup.prune: not confirmed", hint="pass --yes")
-        for (name, target), rs in decided.items():
-            removed = pr.apply(inv, jobs.select(inv, name)[0], target, rs)
-            if removed:
-                _say(f"{name}/{target}: removed {', '.join(removed)}")
+    sd = plan.state_dir(inv)
+    lock.check_writable(sd)
+    repos = {t: access.repo_for(inv, t) for j in selected for t in jobs.restic_targets(inv, j)}
+    decided = {
+        (j.name, t): pr.dry_run_rows(inv, j, t, repos[t])
+        for j in selected
+        for t in jobs.restic_targets(inv, j)
+    }
+    p = plan.plan_prune(inv, decided, repos)
+    run = Session(inv, sd)
+
+    def report(results: list[Any], json_out: bool) -> None:
+        for line in p.notes:
+            say(line)
+
+    return Planned(p, inv, run.handlers(), report=report)
 
 
-@domum_task(
+@plan_task(
     help={"job": JOB, "subset": "read 1/N of the packs per run, rotating (full read every N runs)"}
 )
-def verify(c: Context, job: str = "", subset: int = 4) -> None:
+def verify(c: Context, job: str = "", subset: int = 4) -> Planned:
     """restic check --read-data-subset=n/N (n rotates) and the newest manifest."""
     from ..errors import ConfigError
-    from ..ssh import repo_path
     from . import jobs, plan
-    from .bookkeeping import lock, metrics, state
+    from .bookkeeping import lock, state
     from .recovery import verify as vf
+    from .repository import access
 
     if subset < 1:
         raise ConfigError(f"--subset {subset}: must be 1 or more")
     inv = load_inventory()
     sd = plan.state_dir(inv)
-    with lock.held(sd):
-        data = state.load(sd)
-        failures = vf.verify(inv, jobs.select(inv, job), data, subset)
-        state.save(sd, data)
-        metrics.write(inv, data, repo_path(inv.backup.metrics_dir))
-    _fail(failures, "backup.verify")
-    _say("verify: ok")
+    lock.check_writable(sd)
+    selected = jobs.select(inv, job)
+    repos = {t: access.repo_for(inv, t) for t in vf.targets_of(inv, selected)}
+    p = vf.plan_verify(inv, selected, state.load(sd), subset, repos)
+    run = vf.VerifyRun(inv, sd, repos=repos)
+    return Planned(p, inv, run.handlers(), report=run.report)
 
 
-@domum_task(
+@plan_task(
     help={
         "job": "the job to restore (required)",
         "to": "directory to restore into (must be empty unless --force)",
@@ -218,14 +156,14 @@ def verify(c: Context, job: str = "", subset: int = 4) -> None:
 )
 def restore(
     c: Context, job: str = "", to: str = "", at: str = "", target: str = "", force: bool = False
-) -> None:
+) -> Planned:
     """Restore a job's snapshot into DIR and re-check every file's sha256."""
     from pathlib import Path
 
     from ..errors import ConfigError
     from . import jobs
     from .recovery import restore as rs
-    from .repository import access
+    from .repository import access, facts
 
     if not job or not to:
         raise ConfigError("--job J and --to DIR are required")
@@ -241,74 +179,78 @@ def restore(
     dest = Path(to).expanduser().resolve()
     rs.check_destination(dest, force)
     r = access.repo_for(inv, name)
-    snap = rs.choose(access.snapshots(r, job), at, job, name)
-    files, size = rs.restore_into(r, j, snap, dest, timeout_s=j.spec.timeout, force=force)
-    print(
-        f"restored {job} snapshot {snap.get('short_id')} ({snap.get('time', '')[:19]}) from {name} into {dest}: {files} files, {size} bytes, every one matches MANIFEST.sha256"
+    snap = rs.choose(facts.snapshots(r, job), at, job, name)
+
+    def report(results: list[Any], json_out: bool) -> None:
+        files, size = next(
+            x.value for x in results if getattr(x.step, "action", "") == "backup.place"
+        )
+        print(
+            f"restored {job} snapshot {snap.get('short_id')} ({snap.get('time', '')[:19]}) "
+            f"from {name} into {dest}: {files} files, {size} bytes, every one matches "
+            "MANIFEST.sha256"
+        )
+        if j.kind == "etcd-snapshot":
+            print("\n".join(rs.recovery_steps(inv, dest)))
+
+    return Planned(
+        rs.plan_restore(j, r, snap, dest, force), inv, rs.restore_handlers(), report=report
     )
-    if j.kind == "etcd-snapshot":
-        print("\n".join(rs.recovery_steps(inv, dest)))
 
 
-@domum_task(help={"job": JOB})
-def drill(c: Context, job: str = "") -> None:
+@plan_task(help={"job": JOB})
+def drill(c: Context, job: str = "") -> Planned:
     """Restore drill: restore each newest snapshot to a temp dir and verify it."""
     from ..errors import DomumError
-    from ..ssh import repo_path
     from . import jobs, plan
-    from .bookkeeping import lock, metrics, state
+    from .bookkeeping import lock, state
     from .recovery import restore as rs
+    from .repository import access, facts
 
     inv = load_inventory()
     sd = plan.state_dir(inv)
-    failures = []
-    with lock.held(sd):
-        data = state.load(sd)
-        for j in jobs.select(inv, job):
-            if not j.uses_restic:
-                continue
-            if not job and not data["jobs"].get(j.name, {}).get("last_success"):
-                _say(f"{j.name}: no successful run yet, nothing to drill")
-                continue
-            try:
-                _say(rs.drill(inv, j, data, sd / "drill"))
-            except DomumError as exc:
-                failures.append(f"drill {j.name} FAILED: {str(exc).splitlines()[0]}")
-        state.save(sd, data)
-        metrics.write(inv, data, repo_path(inv.backup.metrics_dir))
-    _fail(failures, "backup.drill")
+    lock.check_writable(sd)
+    data = state.load(sd)
+    picked: dict[str, Any] = {}
+    skipped: list[str] = []
+    for j in jobs.select(inv, job):
+        if not j.uses_restic:
+            continue
+        if not job and not data["jobs"].get(j.name, {}).get("last_success"):
+            skipped.append(j.name)
+            continue
+        try:  # a target that cannot answer is this job's drill failing, not the plan's
+            tname = next(iter(jobs.restic_targets(inv, j)), None)
+            if tname is None:
+                raise DomumError(f"job {j.name} has no restic target to drill")
+            r = access.repo_for(inv, tname)
+            picked[j.name] = (r, rs.choose(facts.snapshots(r, j.name), "", j.name, tname))
+        except DomumError as exc:
+            picked[j.name] = str(exc).splitlines()[0]
+    run = rs.DrillRun(inv, sd)
+    return Planned(rs.plan_drill(inv, picked, skipped), inv, run.handlers(), report=run.report)
 
 
-@domum_task(
+@plan_task(
     name="install-timer",
     help={
         "cron": "print crontab lines instead of writing systemd units",
         "unit_dir": "where to write the units (default /etc/systemd/system)",
-        "dry_run": DRY_RUN,
-        "json": JSON,
     },
 )
-def install_timer(
-    c: Context, cron: bool = False, unit_dir: str = "", dry_run: bool = False, json: bool = False
-) -> None:
+def install_timer(c: Context, cron: bool = False, unit_dir: str = "") -> Planned:
     """Write systemd timers: snapshot --due every 15 min, weekly verify and drill."""
-    from ..plan import Write
-    from ..taskutil import executor
     from .snapshot import timer
 
     if cron:
-        print(timer.crontab(), end="")
-        return
+        return Planned(timer.plan_crontab(), handlers=timer.handlers())
     p = timer.plan_units(unit_dir or timer.UNIT_DIR)
-    if dry_run and not json:
-        for step in p.steps:
-            assert isinstance(step, Write)
-            print(f"# {step.path}\n{step.data().decode()}")
-        return
-    executor(dry_run=dry_run, json_out=json).execute(p)
-    if not dry_run:
+
+    def report(results: list[Any], json_out: bool) -> None:
         for note in p.notes:
             print(note)
+
+    return Planned(p, report=report)
 
 
 ns = Collection("backup")

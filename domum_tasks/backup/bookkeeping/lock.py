@@ -1,7 +1,7 @@
 """The single-flight lock: `flock(2)` on <state_dir>/backup.lock, never waiting.
 
 The kernel releases a flock when the last descriptor closes (also on kill -9), so it cannot go
-stale and needs no PID check. The job workers and their children (rsync, restic) inherit the
+stale and needs no PID check. The job processes and their children (rsync, restic) inherit the
 descriptor: while any of them still runs, a new run is refused.
 """
 
@@ -27,9 +27,25 @@ def _holder(path: Path) -> str:
     return f" (pid {pid})" if pid.isdigit() else ""
 
 
-@contextmanager
-def held(state_dir: Path) -> Iterator[int]:
-    """Hold the lock for the block; raise LockHeld (exit 5) at once if another run has it."""
+def check_writable(state_dir: Path) -> None:
+    """A precondition the planner checks (dry-run and real run alike): the state directory
+    exists or can be made, and can be written (root too: a read-only filesystem, a file in
+    the way)."""
+    probe = state_dir
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    problem = ""
+    if not probe.is_dir():
+        problem = f"{probe} is not a directory"
+    elif not os.access(probe, os.W_OK | os.X_OK):
+        problem = f"{probe} is not writable (permission denied or a read-only filesystem)"
+    if problem:
+        raise ConfigError(f"backup.state_dir {state_dir}: cannot write state there: {problem}")
+
+
+def acquire(state_dir: Path) -> int:
+    """Take the lock and return its descriptor (inheritable: rsync, ssh and restic started
+    under it hold it too); raise LockHeld (exit 5) at once if another run has it."""
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(state_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
@@ -38,17 +54,26 @@ def held(state_dir: Path) -> Iterator[int]:
             f"backup.state_dir {state_dir}: cannot create the lock file: {exc.strerror}"
         ) from None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise LockHeld(
-                    f"another backup run holds {state_dir / LOCK_NAME}"
-                    f"{_holder(state_dir / LOCK_NAME)}; not starting a second one"
-                ) from None
-            raise
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise LockHeld(
+                f"another backup run holds {state_dir / LOCK_NAME}"
+                f"{_holder(state_dir / LOCK_NAME)}; not starting a second one"
+            ) from None
+        raise
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    os.set_inheritable(fd, True)
+    return fd
+
+
+@contextmanager
+def held(state_dir: Path) -> Iterator[int]:
+    """Hold the lock for the block."""
+    fd = acquire(state_dir)
+    try:
         yield fd
     finally:
         os.close(fd)

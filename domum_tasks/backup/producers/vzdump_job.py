@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from ...inventory.model import Inventory
+from ...plan import Local
 from .. import jobs
 from ..jobs import Job
 
@@ -25,6 +26,22 @@ def storage(inv: Inventory, job: Job) -> str | None:
         if target is not None and target.type == "pve-storage":
             return target.repository
     return None
+
+
+def step(inv: Inventory, job: Job) -> Local:
+    """The job as one step: proxmox.vzdump's runner posts one vzdump per guest and judges it."""
+    jobs.retention_flags(inv, job)  # an empty policy is refused before anything runs
+    return Local(
+        "backup.vzdump",
+        {
+            "job": job.name,
+            "vmids": sorted(job.spec.vmids),
+            "storage": storage(inv, job),
+            "prune": prune_policy(inv, job),
+            "deadline_s": job.spec.timeout,
+        },
+        desc="POST /nodes/{node}/vzdump per guest; WARNINGS fail the job",
+    )
 
 
 def run(inv: Inventory, job: Job) -> dict[str, Any]:

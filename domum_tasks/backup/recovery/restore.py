@@ -7,14 +7,18 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ...errors import ConfigError, DomumError, Refused, VerifyError
 from ...inventory.model import Inventory
+from ...plan import Cmd, Local, Plan
+from ..bookkeeping import session
+from ..bookkeeping.session import Session
 from ..jobs import Job
 from ..producers import stage
 from ..repository import access, restic
@@ -61,42 +65,64 @@ def snapshot_root(restored: Path, snap: dict[str, Any], job: str) -> Path:
     return restored / tree_path(snap, job).lstrip("/")
 
 
-def restore_into(
-    r: restic.Repo,
-    job: Job,
-    snap: dict[str, Any],
-    to: Path,
-    *,
-    timeout_s: float,
-    force: bool = False,
-) -> tuple[int, int]:
-    """Restore the job's tree of `snap` into `to` (its contents, not the staging path), verify."""
-    to.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".domum-restore-", dir=to))
-    try:
-        sid = str(snap.get("short_id") or snap["id"])
-        res = restic.run(r, ["restore", sid, "--target", str(tmp)], timeout_s=timeout_s)
-        access.check_result(r, res, "restore")
-        root = snapshot_root(tmp, snap, job.name)
-        if not root.is_dir():
-            raise VerifyError(
-                f"snapshot {sid} holds no {job.name}/ tree: not a Domum backup of this job"
-            )
-        for entry in sorted(root.iterdir()):
-            dest = to / entry.name
-            if dest.is_dir() and not dest.is_symlink():
-                shutil.rmtree(dest)
-            elif dest.exists() or dest.is_symlink():
-                dest.unlink()
-            os.rename(entry, dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+RESTORE_TMP = ".domum-restore"
+
+
+def restore_step(r: restic.Repo, snap: dict[str, Any], into: Path, timeout_s: float) -> Cmd:
+    sid = str(snap.get("short_id") or snap["id"])
+    return restic.cmd(
+        r,
+        ["restore", sid, "--target", str(into)],
+        desc=f"snapshot {sid} ({str(snap.get('time', ''))[:19]}) from {r.name}",
+        timeout_s=timeout_s,
+        check=True,
+    )
+
+
+def place(tmp: Path, to: Path, tree: str, job: str, kind: str, force: bool) -> tuple[int, int]:
+    """Move the job's tree of a restored snapshot into `to` (its contents, not the staging
+    path), then re-check every file against its manifest (and an etcd snapshot's trailer)."""
+    root = tmp / tree.lstrip("/")
+    if not root.is_dir():
+        raise VerifyError(f"the snapshot holds no {job}/ tree: not a Domum backup of this job")
+    for entry in sorted(root.iterdir()):
+        dest = to / entry.name
+        if dest.is_dir() and not dest.is_symlink():
+            shutil.rmtree(dest)
+        elif dest.exists() or dest.is_symlink():
+            dest.unlink()
+        os.rename(entry, dest)
+    shutil.rmtree(tmp, ignore_errors=True)
     files, size = stage.verify_tree(to, allow_extra=force)
-    if job.kind == "etcd-snapshot":
+    if kind == "etcd-snapshot":
         from ...talos.ops import etcd
 
         etcd.verify_snapshot_file(to / "etcd.snapshot")
     return files, size
+
+
+def plan_restore(job: Job, r: restic.Repo, snap: dict[str, Any], dest: Path, force: bool) -> Plan:
+    tmp = dest / RESTORE_TMP
+    plan = Plan(f"restore job {job.name} from {r.name} into {dest}")
+    plan.add(
+        Local("backup.remove", {"path": str(tmp)}, desc="what a killed restore left"),
+        restore_step(r, snap, tmp, job.spec.timeout),
+        Local(
+            "backup.place",
+            {
+                "job": job.name,
+                "kind": job.kind,
+                "from": str(tmp),
+                "tree": tree_path(snap, job.name),
+                "to": str(dest),
+                "force": force,
+            },
+            desc="move into place; every file against MANIFEST.sha256",
+        ),
+    )
+    plan.finally_steps.append(Local("backup.remove", {"path": str(tmp)}))
+    plan.secrets.append(r.password)
+    return plan
 
 
 def check_destination(to: Path, force: bool) -> None:
@@ -141,26 +167,105 @@ def recovery_steps(inv: Inventory, to: Path) -> list[str]:
     return lines
 
 
-def drill(inv: Inventory, job: Job, data: dict[str, Any], work: Path) -> str:
-    """Restore the newest snapshot of `job` from its first target into a temp dir, verify it,
-    delete it; record the result. Returns a one-line outcome (raises on failure)."""
-    entry = data["drill"].setdefault(job.name, {})
-    entry["last_run"] = time.time()
-    target = next(iter(access.job_repos(inv, job)), None)
-    try:
-        if target is None:
-            raise ConfigError(f"job {job.name} has no restic target to drill")
-        r = access.repo_for(inv, target)
-        snap = choose(access.snapshots(r, job.name), "", job.name, target)
-        work.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f"drill-{job.name}-", dir=work))
+def plan_drill(
+    inv: Inventory,
+    picked: dict[str, tuple[restic.Repo, dict[str, Any]] | str],
+    skipped: list[str],
+) -> Plan:
+    """Per job: restore its newest complete snapshot into <state_dir>/drill/<job>, verify it,
+    delete it, record the result. `picked`: job -> (repo, snapshot), or why there is none."""
+    from ...ssh import repo_path
+
+    sd = repo_path(inv.backup.state_dir)
+    plan = Plan(f"restore drill of {', '.join(picked) or 'no job'}")
+    plan.notes += [f"{name}: no successful run yet, nothing to drill" for name in skipped]
+    plan.add(session.lock_step(sd))
+    for name, choice in picked.items():
+        job = Job(name, inv.backup.jobs[name])
+        if isinstance(choice, str):
+            plan.add(Local("backup.drill-record", {"job": name, "error": choice}))
+            continue
+        r, snap = choice
+        work = sd / "drill" / name
+        plan.add(
+            Local("backup.remove", {"path": str(work)}),
+            Local("backup.mkdir", {"path": str(work)}),
+            restore_step(r, snap, work / RESTORE_TMP, job.spec.timeout),
+        )
+        plan.add(
+            Local(
+                "backup.drill-record",
+                {
+                    "job": name,
+                    "target": r.name,
+                    "snapshot": str(snap.get("short_id") or snap["id"]),
+                    "from": str(work / RESTORE_TMP),
+                    "tree": tree_path(snap, name),
+                    "to": str(work),
+                },
+                desc="verify byte-identical, delete, record",
+            )
+        )
+        plan.finally_steps.append(Local("backup.remove", {"path": str(work)}))
+    plan.add(session.save_step(sd), session.metrics_step(inv))
+    plan.finally_steps.append(session.unlock_step(sd))
+    plan.secrets.extend(c[0].password for c in picked.values() if not isinstance(c, str))
+    return plan
+
+
+def _remove(args: Mapping[str, Any]) -> None:
+    shutil.rmtree(str(args["path"]), ignore_errors=True)
+
+
+def _mkdir(args: Mapping[str, Any]) -> None:
+    Path(str(args["path"])).mkdir(parents=True, exist_ok=True)
+
+
+def _place(args: Mapping[str, Any]) -> tuple[int, int]:
+    return place(
+        Path(str(args["from"])),
+        Path(str(args["to"])),
+        str(args["tree"]),
+        str(args["job"]),
+        str(args["kind"]),
+        bool(args["force"]),
+    )
+
+
+def restore_handlers() -> dict[str, Callable[[Mapping[str, Any]], Any]]:
+    return {"backup.remove": _remove, "backup.mkdir": _mkdir, "backup.place": _place}
+
+
+@dataclass
+class DrillRun(Session):
+    def record(self, args: Mapping[str, Any]) -> None:
+        name = str(args["job"])
+        entry = self.data["drill"].setdefault(name, {})
+        entry["last_run"] = time.time()
         try:
-            files, size = restore_into(r, job, snap, tmp, timeout_s=job.spec.timeout)
+            if args.get("error"):
+                raise DomumError(str(args["error"]))
+            job = Job(name, self.inv.backup.jobs[name])
+            to = Path(str(args["to"]))
+            files, size = place(
+                Path(str(args["from"])), to, str(args["tree"]), name, job.kind, False
+            )
+            msg = (
+                f"{name}: snapshot {args['snapshot']} from {args['target']}: {files} files, "
+                f"{size} bytes, byte-identical"
+            )
+            entry.update(last_success=time.time(), ok=True, message=msg)
+            self.say(msg)
+        except (DomumError, OSError) as exc:
+            text = str(exc).splitlines()[0]
+            entry.update(ok=False, message=text)
+            self.failures.append(f"drill {name} FAILED: {text}")
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        msg = f"{job.name}: snapshot {snap.get('short_id')} from {target}: {files} files, {size} bytes, byte-identical"
-        entry.update(last_success=time.time(), ok=True, message=msg)
-        return msg
-    except DomumError as exc:
-        entry.update(ok=False, message=str(exc).splitlines()[0])
-        raise
+            if args.get("to"):  # the drill's copy is not kept
+                shutil.rmtree(str(args["to"]), ignore_errors=True)
+
+    def handlers(self) -> dict[str, Callable[[Mapping[str, Any]], Any]]:
+        return {**super().handlers(), **restore_handlers(), "backup.drill-record": self.record}
+
+    def report(self, results: list[Any], json_out: bool) -> None:
+        self.finish("backup.drill")

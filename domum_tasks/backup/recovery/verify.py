@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ...errors import DomumError, VerifyError
 from ...inventory.model import Inventory
+from ...plan import Local, Plan, ResultOf
+from ...ssh import repo_path
+from ..bookkeeping import session
+from ..bookkeeping.session import Session
 from ..jobs import Job
 from ..producers import stage
-from ..repository import access, restic
+from ..repository import access, facts, restic
 
 
 def next_slice(entry: dict[str, Any], subset: int) -> int:
@@ -35,19 +41,22 @@ def advance(entry: dict[str, Any], n: int, subset: int, now: float) -> None:
     entry["next"] = n % subset + 1
 
 
-def check_target(r: restic.Repo, n: int, subset: int, timeout_s: float) -> None:
-    res = restic.run(r, ["check", f"--read-data-subset={n}/{subset}"], timeout_s=timeout_s)
+def check_failure(r: restic.Repo, res: restic.Result, n: int, subset: int) -> str:
+    """restic check's answer: "" when it passed, else why (the damaged packs by name)."""
     if res.outcome == "ok":
-        return
+        return ""
     if res.outcome != "failed":  # no repository, wrong password: say that, not "damaged"
-        access.check_result(r, res, "check")
+        try:
+            access.check_result(r, res, "check")
+        except DomumError as exc:
+            return str(exc).splitlines()[0]
     packs = restic.bad_packs(res.stdout + "\n" + res.stderr)
     named = f": damaged pack(s) {', '.join(packs)}" if packs else f": {res.tail()}"
-    raise VerifyError(f"restic check {n}/{subset} on {r.name} FAILED{named}")
+    return f"restic check {n}/{subset} on {r.name} FAILED{named}"
 
 
 def _dump(r: restic.Repo, snap: str, path: str) -> str:
-    res = restic.run(r, ["dump", snap, path], timeout_s=600)
+    res = facts.probe(r, ["--no-lock", "dump", snap, path])
     access.check_result(r, res, f"dump {path}")
     return res.stdout
 
@@ -55,12 +64,12 @@ def _dump(r: restic.Repo, snap: str, path: str) -> str:
 def check_newest_manifest(r: restic.Repo, job: Job) -> str:
     """The newest complete snapshot lists every file its manifest names, with the summary's
     total size (reads the tree, not the data: `restic check` reads the data)."""
-    snaps = access.complete(access.snapshots(r, job.name))
+    snaps = access.complete(facts.snapshots(r, job.name))
     if not snaps:
         raise VerifyError(f"job {job.name} on {r.name}: no complete snapshot")
     snap = snaps[-1]
     sid = str(snap.get("short_id") or snap["id"])
-    res = restic.run(r, ["ls", "--json", sid], timeout_s=600)
+    res = facts.probe(r, ["--no-lock", "ls", "--json", sid])
     access.check_result(r, res, "ls")
     from .restore import tree_path
 
@@ -91,28 +100,90 @@ def check_newest_manifest(r: restic.Repo, job: Job) -> str:
     return sid
 
 
-def verify(inv: Inventory, selected: list[Job], data: dict[str, Any], subset: int) -> list[str]:
-    """Check every restic target of the jobs; returns failure lines (state updated in place)."""
-    failures: list[str] = []
-    targets: dict[str, list[Job]] = {}
+def targets_of(inv: Inventory, selected: list[Job]) -> dict[str, list[Job]]:
+    out: dict[str, list[Job]] = {}
     for job in selected:
         if job.uses_restic:
             for t in job.spec.targets:
                 if inv.backup.targets[t].type == "restic":
-                    targets.setdefault(t, []).append(job)
-    for name, its_jobs in sorted(targets.items()):
-        entry = data["verify"].setdefault(name, {})
+                    out.setdefault(t, []).append(job)
+    return dict(sorted(out.items()))
+
+
+def plan_verify(
+    inv: Inventory,
+    selected: list[Job],
+    data: dict[str, Any],
+    subset: int,
+    repos: dict[str, restic.Repo],
+) -> Plan:
+    """Per target: clear stale locks, `restic check` of this run's slice (n from the state
+    file), then the verdict, the newest manifests and the rotation (backup.verify-target)."""
+    sd = repo_path(inv.backup.state_dir)
+    plan = Plan(f"verify restic targets ({subset} slice(s) per full read)")
+    plan.add(session.lock_step(sd))
+    for name, its_jobs in targets_of(inv, selected).items():
+        r = repos[name]
+        n = next_slice(dict(data["verify"].get(name, {})), subset)
+        timeout = max(j.spec.timeout for j in its_jobs)
+        plan.add(
+            restic.unlock(r),
+            restic.cmd(
+                r,
+                ["check", f"--read-data-subset={n}/{subset}"],
+                desc=f"read slice {n} of {subset} of the packs ({name})",
+                timeout_s=timeout,
+            ),
+        )
+        plan.add(
+            Local(
+                "backup.verify-target",
+                {
+                    "target": name,
+                    "slice": n,
+                    "subset": subset,
+                    "check": ResultOf(len(plan.steps) - 1),
+                    "manifests": [j.name for j in its_jobs],
+                },
+                desc="newest snapshot of each job that ran vs its manifest; advance the rotation",
+            )
+        )
+    plan.add(session.save_step(sd), session.metrics_step(inv))
+    plan.finally_steps.append(session.unlock_step(sd))
+    plan.secrets.extend(r.password for r in repos.values())
+    return plan
+
+
+@dataclass
+class VerifyRun(Session):
+    repos: dict[str, restic.Repo] = field(default_factory=dict)
+
+    def verify_target(self, args: Mapping[str, Any]) -> None:
+        name, n, subset = str(args["target"]), int(args["slice"]), int(args["subset"])
+        entry = self.data["verify"].setdefault(name, {})
+        next_slice(entry, subset)
+        r = self.repos[name]
+        done = args["check"]
+        res = restic.Result(
+            done.value if isinstance(done.value, int) else None, done.stdout, done.stderr
+        )
         try:
-            r = access.repo_for(inv, name)
-            n = next_slice(entry, subset)
-            check_target(r, n, subset, max(j.spec.timeout for j in its_jobs))
-            for job in its_jobs:
-                if data["jobs"].get(job.name, {}).get("last_success"):  # a job not yet run has none
-                    check_newest_manifest(r, job)
+            failure = check_failure(r, res, n, subset)
+            if failure:
+                raise VerifyError(failure)
+            for job in args["manifests"]:
+                if self.data["jobs"].get(job, {}).get("last_success"):  # not yet run: none
+                    check_newest_manifest(r, Job(job, self.inv.backup.jobs[job]))
             advance(entry, n, subset, time.time())
             entry["last_result"] = "ok"
         except DomumError as exc:
             entry["last_result"] = str(exc).splitlines()[0]
-            failures.append(f"{name}: {entry['last_result']}")
+            self.failures.append(f"{name}: {entry['last_result']}")
         entry["last_run"] = time.time()
-    return failures
+
+    def handlers(self) -> dict[str, Callable[[Mapping[str, Any]], Any]]:
+        return {**super().handlers(), "backup.verify-target": self.verify_target}
+
+    def report(self, results: list[Any], json_out: bool) -> None:
+        self.finish("backup.verify")
+        self.say("verify: ok")

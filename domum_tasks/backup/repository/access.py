@@ -1,5 +1,4 @@
-"""Opening restic targets from the parent process: passwords from secrets, snapshot listings,
-"is this a repository yet?" probes."""
+"""Opening restic targets: passwords from secrets, and what restic's answers mean for us."""
 
 from __future__ import annotations
 
@@ -45,22 +44,6 @@ def check_result(r: restic.Repo, res: restic.Result, what: str) -> None:
         )
     if res.outcome != "ok":
         raise CommandFailed(f"restic {what} on {r.name} failed (exit {res.code}): {res.tail()}")
-
-
-def is_repo(r: restic.Repo) -> bool:
-    res = restic.run(r, ["cat", "config"], timeout_s=300)
-    if res.outcome == "no-repo":
-        return False
-    check_result(r, res, "cat config")
-    return True
-
-
-def snapshots(r: restic.Repo, job: str) -> list[dict[str, Any]]:
-    """The job's snapshots on one target, oldest first."""
-    res = restic.run(r, ["snapshots", "--json", "--tag", jobs.job_tag(job)], timeout_s=600)
-    check_result(r, res, "snapshots")
-    snaps = restic.json_value(res.stdout) or []
-    return sorted(snaps, key=lambda s: str(s.get("time", "")))
 
 
 def is_partial(snap: dict[str, Any]) -> bool:

@@ -12,7 +12,7 @@ from ...inventory.model import Inventory
 from ..bookkeeping import state
 from ..jobs import Job
 from ..plan import state_dir
-from . import access
+from . import access, facts
 
 
 def parse_time(text: str) -> float:
@@ -53,7 +53,7 @@ def rows(inv: Inventory, selected: list[Job], now: float | None = None) -> list[
         for name in job.spec.targets:
             row: dict[str, Any] = {**base, "target": name, "snapshots": [], "newest": None}
             try:
-                snaps = access.snapshots(access.repo_for(inv, name), job.name)
+                snaps = facts.snapshots(access.repo_for(inv, name), job.name)
             except DomumError as exc:
                 row["error"] = str(exc).splitlines()[0]
                 out.append(row)

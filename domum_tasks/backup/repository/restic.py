@@ -6,6 +6,7 @@ snapshots; 10 no repository (0.17+), 11 lock failed (0.17+), 12 wrong password (
 unknown codes are failures. Debian's restic 0.14 has only 0/1/3, so "no repository" and "wrong
 password" are also recognised from its stderr.
 
+No process runs here: `cmd` builds plan steps, facts.py probes, the executor runs them.
 The password goes to restic through RESTIC_PASSWORD in its environment, never in argv. An sftp:
 repository gets an ssh command with the inventory's key and known_hosts and
 StrictHostKeyChecking=yes, like every other SSH connection Domum makes.
@@ -14,16 +15,14 @@ StrictHostKeyChecking=yes, like every other SSH connection Domum makes.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
-import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ...inventory.model import BackupTarget, Inventory
-from ...plan import mask
+from ...plan import Cmd
 from ..producers.transport import strict_ssh
 
 OK, INCOMPLETE, NO_REPO, LOCKED, BAD_PASSWORD = 0, 3, 10, 11, 12
@@ -46,7 +45,9 @@ class Repo:
 
     def env(self) -> dict[str, str]:
         env = {"RESTIC_REPOSITORY": self.repository, "RESTIC_PASSWORD": self.password}
-        if self.cache_dir and not os.environ.get("RESTIC_CACHE_DIR"):
+        from ... import settings
+
+        if self.cache_dir and not settings.get("RESTIC_CACHE_DIR"):
             # systemd runs a system service without $HOME: restic would run uncached
             env["RESTIC_CACHE_DIR"] = self.cache_dir
         return env
@@ -82,15 +83,15 @@ def repo(inv: Inventory, name: str, target: BackupTarget, password: str) -> Repo
 
 @dataclass
 class Result:
-    argv: list[str]
-    code: int
+    """What one restic process returned (from a Cmd step's StepResult or a probe)."""
+
+    code: int | None
     stdout: str
     stderr: str
-    timed_out: bool = False
 
     @property
     def outcome(self) -> Outcome:
-        return classify(self.code, self.stderr, timed_out=self.timed_out)
+        return classify(self.code, self.stderr)
 
     def tail(self, lines: int = 6) -> str:
         text = (self.stderr or self.stdout).strip().splitlines()
@@ -98,8 +99,9 @@ class Result:
         return " | ".join(keep[-lines:])
 
 
-def classify(code: int, stderr: str, *, timed_out: bool = False) -> Outcome:
-    if timed_out:
+def classify(code: int | None, stderr: str) -> Outcome:
+    """restic's exit code (None: timed out or never ran) as an outcome."""
+    if code is None:
         return "failed"
     if code == OK:
         return "ok"
@@ -114,59 +116,39 @@ def classify(code: int, stderr: str, *, timed_out: bool = False) -> Outcome:
     return "failed"  # restic: an unknown exit code MUST be treated as a failure
 
 
-def run(
+def cmd(
     r: Repo,
     args: Sequence[str],
     *,
+    desc: str = "",
     timeout_s: float = 7200.0,
-    cwd: str | None = None,
-    extra_env: Mapping[str, str] | None = None,
-) -> Result:
-    """Run restic. A lock left by a killed restic of this host (PID gone) is stale, but restic
-    0.14 still refuses to lock: then `restic unlock` (stale locks only, never a live
-    process's) and one retry. The backup lock means no other Domum run is using the repo."""
-    res = _run_once(r, args, timeout_s=timeout_s, cwd=cwd, extra_env=extra_env)
-    if res.outcome == "locked" and args and args[0] not in ("unlock", "init"):
-        _run_once(r, ["unlock"], timeout_s=600, cwd=cwd, extra_env=extra_env)
-        res = _run_once(r, args, timeout_s=timeout_s, cwd=cwd, extra_env=extra_env)
-    return res
+    check: bool = False,
+    inherit_fds: bool = False,
+    destructive: bool = False,
+) -> Cmd:
+    """A restic step: the password reaches restic through its environment, never argv (the
+    plan lists it among its secrets, so it is masked wherever it could show)."""
+    return Cmd(
+        tuple(r.argv(*args)),
+        desc=desc,
+        timeout_s=timeout_s,
+        env=r.env(),
+        check=check,
+        inherit_fds=inherit_fds,
+        destructive=destructive,
+    )
 
 
-def _run_once(
-    r: Repo,
-    args: Sequence[str],
-    *,
-    timeout_s: float,
-    cwd: str | None,
-    extra_env: Mapping[str, str] | None,
-) -> Result:
-    """One restic process; inheritable descriptors (the backup lock) stay open in it."""
-    argv = r.argv(*args)
-    env = {**os.environ, **r.env(), **(extra_env or {})}
-    try:
-        proc = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=cwd,
-            timeout=timeout_s,
-            stdin=subprocess.DEVNULL,
-            close_fds=False,
-        )
-    except FileNotFoundError:
-        from ...errors import ToolMissing
-
-        raise ToolMissing("restic is not installed (apt-get install restic)") from None
-    except subprocess.TimeoutExpired as exc:
-        err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
-        return Result(argv, -1, "", mask(err, [r.password]), timed_out=True)
-    return Result(argv, proc.returncode, proc.stdout, mask(proc.stderr, [r.password]))
-
-
-def shown(r: Repo, args: Sequence[str]) -> list[str]:
-    """The argv as plans show it (the password is never in argv anyway)."""
-    return r.argv(*args)
+def unlock(r: Repo, *, timeout_s: float = 600.0, inherit_fds: bool = False) -> Cmd:
+    """`restic unlock` removes only stale locks (a killed restic of this host, or older than
+    30 min), never a live process's: restic 0.14 refuses an exclusive lock past them."""
+    return cmd(
+        r,
+        ["unlock"],
+        desc=f"clear stale restic locks of killed runs ({r.name})",
+        timeout_s=timeout_s,
+        inherit_fds=inherit_fds,
+    )
 
 
 # --- JSON outputs --------------------------------------------------------------------------

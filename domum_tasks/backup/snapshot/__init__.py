@@ -1,1 +1,1 @@
-"""backup.snapshot: one worker process per job, and the timer that runs it unattended."""
+"""backup.snapshot: its plan (one Job step per job), the handlers and run record, and the timer."""

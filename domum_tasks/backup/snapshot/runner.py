@@ -1,128 +1,63 @@
-"""`backup.snapshot`: the lock, one worker process per job with a deadline, then state, log and
-metrics. One job's failure (or hang) never stops the others.
+"""`backup.snapshot` at run time: the handlers its plan's Local steps name, and the reading of
+each Job's outcome into the run record (state, log line, metrics) that `backup.list` and the
+alerts use. A killed job leaves no record but "failed": never a success it did not finish.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import sys
-import tempfile
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import wraps
 from pathlib import Path
 from typing import Any
 
 from ...errors import DomumError
-from ...inventory.model import Inventory
+from ...plan import Fanout, Job, Local
+from ...run import StepResult, run_cmd
 from ...ssh import repo_path
 from .. import jobs
-from ..bookkeeping import lock, metrics, state
-from ..jobs import Job
-from ..plan import state_dir
+from ..bookkeeping import state
+from ..bookkeeping.session import Session
+from ..jobs import Job as BackupJob
+from ..producers import sources, stage
+from ..repository import restic
+from .plan import BACKUP, FORGET, PULL
 
-GRACE_S = 5.0  # between SIGTERM and SIGKILL of a job past its deadline
-
-
-def _kill_group(pid: int) -> None:
-    """SIGTERM the job's process group, SIGKILL what is left after GRACE_S, reap the worker."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            break
-        end = time.monotonic() + GRACE_S
-        while time.monotonic() < end:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            time.sleep(0.05)
-        else:
-            continue
-        break
-    with contextlib.suppress(ChildProcessError, ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)  # grandchildren that outlived the worker
-        os.waitpid(pid, 0)
+Handler = Callable[[Mapping[str, Any]], Any]
 
 
-def _tail(path: Path, lines: int = 3) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
+def phase_file(state_dir: Path, job: str) -> Path:
+    return state_dir / "run" / f"{job}.phase"
+
+
+def _mark(state_dir: Path, job: str, name: str) -> float:
+    p = phase_file(state_dir, job)
+    try:  # informational (what a killed job was doing): a full disk must not hide the real error
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(name + "\n")
     except OSError:
-        return ""
-    return " | ".join(text[-lines:])
+        pass
+    return time.time()
 
 
-def _child(inv: Inventory, job: Job, result_path: Path, err_path: Path, lock_fd: int) -> None:
-    """The forked worker: own process group, lock inherited by everything it starts."""
-    code = 1
-    try:
-        os.setpgid(0, 0)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        err = os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        null = os.open(os.devnull, os.O_RDWR)
-        os.dup2(null, 0)
-        os.dup2(null, 1)
-        os.dup2(err, 2)
-        os.set_inheritable(lock_fd, True)  # rsync, ssh and restic hold the lock too
-        from .worker import run_job
+def _clean_os_errors(fn: Handler) -> Handler:
+    """Disk full, permissions: a one-line failure of the step, not a crashed job."""
 
-        result = run_job(inv, job, state_dir(inv))
-        from ...run import write_atomic
-
-        write_atomic(result_path, json.dumps(result).encode())
-        code = 0
-    except BaseException:
-        import traceback
-
-        traceback.print_exc()
-    finally:
-        os._exit(code)
-
-
-def run_worker(inv: Inventory, job: Job, lock_fd: int, timeout_s: float) -> dict[str, Any]:
-    """Run one job in a forked process group (no second interpreter start-up, the inventory
-    is already loaded); kill the whole group (rsync, ssh, restic) at the deadline."""
-    started = time.time()
-    with tempfile.TemporaryDirectory(prefix="domum-backup-") as tmp:
-        result_path, err_path = Path(tmp) / "result.json", Path(tmp) / "stderr"
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            _child(inv, job, result_path, err_path, lock_fd)
-        with contextlib.suppress(OSError):
-            os.setpgid(pid, pid)  # also here: no race with the child's own setpgid
-        deadline = time.monotonic() + timeout_s
-        status: int | None = None
+    @wraps(fn)
+    def wrapped(args: Mapping[str, Any]) -> Any:
         try:
-            while status is None:
-                done, raw = os.waitpid(pid, os.WNOHANG)
-                if done:
-                    status = os.waitstatus_to_exitcode(raw)
-                elif time.monotonic() >= deadline:
-                    _kill_group(pid)
-                    break
-                else:
-                    time.sleep(0.02)
-        except BaseException:  # Ctrl-C: take the job's processes down with us
-            _kill_group(pid)
-            raise
-        if status is not None and result_path.exists():
-            result: dict[str, Any] = json.loads(result_path.read_text())
-            return result
-        if status is None:
-            message = f"killed at its deadline of {timeout_s:g}s"
-        else:
-            message = f"worker exited {status} without a result: {_tail(err_path)}"
-        return failed_result(job, started, message)
+            return fn(args)
+        except OSError as exc:
+            raise DomumError(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from None
+
+    return wrapped
 
 
-def failed_result(job: Job, started: float, message: str) -> dict[str, Any]:
+def failed_result(job: BackupJob, started: float, message: str) -> dict[str, Any]:
     finished = time.time()
     return {
         "job": job.name,
@@ -155,75 +90,237 @@ def log_line(result: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def append_log(inv: Inventory, line: str) -> None:
-    path = repo_path(inv.backup.log_file)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write(line + "\n")
+def _first_line(r: StepResult | dict[str, Any]) -> str:
+    text = r.stderr if isinstance(r, StepResult) else str(r.get("stderr") or "")
+    out = r.stdout if isinstance(r, StepResult) else str(r.get("stdout") or "")
+    lines = (text or out).strip().splitlines()
+    return lines[0] if lines else "failed"
 
 
-def choose(inv: Inventory, data: dict[str, Any], job: str, due: bool, now: float) -> list[Job]:
-    selected = jobs.select(inv, job)
-    if due:
-        selected = [
-            j
-            for j in selected
-            if jobs.is_due(
-                j.spec.schedule,
-                data["jobs"].get(j.name, {}).get("last_success_started"),
-                now,
-            )
-        ]
-    return selected
+def _result(one: dict[str, Any]) -> restic.Result:
+    code = one.get("value")
+    return restic.Result(code if isinstance(code, int) else None, one["stdout"], one["stderr"])
 
 
-def snapshot(
-    inv: Inventory,
-    *,
-    job: str = "",
-    due: bool = False,
-    say: Callable[[str], None] = lambda _: None,
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """Run the chosen jobs under the lock; returns their results and bookkeeping problems
-    (state, log or metrics that could not be written)."""
-    sd = state_dir(inv)
-    problems: list[str] = []
-    results: list[dict[str, Any]] = []
-    with lock.held(sd) as fd:
-        data = state.load(sd)
-        selected = choose(inv, data, job, due, time.time())
-        if not selected:
-            say("no job is due" if due else "no enabled job")
-        for j in selected:
-            say(f"{j.name}: running ({j.kind}, deadline {j.spec.timeout:g}s)")
-            if j.kind == "vzdump":
-                try:
-                    res = run_vzdump_job(inv, j)
-                except DomumError as exc:
-                    res = failed_result(j, time.time(), str(exc).splitlines()[0])
-            else:
-                res = run_worker(inv, j, fd, j.spec.timeout)
-            results.append(res)
-            state.record_run(data, j.name, res)
-            try:
-                state.save(sd, data)
-            except OSError as exc:
-                problems.append(f"cannot write the state file: {exc.strerror or exc}")
-            try:
-                append_log(inv, log_line(res))
-            except OSError as exc:
-                problems.append(f"cannot write the log file: {exc.strerror or exc}")
-            say(log_line(res))
+def _rsync_error(cmd_desc: str, one: dict[str, Any]) -> str:
+    code = one.get("value")
+    tail = " | ".join(str(one.get("stderr") or "").strip().splitlines()[-3:])
+    what = f"rsync exit code {code}" if isinstance(code, int) else "rsync"
+    return f"{cmd_desc.removeprefix('mirror ')}: {what}: {tail}".rstrip(": ")
+
+
+@dataclass
+class SnapshotRun(Session):
+    repos: dict[str, dict[str, restic.Repo]] = field(default_factory=dict)
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+    # --- inside a job's process group ------------------------------------------------------
+
+    def begin(self, args: Mapping[str, Any]) -> dict[str, float]:
+        sd, name = Path(str(args["state_dir"])), str(args["job"])
+        t = _mark(sd, name, "pull")
+        part = stage.begin(sd, name, mirror=bool(args["mirror"]))
+        if args["mirror"]:
+            keep = set(args["mirrors"])
+            sources.prune_extra(part, keep)  # hosts or shares no longer in the job
+            for label in keep:
+                (part / label).mkdir(parents=True, exist_ok=True)
+        return {"t": t}
+
+    def copy_config(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        job = jobs.select(self.inv, str(args["job"]))[0]
+        return sources.copy_config(self.inv, job.spec, Path(str(args["into"])))
+
+    def stage(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        sd, name, kind = Path(str(args["state_dir"])), str(args["job"]), str(args["kind"])
+        t0 = _mark(sd, name, "stage")
+        part = stage.partial_dir(sd, name)
+        files, total, changed = stage.write_manifest(part, sd / "cache" / f"{name}.hashes.json")
+        summary = {
+            "job": name,
+            "kind": kind,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "files": files,
+            "bytes": total,
+            "made_by": socket.gethostname(),
+            **dict(args["notes"]),
+            **self._notes(name, kind, part),
+        }
+        stage.finish(sd, name, summary, changed)
+        return {"files": files, "bytes": total, "t0": t0, "t1": _mark(sd, name, "backup")}
+
+    def _notes(self, name: str, kind: str, part: Path) -> dict[str, Any]:
+        """What summary.json says about the producer, read back from what it made."""
+        if kind == "config":
+            spec = jobs.select(self.inv, name)[0].spec
+            items = sources.config_files(self.inv, spec)
+            return {
+                "copied": [n for n, _, _ in items if (part / n).exists()],
+                "absent": [str(src) for n, src, _ in items if not (part / n).exists()],
+            }
+        if kind == "etcd-snapshot":
+            snap = part / "etcd.snapshot"
+            digest = stage.read_manifest(part).get(snap.name)
+            return {"etcd": {"file": snap.name, "size": snap.stat().st_size, "sha256": digest}}
+        return {}
+
+    # --- in the parent, holding the lock ---------------------------------------------------
+
+    def start(self, args: Mapping[str, Any]) -> None:
+        self.say(f"{args['job']}: running ({args['kind']}, deadline {args['deadline_s']:g}s)")
+
+    def vzdump(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        from ..producers.vzdump_job import run
+
+        job = jobs.select(self.inv, str(args["job"]))[0]
         try:
-            metrics.write(inv, data, repo_path(inv.backup.metrics_dir))
+            return run(self.inv, job)
+        except DomumError as exc:
+            return failed_result(job, time.time(), str(exc).splitlines()[0])
+
+    def record(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        name, outcome = str(args["job"]), args["outcome"]
+        job = jobs.select(self.inv, name)[0]
+        res = self.judge(job, outcome) if isinstance(outcome.step, Job) else dict(outcome.value)
+        self.results.append(res)
+        state.record_run(self.data, name, res)
+        self.save()
+        try:
+            path = repo_path(self.inv.backup.log_file)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as fh:
+                fh.write(log_line(res) + "\n")
         except OSError as exc:
-            problems.append(
-                f"cannot write metrics to {inv.backup.metrics_dir}: {exc.strerror or exc}"
+            self.problems.append(f"cannot write the log file: {exc.strerror or exc}")
+        self.say(log_line(res))
+        if res["status"] != "ok":
+            self.failures.append(f"backup job {name} FAILED: {res.get('message', '')}")
+        return res
+
+    def judge(self, job: BackupJob, outcome: StepResult) -> dict[str, Any]:
+        """The run record of one Job: its steps' results as the run's status and message."""
+        v = outcome.value
+        res: dict[str, Any] = {
+            "job": job.name,
+            "kind": job.kind,
+            "started": v["started"],
+            "finished": v["finished"],
+            "duration_s": round(v["finished"] - v["started"], 3),
+            "status": "failed",
+            "snapshots": {},
+            "kept": {},
+            "targets": {},
+        }
+        assert isinstance(outcome.step, Job)
+        steps, results = outcome.step.steps, v["results"]
+        if not results:  # killed at the deadline, or the job process died
+            return {**res, "message": v["message"], "phase": "?"}
+        failures: list[str] = []
+        phase, marks = "pull", {}
+        repos = self.repos.get(job.name, {})
+        for step, r in zip(steps, results, strict=False):
+            if isinstance(step, Fanout) and step.desc == PULL:
+                if not r.ok:
+                    bad = [
+                        _rsync_error(lane[0].desc, one[-1])
+                        for lane, one in zip(step.lanes, r.value or [], strict=False)
+                        if one and not one[-1]["ok"]
+                    ]
+                    failures.append(
+                        f"pull: rsync failed for {len(bad)} source(s): {'; '.join(bad)}"
+                    )
+            elif isinstance(step, Fanout) and step.desc in (BACKUP, FORGET):
+                phase = "backup" if step.desc == BACKUP else "forget"
+                for (tname, r_), lane in zip(repos.items(), r.value or [], strict=False):
+                    msg = self._target(job, tname, r_, lane, res, forget=phase == "forget")
+                    if msg:
+                        failures.append(f"{tname}: {msg}")
+            elif isinstance(step, Local) and step.action == "backup.stage":
+                phase = "stage"
+                if r.ok:
+                    res.update(files=r.value["files"], bytes=r.value["bytes"])
+                    marks.update(r.value)
+                else:
+                    failures.append(f"stage: {_first_line(r)}")
+            elif isinstance(step, Local) and step.action == "backup.begin" and r.ok:
+                marks["t"] = r.value["t"]
+            elif not r.ok:
+                failures.append(f"{phase}: {_first_line(r)}")
+        if {"t", "t0", "t1"} <= set(marks):
+            res["timings"] = {
+                "pull": round(marks["t0"] - marks["t"], 3),
+                "stage": round(marks["t1"] - marks["t0"], 3),
+                "backup": round(v["finished"] - marks["t1"], 3),
+            }
+        res["phase"] = phase
+        if failures:
+            res["message"] = "; ".join(failures)
+        elif len(results) == len(steps):
+            res["status"] = "ok"
+        else:
+            res["message"] = v["message"]
+        return res
+
+    def _target(
+        self,
+        job: BackupJob,
+        name: str,
+        r: restic.Repo,
+        lane: list[dict[str, Any]],
+        res: dict[str, Any],
+        *,
+        forget: bool,
+    ) -> str:
+        """Read one target's lane (unlock, backup; or forget): "" when it went well."""
+        last = _result(lane[-1])
+        if forget:
+            if last.outcome != "ok":
+                return f"restic forget {last.outcome} (exit {last.code}): {last.tail()}"
+            rows = restic.forget_rows(last.stdout, job.name, name)
+            res["kept"][name] = sum(1 for row in rows if row["action"] == "keep")
+            return ""
+        res["targets"][name] = "failed"
+        if last.outcome == "no-repo":
+            return f"{r.repository} is not a restic repository yet: run `inv backup.init`"
+        if len(lane) < 2:  # the unlock itself failed
+            return f"restic unlock {last.outcome} (exit {last.code}): {last.tail()}"
+        summary = restic.backup_summary(last.stdout)
+        snap = str(summary.get("snapshot_id") or "")
+        res["snapshots"][name] = snap
+        res.setdefault("added", {})[name] = int(summary.get("data_added") or 0)
+        if last.outcome == "ok" and snap:
+            res["targets"][name] = "ok"
+            return ""
+        if last.outcome == "incomplete":
+            if snap:  # restic made a snapshot that lacks files: mark it (restic #5288)
+                self._tag_partial(r, snap)
+            return (
+                f"restic exit 3: snapshot {snap or '?'} is INCOMPLETE (some files unreadable), "
+                f"tagged {jobs.PARTIAL_TAG!r}: {last.tail(2)}"
             )
-    return results, problems
+        return f"restic backup {last.outcome} (exit {last.code}): {last.tail()}"
 
+    def _tag_partial(self, r: restic.Repo, snap: str) -> None:
+        argv = r.argv("tag", "--add", jobs.PARTIAL_TAG, snap)
+        run_cmd(argv, timeout_s=600, env=r.env(), secrets=[r.password], check=False)
 
-def run_vzdump_job(inv: Inventory, job: Job) -> dict[str, Any]:
-    from ..producers.vzdump_job import run
+    def handlers(self) -> dict[str, Handler]:
+        from ...talos.ops.glue import handlers as talos_handlers
 
-    return run(inv, job)
+        return {
+            **super().handlers(),
+            **talos_handlers(),
+            "backup.begin": _clean_os_errors(self.begin),
+            "backup.copy-config": _clean_os_errors(self.copy_config),
+            "backup.stage": _clean_os_errors(self.stage),
+            "backup.start": self.start,
+            "backup.vzdump": self.vzdump,
+            "backup.record": self.record,
+        }
+
+    def report(self, results: list[StepResult], json_out: bool) -> None:
+        if json_out:
+            print(json.dumps(self.results, indent=2))
+        if not self.results:
+            self.say("no job ran")
+        self.finish("backup.snapshot")

@@ -8,13 +8,15 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
-from ...inventory.loader import REPO_ROOT
-from ...plan import Plan, Write
+from ... import settings
+from ...errors import ConfigError
+from ...plan import Local, Plan, Write
 
 UNIT_DIR = "/etc/systemd/system"
 
@@ -24,9 +26,16 @@ def inv_binary() -> str:
     return str(Path(sys.executable).parent / "inv")
 
 
+KEEP_ENV = ("DOMUM_INVENTORY", "DOMUM_SECRETS_FILE", "SOPS_AGE_KEY_FILE")
+
+
+def _env() -> dict[str, str]:
+    """What the unattended run must see as this shell does (the rest is systemd's/cron's)."""
+    return {k: settings.get(k) for k in KEEP_ENV if settings.get(k)}
+
+
 def _env_lines() -> list[str]:
-    keep = ("DOMUM_INVENTORY", "DOMUM_SECRETS_FILE", "SOPS_AGE_KEY_FILE")
-    return [f"Environment={shlex.quote(f'{k}={os.environ[k]}')}" for k in keep if os.environ.get(k)]
+    return [f"Environment={shlex.quote(f'{k}={v}')}" for k, v in _env().items()]
 
 
 def service(name: str, description: str, commands: list[str]) -> str:
@@ -40,7 +49,7 @@ def service(name: str, description: str, commands: list[str]) -> str:
             "",
             "[Service]",
             "Type=oneshot",
-            f"WorkingDirectory={REPO_ROOT}",
+            f"WorkingDirectory={settings.repo_root()}",
             *_env_lines(),
             *execs,
             "Nice=10",
@@ -71,8 +80,28 @@ def timer(description: str, on_calendar: str, delay: str) -> str:
     )
 
 
+def check_writable(d: Path) -> None:
+    """Before anything is written (dry-run too): the unit directory can take the files."""
+    import os
+
+    probe = d
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        problem = f"{probe} is not a directory"
+    elif not os.access(probe, os.W_OK | os.X_OK):
+        problem = f"{probe} is not writable (run as root, e.g. with sudo)"
+    else:
+        return
+    raise ConfigError(
+        f"--unit-dir {d}: cannot write systemd units there: {problem}",
+        hint="or pass --unit-dir DIR, or --cron for crontab lines",
+    )
+
+
 def plan_units(unit_dir: str = UNIT_DIR) -> Plan:
     d = Path(unit_dir)
+    check_writable(d)
     plan = Plan(f"systemd units for unattended backups in {d}")
     units = [
         ("domum-backup", "Domum backups that are due", "backup.snapshot --due", "*:0/15", "60"),
@@ -87,8 +116,16 @@ def plan_units(unit_dir: str = UNIT_DIR) -> Plan:
     ]
     for name, what, command, calendar, delay in units:
         plan.add(
-            Write(str(d / f"{name}.service"), service(name, what, [command])),
-            Write(str(d / f"{name}.timer"), timer(f"{what} ({calendar})", calendar, delay)),
+            Write(
+                str(d / f"{name}.service"),
+                service(name, what, [command]),
+                desc=f"runs: inv {command}",
+            ),
+            Write(
+                str(d / f"{name}.timer"),
+                timer(f"{what} ({calendar})", calendar, delay),
+                desc=f"OnCalendar={calendar}",
+            ),
         )
     names = " ".join(f"{u[0]}.timer" for u in units)
     plan.note(f"then: systemctl daemon-reload && systemctl enable --now {names}")
@@ -97,12 +134,8 @@ def plan_units(unit_dir: str = UNIT_DIR) -> Plan:
 
 def crontab() -> str:
     inv = shlex.quote(inv_binary())
-    cd = f"cd {shlex.quote(str(REPO_ROOT))} &&"
-    env = "".join(
-        f"{k}={shlex.quote(os.environ[k])} "
-        for k in ("DOMUM_INVENTORY", "DOMUM_SECRETS_FILE", "SOPS_AGE_KEY_FILE")
-        if os.environ.get(k)
-    )
+    cd = f"cd {shlex.quote(str(settings.repo_root()))} &&"
+    env = "".join(f"{k}={shlex.quote(v)} " for k, v in _env().items())
     return "\n".join(
         [
             "# Domum backups: stdout is quiet on success; cron mails the one-line failures",
@@ -112,3 +145,14 @@ def crontab() -> str:
             "",
         ]
     )
+
+
+def plan_crontab() -> Plan:
+    """--cron writes nothing: the plan prints the lines for `crontab -e`."""
+    return Plan("crontab lines for unattended backups").add(
+        Local("backup.print", {"text": crontab()}, desc="for crontab -e; nothing is written")
+    )
+
+
+def handlers() -> dict[str, Callable[[Mapping[str, Any]], Any]]:
+    return {"backup.print": lambda args: print(args["text"], end="")}

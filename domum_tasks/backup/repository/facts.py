@@ -1,0 +1,50 @@
+"""Read-only restic probes a planner makes: is a target a repository yet, a job's snapshots,
+restic's own `forget --dry-run` decision. `--no-lock` where restic allows it: a probe writes
+nothing into the repository, not even a lock file."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ...run import run_cmd
+from .. import jobs
+from . import access, restic
+
+
+def probe(r: restic.Repo, args: Sequence[str], *, timeout_s: float = 600.0) -> restic.Result:
+    """One restic process; its exit code and output as data (never raises on an exit code)."""
+    from ...errors import CommandFailed
+
+    try:
+        proc = run_cmd(
+            r.argv(*args), timeout_s=timeout_s, env=r.env(), secrets=[r.password], check=False
+        )
+    except CommandFailed as exc:  # timed out: no exit code
+        if isinstance(exc.__cause__, FileNotFoundError):
+            raise
+        return restic.Result(None, "", str(exc))
+    return restic.Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def is_repo(r: restic.Repo) -> bool:
+    res = probe(r, ["cat", "config"], timeout_s=300)
+    if res.outcome == "no-repo":
+        return False
+    access.check_result(r, res, "cat config")
+    return True
+
+
+def snapshots(r: restic.Repo, job: str) -> list[dict[str, Any]]:
+    """The job's snapshots on one target, oldest first."""
+    res = probe(r, ["--no-lock", "snapshots", "--json", "--tag", jobs.job_tag(job)])
+    access.check_result(r, res, "snapshots")
+    snaps = restic.json_value(res.stdout) or []
+    return sorted(snaps, key=lambda s: str(s.get("time", "")))
+
+
+def forget_decision(r: restic.Repo, args: Sequence[str], timeout_s: float) -> str:
+    """restic's own `forget --dry-run --json` answer (stdout)."""
+    res = probe(r, ["--no-lock", *args], timeout_s=timeout_s)
+    access.check_result(r, res, "forget --dry-run")
+    return res.stdout

@@ -1,0 +1,174 @@
+"""The plan of `backup.snapshot`: pure, inventory + state + passwords in, Plan out.
+
+    lock -> per job: start, Job(pull -> stage -> restic backup per target -> forget), record
+         -> metrics; always unlock
+
+Each job is a `Job` step: the executor forks it into a process group of its own and kills the
+whole group (rsync, ssh, restic) at the job's deadline. Inside, the lane stops at its first
+failed step, so retention (`forget`) runs only when every target's backup succeeded. The
+parent records each job's outcome (state, log line, metrics) from the Job's result.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ...inventory.model import Inventory
+from ...plan import Cmd, Fanout, Job, Local, Plan, ResultOf, Step
+from ...ssh import resolve
+from .. import jobs
+from ..bookkeeping import session
+from ..jobs import Job as BackupJob
+from ..plan import backup_args, forget_args
+from ..producers import stage
+from ..producers.sources import RSYNC_OK, rsync_argv
+from ..repository import restic
+
+# The job's deadline is enforced by the executor, which kills the whole process group. A
+# tool's own timeout is only a backstop for a parent that died, so it sits past the deadline.
+BACKSTOP_S = 60.0
+PULL, BACKUP, FORGET = "pull", "restic backup", "apply retention"
+
+
+def tool_timeout(job: BackupJob) -> float:
+    return job.spec.timeout + BACKSTOP_S
+
+
+def _pulls(
+    inv: Inventory, job: BackupJob, part: Path
+) -> tuple[list[str], list[Cmd], dict[str, Any]]:
+    """(mirror names, rsync steps, sources for summary.json) of a files or nas job."""
+    spec, items = job.spec, []
+    if job.kind == "files":
+        for host in spec.hosts:
+            t = resolve(inv, host)
+            items.append((t.label, t, list(spec.paths)))
+    elif inv.nas is not None:
+        t = resolve(inv, "nas")
+        for share in spec.shares:
+            path = inv.nas.shares[share].rstrip("/") or "/"
+            # a trailing `/./` keeps no prefix under rsync --relative: <part>/<share>/<contents>
+            items.append((share, t, [f"{path.rstrip('/')}/./"]))
+    cmds = [
+        Cmd(
+            tuple(rsync_argv(inv, t, src, part / label, sudo=spec.sudo)),
+            desc=f"mirror {label} ({t.host})",
+            timeout_s=tool_timeout(job),
+            ok_codes=RSYNC_OK,
+            check=False,
+            inherit_fds=True,
+        )
+        for label, t, src in items
+    ]
+    sources = {label: [f"{t.host}:{s}" for s in src] for label, t, src in items}
+    return [label for label, *_ in items], cmds, sources
+
+
+def job_steps(
+    inv: Inventory, job: BackupJob, repos: dict[str, restic.Repo], sd: Path
+) -> tuple[Step, ...]:
+    """What runs inside one restic job's process group, in order."""
+    part, final = stage.partial_dir(sd, job.name), stage.final_dir(sd, job.name)
+    mirror = job.kind in jobs.MIRROR_KINDS
+    steps: list[Step] = []
+    notes: dict[str, Any] = {}
+    labels: list[str] = []
+    producer: list[Step] = []
+    if job.kind in jobs.MIRROR_KINDS:
+        labels, cmds, notes["sources"] = _pulls(inv, job, part)
+        producer = [Fanout(tuple((c,) for c in cmds), parallel=inv.ssh.parallel, desc=PULL)]
+    elif job.kind == "config":
+        producer = [
+            Local(
+                "backup.copy-config",
+                {"job": job.name, "into": str(part)},
+                desc="encrypted, never decrypted",
+            )
+        ]
+    elif job.kind == "etcd-snapshot":
+        from ...talos.ops.plan import plan_etcd_snapshot
+
+        producer = list(plan_etcd_snapshot(inv, str(part / "etcd.snapshot")).steps)
+    steps.append(
+        Local(
+            "backup.begin",
+            {"state_dir": str(sd), "job": job.name, "mirror": mirror, "mirrors": labels},
+            desc=f"fill {part.name}/ (a mirror starts from the last complete copy)",
+        )
+    )
+    steps += producer
+    steps.append(
+        Local(
+            "backup.stage",
+            {"state_dir": str(sd), "job": job.name, "kind": job.kind, "notes": notes},
+            desc=f"write {stage.MANIFEST} + {stage.SUMMARY}, sync, rename to {final.name}/",
+        )
+    )
+    timeout = tool_timeout(job)
+    backups = tuple(
+        (
+            restic.unlock(r, inherit_fds=True),
+            restic.cmd(
+                r,
+                backup_args(inv, job, final),
+                desc=f"snapshot ({name}; exit 3 = incomplete, a failure)",
+                timeout_s=timeout,
+                inherit_fds=True,
+            ),
+        )
+        for name, r in repos.items()
+    )
+    forgets = tuple(
+        (
+            restic.cmd(
+                r,
+                forget_args(inv, job, dry_run=False),
+                desc=f"apply retention ({name})",
+                timeout_s=timeout,
+                inherit_fds=True,
+            ),
+        )
+        for name, r in repos.items()
+    )
+    # targets are independent repositories: restic runs for them side by side
+    steps.append(Fanout(backups, parallel=max(1, len(backups)), desc=BACKUP))
+    steps.append(Fanout(forgets, parallel=max(1, len(forgets)), desc=FORGET))
+    return tuple(steps)
+
+
+def plan_snapshot(
+    inv: Inventory,
+    selected: list[BackupJob],
+    repos: dict[str, dict[str, restic.Repo]],
+    sd: Path,
+    *,
+    due: bool = False,
+) -> Plan:
+    plan = Plan(f"back up {', '.join(j.name for j in selected) or 'nothing'}")
+    if not selected:
+        plan.note("no job is due" if due else "no enabled job")
+    plan.add(session.lock_step(sd))
+    for job in selected:
+        plan.add(
+            Local(
+                "backup.start",
+                {"job": job.name, "kind": job.kind, "deadline_s": job.spec.timeout},
+                desc="say so on a terminal",
+            )
+        )
+        if job.kind == "vzdump":
+            from ..producers import vzdump_job
+
+            plan.add(vzdump_job.step(inv, job))
+            plan.note("vzdump: Proxmox writes and prunes the archives; WARNINGS fail the job")
+        else:
+            plan.add(Job(job.name, job_steps(inv, job, repos[job.name], sd), job.spec.timeout))
+        record = {"job": job.name, "outcome": ResultOf(len(plan.steps) - 1)}
+        if job.uses_restic:  # restic exit 3: the snapshot it made is marked (restic #5288)
+            record["incomplete"] = f"restic tag --add {jobs.PARTIAL_TAG} <snapshot>"
+        plan.add(Local("backup.record", record, desc="state, log line"))
+    plan.add(session.metrics_step(inv))
+    plan.finally_steps.append(session.unlock_step(sd))
+    plan.secrets.extend(r.password for rs in repos.values() for r in rs.values())
+    return plan
