@@ -74,7 +74,7 @@ def _cases(tmp: Path) -> dict[str, dict[str, Any]]:
         "backup.snapshot": {"all": True},
         "backup.prune": {},
         "backup.verify": {},
-        "backup.restore": {"job": "cluster-config", "to": str(tmp / "restore")},
+        "backup.restore": {"job": "config", "to": str(tmp / "restore")},
         "backup.drill": {},
         "backup.install-timer": {"unit_dir": str(tmp / "units")},
         "tools.install": {},
@@ -91,6 +91,11 @@ EXPECTED_REFUSALS: dict[str, tuple[int, str]] = {
     "secrets.edit": (2, "age"),
     # nothing generated yet: apply says what to run first
     "talos.apply": (2, "run `inv talos.genconfig` first"),
+    # retention is restic's own decision (`forget --dry-run`): without the repository there is
+    # nothing to decide, and the real run fails the same way
+    "backup.prune": (1, "restic forget --dry-run on nas failed"),
+    # which snapshot to restore, and how much to verify, come from the repository too
+    "backup.restore": (1, "restic snapshots on nas failed"),
 }
 
 

@@ -55,12 +55,17 @@ def _password_env(target: str) -> str:
     return env_name(jobs.password_key(target))
 
 
-def plan_init(repos: dict[str, restic.Repo], initialised: dict[str, bool]) -> Plan:
+def plan_init(repos: dict[str, restic.Repo], initialised: dict[str, bool | str]) -> Plan:
+    """`initialised`: True, False, or why the target could not be asked (then planned as
+    fresh, and the note says so: a real run's `restic init` fails if it is still unreachable)."""
     plan = Plan("initialise restic targets")
     for name, r in repos.items():
-        if initialised.get(name):
+        state = initialised.get(name)
+        if state is True:
             plan.note(f"{name}: already a restic repository")
             continue
+        if isinstance(state, str):
+            plan.note(f"{name}: could not ask ({state}); planned as a new repository")
         plan.add(
             restic.cmd(
                 r,

@@ -31,7 +31,8 @@ def init(c: Context) -> Planned:
 
     def report(results: list[Any], json_out: bool) -> None:
         for n, r in repos.items():
-            say(f"{n}: {'already a repository' if known[n] else f'initialised {r.repository}'}")
+            done = "already a repository" if known[n] is True else f"initialised {r.repository}"
+            say(f"{n}: {done}")
 
     return Planned(plan.plan_init(repos, known), inv, report=report)
 

@@ -27,10 +27,15 @@ def probe(r: restic.Repo, args: Sequence[str], *, timeout_s: float = 600.0) -> r
     return restic.Result(proc.returncode, proc.stdout, proc.stderr)
 
 
-def is_repo(r: restic.Repo) -> bool:
+def is_repo(r: restic.Repo) -> bool | str:
+    """True: a repository; False: none there yet. A target that cannot be asked (host down, no
+    network) is the reason, as text: the plan is then made as for a fresh target and says so.
+    A wrong password is bad input whatever the target holds."""
     res = probe(r, ["cat", "config"], timeout_s=300)
     if res.outcome == "no-repo":
         return False
+    if res.outcome == "failed":
+        return f"restic cat config failed (exit {res.code}): {res.tail(2)}"
     access.check_result(r, res, "cat config")
     return True
 
