@@ -82,7 +82,9 @@ def test_shim_finds_the_repo_venv_without_activation(
     root.mkdir()
     sops = (REPO / ".sops.yaml").read_text()
     recipient = "age1qkkcm0hz3c044ac678sxvy39e3w66q2qwf6celw7a8pgsp2e8e3sdfcsmv"
-    (root / ".sops.yaml").write_text(sops.replace("age1REPLACE-WITH-YOUR-AGE-PUBLIC-KEY", recipient))
+    (root / ".sops.yaml").write_text(
+        sops.replace("age1REPLACE-WITH-YOUR-AGE-PUBLIC-KEY", recipient)
+    )
     monkeypatch.setenv("DOMUM_REPO_ROOT", str(root))
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
     env["PATH"] = "/usr/bin:/bin"  # no .venv/bin, as in cron or a fresh shell

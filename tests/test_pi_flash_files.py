@@ -194,9 +194,12 @@ def test_raspios_to_file_writes_cloud_init_into_fat(
     assert "local-hostname: domum-dns" in mtype(str(out), offset, "meta-data")
     net = yaml.safe_load(mtype(str(out), offset, "network-config"))["network"]
     assert net["ethernets"]["eth0"] == {  # the inventory's address, not DHCP
-        "dhcp4": False, "addresses": ["127.0.0.93/24"],
+        "dhcp4": False,
+        "addresses": ["127.0.0.93/24"],
         "routes": [{"to": "default", "via": "127.0.0.1"}],
-        "nameservers": {"addresses": ["127.0.0.1", "1.1.1.1"]}, "optional": True}
+        "nameservers": {"addresses": ["127.0.0.1", "1.1.1.1"]},
+        "optional": True,
+    }
     assert "wifis" not in net
     assert mtype(str(out), offset, "ssh") == ""
     cmdline = mtype(str(out), offset, "cmdline.txt")
@@ -211,8 +214,12 @@ def test_raspios_wifi_timezone_and_dhcp_from_the_inventory(
     _, offset = _rpios(flash_env, monkeypatch, http_server, None)
     path = Path(os.environ["DOMUM_INVENTORY"])
     data = yaml.safe_load(path.read_text())
-    data["raspios"] = {"timezone": "Europe/Berlin", "locale": "de_DE.UTF-8", "keyboard": "de",
-                       "wifi": {"ssid": "domum-iot", "country": "DE", "hidden": True}}
+    data["raspios"] = {
+        "timezone": "Europe/Berlin",
+        "locale": "de_DE.UTF-8",
+        "keyboard": "de",
+        "wifi": {"ssid": "domum-iot", "country": "DE", "hidden": True},
+    }
     data["nodes"][93]["raspios"] = {"dhcp": True, "timezone": "Europe/Vienna"}
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     psk = "correct horse battery"
@@ -229,11 +236,17 @@ def test_raspios_wifi_timezone_and_dhcp_from_the_inventory(
     net = yaml.safe_load(mtype(str(out), offset, "network-config"))["network"]
     assert net["ethernets"]["eth0"] == {"dhcp4": True, "optional": True}
     assert net["wifis"]["wlan0"] == {
-        "dhcp4": True, "regulatory-domain": "DE", "optional": True,
-        "access-points": {"domum-iot": {"password": psk, "hidden": True}}}
+        "dhcp4": True,
+        "regulatory-domain": "DE",
+        "optional": True,
+        "access-points": {"domum-iot": {"password": psk, "hidden": True}},
+    }
     ud = yaml.safe_load(mtype(str(out), offset, "user-data"))
     assert (ud["timezone"], ud["locale"], ud["keyboard"]) == (
-        "Europe/Vienna", "de_DE.UTF-8", {"model": "pc105", "layout": "de"})
+        "Europe/Vienna",
+        "de_DE.UTF-8",
+        {"model": "pc105", "layout": "de"},
+    )
 
 
 def test_wrong_sha256_fails_deletes_download_and_writes_nothing(
@@ -276,17 +289,22 @@ def test_dry_run_refuses_a_url_the_downloader_would_refuse(flash_env: Path, imag
 
 def test_a_text_file_is_refused_as_image_unless_forced(flash_env: Path) -> None:
     text = flash_env / "cmdline.txt"
-    text.write_text("console=serial0,115200 console=tty1 root=PARTUUID=4e6a rootfstype=ext4 rootwait\n")
+    text.write_text(
+        "console=serial0,115200 console=tty1 root=PARTUUID=4e6a rootfstype=ext4 rootwait\n"
+    )
     out = flash_env / "sd.img"
     proc = run_inv("pi.flash", "--node", "92", "--image", str(text), "--device", str(out), "--yes")
     assert proc.returncode == 4, proc.stderr
     assert "not a disk image: found text ('console=serial0" in proc.stderr
     assert "pass --force" in proc.stderr and "Traceback" not in proc.stderr
     assert not out.exists()
-    forced = run_inv("pi.flash", "--node", "92", "--image", str(text), "--device", str(out),
-                     "--yes", "--force")
+    forced = run_inv(
+        "pi.flash", "--node", "92", "--image", str(text), "--device", str(out), "--yes", "--force"
+    )
     assert forced.returncode == 0, forced.stderr
     assert out.read_bytes() == text.read_bytes()
+
+
 @pytest.mark.parametrize("dry_run", [False, True])
 def test_missing_image_or_device_is_bad_input(flash_env: Path, dry_run: bool) -> None:
     """Typos are exit 2 (bad input), in the real run and the dry run alike."""

@@ -110,9 +110,7 @@ def test_image_for_talos_pi_is_factory_raw_zst_with_default_schematic() -> None:
     inv = load()
     spec = resolve_image(inv, 92)
     factory, version = inv.cluster.image_factory, inv.cluster.talos_version
-    assert (
-        spec.source == f"{factory}/image/{NODE92_SCHEMATIC_ID}/{version}/metal-arm64.raw.zst"
-    )
+    assert spec.source == f"{factory}/image/{NODE92_SCHEMATIC_ID}/{version}/metal-arm64.raw.zst"
     assert spec.trust_on_first_use and spec.sha256 is None and spec.origin == "image-factory"
 
 
@@ -259,8 +257,11 @@ def test_firstboot_from_inventory_static_by_default_overrides_per_node() -> None
     from domum_tasks.pi.flash.cloudinit import from_inventory
 
     data = yaml.safe_load(LOOPBACK_INVENTORY.read_text())
-    data["raspios"] = {"timezone": "Europe/Berlin", "keyboard": "de",
-                       "wifi": {"ssid": "lab", "country": "DE"}}
+    data["raspios"] = {
+        "timezone": "Europe/Berlin",
+        "keyboard": "de",
+        "wifi": {"ssid": "lab", "country": "DE"},
+    }
     data["nodes"][94]["raspios"] = {"keyboard": "us", "dhcp": True}
     inv = Inventory.model_validate(data)
     b93 = from_inventory(inv, 93, [PUBKEY], wifi_psk="12345678")
@@ -329,6 +330,8 @@ def test_disk_images_pass() -> None:
     fat[446:510] = bytes(range(64))
     fat[510:512] = b"\x55\xaa"
     assert image_problem(bytes(fat)) == "a FAT filesystem (one partition, not a whole disk)"
+
+
 def test_plan_for_a_new_image_file_erases_nothing() -> None:
     new = TargetFacts(path="/tmp/out.img", kind="missing")
     steps = json.loads(plan_flash(_input(device="/tmp/out.img", target=new)).to_json())

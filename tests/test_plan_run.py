@@ -221,7 +221,7 @@ def test_text_plan_shows_no_python_reprs() -> None:
                 "verify": True,
                 "endpoints": ["127.0.0.90", "127.0.0.91"],
             },
-        ),  # fmt: skip
+        ),
         PveCall("POST", "/nodes/pve1/qemu", {"vmid": 190, "agent": 1}),
     )
     text = render_text(plan)

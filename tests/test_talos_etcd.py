@@ -33,10 +33,10 @@ def test_verify_bytes_ok_and_info() -> None:
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda d: d[:-1], "size"),                                  # truncated
-        (lambda d: d[:-32], "size"),                                 # trailer stripped
-        (lambda d: d[:100] + b"X" + d[101:], "trailer mismatch"),    # bit rot
-        (lambda d: d[:-32] + bytes(32), "trailer mismatch"),         # wrong trailer
+        (lambda d: d[:-1], "size"),  # truncated
+        (lambda d: d[:-32], "size"),  # trailer stripped
+        (lambda d: d[:100] + b"X" + d[101:], "trailer mismatch"),  # bit rot
+        (lambda d: d[:-32] + bytes(32), "trailer mismatch"),  # wrong trailer
         (lambda d: b"", "size 0"),
     ],
 )
@@ -65,29 +65,58 @@ def test_finalize_never_leaves_bad_file_under_final_name(tmp_path: Path) -> None
 def real_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Start Debian's etcd on loopback, write keys, `etcdctl snapshot save` (trailer included)."""
     if not shutil.which("etcd") or not shutil.which("etcdctl"):
-        pytest.skip("etcd-server/etcd-client not installed (apt-get install etcd-server etcd-client)")
+        pytest.skip(
+            "etcd-server/etcd-client not installed (apt-get install etcd-server etcd-client)"
+        )
     tmp = tmp_path_factory.mktemp("etcd")
     url, peer = f"http://127.0.0.1:{CLIENT_PORT}", f"http://127.0.0.1:{PEER_PORT}"
     log = (tmp / "etcd.log").open("w")
     proc = subprocess.Popen(
-        ["etcd", "--name", "t", "--data-dir", str(tmp / "data"), "--listen-client-urls", url,
-         "--advertise-client-urls", url, "--listen-peer-urls", peer,
-         "--initial-advertise-peer-urls", peer, "--initial-cluster", f"t={peer}",
-         "--listen-metrics-urls", ""],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            "etcd",
+            "--name",
+            "t",
+            "--data-dir",
+            str(tmp / "data"),
+            "--listen-client-urls",
+            url,
+            "--advertise-client-urls",
+            url,
+            "--listen-peer-urls",
+            peer,
+            "--initial-advertise-peer-urls",
+            peer,
+            "--initial-cluster",
+            f"t={peer}",
+            "--listen-metrics-urls",
+            "",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     env = {**os.environ, "ETCDCTL_API": "3"}
     ctl = ["etcdctl", f"--endpoints={url}"]
     try:
         for _ in range(100):
-            if subprocess.run([*ctl, "endpoint", "health"], env=env, capture_output=True).returncode == 0:
+            if (
+                subprocess.run(
+                    [*ctl, "endpoint", "health"], env=env, capture_output=True
+                ).returncode
+                == 0
+            ):
                 break
             time.sleep(0.1)
         for i in range(20):
-            subprocess.run([*ctl, "put", f"/registry/k{i}", "v" * 200], env=env, check=True,
-                           capture_output=True)
+            subprocess.run(
+                [*ctl, "put", f"/registry/k{i}", "v" * 200],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
         raw = tmp / "raw.db"
-        subprocess.run([*ctl, "snapshot", "save", str(raw)], env=env, check=True, capture_output=True)
+        subprocess.run(
+            [*ctl, "snapshot", "save", str(raw)], env=env, check=True, capture_output=True
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -103,14 +132,21 @@ def test_real_etcd_snapshot_verifies(real_snapshot: Path) -> None:
     info = etcd.verify_snapshot_file(real_snapshot)
     assert info.size == real_snapshot.stat().st_size and info.size % 512 == 32
     # etcdctl reads the same file as a database (it ignores the trailer)
-    out = subprocess.run(["etcdctl", "snapshot", "status", str(real_snapshot), "-w", "json"],
-                         env={**os.environ, "ETCDCTL_API": "3"}, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        ["etcdctl", "snapshot", "status", str(real_snapshot), "-w", "json"],
+        env={**os.environ, "ETCDCTL_API": "3"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert '"totalKey"' in out.stdout
 
 
 def test_task_saves_and_verifies_real_snapshot(
-    real_snapshot: Path, fake_cli, cluster_dir: Path, capsys: pytest.CaptureFixture[str],  # type: ignore[no-untyped-def]  # noqa: F811
+    real_snapshot: Path,
+    fake_cli,
+    cluster_dir: Path,
+    capsys: pytest.CaptureFixture[str],  # type: ignore[no-untyped-def]  # noqa: F811
 ) -> None:
     from domum_tasks.talos.ops.tasks import etcd_snapshot
 
@@ -126,7 +162,10 @@ def test_task_saves_and_verifies_real_snapshot(
 
 
 def test_task_rejects_corrupted_snapshot(
-    real_snapshot: Path, fake_cli, cluster_dir: Path, tmp_path: Path,  # type: ignore[no-untyped-def]  # noqa: F811
+    real_snapshot: Path,
+    fake_cli,
+    cluster_dir: Path,
+    tmp_path: Path,  # type: ignore[no-untyped-def]  # noqa: F811
 ) -> None:
     from domum_tasks.talos.ops.tasks import etcd_snapshot
 
@@ -142,7 +181,9 @@ def test_task_rejects_corrupted_snapshot(
     assert list((cluster_dir / "backups").iterdir()) == []
 
 
-def test_task_dry_run_json(fake_cli: Any, cluster_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+def test_task_dry_run_json(
+    fake_cli: Any, cluster_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:  # noqa: F811
     import json
 
     from domum_tasks.talos.ops.tasks import etcd_snapshot

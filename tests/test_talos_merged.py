@@ -32,8 +32,15 @@ def expectation(path: Path) -> str:
 
 
 def test_corpus_covers_every_kind_domum_writes() -> None:
-    kinds = {"HostnameConfig", "Layer2VIPConfig", "LinkAliasConfig", "LinkConfig",
-             "ResolverConfig", "TimeSyncConfig", "WatchdogTimerConfig"}
+    kinds = {
+        "HostnameConfig",
+        "Layer2VIPConfig",
+        "LinkAliasConfig",
+        "LinkConfig",
+        "ResolverConfig",
+        "TimeSyncConfig",
+        "WatchdogTimerConfig",
+    }
     assert kinds <= set(rules.KIND_RULES)
     broken = [p.stem for p in CASES if expectation(p) != "valid"]
     for prefix in ("hostname", "vip", "alias", "link", "route", "resolver", "timesync", "watchdog"):
@@ -55,7 +62,10 @@ def test_domum_rules_on_the_corpus(path: Path) -> None:
 def test_stand_in_validate_on_the_corpus(path: Path, fake_cli: Any, tmp_path: Path) -> None:
     proc = subprocess.run(
         ["talosctl", "validate", "--config", str(path), "--mode", "metal"],
-        capture_output=True, text=True, timeout=30, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
     )
     want = expectation(path)
     if want == "valid":
@@ -68,7 +78,10 @@ def test_stand_in_apply_config_rejects_what_the_node_rejects(fake_cli: Any, tmp_
     bad = CORPUS / "hostname-auto-beside-hostname.yaml"
     proc = subprocess.run(
         ["talosctl", "apply-config", "--insecure", "--nodes", "127.0.0.90", "--file", str(bad)],
-        capture_output=True, text=True, timeout=30, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
     )
     assert proc.returncode == 1
     assert "InvalidArgument desc = configuration validation failed" in proc.stderr
@@ -77,7 +90,10 @@ def test_stand_in_apply_config_rejects_what_the_node_rejects(fake_cli: Any, tmp_
     good = CORPUS / "valid-controlplane.yaml"
     subprocess.run(
         ["talosctl", "apply-config", "--insecure", "--nodes", "127.0.0.90", "--file", str(good)],
-        check=True, capture_output=True, timeout=30, cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        timeout=30,
+        cwd=tmp_path,
     )
     assert "127.0.0.90" in fake_cli.state["applied"]
 
@@ -86,24 +102,41 @@ def test_stand_in_apply_config_rejects_what_the_node_rejects(fake_cli: Any, tmp_
 
 
 def test_strategic_merge_appends_lists_replaces_subnets_and_deletes() -> None:
-    base = {"machine": {"certSANs": ["a"], "kubelet": {"x": 1}},
-            "cluster": {"network": {"podSubnets": ["10.244.0.0/16"]}}}
-    patch = {"machine": {"certSANs": ["b"], "kubelet": {"$patch": "delete"}},
-             "cluster": {"network": {"podSubnets": ["10.42.0.0/16"]}}}
+    base = {
+        "machine": {"certSANs": ["a"], "kubelet": {"x": 1}},
+        "cluster": {"network": {"podSubnets": ["10.244.0.0/16"]}},
+    }
+    patch = {
+        "machine": {"certSANs": ["b"], "kubelet": {"$patch": "delete"}},
+        "cluster": {"network": {"podSubnets": ["10.42.0.0/16"]}},
+    }
     out = merged.strategic_merge(base, patch)
-    assert out == {"machine": {"certSANs": ["a", "b"]},
-                   "cluster": {"network": {"podSubnets": ["10.42.0.0/16"]}}}
+    assert out == {
+        "machine": {"certSANs": ["a", "b"]},
+        "cluster": {"network": {"podSubnets": ["10.42.0.0/16"]}},
+    }
 
 
 def test_typed_documents_merge_by_kind_and_name() -> None:
-    docs = [{"version": "v1alpha1"}, {"apiVersion": "v1alpha1", "kind": "HostnameConfig", "auto": "stable"}]
-    out = merged.merge_documents(docs, [
-        {"apiVersion": "v1alpha1", "kind": "HostnameConfig", "hostname": "h"},
-        {"apiVersion": "v1alpha1", "kind": "LinkConfig", "name": "a", "up": True},
-        {"apiVersion": "v1alpha1", "kind": "LinkConfig", "name": "b"},
-        {"apiVersion": "v1alpha1", "kind": "LinkConfig", "name": "a", "mtu": 9000},
-    ])
-    assert out[1] == {"apiVersion": "v1alpha1", "kind": "HostnameConfig", "auto": "stable", "hostname": "h"}
+    docs = [
+        {"version": "v1alpha1"},
+        {"apiVersion": "v1alpha1", "kind": "HostnameConfig", "auto": "stable"},
+    ]
+    out = merged.merge_documents(
+        docs,
+        [
+            {"apiVersion": "v1alpha1", "kind": "HostnameConfig", "hostname": "h"},
+            {"apiVersion": "v1alpha1", "kind": "LinkConfig", "name": "a", "up": True},
+            {"apiVersion": "v1alpha1", "kind": "LinkConfig", "name": "b"},
+            {"apiVersion": "v1alpha1", "kind": "LinkConfig", "name": "a", "mtu": 9000},
+        ],
+    )
+    assert out[1] == {
+        "apiVersion": "v1alpha1",
+        "kind": "HostnameConfig",
+        "auto": "stable",
+        "hostname": "h",
+    }
     assert [d.get("name") for d in out[2:]] == ["a", "b"] and out[2]["mtu"] == 9000
 
 
@@ -117,8 +150,9 @@ def test_the_old_hostname_patch_breaks_every_node() -> None:
     assert problems[0].startswith("node 90 (domum-cp1): HostnameConfig: ")
 
 
-@pytest.mark.parametrize("inventory", [REPO / "config" / "domum.yaml", LOOPBACK_INVENTORY],
-                         ids=["embedded", "loopback"])
+@pytest.mark.parametrize(
+    "inventory", [REPO / "config" / "domum.yaml", LOOPBACK_INVENTORY], ids=["embedded", "loopback"]
+)
 def test_inv_check_runs_the_merged_check(inventory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOMUM_INVENTORY", str(inventory))
     found = [f for f in check_talos(load_with_findings()) if f.subject.startswith("merged config")]
@@ -135,30 +169,44 @@ def test_inv_check_reports_a_broken_merged_config(monkeypatch: pytest.MonkeyPatc
         return [{**d, "name": "lan1"} if d.get("kind") in renamed else d for d in docs]
 
     monkeypatch.setattr(patches, "node_docs", vip_on_a_missing_link)
-    errors = [f for f in check_talos(load_with_findings()) if f.severity == "error"
-              and f.subject.startswith("merged config")]
+    errors = [
+        f
+        for f in check_talos(load_with_findings())
+        if f.severity == "error" and f.subject.startswith("merged config")
+    ]
     cps = load().controlplanes
     assert [f.subject for f in errors] == [
-        f"merged config node {i} ({n.hostname})" for i, n in cps.items()]
-    assert all("link 'lan0' is neither a configured link nor a LinkAliasConfig alias" in f.message
-               for f in errors)
+        f"merged config node {i} ({n.hostname})" for i, n in cps.items()
+    ]
+    assert all(
+        "link 'lan0' is neither a configured link nor a LinkAliasConfig alias" in f.message
+        for f in errors
+    )
 
 
-def test_genconfig_refuses_a_broken_merged_config(monkeypatch: pytest.MonkeyPatch,
-                                                   tmp_path: Path) -> None:
+def test_genconfig_refuses_a_broken_merged_config(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from domum_tasks.talos.genconfig.tasks import genconfig
 
     real = patches.node_docs
-    monkeypatch.setattr(patches, "node_docs", lambda inv, i, n: [
-        {**d, "timeout": "2s"} if d.get("kind") == "WatchdogTimerConfig" else d
-        for d in real(inv, i, n)])
+    monkeypatch.setattr(
+        patches,
+        "node_docs",
+        lambda inv, i, n: [
+            {**d, "timeout": "2s"} if d.get("kind") == "WatchdogTimerConfig" else d
+            for d in real(inv, i, n)
+        ],
+    )
     monkeypatch.setenv("DOMUM_REPO_ROOT", str(tmp_path))
     monkeypatch.setenv("DOMUM_TALOS_SCHEMA_DIR", str(tmp_path))  # no schema: warning only
     with pytest.raises(Exit) as exc:
         genconfig(Context(), dry_run=True)
     assert exc.value.code == 2
-    assert "node 90 (domum-cp1): WatchdogTimerConfig: watchdog timeout: minimum value is 10s" in str(
-        exc.value.message)
+    assert (
+        "node 90 (domum-cp1): WatchdogTimerConfig: watchdog timeout: minimum value is 10s"
+        in str(exc.value.message)
+    )
     assert not (tmp_path / patches.PATCH_DIR).exists()  # refused before writing anything
 
 

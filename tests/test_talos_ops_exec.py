@@ -31,9 +31,17 @@ def cluster_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
         inventory = root / "config" / "domum.yaml"
         inventory.write_text(LOOPBACK_INVENTORY.read_text())
         monkeypatch.setenv("DOMUM_INVENTORY", str(inventory))
-    cfg = {"context": "domum", "contexts": {"domum": {
-        "endpoints": ["127.0.0.90", "127.0.0.91", "127.0.0.96"],
-        "ca": "Y2E=", "crt": "Y3J0", "key": "a2V5"}}}
+    cfg = {
+        "context": "domum",
+        "contexts": {
+            "domum": {
+                "endpoints": ["127.0.0.90", "127.0.0.91", "127.0.0.96"],
+                "ca": "Y2E=",
+                "crt": "Y3J0",
+                "key": "a2V5",
+            }
+        },
+    }
     (root / "clusterconfig" / "talosconfig").write_text(yaml.safe_dump(cfg))
     monkeypatch.chdir(root)
     monkeypatch.setenv("DOMUM_REPO_ROOT", str(root))
@@ -63,21 +71,26 @@ def test_upgrade_stops_at_unhealthy_node_and_resumes_flux(
     assert [nodes_of(c) for c in talos_calls(fake_cli, "upgrade")] == ["127.0.0.90", "127.0.0.91"]
     flux = [c[1:4] for c in fake_cli.calls_of("flux")]
     assert flux == [["get", "kustomizations", "--all-namespaces"]] + [
-        [verb, "kustomization", name] for verb in ("suspend", "resume")
-        for name in ("flux-system", "infrastructure", "apps")]
+        [verb, "kustomization", name]
+        for verb in ("suspend", "resume")
+        for name in ("flux-system", "infrastructure", "apps")
+    ]
     assert not any(k["suspended"] for k in fake_cli.state["kustomizations"])
     # the installer comes from the inventory's schematic + version, not from the node
     image = talos_calls(fake_cli, "upgrade")[0]
     assert image[image.index("--image") + 1] == (
         "factory.talos.dev/metal-installer/"
-        "3a94974759203b1a5bd3fffa1d9509a1d1c39c6162a7a95b17aa124e7267eead:v1.13.9")  # rpi_generic+watchdog
+        "3a94974759203b1a5bd3fffa1d9509a1d1c39c6162a7a95b17aa124e7267eead:v1.13.9"
+    )  # rpi_generic+watchdog
 
 
 def test_upgrade_happy_path_single_node(fake_cli: Any, cluster_dir: Path) -> None:
     T.upgrade(Context(), node="97", offline=True)
     assert [nodes_of(c) for c in talos_calls(fake_cli, "upgrade")] == ["127.0.0.97"]
     assert len(talos_calls(fake_cli, "health")) == 2  # pre-check + gate
-    assert fake_cli.state["upgraded"]["127.0.0.97"].startswith("factory.talos.dev/metal-installer/249d")
+    assert fake_cli.state["upgraded"]["127.0.0.97"].startswith(
+        "factory.talos.dev/metal-installer/249d"
+    )
     assert not any(k["suspended"] for k in fake_cli.state["kustomizations"])
 
 
@@ -88,8 +101,10 @@ def test_upgrade_skips_nodes_already_at_target_and_rerun_resumes(
     from domum_tasks.talos.ops import schematics
 
     inv = load()
-    want = {str(inv.nodes[i].ip): r.id for i, r in
-            schematics.resolve(inv, inv.talos_nodes, offline=True).items()}
+    want = {
+        str(inv.nodes[i].ip): r.id
+        for i, r in schematics.resolve(inv, inv.talos_nodes, offline=True).items()
+    }
     # cp1 runs the target already; cp2 runs an old version; x (97) booted another schematic
     fake_cli.set_state(
         schematics={**want, "127.0.0.97": "0" * 64},
@@ -120,7 +135,11 @@ def test_upgrade_rerun_after_a_failure_continues_where_it_stopped(
     fake_cli.clear()
     T.upgrade(Context(), wait_timeout="1m", offline=True)
     assert [nodes_of(c) for c in talos_calls(fake_cli, "upgrade")] == [
-        "127.0.0.96", "127.0.0.92", "127.0.0.97", "127.0.0.98"]
+        "127.0.0.96",
+        "127.0.0.92",
+        "127.0.0.97",
+        "127.0.0.98",
+    ]
 
 
 def test_upgrade_unhealthy_before_start_touches_no_node(fake_cli: Any, cluster_dir: Path) -> None:
@@ -140,7 +159,10 @@ def test_upgrade_dry_run_json_changes_nothing(
     steps = json.loads(capsys.readouterr().out)
     assert steps[0]["argv"][:4] == ["flux", "suspend", "kustomization", "flux-system"]
     assert steps[-1]["finally"] is True and steps[-1]["argv"][1:4] == [
-        "resume", "kustomization", "apps"]
+        "resume",
+        "kustomization",
+        "apps",
+    ]
     assert {c[1] for c in fake_cli.calls} <= {"version", "get"}  # read-only probes only
     assert "upgraded" not in fake_cli.state
 
@@ -154,14 +176,18 @@ OPERATOR_KS = [
 
 
 def _suspended(fake_cli: Any) -> dict[str, bool]:
-    return {f"{k['namespace']}/{k['name']}": k["suspended"]
-            for k in fake_cli.state["kustomizations"]}
+    return {
+        f"{k['namespace']}/{k['name']}": k["suspended"] for k in fake_cli.state["kustomizations"]
+    }
 
 
 @pytest.mark.parametrize("fails", [False, True])
 def test_upgrade_leaves_operator_suspended_kustomization_suspended(
-    fake_cli: Any, cluster_dir: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str], fails: bool,
+    fake_cli: Any,
+    cluster_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fails: bool,
 ) -> None:
     from domum_tasks.talos.ops import glue as ops_glue
 
@@ -170,8 +196,11 @@ def test_upgrade_leaves_operator_suspended_kustomization_suspended(
         fake_cli.set_state(unhealthy_after={"upgrade": ["127.0.0.91"]})
     during: list[dict[str, bool]] = []
     mark = ops_glue.Progress.mark
-    monkeypatch.setattr(ops_glue.Progress, "mark",
-                        lambda self, args: (during.append(_suspended(fake_cli)), mark(self, args)))
+    monkeypatch.setattr(
+        ops_glue.Progress,
+        "mark",
+        lambda self, args: (during.append(_suspended(fake_cli)), mark(self, args)),
+    )
     if fails:
         with pytest.raises(Exit) as exc:
             T.upgrade(Context(), wait_timeout="1m", offline=True)
@@ -183,20 +212,35 @@ def test_upgrade_leaves_operator_suspended_kustomization_suspended(
     assert len(during) == (2 if fails else 6)
     # afterwards, only what the upgrade suspended was resumed
     assert _suspended(fake_cli) == {
-        "flux-system/flux-system": False, "apps/media": True, "apps/web": False}
-    touched = [(c[1], c[3], c[c.index("--namespace") + 1]) for c in fake_cli.calls_of("flux")
-               if c[1] in ("suspend", "resume")]
-    assert touched == [(v, n, ns) for v in ("suspend", "resume")
-                       for n, ns in (("flux-system", "flux-system"), ("web", "apps"))]
+        "flux-system/flux-system": False,
+        "apps/media": True,
+        "apps/web": False,
+    }
+    touched = [
+        (c[1], c[3], c[c.index("--namespace") + 1])
+        for c in fake_cli.calls_of("flux")
+        if c[1] in ("suspend", "resume")
+    ]
+    assert touched == [
+        (v, n, ns)
+        for v in ("suspend", "resume")
+        for n, ns in (("flux-system", "flux-system"), ("web", "apps"))
+    ]
     assert "left suspended: apps/media" in capsys.readouterr().out
 
 
 def test_upgrade_refuses_when_kustomizations_cannot_be_listed(
     fake_cli: Any, cluster_dir: Path
 ) -> None:
-    fake_cli.set_state(kustomizations=OPERATOR_KS, fail={"flux get kustomizations": {
-        "message": 'Get "https://127.0.0.90:6443/apis": dial tcp 127.0.0.90:6443: connect: '
-                   "connection refused"}})
+    fake_cli.set_state(
+        kustomizations=OPERATOR_KS,
+        fail={
+            "flux get kustomizations": {
+                "message": 'Get "https://127.0.0.90:6443/apis": dial tcp 127.0.0.90:6443: connect: '
+                "connection refused"
+            }
+        },
+    )
     with pytest.raises(Exit) as exc:
         T.upgrade(Context(), wait_timeout="1m", offline=True)
     message = str(exc.value.message)
@@ -238,8 +282,14 @@ def test_upgrade_without_flux_installed_plans_all_with_a_note_then_exits_3(
 def test_bootstrap_on_bootstrapped_cluster_is_a_noop(
     fake_cli: Any, cluster_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    members = [{"hostname": h, "ip": ip, "type": "controlplane"} for h, ip in (
-        ("domum-cp1", "127.0.0.90"), ("domum-cp2", "127.0.0.91"), ("domum-cp3", "127.0.0.96"))]
+    members = [
+        {"hostname": h, "ip": ip, "type": "controlplane"}
+        for h, ip in (
+            ("domum-cp1", "127.0.0.90"),
+            ("domum-cp2", "127.0.0.91"),
+            ("domum-cp3", "127.0.0.96"),
+        )
+    ]
     fake_cli.set_state(bootstrapped=True, members=members)
     T.bootstrap(Context(), deadline="30s")
     out = capsys.readouterr().out
@@ -263,7 +313,9 @@ def test_bootstrap_answered_already_exists_is_a_noop(
     fake_cli: Any, cluster_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # etcd members unreadable on every control plane (e.g. timeouts), yet bootstrapped
-    fake_cli.set_state(bootstrapped=True, fail={"etcd members": {"message": "i/o timeout", "times": 3}})
+    fake_cli.set_state(
+        bootstrapped=True, fail={"etcd members": {"message": "i/o timeout", "times": 3}}
+    )
     T.bootstrap(Context(), deadline="30s")
     out = capsys.readouterr().out
     assert "assuming not bootstrapped" in out and "talosctl answered AlreadyExists" in out
@@ -271,16 +323,18 @@ def test_bootstrap_answered_already_exists_is_a_noop(
     assert nodes_of(boot) == "127.0.0.90" and boot[boot.index("--endpoints") + 1] == "127.0.0.90"
 
 
-def test_bootstrap_fresh_then_retry_after_transient_failure(fake_cli: Any, cluster_dir: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bootstrap_fresh_then_retry_after_transient_failure(
+    fake_cli: Any, cluster_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import dataclasses
 
     from domum_tasks import taskutil
 
     slept: list[float] = []
     real = taskutil.executor
-    monkeypatch.setattr(taskutil, "executor", lambda **k: dataclasses.replace(
-        real(**k), sleep=slept.append))
+    monkeypatch.setattr(
+        taskutil, "executor", lambda **k: dataclasses.replace(real(**k), sleep=slept.append)
+    )
     fake_cli.set_state(fail={"bootstrap": {"message": "connection refused", "times": 2}})
     T.bootstrap(Context(), deadline="5m")
     assert fake_cli.state["bootstrapped"] is True
@@ -294,7 +348,13 @@ def test_apply_all_insecure(fake_cli: Any, cluster_dir: Path) -> None:
     T.apply(Context(), all=True, insecure=True)
     calls = talos_calls(fake_cli, "apply-config")
     assert [nodes_of(c) for c in calls] == [
-        "127.0.0.90", "127.0.0.91", "127.0.0.96", "127.0.0.92", "127.0.0.97", "127.0.0.98"]
+        "127.0.0.90",
+        "127.0.0.91",
+        "127.0.0.96",
+        "127.0.0.92",
+        "127.0.0.97",
+        "127.0.0.98",
+    ]
 
 
 def test_apply_without_generated_config_is_a_config_error(fake_cli: Any, cluster_dir: Path) -> None:
@@ -318,7 +378,8 @@ def test_kubeconfig_health_upgrade_k8s(
     T.health(Context(), json=True)
     rows = json.loads(capsys.readouterr().out)
     assert [(r["node"], r["version"], r["ready"]) for r in rows] == [
-        (i, "v1.13.9", "ok") for i in (90, 91, 92, 96, 97, 98)]
+        (i, "v1.13.9", "ok") for i in (90, 91, 92, 96, 97, 98)
+    ]
 
 
 def test_health_failure_still_shows_table(
@@ -332,8 +393,9 @@ def test_health_failure_still_shows_table(
     assert rows[92]["ready"] == "not ready" and rows[90]["ready"] == "ok"
 
 
-def test_reset_needs_yes_then_runs(fake_cli: Any, cluster_dir: Path,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reset_needs_yes_then_runs(
+    fake_cli: Any, cluster_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import io
     import sys
 
@@ -344,7 +406,9 @@ def test_reset_needs_yes_then_runs(fake_cli: Any, cluster_dir: Path,
     power_tasks.reset(Context(), node="92", yes=True)
     assert fake_cli.state["reset"] == ["127.0.0.92"]
     assert "--graceful=true" in talos_calls(fake_cli, "reset")[-1]
-    power_tasks.reset(Context(), node="97", yes=True, graceful=False)  # --no-graceful reaches talosctl
+    power_tasks.reset(
+        Context(), node="97", yes=True, graceful=False
+    )  # --no-graceful reaches talosctl
     assert "--graceful=false" in talos_calls(fake_cli, "reset")[-1]
 
 
@@ -361,20 +425,38 @@ def test_fake_flux_table_parses_and_suspend_by_name_is_scoped(
     fake_cli.set_state(kustomizations=OPERATOR_KS)
     found, err = facts.probe_kustomizations(inv)
     assert err == "" and [(k.ref, k.suspended) for k in found or []] == [
-        ("flux-system/flux-system", False), ("apps/media", True), ("apps/web", False)]
+        ("flux-system/flux-system", False),
+        ("apps/media", True),
+        ("apps/web", False),
+    ]
     # by name, the namespace decides: `web` is not in flux-system
-    proc = subprocess.run(A.flux(inv, "suspend", "kustomization", "web"),
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        A.flux(inv, "suspend", "kustomization", "web"), capture_output=True, text=True
+    )
     assert proc.returncode == 1 and '"web" not found' in proc.stderr
     subprocess.run(A.flux(inv, "suspend", "kustomization", "web", namespace="apps"), check=True)
     assert _suspended(fake_cli) == {
-        "flux-system/flux-system": False, "apps/media": True, "apps/web": True}
-    table = subprocess.run(A.flux(inv, "get", "kustomizations", "--all-namespaces"),
-                           capture_output=True, text=True, check=True).stdout
+        "flux-system/flux-system": False,
+        "apps/media": True,
+        "apps/web": True,
+    }
+    table = subprocess.run(
+        A.flux(inv, "get", "kustomizations", "--all-namespaces"),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     # flux's tablewriter layout: cells padded to the column width, each followed by a tab
     lines = table.splitlines()
     assert [c.strip() for c in lines[0].split("\t")] == [
-        "NAMESPACE", "NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE", ""]
+        "NAMESPACE",
+        "NAME",
+        "REVISION",
+        "SUSPENDED",
+        "READY",
+        "MESSAGE",
+        "",
+    ]
     assert len({tuple(len(c) for c in line.split("\t")) for line in lines}) == 1
     assert "\tmain@sha1:3f2e9c1d\t" in lines[1]  # hex truncated like flux's TruncateHex
 

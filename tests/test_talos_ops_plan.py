@@ -129,7 +129,9 @@ def test_apply_insecure_uses_node_as_endpoint_and_all_is_rolling() -> None:
         assert flag(a, "--endpoints") == flag(a, "--nodes")
     assert flag(argvs[0], "--file") == "clusterconfig/domum-domum-cp1.yaml"
     assert any("inv talos.genconfig" in n for n in plan.notes)  # files do not exist
-    secure = cmds(P.plan_apply(INV, [92], mode="no-reboot", existing=["clusterconfig/domum-domum-xr2.yaml"]))
+    secure = cmds(
+        P.plan_apply(INV, [92], mode="no-reboot", existing=["clusterconfig/domum-domum-xr2.yaml"])
+    )
     assert "--insecure" not in secure[0] and flag(secure[0], "--mode") == "no-reboot"
     assert flag(secure[0], "--endpoints") == "127.0.0.90,127.0.0.91,127.0.0.96"
 
@@ -162,7 +164,13 @@ def test_upgrade_plan_shape() -> None:
     assert kinds[1] == ("Cmd", ("talosctl", "health"))  # pre-check
     upgrades = [s for s in plan.steps if isinstance(s, Cmd) and s.argv[1] == "upgrade"]
     assert [flag(list(s.argv), "--nodes") for s in upgrades] == [
-        "127.0.0.90", "127.0.0.91", "127.0.0.96", "127.0.0.92", "127.0.0.97", "127.0.0.98"]
+        "127.0.0.90",
+        "127.0.0.91",
+        "127.0.0.96",
+        "127.0.0.92",
+        "127.0.0.97",
+        "127.0.0.98",
+    ]
     assert all(flag(list(s.argv), "--image") == images[90] for s in upgrades)
     # after every upgrade comes a health gate, before the next node's marker
     for i, s in enumerate(plan.steps):
@@ -171,21 +179,28 @@ def test_upgrade_plan_shape() -> None:
             assert isinstance(gate, Cmd) and gate.argv[1] == "health"
             assert flag(list(gate.argv), "--nodes") != flag(list(s.argv), "--nodes")
     assert [list(s.argv[:3]) for s in plan.finally_steps if isinstance(s, Cmd)] == [
-        ["flux", "resume", "kustomization"]]
+        ["flux", "resume", "kustomization"]
+    ]
     assert sum(isinstance(s, Local) for s in plan.steps) == 6
     assert_argv_valid(cmds(plan))
 
 
 def test_upgrade_skips_nodes_already_there_and_no_flux() -> None:
     images = {90: f"r/metal-installer/{SID}:v1.13.9", 92: f"r/metal-installer/{SID}:v1.13.9"}
-    facts = {90: NodeFacts(90, "domum-cp1", "127.0.0.90", version="v1.13.9", schematic=SID),
-             92: NodeFacts(92, "domum-xr2", "127.0.0.92", version="v1.13.8", schematic=SID)}
+    facts = {
+        90: NodeFacts(90, "domum-cp1", "127.0.0.90", version="v1.13.9", schematic=SID),
+        92: NodeFacts(92, "domum-xr2", "127.0.0.92", version="v1.13.8", schematic=SID),
+    }
     plan = P.plan_upgrade(INV, images, {90: SID, 92: SID}, facts, suspend_flux=False)
-    upgraded = [flag(list(s.argv), "--nodes") for s in plan.steps
-                if isinstance(s, Cmd) and s.argv[1] == "upgrade"]
+    upgraded = [
+        flag(list(s.argv), "--nodes")
+        for s in plan.steps
+        if isinstance(s, Cmd) and s.argv[1] == "upgrade"
+    ]
     assert upgraded == ["127.0.0.92"]
-    assert not plan.finally_steps and all(s.argv[0] != "flux" for s in plan.steps
-                                          if isinstance(s, Cmd))
+    assert not plan.finally_steps and all(
+        s.argv[0] != "flux" for s in plan.steps if isinstance(s, Cmd)
+    )
     nothing = P.plan_upgrade(INV, {90: images[90]}, {90: SID}, facts)
     assert nothing.steps == [] and not nothing.finally_steps
     assert "nothing to do" in nothing.notes[-1]
@@ -236,13 +251,18 @@ def test_probe_kustomizations_reads_all_namespaces_and_reports_failure() -> None
         return subprocess.CompletedProcess(argv, 0, GET_KS_ALL, "")
 
     def down(argv: object) -> subprocess.CompletedProcess[str]:
-        return subprocess.CompletedProcess(argv, 1, "", "✗ Get \"https://127.0.0.90:6443\": dial tcp: connection refused\n")
+        return subprocess.CompletedProcess(
+            argv, 1, "", '✗ Get "https://127.0.0.90:6443": dial tcp: connection refused\n'
+        )
 
     found, err = F.probe_kustomizations(INV, ok)
     assert err == "" and [k.ref for k in found or []][-1] == "apps/web"
     assert seen[0][:4] == ["flux", "get", "kustomizations", "--all-namespaces"]
     assert_argv_valid(seen)
-    assert F.probe_kustomizations(INV, down) == (None, "✗ Get \"https://127.0.0.90:6443\": dial tcp: connection refused")
+    assert F.probe_kustomizations(INV, down) == (
+        None,
+        '✗ Get "https://127.0.0.90:6443": dial tcp: connection refused',
+    )
     junk = lambda argv: subprocess.CompletedProcess(argv, 0, "garbage\n", "")  # noqa: E731
     found, err = F.probe_kustomizations(INV, junk)
     assert found is None and "not a flux kustomizations table" in err
@@ -250,8 +270,9 @@ def test_probe_kustomizations_reads_all_namespaces_and_reports_failure() -> None
 
 def _upgrade_all(ks: list[Kustomization] | None, err: str = "") -> Plan:
     images = {i: f"factory.talos.dev/metal-installer/{SID}:v1.13.9" for i in INV.talos_nodes}
-    return P.plan_upgrade(INV, images, dict.fromkeys(INV.talos_nodes, SID), {},
-                          kustomizations=ks, flux_error=err)
+    return P.plan_upgrade(
+        INV, images, dict.fromkeys(INV.talos_nodes, SID), {}, kustomizations=ks, flux_error=err
+    )
 
 
 def test_upgrade_suspends_only_what_reconciles_and_resumes_exactly_that() -> None:
@@ -263,20 +284,25 @@ def test_upgrade_suspends_only_what_reconciles_and_resumes_exactly_that() -> Non
     assert plan.steps[: len(want)] == flux_steps  # before the pre-check and any node
     resumes = [s for s in plan.finally_steps if isinstance(s, Cmd)]
     assert [(s.argv[1], s.argv[3], flag(list(s.argv), "--namespace")) for s in resumes] == [
-        ("resume", n, ns) for n, ns in want]
+        ("resume", n, ns) for n, ns in want
+    ]
     assert not any("--all" in s.argv for s in [*flux_steps, *resumes])
     assert "Flux: already suspended, left suspended: apps/media" in plan.notes
     assert_argv_valid(cmds(plan))
 
 
-@pytest.mark.parametrize(("ks", "why"), [
-    ([Kustomization("apps", "media", True)], "every one is already suspended"),
-    ([], "none found"),
-])
+@pytest.mark.parametrize(
+    ("ks", "why"),
+    [
+        ([Kustomization("apps", "media", True)], "every one is already suspended"),
+        ([], "none found"),
+    ],
+)
 def test_upgrade_with_nothing_to_suspend_plans_no_flux(ks: list[Kustomization], why: str) -> None:
     plan = _upgrade_all(ks)
-    assert not plan.finally_steps and all(s.argv[0] != "flux" for s in plan.steps
-                                          if isinstance(s, Cmd))
+    assert not plan.finally_steps and all(
+        s.argv[0] != "flux" for s in plan.steps if isinstance(s, Cmd)
+    )
     assert any(why in n and "no suspend/resume planned" in n for n in plan.notes)
     assert sum(isinstance(s, Local) for s in plan.steps) == 6  # the upgrade itself is unchanged
 
@@ -317,8 +343,9 @@ def test_every_planned_argv_passes_the_contract() -> None:
     argvs = [a for p in plans for a in cmds(p)]
     assert len(argvs) == 18
     assert_argv_valid(argvs)
-    assert all(flag(a, "--talosconfig") and flag(a, "--nodes") and flag(a, "--endpoints")
-               for a in argvs)
+    assert all(
+        flag(a, "--talosconfig") and flag(a, "--nodes") and flag(a, "--endpoints") for a in argvs
+    )
 
 
 # --- the generic finally_steps of plan.py/run.py -------------------------------------------------
@@ -338,8 +365,13 @@ def test_finally_steps_always_run(fail: bool) -> None:
     def boom(_: object) -> None:
         raise CommandFailed("node never became healthy")
 
-    ex = Executor(handlers={"a": lambda _: seen.append("a"), "boom": boom,
-                            "cleanup": lambda _: seen.append("cleanup")})
+    ex = Executor(
+        handlers={
+            "a": lambda _: seen.append("a"),
+            "boom": boom,
+            "cleanup": lambda _: seen.append("cleanup"),
+        }
+    )
     if fail:
         with pytest.raises(CommandFailed, match="never became healthy"):
             ex.execute(plan)
@@ -364,9 +396,13 @@ def test_finally_steps_in_json_and_text() -> None:
 
     plan = P.plan_etcd_snapshot(INV, "/b/e.db")
     items = json.loads(plan.to_json())
-    assert items[-1] == {"kind": "local", "action": "talos.remove", "finally": True,
-                         "args": {"path": "/b/.e.db.unverified"},
-                         "desc": "never leave an unverified snapshot behind"}
+    assert items[-1] == {
+        "kind": "local",
+        "action": "talos.remove",
+        "finally": True,
+        "args": {"path": "/b/.e.db.unverified"},
+        "desc": "never leave an unverified snapshot behind",
+    }
     assert "always, even after a failure" in plan.render_text()
     out = io.StringIO()  # the dry-run's executor has the real run's handlers, as every task's
     Executor(dry_run=True, json_out=True, out=out, handlers=handlers()).execute(plan)

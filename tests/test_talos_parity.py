@@ -52,8 +52,9 @@ def test_genconfig_parity(plan_parity: Any, env: Env) -> None:  # noqa: F811
 
 @pytest.mark.parity("talos.apply")
 def test_apply_parity(plan_parity: Any, fake_cli: Any, cluster_dir: Path) -> None:  # noqa: F811
-    _configs(cluster_dir, "domum-cp1", "domum-cp2", "domum-cp3", "domum-xr2", "domum-x",
-             "domum-m720q")
+    _configs(
+        cluster_dir, "domum-cp1", "domum-cp2", "domum-cp3", "domum-xr2", "domum-x", "domum-m720q"
+    )
     (plan,) = plan_parity(T.apply, all=True, insecure=True)
     assert [s["argv"][1] for s in plan] == ["apply-config"] * 6
     assert len(fake_cli.state["applied"]) == 6
@@ -99,7 +100,10 @@ def test_upgrade_k8s_parity(plan_parity: Any, fake_cli: Any, cluster_dir: Path) 
 def test_etcd_snapshot_parity(plan_parity: Any, fake_cli: Any, cluster_dir: Path) -> None:  # noqa: F811
     (plan,) = plan_parity(T.etcd_snapshot, out="backups/etcd.snapshot", node="91")
     assert [s.get("action") for s in plan if s["kind"] == "local"] == [
-        "talos.mkdir", "talos.verify-snapshot", "talos.remove"]
+        "talos.mkdir",
+        "talos.verify-snapshot",
+        "talos.remove",
+    ]
     assert (cluster_dir / "backups" / "etcd.snapshot").stat().st_size % 512 == 32
 
 
@@ -120,7 +124,10 @@ def test_shutdown_parity(plan_parity: Any, fake_cli: Any, cluster_dir: Path) -> 
 
 @pytest.mark.parity("talos.reset")
 def test_reset_parity(
-    plan_parity: Any, fake_cli: Any, cluster_dir: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    plan_parity: Any,
+    fake_cli: Any,
+    cluster_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,  # noqa: F811
 ) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # no terminal: --yes is what confirms
     (plan,) = plan_parity(PT.reset, node="92", yes=True)
@@ -132,7 +139,8 @@ def test_reset_parity(
 
 
 def test_bad_apply_mode_is_exit_2_before_a_missing_talosctl(
-    fake_cli_absent: Any, cluster_dir: Path  # noqa: F811
+    fake_cli_absent: Any,
+    cluster_dir: Path,  # noqa: F811
 ) -> None:
     code, message = both_fail(T.apply, node="92", mode="sideways")
     assert code == 2 and "--mode 'sideways': valid modes are auto, no-reboot" in message
@@ -140,7 +148,9 @@ def test_bad_apply_mode_is_exit_2_before_a_missing_talosctl(
 
 
 def test_missing_talosctl_dry_run_shows_the_plan_then_exits_3(
-    fake_cli_absent: Any, cluster_dir: Path, capsys: pytest.CaptureFixture[str]  # noqa: F811
+    fake_cli_absent: Any,
+    cluster_dir: Path,
+    capsys: pytest.CaptureFixture[str],  # noqa: F811
 ) -> None:
     code, message = both_fail(T.upgrade_k8s)
     assert code == 3 and "talosctl not found" in message
@@ -152,7 +162,8 @@ def test_etcd_snapshot_out_is_a_directory(fake_cli: Any, cluster_dir: Path) -> N
     code, message = both_fail(T.etcd_snapshot, out="backups")
     assert code == 2 and message == (
         "domum: --out backups: is a directory; give the snapshot's file name, "
-        "e.g. --out backups/etcd.snapshot")
+        "e.g. --out backups/etcd.snapshot"
+    )
     (cluster_dir / "afile").write_text("")
     code, message = both_fail(T.etcd_snapshot, out="afile/etcd.snapshot")
     assert code == 2 and "is a file, not a directory" in message
@@ -167,7 +178,8 @@ def test_genconfig_placeholder_recipient(env: Env) -> None:  # noqa: F811
 
 
 def test_genconfig_without_talosctl_renders_patches_then_exit_3_in_both_runs(
-    env: Env, capsys: pytest.CaptureFixture[str]  # noqa: F811
+    env: Env,
+    capsys: pytest.CaptureFixture[str],  # noqa: F811
 ) -> None:
     env.fake.remove("talosctl")
     code, message = both_fail(genconfig)

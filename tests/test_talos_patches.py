@@ -236,7 +236,8 @@ def test_first_run_generates_and_encrypts_secrets_then_configs() -> None:
     actions = [s.action for s in plan.steps if isinstance(s, Local)]
     assert actions[:2] == ["private-dir", "encrypt-secrets"]  # the bundle's 0700 dir first
     assert [(s.action, s.args) for s in plan.finally_steps if isinstance(s, Local)] == [
-        ("remove-private-dir", {"path": "/tmp/x"})]  # and gone even after a failure
+        ("remove-private-dir", {"path": "/tmp/x"})
+    ]  # and gone even after a failure
     gens = [a for a in argvs if a[1:3] == ("gen", "config")]
     assert len(gens) == 7  # 6 nodes + the talosconfig
     validates = [a for a in argvs if a[1] == "validate"]

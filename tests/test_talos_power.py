@@ -43,8 +43,9 @@ def test_reset_keeps_the_boot_partition_by_default() -> None:
     assert any("boot partition stays" in n for n in plan.notes)
 
 
-@pytest.mark.parametrize(("node", "says"), [(92, "flashed again"), (97, "USB stick or PXE"),
-                                            (96, "ISO")])
+@pytest.mark.parametrize(
+    ("node", "says"), [(92, "flashed again"), (97, "USB stick or PXE"), (96, "ISO")]
+)
 def test_full_reset_wipes_everything_and_warns_per_platform(node: int, says: str) -> None:
     plan = power.plan_reset(INV, node, full=True)
     argv = list(only_cmd(plan).argv)
@@ -54,7 +55,10 @@ def test_full_reset_wipes_everything_and_warns_per_platform(node: int, says: str
 
 
 def test_reboot_and_shutdown_confirm_only_for_control_planes() -> None:
-    cp, worker = power.plan_reboot(INV, 90), power.plan_reboot(INV, 92, wait=True, wait_timeout="5m")
+    cp, worker = (
+        power.plan_reboot(INV, 90),
+        power.plan_reboot(INV, 92, wait=True, wait_timeout="5m"),
+    )
     assert only_cmd(cp).destructive and not only_cmd(worker).destructive
     assert "--wait=false" in only_cmd(cp).argv
     assert list(only_cmd(worker).argv)[-3:] == ["--wait=true", "--timeout", "5m"]
@@ -105,17 +109,24 @@ def test_every_planned_power_argv_passes_the_contract() -> None:
 # --- tasks against the stand-in ---------------------------------------------------------------
 
 
-def test_reset_task_wipes_only_state_and_ephemeral(fake_cli: Any, cluster_dir: Path,  # noqa: F811
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reset_task_wipes_only_state_and_ephemeral(
+    fake_cli: Any,
+    cluster_dir: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     PT.reset(Context(), node="92", yes=True)
     PT.reset(Context(), node="97", yes=True, full=True)
-    assert fake_cli.state["wiped"] == {"127.0.0.92": ["STATE", "EPHEMERAL"],
-                                       "127.0.0.97": ["whole system disk"]}
+    assert fake_cli.state["wiped"] == {
+        "127.0.0.92": ["STATE", "EPHEMERAL"],
+        "127.0.0.97": ["whole system disk"],
+    }
 
 
 def test_reboot_control_plane_needs_yes_worker_does_not(
-    fake_cli: Any, cluster_dir: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    fake_cli: Any,
+    cluster_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,  # noqa: F811
 ) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # no terminal to confirm on
     with pytest.raises(Exit) as exc:
@@ -142,7 +153,9 @@ def _config(cluster_dir: Path, host: str, text: str) -> Path:  # noqa: F811
 
 
 def test_apply_dry_run_shows_the_nodes_own_diff(
-    fake_cli: Any, cluster_dir: Path, capsys: pytest.CaptureFixture[str]  # noqa: F811
+    fake_cli: Any,
+    cluster_dir: Path,
+    capsys: pytest.CaptureFixture[str],  # noqa: F811
 ) -> None:
     good = (CORPUS / "valid-worker.yaml").read_text()
     _config(cluster_dir, "domum-x", good)
@@ -165,17 +178,22 @@ def test_apply_dry_run_shows_the_nodes_own_diff(
 
 
 def test_apply_dry_run_on_an_unreachable_node_says_what_it_assumed(
-    fake_cli: Any, cluster_dir: Path, capsys: pytest.CaptureFixture[str]  # noqa: F811
+    fake_cli: Any,
+    cluster_dir: Path,
+    capsys: pytest.CaptureFixture[str],  # noqa: F811
 ) -> None:
     _config(cluster_dir, "domum-x", (CORPUS / "valid-worker.yaml").read_text())
-    fake_cli.set_state(fail={"apply-config": {"nodes": ["127.0.0.97"], "message": "connection refused"}})
+    fake_cli.set_state(
+        fail={"apply-config": {"nodes": ["127.0.0.97"], "message": "connection refused"}}
+    )
     T.apply(Context(), node="97", dry_run=True)
     out = capsys.readouterr().out
     assert "no answer" in out and "assumes the node runs" in out
 
 
 def test_apply_a_config_the_node_rejects_fails_like_the_node(
-    fake_cli: Any, cluster_dir: Path  # noqa: F811
+    fake_cli: Any,
+    cluster_dir: Path,  # noqa: F811
 ) -> None:
     _config(cluster_dir, "domum-xr2", (CORPUS / "hostname-auto-beside-hostname.yaml").read_text())
     with pytest.raises(Exit) as exc:

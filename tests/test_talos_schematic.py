@@ -23,7 +23,9 @@ from tests.conftest import LOOPBACK_INVENTORY
 INV = load(LOOPBACK_INVENTORY)
 RPI_VANILLA = "ee21ef4a5ef808a9b7484cc0dda0f25075021691c8c09a276591eedb638ea1f9"  # siderolabs docs
 EMPTY = "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba"  # talosctl default
-QEMU = "ce4c980550dd2ab1b17bbf2b08801c7eb59418eafe8f279833297925d67c7515"  # factory UI, qemu-ga only
+QEMU = (
+    "ce4c980550dd2ab1b17bbf2b08801c7eb59418eafe8f279833297925d67c7515"  # factory UI, qemu-ga only
+)
 # rpi_generic + configTxtAppend watchdog: sha256 of the yaml.v3 text asserted below
 RPI_WATCHDOG = "3a94974759203b1a5bd3fffa1d9509a1d1c39c6162a7a95b17aa124e7267eead"
 
@@ -31,7 +33,10 @@ RPI_WATCHDOG = "3a94974759203b1a5bd3fffa1d9509a1d1c39c6162a7a95b17aa124e7267eead
 @pytest.mark.parametrize(
     ("schematic", "expected"),
     [
-        (S.Schematic(overlay_image=S.RPI_OVERLAY_IMAGE, overlay_name=S.RPI_OVERLAY_NAME), RPI_VANILLA),
+        (
+            S.Schematic(overlay_image=S.RPI_OVERLAY_IMAGE, overlay_name=S.RPI_OVERLAY_NAME),
+            RPI_VANILLA,
+        ),
         (S.Schematic(), EMPTY),
         (S.Schematic(extensions=(S.QEMU_GUEST_AGENT,)), QEMU),
     ],
@@ -52,26 +57,45 @@ def test_per_platform_schematics() -> None:
     assert s92.overlay_name == "rpi_5" and s92.extensions == S.LONGHORN_EXTENSIONS
     assert S.schematic_for(INV, INV.node(96)).local_id == QEMU
     x = S.schematic_for(INV, INV.node(97))
-    assert x.extensions == ("siderolabs/i915", "siderolabs/intel-ucode", "siderolabs/iscsi-tools",
-                            "siderolabs/util-linux-tools") and not x.overlay_image
+    assert (
+        x.extensions
+        == (
+            "siderolabs/i915",
+            "siderolabs/intel-ucode",
+            "siderolabs/iscsi-tools",
+            "siderolabs/util-linux-tools",
+        )
+        and not x.overlay_image
+    )
     assert yaml.safe_load(x.canonical_yaml()) == x.to_dict()
 
 
 def test_cluster_and_node_extensions_merge_sorted_and_deduplicated() -> None:
     data = yaml.safe_load(LOOPBACK_INVENTORY.read_text())
     data["cluster"]["extensions"] = ["siderolabs/tailscale", "siderolabs/i915"]
-    data["nodes"][96]["schematic"]["extra_kernel_args"] = ["net.ifnames=0", "-lockdown", "net.ifnames=0"]
+    data["nodes"][96]["schematic"]["extra_kernel_args"] = [
+        "net.ifnames=0",
+        "-lockdown",
+        "net.ifnames=0",
+    ]
     from domum_tasks.inventory.model import Inventory
 
     inv = Inventory.model_validate(data)
     s96 = S.schematic_for(inv, inv.node(96))
-    assert s96.extensions == ("siderolabs/i915", "siderolabs/qemu-guest-agent", "siderolabs/tailscale")
+    assert s96.extensions == (
+        "siderolabs/i915",
+        "siderolabs/qemu-guest-agent",
+        "siderolabs/tailscale",
+    )
     assert s96.extra_kernel_args == ("net.ifnames=0", "-lockdown")
     text = s96.canonical_yaml()
     assert text.startswith("customization:\n    extraKernelArgs:\n        - net.ifnames=0\n")
     assert '- "-lockdown"' in text and yaml.safe_load(text) == s96.to_dict()
     s90 = S.schematic_for(inv, inv.node(90))
-    assert s90.overlay_name == "rpi_generic" and s90.extensions == ("siderolabs/i915", "siderolabs/tailscale")
+    assert s90.overlay_name == "rpi_generic" and s90.extensions == (
+        "siderolabs/i915",
+        "siderolabs/tailscale",
+    )
     assert text.index("extraKernelArgs") < text.index("systemExtensions")
 
 
@@ -82,11 +106,15 @@ def test_urls_and_installer() -> None:
         "raw.zst": f"https://factory.talos.dev/image/{RPI_VANILLA}/v1.13.9/metal-arm64.raw.zst",
     }
     assert S.node_image_urls(INV, INV.node(96), QEMU) == {
-        "iso": f"https://factory.talos.dev/image/{QEMU}/v1.13.9/metal-amd64.iso"}
-    assert S.image_url("https://f/", QEMU, "v1.13.9", arch="amd64", suffix="iso",
-                       platform="nocloud") == f"https://f/image/{QEMU}/v1.13.9/nocloud-amd64.iso"
+        "iso": f"https://factory.talos.dev/image/{QEMU}/v1.13.9/metal-amd64.iso"
+    }
+    assert (
+        S.image_url("https://f/", QEMU, "v1.13.9", arch="amd64", suffix="iso", platform="nocloud")
+        == f"https://f/image/{QEMU}/v1.13.9/nocloud-amd64.iso"
+    )
     assert S.node_installer_image(INV, INV.node(96), QEMU) == (
-        f"factory.talos.dev/metal-installer/{QEMU}:v1.13.9")
+        f"factory.talos.dev/metal-installer/{QEMU}:v1.13.9"
+    )
     with pytest.raises(ValueError, match="64 hex"):
         S.installer_image("r", "abc", "v1.13.9")
 
@@ -147,14 +175,18 @@ def test_register_against_loopback_factory(factory: tuple[str, list[bytes]]) -> 
     # the factory refuses the schematic (unknown extension): the installer would not exist
     bogus = S.Schematic(extensions=("bogus/ext",))
     with pytest.raises(DomumError, match="HTTP 400"):
-        schematics.register({bogus.local_id: bogus.canonical_yaml()},
-                            {"factory": url, "ids": {bogus.local_id: [92]}})
+        schematics.register(
+            {bogus.local_id: bogus.canonical_yaml()},
+            {"factory": url, "ids": {bogus.local_id: [92]}},
+        )
     # the factory answers another id than the one the plan's installer images use
     with pytest.raises(DomumError, match="Domum computed " + "a" * 64):
         schematics.register({"a" * 64: body}, {"factory": url, "ids": {"a" * 64: [90]}})
     # unreachable: an outcome, not an error; one timeout is enough for every schematic
-    down = schematics.register({RPI_WATCHDOG: body, QEMU: "x"},
-                               {"factory": "http://127.0.0.1:9", "ids": {RPI_WATCHDOG: [90], QEMU: [96]}})
+    down = schematics.register(
+        {RPI_WATCHDOG: body, QEMU: "x"},
+        {"factory": "http://127.0.0.1:9", "ids": {RPI_WATCHDOG: [90], QEMU: [96]}},
+    )
     assert not down.confirmed and set(down.unconfirmed) == {RPI_WATCHDOG, QEMU}
     assert "unreachable" in down.unconfirmed[QEMU] and len(bodies) == 3
 
@@ -168,7 +200,9 @@ def _inventory_with_factory(tmp_path: Path, url: str) -> Path:
 
 
 def test_schematic_task_online_writes_lock_then_offline_reads_it(
-    factory: tuple[str, list[bytes]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    factory: tuple[str, list[bytes]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from domum_tasks.talos.ops.tasks import schematic
@@ -231,7 +265,9 @@ def test_factory_unreachable_keeps_computed_ids_and_writes_no_lock(
 ) -> None:
     from domum_tasks.talos.ops.tasks import schematic
 
-    monkeypatch.setenv("DOMUM_INVENTORY", str(_inventory_with_factory(tmp_path, "http://127.0.0.1:9")))
+    monkeypatch.setenv(
+        "DOMUM_INVENTORY", str(_inventory_with_factory(tmp_path, "http://127.0.0.1:9"))
+    )
     schematic(Context(), node="96", json=True)
     (row,) = json.loads(capsys.readouterr().out)
     assert (row["id"], row["source"]) == (QEMU, "computed") and "unreachable" in row["note"]
@@ -240,7 +276,9 @@ def test_factory_unreachable_keeps_computed_ids_and_writes_no_lock(
 
 @pytest.mark.parity("talos.schematic")
 def test_schematic_parity(
-    plan_parity: Any, factory: tuple[str, list[bytes]], tmp_path: Path,
+    plan_parity: Any,
+    factory: tuple[str, list[bytes]],
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from domum_tasks.talos.ops.tasks import schematic

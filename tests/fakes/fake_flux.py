@@ -186,7 +186,9 @@ def get_helmreleases(call: Call) -> None:
     if not items:
         call.eprint(f"✗ no HelmRelease objects found in {'any' if every_ns else ns} namespace")
         return
-    rows = [(["NAMESPACE"] if every_ns else []) + ["NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"]]
+    rows = [
+        (["NAMESPACE"] if every_ns else []) + ["NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"]
+    ]
     for h in items:
         ready = bool(h.get("ready", True))
         msg = h.get("message") or (
@@ -195,7 +197,13 @@ def get_helmreleases(call: Call) -> None:
             else "install retries exhausted"
         )
         row = [h["namespace"]] if every_ns else []
-        row += [h["name"], h.get("revision", "1.0.0"), str(bool(h.get("suspended"))), str(ready), msg]
+        row += [
+            h["name"],
+            h.get("revision", "1.0.0"),
+            str(bool(h.get("suspended"))),
+            str(ready),
+            msg,
+        ]
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
@@ -213,9 +221,9 @@ def diff_kustomization(call: Call) -> None:
         raise Fail("kustomization name is required")
     path = call.flag("--path")
     if not path:
-        raise Fail("invalid resource path \"\"")
+        raise Fail('invalid resource path ""')
     if not os.path.isdir(call.path_of(path)):
-        raise Fail(f"invalid resource path \"{path}\"")
+        raise Fail(f'invalid resource path "{path}"')
     _scope(call, name)
     drift = (call.state.get("drift") or {}).get(name) or []
     call.eprint(f"► building objects from {path}")

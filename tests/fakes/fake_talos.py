@@ -472,10 +472,15 @@ def _dry_run_summary(call: Call, nodes: list[str], docs: list[Any], mode: str) -
     old_text = ((call.state.get("applied") or {}).get(nodes[0]) or {}).get("config")
     new_text = art.dump_docs(docs)
     if not old_text or call.bool("--insecure"):
-        return "Dry run summary:\nNode is running in maintenance mode and does not have a config yet."
+        return (
+            "Dry run summary:\nNode is running in maintenance mode and does not have a config yet."
+        )
     diff = "".join(
         difflib.unified_diff(
-            old_text.splitlines(True), new_text.splitlines(True), "a/machineconfig", "b/machineconfig"
+            old_text.splitlines(True),
+            new_text.splitlines(True),
+            "a/machineconfig",
+            "b/machineconfig",
         )
     )
     how = {"no-reboot": "without a reboot", "staged": "staged for the next reboot"}.get(

@@ -133,7 +133,9 @@ def _typed_errors(d: dict[str, Any]) -> list[str]:
             e.append("only one of ntp or ptp configuration can be specified")
         for s in (d.get("ntp") or {}).get("servers") or []:
             if str(s).startswith("/dev/ptp"):
-                e.append(f'PTP devices should be specified in the ptp section, not as NTP servers: "{s}"')
+                e.append(
+                    f'PTP devices should be specified in the ptp section, not as NTP servers: "{s}"'
+                )
         for dev in (d.get("ptp") or {}).get("devices") or []:
             if not str(dev).startswith("/dev/ptp"):
                 e.append(f'PTP device should be a path under /dev/ptp: "{dev}"')
@@ -160,7 +162,13 @@ def validate_docs(docs: list[Any]) -> list[str]:
     for d in docs:
         if isinstance(d, dict) and "kind" in d:
             kinds.setdefault(str(d["kind"]), []).append(d)
-            if d["kind"] in ("LinkConfig", "LinkAliasConfig", "BondConfig", "VLANConfig", "BridgeConfig"):
+            if d["kind"] in (
+                "LinkConfig",
+                "LinkAliasConfig",
+                "BondConfig",
+                "VLANConfig",
+                "BridgeConfig",
+            ):
                 links.add(str(d.get("name")))
             label = d["kind"] + (f" {d['name']}" if d.get("name") else "")
             out += [f"{label}: {m}" for m in _typed_errors(d)]
@@ -175,5 +183,7 @@ def validate_docs(docs: list[Any]) -> list[str]:
     for vip in kinds.get("Layer2VIPConfig", []):
         want = str(vip.get("link") or "")
         if want and want not in links and not _PHYSICAL.match(want):
-            out.append(f"Layer2VIPConfig {vip.get('name')}: link {want!r} not found: no link or alias has that name")
+            out.append(
+                f"Layer2VIPConfig {vip.get('name')}: link {want!r} not found: no link or alias has that name"
+            )
     return out
