@@ -13,6 +13,9 @@ import pytest
 from domum_tasks.cli import suggestion
 from tests.conftest import REPO
 
+# Runs real processes (the talosctl/flux stand-ins, kubectl, the domum CLI): not the fast tier.
+pytestmark = pytest.mark.integration
+
 BIN = Path(sys.executable).parent
 
 

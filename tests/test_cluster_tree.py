@@ -27,6 +27,9 @@ import yaml
 from domum_tasks.flux.settings import render, settings
 from domum_tasks.inventory.loader import DEFAULT_PATH, load
 
+# Runs real processes (the talosctl/flux stand-ins, kubectl, the domum CLI): not the fast tier.
+pytestmark = pytest.mark.integration
+
 REPO = Path(__file__).resolve().parent.parent
 CLUSTER = REPO / "cluster"
 OVERLAYS = sorted(p.name for p in (CLUSTER / "overlays").iterdir() if p.is_dir())

@@ -18,6 +18,9 @@ import yaml
 from tests.conftest import CONTRACTS
 from tests.fakes import artifacts, fakecli
 
+# Runs real processes (the talosctl/flux stand-ins, kubectl, the domum CLI): not the fast tier.
+pytestmark = pytest.mark.integration
+
 # The stand-in runs on the committed contract subset (tests/cli_contract/), so most of this file runs
 # on any clone; the example tables and the Talos schema come from ../shared and skip without it.
 needs_shared = pytest.mark.skipif(not CONTRACTS.is_dir(), reason="../shared/contracts absent")

@@ -10,6 +10,9 @@ from domum_tasks.inventory.loader import DEFAULT_PATH, load
 from domum_tasks.tools.schemas import crd_cache_dir
 from tests.conftest import CONTRACTS, REPO
 
+# Runs real processes (the talosctl/flux stand-ins, kubectl, the domum CLI): not the fast tier.
+pytestmark = pytest.mark.integration
+
 TREE = REPO / "cluster"
 
 

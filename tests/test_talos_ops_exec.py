@@ -14,6 +14,9 @@ from invoke import Context, Exit
 from domum_tasks.talos.ops import power_tasks
 from domum_tasks.talos.ops import tasks as T
 
+# Runs real processes (the talosctl/flux stand-ins, kubectl, the domum CLI): not the fast tier.
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def cluster_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:

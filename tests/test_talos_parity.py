@@ -19,6 +19,9 @@ from tests.conftest import REPO
 from tests.test_talos_genconfig import Env, env  # noqa: F401  (fixture)
 from tests.test_talos_ops_exec import cluster_dir, talos_calls  # noqa: F401  (fixture)
 
+# Runs real processes (the talosctl/flux stand-ins, kubectl, the domum CLI): not the fast tier.
+pytestmark = pytest.mark.integration
+
 
 def both_fail(task: Any, **options: Any) -> tuple[int, str]:
     """Run the dry-run and the real run; both must stop with the same exit code and message."""

@@ -17,6 +17,9 @@ from tests import flux_tree
 from tests.conftest import CONTRACTS
 from tests.test_tools import Mirror, mirror  # noqa: F401  (fixture)
 
+# Runs real processes (the talosctl/flux stand-ins, kubectl, the domum CLI): not the fast tier.
+pytestmark = pytest.mark.integration
+
 needs_contracts = pytest.mark.skipif(not CONTRACTS.is_dir(), reason="../shared/contracts is absent")
 
 
