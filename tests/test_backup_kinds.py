@@ -97,7 +97,7 @@ def test_config_job_refuses_a_plaintext_secrets_file(lab: Lab) -> None:
 def test_etcd_job_with_a_real_etcd_snapshot(
     lab: Lab,
     fake_cli: Any,
-    cluster_dir: Path,  # noqa: F811
+    cluster_dir: Path,
     real_etcd_snapshot: Path,
     tmp_path: Path,
 ) -> None:

@@ -146,7 +146,7 @@ def test_task_saves_and_verifies_real_snapshot(
     real_snapshot: Path,
     fake_cli,
     cluster_dir: Path,
-    capsys: pytest.CaptureFixture[str],  # type: ignore[no-untyped-def]  # noqa: F811
+    capsys: pytest.CaptureFixture[str],  # type: ignore[no-untyped-def]
 ) -> None:
     from domum_tasks.talos.ops.tasks import etcd_snapshot
 
@@ -165,7 +165,7 @@ def test_task_rejects_corrupted_snapshot(
     real_snapshot: Path,
     fake_cli,
     cluster_dir: Path,
-    tmp_path: Path,  # type: ignore[no-untyped-def]  # noqa: F811
+    tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     from domum_tasks.talos.ops.tasks import etcd_snapshot
 
@@ -183,7 +183,7 @@ def test_task_rejects_corrupted_snapshot(
 
 def test_task_dry_run_json(
     fake_cli: Any, cluster_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:  # noqa: F811
+) -> None:
     import json
 
     from domum_tasks.talos.ops.tasks import etcd_snapshot

@@ -34,7 +34,7 @@ def both_fail(task: Any, **options: Any) -> tuple[int, str]:
     return outcomes[0]
 
 
-def _configs(cluster_dir: Path, *hosts: str) -> None:  # noqa: F811
+def _configs(cluster_dir: Path, *hosts: str) -> None:
     for host in hosts:
         (cluster_dir / "clusterconfig" / f"domum-{host}.yaml").write_text("version: v1alpha1\n")
 
@@ -43,7 +43,7 @@ def _configs(cluster_dir: Path, *hosts: str) -> None:  # noqa: F811
 
 
 @pytest.mark.parity("talos.genconfig")
-def test_genconfig_parity(plan_parity: Any, env: Env) -> None:  # noqa: F811
+def test_genconfig_parity(plan_parity: Any, env: Env) -> None:
     (plan,) = plan_parity(genconfig)
     kinds = [s["kind"] for s in plan]
     assert kinds[0] == "write" and plan[-1]["action"] == "remove-private-dir"
@@ -54,7 +54,7 @@ def test_genconfig_parity(plan_parity: Any, env: Env) -> None:  # noqa: F811
 
 
 @pytest.mark.parity("talos.apply")
-def test_apply_parity(plan_parity: Any, fake_cli: Any, cluster_dir: Path) -> None:  # noqa: F811
+def test_apply_parity(plan_parity: Any, fake_cli: Any, cluster_dir: Path) -> None:
     _configs(
         cluster_dir, "domum-cp1", "domum-cp2", "domum-cp3", "domum-xr2", "domum-x", "domum-m720q"
     )
@@ -66,7 +66,7 @@ def test_apply_parity(plan_parity: Any, fake_cli: Any, cluster_dir: Path) -> Non
 
 
 @pytest.mark.parity("talos.bootstrap")
-def test_bootstrap_parity(plan_parity: Any, fake_cli: Any, cluster_dir: Path) -> None:  # noqa: F811
+def test_bootstrap_parity(plan_parity: Any, fake_cli: Any, cluster_dir: Path) -> None:
     (plan,) = plan_parity(T.bootstrap, deadline="30s")
     assert [s["kind"] for s in plan] == ["wait", "wait"]
     assert fake_cli.state["bootstrapped"] is True
@@ -75,13 +75,13 @@ def test_bootstrap_parity(plan_parity: Any, fake_cli: Any, cluster_dir: Path) ->
 
 
 @pytest.mark.parity("talos.health")
-def test_health_parity(plan_parity: Any, fake_cli: Any, cluster_dir: Path) -> None:  # noqa: F811
+def test_health_parity(plan_parity: Any, fake_cli: Any, cluster_dir: Path) -> None:
     (plan,) = plan_parity(T.health, wait_timeout="1m")
     assert plan[0]["argv"][1] == "health"
 
 
 @pytest.mark.parity("talos.upgrade")
-def test_upgrade_parity(plan_parity: Any, fake_cli: Any, cluster_dir: Path) -> None:  # noqa: F811
+def test_upgrade_parity(plan_parity: Any, fake_cli: Any, cluster_dir: Path) -> None:
     (plan,) = plan_parity(T.upgrade, node="97", offline=True, wait_timeout="1m")
     assert [s["argv"][1] for s in plan if s["kind"] == "cmd"] == [
         "suspend", "suspend", "suspend", "health", "upgrade", "health",
@@ -92,7 +92,7 @@ def test_upgrade_parity(plan_parity: Any, fake_cli: Any, cluster_dir: Path) -> N
 
 
 @pytest.mark.parity("talos.upgrade-k8s")
-def test_upgrade_k8s_parity(plan_parity: Any, fake_cli: Any, cluster_dir: Path) -> None:  # noqa: F811
+def test_upgrade_k8s_parity(plan_parity: Any, fake_cli: Any, cluster_dir: Path) -> None:
     (plan,) = plan_parity(T.upgrade_k8s)
     argv = plan[0]["argv"]
     assert argv[1] == "upgrade-k8s" and argv[argv.index("--to") + 1] == "1.35.4"
@@ -100,7 +100,7 @@ def test_upgrade_k8s_parity(plan_parity: Any, fake_cli: Any, cluster_dir: Path) 
 
 
 @pytest.mark.parity("talos.etcd-snapshot")
-def test_etcd_snapshot_parity(plan_parity: Any, fake_cli: Any, cluster_dir: Path) -> None:  # noqa: F811
+def test_etcd_snapshot_parity(plan_parity: Any, fake_cli: Any, cluster_dir: Path) -> None:
     (plan,) = plan_parity(T.etcd_snapshot, out="backups/etcd.snapshot", node="91")
     assert [s.get("action") for s in plan if s["kind"] == "local"] == [
         "talos.mkdir",
@@ -111,7 +111,7 @@ def test_etcd_snapshot_parity(plan_parity: Any, fake_cli: Any, cluster_dir: Path
 
 
 @pytest.mark.parity("talos.reboot")
-def test_reboot_parity(plan_parity: Any, fake_cli: Any, cluster_dir: Path) -> None:  # noqa: F811
+def test_reboot_parity(plan_parity: Any, fake_cli: Any, cluster_dir: Path) -> None:
     (plan,) = plan_parity(PT.reboot, node="92", wait=True, wait_timeout="2m")
     assert plan[0]["argv"][1] == "reboot" and "destructive" not in plan[0]
     (plan,) = plan_parity(PT.reboot, node="90", yes=True)  # a control plane: confirmed by --yes
@@ -120,7 +120,7 @@ def test_reboot_parity(plan_parity: Any, fake_cli: Any, cluster_dir: Path) -> No
 
 
 @pytest.mark.parity("talos.shutdown")
-def test_shutdown_parity(plan_parity: Any, fake_cli: Any, cluster_dir: Path) -> None:  # noqa: F811
+def test_shutdown_parity(plan_parity: Any, fake_cli: Any, cluster_dir: Path) -> None:
     (plan,) = plan_parity(PT.shutdown, node="98", force=True)
     assert "--force" in plan[0]["argv"] and fake_cli.state["shut_down"] == ["127.0.0.98"]
 
@@ -130,7 +130,7 @@ def test_reset_parity(
     plan_parity: Any,
     fake_cli: Any,
     cluster_dir: Path,
-    monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # no terminal: --yes is what confirms
     (plan,) = plan_parity(PT.reset, node="92", yes=True)
@@ -143,7 +143,7 @@ def test_reset_parity(
 
 def test_bad_apply_mode_is_exit_2_before_a_missing_talosctl(
     fake_cli_absent: Any,
-    cluster_dir: Path,  # noqa: F811
+    cluster_dir: Path,
 ) -> None:
     code, message = both_fail(T.apply, node="92", mode="sideways")
     assert code == 2 and "--mode 'sideways': valid modes are auto, no-reboot" in message
@@ -153,14 +153,14 @@ def test_bad_apply_mode_is_exit_2_before_a_missing_talosctl(
 def test_missing_talosctl_dry_run_shows_the_plan_then_exits_3(
     fake_cli_absent: Any,
     cluster_dir: Path,
-    capsys: pytest.CaptureFixture[str],  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     code, message = both_fail(T.upgrade_k8s)
     assert code == 3 and "talosctl not found" in message
     assert "talosctl upgrade-k8s" in capsys.readouterr().out  # printed by the dry-run only
 
 
-def test_etcd_snapshot_out_is_a_directory(fake_cli: Any, cluster_dir: Path) -> None:  # noqa: F811
+def test_etcd_snapshot_out_is_a_directory(fake_cli: Any, cluster_dir: Path) -> None:
     (cluster_dir / "backups").mkdir()
     code, message = both_fail(T.etcd_snapshot, out="backups")
     assert code == 2 and message == (
@@ -173,7 +173,7 @@ def test_etcd_snapshot_out_is_a_directory(fake_cli: Any, cluster_dir: Path) -> N
     assert talos_calls(fake_cli, "etcd") == [] and list((cluster_dir / "backups").iterdir()) == []
 
 
-def test_genconfig_placeholder_recipient(env: Env) -> None:  # noqa: F811
+def test_genconfig_placeholder_recipient(env: Env) -> None:
     (env.root / ".sops.yaml").write_text((REPO / ".sops.yaml").read_text())
     code, message = both_fail(genconfig)
     assert code == 2 and "age1REPLACE-WITH-YOUR-AGE-PUBLIC-KEY is not an age public key" in message
@@ -182,7 +182,7 @@ def test_genconfig_placeholder_recipient(env: Env) -> None:  # noqa: F811
 
 def test_genconfig_without_talosctl_renders_patches_then_exit_3_in_both_runs(
     env: Env,
-    capsys: pytest.CaptureFixture[str],  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     env.fake.remove("talosctl")
     code, message = both_fail(genconfig)

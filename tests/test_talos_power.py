@@ -111,7 +111,7 @@ def test_every_planned_power_argv_passes_the_contract() -> None:
 
 def test_reset_task_wipes_only_state_and_ephemeral(
     fake_cli: Any,
-    cluster_dir: Path,  # noqa: F811
+    cluster_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
@@ -126,7 +126,7 @@ def test_reset_task_wipes_only_state_and_ephemeral(
 def test_reboot_control_plane_needs_yes_worker_does_not(
     fake_cli: Any,
     cluster_dir: Path,
-    monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # no terminal to confirm on
     with pytest.raises(Exit) as exc:
@@ -146,7 +146,7 @@ def test_reboot_control_plane_needs_yes_worker_does_not(
     assert exc.value.code == 2 and "--node N is required" in str(exc.value.message)
 
 
-def _config(cluster_dir: Path, host: str, text: str) -> Path:  # noqa: F811
+def _config(cluster_dir: Path, host: str, text: str) -> Path:
     path = cluster_dir / "clusterconfig" / f"domum-{host}.yaml"
     path.write_text(text)
     return path
@@ -155,7 +155,7 @@ def _config(cluster_dir: Path, host: str, text: str) -> Path:  # noqa: F811
 def test_apply_dry_run_shows_the_nodes_own_diff(
     fake_cli: Any,
     cluster_dir: Path,
-    capsys: pytest.CaptureFixture[str],  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     good = (CORPUS / "valid-worker.yaml").read_text()
     _config(cluster_dir, "domum-x", good)
@@ -180,7 +180,7 @@ def test_apply_dry_run_shows_the_nodes_own_diff(
 def test_apply_dry_run_on_an_unreachable_node_says_what_it_assumed(
     fake_cli: Any,
     cluster_dir: Path,
-    capsys: pytest.CaptureFixture[str],  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     _config(cluster_dir, "domum-x", (CORPUS / "valid-worker.yaml").read_text())
     fake_cli.set_state(
@@ -193,7 +193,7 @@ def test_apply_dry_run_on_an_unreachable_node_says_what_it_assumed(
 
 def test_apply_a_config_the_node_rejects_fails_like_the_node(
     fake_cli: Any,
-    cluster_dir: Path,  # noqa: F811
+    cluster_dir: Path,
 ) -> None:
     _config(cluster_dir, "domum-xr2", (CORPUS / "hostname-auto-beside-hostname.yaml").read_text())
     with pytest.raises(Exit) as exc:

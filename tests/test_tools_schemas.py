@@ -67,7 +67,7 @@ def test_kinds_in_tree_are_the_custom_resources(tmp_path: Path) -> None:
 
 @needs_contracts
 def test_install_then_check_uses_the_cache(
-    mirror: Mirror,  # noqa: F811
+    mirror: Mirror,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -112,7 +112,7 @@ def _sha(path: Path) -> str:
 
 
 def test_tampered_schema_is_rejected_and_not_cached(
-    mirror: Mirror,  # noqa: F811
+    mirror: Mirror,
 ) -> None:
     talos_rel = f"siderolabs/talos/v1.13.9/{schemas.TALOS_SCHEMA_PATH}"
     mirror.put(talos_rel, b'{"tampered": true}\n')
@@ -124,7 +124,7 @@ def test_tampered_schema_is_rejected_and_not_cached(
     assert list(schemas.talos_cache_dir().glob(".*.part")) == []
 
 
-def test_dry_run_lists_schema_steps(mirror: Mirror, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+def test_dry_run_lists_schema_steps(mirror: Mirror, capsys: pytest.CaptureFixture[str]) -> None:
     tools_tasks.install(Context(), tool="schemas", dry_run=True, json=True)
     steps = json.loads(capsys.readouterr().out)
     assert steps and all(s["action"] == "tools.schema" for s in steps)
