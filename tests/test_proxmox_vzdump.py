@@ -11,6 +11,17 @@ from domum_tasks.errors import ConfigError
 from domum_tasks.proxmox import vzdump
 from tests.fixtures.pve_sim import PveSim
 
+
+def run_vzdump(inv: Any, vmids: list[int], **kw: Any) -> list[vzdump.VzdumpResult]:
+    """The plan the proxmox.vzdump task makes, run by the executor, each guest judged."""
+    from domum_tasks.pve import Session
+    from domum_tasks.taskutil import executor
+
+    pve = Session(inv)
+    plan = vzdump.plan_vzdump(inv, vmids, located=vzdump.locate(pve, vmids), **kw)
+    return vzdump.outcomes(executor(inventory=inv, pve_session=pve).execute(plan))
+
+
 pytestmark = pytest.mark.integration
 
 
@@ -86,7 +97,7 @@ def test_plan_is_one_call_per_guest_then_its_listing(pve_sim: PveSim) -> None:
 def test_run_reports_each_volid(pve_sim: PveSim) -> None:
     pve_sim.add_inventory_vm(96, status="running")
     archiving(pve_sim)
-    [result] = vzdump.run_vzdump(pve_sim.inventory(), [196], prune={"keep_daily": 7})
+    [result] = run_vzdump(pve_sim.inventory(), [196], prune={"keep_daily": 7})
     assert result.status == "ok" and result.node == "pve1"
     assert result.volid is not None
     assert result.volid.startswith("nas-backup:backup/vzdump-qemu-196-")
@@ -95,14 +106,14 @@ def test_run_reports_each_volid(pve_sim: PveSim) -> None:
 def test_warnings_are_a_warning(pve_sim: PveSim) -> None:
     pve_sim.add_inventory_vm(96, status="running")
     archiving(pve_sim, exitstatus="WARNINGS: 1")
-    [result] = vzdump.run_vzdump(pve_sim.inventory(), [196])
+    [result] = run_vzdump(pve_sim.inventory(), [196])
     assert result.status == "warning" and result.volid is not None
     assert result.message == "backed up with warnings: 1"
 
 
 def test_no_archive_is_never_ok(pve_sim: PveSim) -> None:
     pve_sim.add_inventory_vm(96, status="running")  # plain fakepve: the task leaves nothing
-    [result] = vzdump.run_vzdump(pve_sim.inventory(), [196])
+    [result] = run_vzdump(pve_sim.inventory(), [196])
     assert result.status == "warning" and result.volid is None
     assert "no archive is named in its log or found on nas-backup" in result.message
 
@@ -110,7 +121,7 @@ def test_no_archive_is_never_ok(pve_sim: PveSim) -> None:
 def test_failed_task_is_a_failure(pve_sim: PveSim) -> None:
     pve_sim.add_inventory_vm(96, status="running")
     pve_sim.pve.fail("POST", "/nodes/pve1/vzdump", 500, "storage 'nas-backup' is not online")
-    [result] = vzdump.run_vzdump(pve_sim.inventory(), [196])
+    [result] = run_vzdump(pve_sim.inventory(), [196])
     assert result.status == "failed" and result.volid is None
     assert "storage 'nas-backup' is not online" in result.message
 
@@ -118,7 +129,7 @@ def test_failed_task_is_a_failure(pve_sim: PveSim) -> None:
 def test_node_offline_is_a_failure_not_a_crash(pve_sim: PveSim) -> None:
     pve_sim.add_inventory_vm(96, status="running")
     pve_sim.pve.set_node_offline("pve1")
-    [result] = vzdump.run_vzdump(pve_sim.inventory(), [196])
+    [result] = run_vzdump(pve_sim.inventory(), [196])
     assert result.status == "failed"
     assert "595" in result.message
 
@@ -167,6 +178,6 @@ def test_a_migrated_vm_is_backed_up_where_it_lives(pve_sim: PveSim) -> None:
     pve_sim.pve.add_node("pve2")
     vm.node = "pve2"
     archiving(pve_sim)
-    [result] = vzdump.run_vzdump(pve_sim.inventory(), [196])
+    [result] = run_vzdump(pve_sim.inventory(), [196])
     assert result.node == "pve2" and result.status == "ok"
     assert ("POST", "/nodes/pve2/vzdump") in [(m, p) for m, p, _ in pve_sim.sent]

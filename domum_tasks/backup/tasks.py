@@ -70,8 +70,15 @@ def snapshot(c: Context, job: str = "", all: bool = False, due: bool = False) ->
         selected = jobs.due(selected, state.load(sd), time.time())
     repos = {j.name: access.job_repos(inv, j) for j in selected if j.uses_restic}
     run = SnapshotRun(inv, sd, repos=repos)
-    p = plan_snapshot(inv, selected, repos, sd, due=due)
-    return Planned(p, inv, run.handlers(), report=run.report)
+    pve = None
+    if any(j.kind == "vzdump" for j in selected):  # one PVE session: probes, then the calls
+        from ..pve import Session
+
+        timeouts = [j.spec.timeout for j in selected if j.kind == "vzdump"]
+        pve = Session(inv, task_deadline_s=max(timeouts))
+    p = plan_snapshot(inv, selected, repos, sd, due=due, pve=pve)
+    handlers = {**run.handlers(), **(pve.handlers() if pve is not None else {})}
+    return Planned(p, inv, handlers, report=run.report, pve=pve)
 
 
 @domum_task(name="list", help={"job": JOB, "json": "machine-readable output"})

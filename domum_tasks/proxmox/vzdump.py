@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from ..errors import ConfigError, DomumError
+from ..errors import ConfigError
 from ..plan import Plan, PveCall
 
 if TYPE_CHECKING:
@@ -247,11 +247,6 @@ def outcomes(results: Sequence[StepResult]) -> list[VzdumpResult]:
     return out
 
 
-def _failed(step: PveCall, message: str) -> VzdumpResult:
-    vmid, node, _ = _where(step)
-    return VzdumpResult(vmid, node, "failed", None, message)
-
-
 def locate(pve: Session, vmids: Sequence[int]) -> dict[int, tuple[str, str]]:
     """vmid -> (host, node) from each host's /cluster/resources (one call per host)."""
     from ..pve import PveUnavailable
@@ -267,31 +262,3 @@ def locate(pve: Session, vmids: Sequence[int]) -> dict[int, tuple[str, str]]:
             if guest.vmid in wanted:
                 out[guest.vmid] = (name, guest.node)
     return out
-
-
-def run_vzdump(
-    inv: Inventory,
-    vmids: Sequence[int],
-    *,
-    storage: str | None = None,
-    prune: dict[str, int] | None = None,
-    deadline_s: float = 7200.0,
-) -> list[VzdumpResult]:
-    """Back up each guest through the executor and judge its task; one result per guest,
-    failures included (for callers that want the verdicts as data, such as backup jobs).
-
-    Raises only for bad input (ConfigError). A host that cannot be reached, a refused call, a
-    failed or timed-out task become `failed` results with a one-line message.
-    """
-    from ..pve import Session
-    from ..taskutil import executor
-    from . import permissions
-
-    pve = Session(inv, task_deadline_s=deadline_s)
-    plan = plan_vzdump(inv, vmids, storage=storage, prune=prune, located=locate(pve, vmids))
-    try:  # one privilege check before the first backup starts, not a failure per guest later
-        permissions.precheck(pve, plan)
-    except DomumError as exc:
-        posts = [s for s in plan.steps if isinstance(s, PveCall) and s.method == "POST"]
-        return [_failed(step, str(exc.message)) for step in posts]
-    return outcomes(executor(inventory=inv, pve_session=pve).execute(plan))

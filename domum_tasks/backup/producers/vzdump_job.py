@@ -7,8 +7,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ...errors import DomumError
 from ...inventory.model import Inventory
-from ...plan import Local
+from ...plan import Fanout, Local
+from ...pve import Session
+from ...run import StepResult
 from .. import jobs
 from ..jobs import Job
 
@@ -28,34 +31,39 @@ def storage(inv: Inventory, job: Job) -> str | None:
     return None
 
 
-def step(inv: Inventory, job: Job) -> Local:
-    """The job as one step: proxmox.vzdump's runner posts one vzdump per guest and judges it."""
+VZDUMP = "vzdump per guest"  # the fan-out's desc: the record step knows its outcome by it
+
+
+def steps(inv: Inventory, job: Job, pve: Session) -> Fanout | Local:
+    """The job as plan steps: per guest, proxmox.vzdump's call (waiting for its task) and the
+    storage listing that names the archive; one lane per guest, one guest at a time. The
+    token's privileges are checked now: lacking, the job is planned as refused (the other
+    jobs still run), as the real run would find at its first call."""
+    from ...proxmox import permissions
+    from ...proxmox.vzdump import locate, plan_vzdump
+
     jobs.retention_flags(inv, job)  # an empty policy is refused before anything runs
-    return Local(
-        "backup.vzdump",
-        {
-            "job": job.name,
-            "vmids": sorted(job.spec.vmids),
-            "storage": storage(inv, job),
-            "prune": prune_policy(inv, job),
-            "deadline_s": job.spec.timeout,
-        },
-        desc="POST /nodes/{node}/vzdump per guest; WARNINGS fail the job",
-    )
-
-
-def run(inv: Inventory, job: Job) -> dict[str, Any]:
-    from ...proxmox.vzdump import run_vzdump
-
-    started = time.time()
-    jobs.retention_flags(inv, job)  # an empty policy is refused here too
-    results = run_vzdump(
+    vzdump = plan_vzdump(
         inv,
         job.spec.vmids,
         storage=storage(inv, job),
         prune=prune_policy(inv, job),
-        deadline_s=job.spec.timeout,
+        located=locate(pve, job.spec.vmids),
     )
+    try:
+        permissions.precheck(pve, vzdump)
+    except DomumError as exc:
+        message = str(exc.message).splitlines()[0]
+        return Local("backup.refused", {"job": job.name, "message": message}, desc="not run")
+    lanes = tuple(tuple(vzdump.steps[i : i + 2]) for i in range(0, len(vzdump.steps), 2))
+    return Fanout(lanes, parallel=1, desc=VZDUMP)
+
+
+def verdict(job: Job, outcome: StepResult, started: float) -> dict[str, Any]:
+    """The run record of a vzdump job from its fan-out's results: WARNINGS fail the job."""
+    from ...proxmox.vzdump import outcomes
+
+    results = outcomes([r for lane in outcome.value or [] for r in lane])
     bad = [r for r in results if r.status != "ok"]
     finished = time.time()
     out: dict[str, Any] = {
@@ -64,7 +72,7 @@ def run(inv: Inventory, job: Job) -> dict[str, Any]:
         "started": started,
         "finished": finished,
         "duration_s": round(finished - started, 3),
-        "status": "failed" if bad else "ok",
+        "status": "failed" if bad or not results else "ok",
         "snapshots": {f"vm{r.vmid}": r.volid or "" for r in results},
         "kept": {},
         "bytes": 0,

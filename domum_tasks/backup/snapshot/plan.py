@@ -144,7 +144,10 @@ def plan_snapshot(
     sd: Path,
     *,
     due: bool = False,
+    pve: Any = None,
 ) -> Plan:
+    """`pve`: the run's pve.Session, for vzdump jobs (their guests are located and the
+    token's privileges checked while planning)."""
     plan = Plan(f"back up {', '.join(j.name for j in selected) or 'nothing'}")
     if not selected:
         plan.note("no job is due" if due else "no enabled job")
@@ -160,7 +163,7 @@ def plan_snapshot(
         if job.kind == "vzdump":
             from ..producers import vzdump_job
 
-            plan.add(vzdump_job.step(inv, job))
+            plan.add(vzdump_job.steps(inv, job, pve))
             plan.note("vzdump: Proxmox writes and prunes the archives; WARNINGS fail the job")
         else:
             plan.add(Job(job.name, job_steps(inv, job, repos[job.name], sd), job.spec.timeout))

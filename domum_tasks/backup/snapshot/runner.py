@@ -113,6 +113,7 @@ def _rsync_error(cmd_desc: str, one: dict[str, Any]) -> str:
 class SnapshotRun(Session):
     repos: dict[str, dict[str, restic.Repo]] = field(default_factory=dict)
     results: list[dict[str, Any]] = field(default_factory=list)
+    started: dict[str, float] = field(default_factory=dict)  # job -> when its start step ran
 
     # --- inside a job's process group ------------------------------------------------------
 
@@ -167,21 +168,25 @@ class SnapshotRun(Session):
     # --- in the parent, holding the lock ---------------------------------------------------
 
     def start(self, args: Mapping[str, Any]) -> None:
+        self.started[str(args["job"])] = time.time()
         self.say(f"{args['job']}: running ({args['kind']}, deadline {args['deadline_s']:g}s)")
 
-    def vzdump(self, args: Mapping[str, Any]) -> dict[str, Any]:
-        from ..producers.vzdump_job import run
-
+    def refused(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """A job planned as not runnable (the PVE token lacks a privilege): a failed run."""
         job = jobs.select(self.inv, str(args["job"]))[0]
-        try:
-            return run(self.inv, job)
-        except DomumError as exc:
-            return failed_result(job, time.time(), str(exc).splitlines()[0])
+        return failed_result(job, self.started.get(job.name, time.time()), str(args["message"]))
 
     def record(self, args: Mapping[str, Any]) -> dict[str, Any]:
         name, outcome = str(args["job"]), args["outcome"]
         job = jobs.select(self.inv, name)[0]
-        res = self.judge(job, outcome) if isinstance(outcome.step, Job) else dict(outcome.value)
+        if isinstance(outcome.step, Job):
+            res = self.judge(job, outcome)
+        elif isinstance(outcome.step, Fanout):  # a vzdump job's guests
+            from ..producers.vzdump_job import verdict
+
+            res = verdict(job, outcome, self.started.get(name, time.time()))
+        else:
+            res = dict(outcome.value)
         self.results.append(res)
         state.record_run(self.data, name, res)
         self.save()
@@ -314,7 +319,7 @@ class SnapshotRun(Session):
             "backup.copy-config": _clean_os_errors(self.copy_config),
             "backup.stage": _clean_os_errors(self.stage),
             "backup.start": self.start,
-            "backup.vzdump": self.vzdump,
+            "backup.refused": self.refused,
             "backup.record": self.record,
         }
 
