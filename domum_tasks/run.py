@@ -141,7 +141,9 @@ def run_interactive(
 ) -> int:
     """Run a command on the user's terminal (stdin, stdout and stderr inherited, nothing
     captured: an editor), with no timeout; its exit code."""
-    full_env = {**os.environ, **env} if env else None
+    from . import settings
+
+    full_env = {**settings.environ(), **env} if env else None
     try:
         return subprocess.call([resolve_program(argv[0]), *argv[1:]], env=full_env, cwd=cwd)
     except FileNotFoundError as exc:

@@ -1,0 +1,43 @@
+"""settings.py is the one module that reads the environment (DESIGN.md, "Layout")."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "domum_tasks"
+NAMES = ("environ", "getenv", "environb")
+
+
+def _reads_environment(tree: ast.AST) -> list[int]:
+    lines = []
+    for node in ast.walk(tree):
+        attribute = (
+            isinstance(node, ast.Attribute)
+            and node.attr in NAMES
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "os"
+        )
+        imported = (
+            isinstance(node, ast.ImportFrom)
+            and node.module == "os"
+            and any(a.name in NAMES for a in node.names)
+        )
+        if attribute or imported:
+            lines.append(node.lineno)
+    return sorted(lines)
+
+
+def test_only_settings_reads_the_environment() -> None:
+    found = {
+        f"{path.relative_to(PACKAGE)}:{line}"
+        for path in PACKAGE.rglob("*.py")
+        if path != PACKAGE / "settings.py"
+        for line in _reads_environment(ast.parse(path.read_text(), str(path)))
+    }
+    assert not found, f"os.environ read outside settings.py: {sorted(found)}"
+
+
+def test_the_scanner_sees_each_spelling() -> None:
+    code = "import os\nfrom os import environ\nos.environ.get('X')\nos.getenv('Y')\n"
+    assert _reads_environment(ast.parse(code)) == [2, 3, 4]
