@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -346,6 +346,21 @@ class Executor:
     def _cmd(self, step: Cmd, secrets: Sequence[str]) -> StepResult:
         """A checked command raises on failure; an unchecked one (check=False) returns its exit
         code, a timeout included, as the outcome (the program missing still raises)."""
+        if step.retry_after is None:
+            return self._cmd_once(step, secrets)
+        first = self._cmd_once(replace(step, check=False), secrets)
+        if not first.ok and any(m in first.stderr for m in step.retry_when):
+            self._cmd_once(step.retry_after, secrets)
+            return self._cmd_once(step, secrets)
+        if step.check and not first.ok:
+            raise CommandFailed(
+                f"exit code {first.value}: {mask(' '.join(step.argv), secrets)}",
+                stderr_tail=mask(_tail(first.stderr or first.stdout), secrets),
+                returncode=first.value,
+            )
+        return StepResult(step, first.ok, first.stdout, first.stderr, first.value)
+
+    def _cmd_once(self, step: Cmd, secrets: Sequence[str]) -> StepResult:
         try:
             proc = run_cmd(
                 step.argv,

@@ -107,7 +107,6 @@ def plan_prune(
         r = repos[target]
         timeout = inv.backup.jobs[job].timeout
         plan.add(
-            restic.unlock(r),
             restic.cmd(
                 r,
                 ["forget", "--prune", *ids],
@@ -116,6 +115,7 @@ def plan_prune(
                 timeout_s=timeout,
                 check=True,
                 destructive=True,
+                unlock_if_locked=True,
             ),
         )
     if not doomed:

@@ -117,8 +117,8 @@ def plan_verify(
     subset: int,
     repos: dict[str, restic.Repo],
 ) -> Plan:
-    """Per target: clear stale locks, `restic check` of this run's slice (n from the state
-    file), then the verdict, the newest manifests and the rotation (backup.verify-target)."""
+    """Per target: `restic check` of this run's slice (n from the state file; stale locks of
+    a killed run cleared if restic refuses to lock), then the verdict, the newest manifests and the rotation (backup.verify-target)."""
     sd = repo_path(inv.backup.state_dir)
     plan = Plan(f"verify restic targets ({subset} slice(s) per full read)")
     plan.add(session.lock_step(sd))
@@ -127,12 +127,12 @@ def plan_verify(
         n = next_slice(dict(data["verify"].get(name, {})), subset)
         timeout = max(j.spec.timeout for j in its_jobs)
         plan.add(
-            restic.unlock(r),
             restic.cmd(
                 r,
                 ["check", f"--read-data-subset={n}/{subset}"],
                 desc=f"read slice {n} of {subset} of the packs ({name})",
                 timeout_s=timeout,
+                unlock_if_locked=True,
             ),
         )
         plan.add(

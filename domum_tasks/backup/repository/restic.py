@@ -125,9 +125,15 @@ def cmd(
     check: bool = False,
     inherit_fds: bool = False,
     destructive: bool = False,
+    unlock_if_locked: bool = False,
 ) -> Cmd:
     """A restic step: the password reaches restic through its environment, never argv (the
-    plan lists it among its secrets, so it is masked wherever it could show)."""
+    plan lists it among its secrets, so it is masked wherever it could show).
+
+    `unlock_if_locked`: when restic refuses to lock (restic 0.14 refuses past a lock a killed
+    restic left), `restic unlock` and once more. Only then: unlock also counts any lock older
+    than 30 minutes as stale, a live one of another client included (issue 16)."""
+    first = unlock(r, inherit_fds=inherit_fds) if unlock_if_locked else None
     return Cmd(
         tuple(r.argv(*args)),
         desc=desc,
@@ -136,17 +142,19 @@ def cmd(
         check=check,
         inherit_fds=inherit_fds,
         destructive=destructive,
+        retry_when=_LOCKED_TEXT if first is not None else (),
+        retry_after=first,
     )
 
 
 def unlock(r: Repo, *, timeout_s: float = 600.0, inherit_fds: bool = False) -> Cmd:
     """`restic unlock` removes only stale locks (a killed restic of this host, or older than
     30 min), never a live process's: restic 0.14 refuses an exclusive lock past them."""
-    return cmd(
-        r,
-        ["unlock"],
+    return Cmd(
+        tuple(r.argv("unlock")),
         desc=f"clear stale restic locks of killed runs ({r.name})",
         timeout_s=timeout_s,
+        env=r.env(),
         inherit_fds=inherit_fds,
     )
 

@@ -108,13 +108,13 @@ def job_steps(
     timeout = tool_timeout(job)
     backups = tuple(
         (
-            restic.unlock(r, inherit_fds=True),
             restic.cmd(
                 r,
                 backup_args(inv, job, final),
                 desc=f"snapshot ({name}; exit 3 = incomplete, a failure)",
                 timeout_s=timeout,
                 inherit_fds=True,
+                unlock_if_locked=True,
             ),
         )
         for name, r in repos.items()
@@ -127,6 +127,7 @@ def job_steps(
                 desc=f"apply retention ({name})",
                 timeout_s=timeout,
                 inherit_fds=True,
+                unlock_if_locked=True,
             ),
         )
         for name, r in repos.items()

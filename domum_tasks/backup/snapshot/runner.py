@@ -276,7 +276,7 @@ class SnapshotRun(Session):
         *,
         forget: bool,
     ) -> str:
-        """Read one target's lane (unlock, backup; or forget): "" when it went well."""
+        """Read one target's lane (backup, or forget): "" when it went well."""
         last = _result(lane[-1])
         if forget:
             if last.outcome != "ok":
@@ -287,8 +287,6 @@ class SnapshotRun(Session):
         res["targets"][name] = "failed"
         if last.outcome == "no-repo":
             return f"{r.repository} is not a restic repository yet: run `inv backup.init`"
-        if len(lane) < 2:  # the unlock itself failed
-            return f"restic unlock {last.outcome} (exit {last.code}): {last.tail()}"
         summary = restic.backup_summary(last.stdout)
         snap = str(summary.get("snapshot_id") or "")
         res["snapshots"][name] = snap
