@@ -90,17 +90,31 @@ def check_sops_rule(root: Path) -> None:
         )
 
 
+PRIVATE_PREFIX = "domum-genconfig-"
+
+
 def private_dir() -> str:
     """Where the decrypted bundle lives while generation runs: RAM (/dev/shm) when there is
-    one, one directory per user, so a dry-run and the real run plan the same path."""
+    one, one directory per user and process, so two runs at once never share it."""
     shm = Path("/dev/shm")
     base = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else tempfile.gettempdir()
-    return f"{base}/domum-genconfig-{os.getuid()}"
+    return f"{base}/{PRIVATE_PREFIX}{os.getuid()}-{os.getpid()}"
+
+
+def _remove_leftovers(path: Path) -> None:
+    """Our own directories of runs killed before their cleanup (their process is gone): the
+    plaintext bundle must not outlive them."""
+    for old in path.parent.glob(f"{PRIVATE_PREFIX}{os.getuid()}-*"):
+        pid = old.name.rsplit("-", 1)[-1]
+        if old == path or not pid.isdigit() or Path(f"/proc/{pid}").exists():
+            continue
+        _remove_private(old)
 
 
 def _make_private(path: Path) -> None:
     """Create `path` 0700, or take over our own leftover (a run killed before its cleanup);
     never a directory someone else owns or a symlink planted there."""
+    _remove_leftovers(path)
     try:
         path.mkdir(mode=0o700)
         return
