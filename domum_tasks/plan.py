@@ -159,7 +159,7 @@ class ResultOf:
 
 @dataclass(frozen=True)
 class Local:
-    """An in-process action a namespace registers with run.py (download, flash, verify...).
+    """An in-process action a namespace registers with the executor (run/) (download, flash, verify...).
 
     The planner names the action and its arguments; the namespace's executor does the work.
     """

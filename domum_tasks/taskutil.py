@@ -17,7 +17,7 @@ from invoke import Argument, Context, Exit, Task, task
 
 from .errors import EXIT_CONFIG, EXIT_FAILED, DomumError
 
-if TYPE_CHECKING:  # run.py (subprocess, tempfile) loads only when a task runs
+if TYPE_CHECKING:  # run/ (subprocess, tempfile) loads only when a task runs
     from .inventory.model import Inventory
     from .plan import Plan
     from .run import Executor, LocalHandler, StepResult
