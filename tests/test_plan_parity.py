@@ -5,11 +5,12 @@ executor (every step has a handler), and a parity test runs it both ways (tests/
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.fixtures.parity import json_arrays, parity_covered
+from tests.fixtures.parity import collected_files, json_arrays, parity_covered
 
 
 def _tasks() -> dict[str, Any]:
@@ -39,6 +40,9 @@ def test_every_task_that_writes_has_dry_run_and_json() -> None:
 
 
 def test_every_mutating_task_has_a_parity_case(request: pytest.FixtureRequest) -> None:
+    every = {p.name for p in Path(__file__).parent.glob("test_*.py")}
+    if not every <= collected_files(request.config):
+        pytest.skip("only some test files were collected: run the whole suite to judge coverage")
     mutating = {name for name, task in _tasks().items() if "dry_run" in _options(task)}
     uncovered = sorted(mutating - parity_covered(request.config))
     assert not uncovered, f"no dry-run/real-run parity test for: {uncovered}"
