@@ -41,3 +41,17 @@ def test_only_settings_reads_the_environment() -> None:
 def test_the_scanner_sees_each_spelling() -> None:
     code = "import os\nfrom os import environ\nos.environ.get('X')\nos.getenv('Y')\n"
     assert _reads_environment(ast.parse(code)) == [2, 3, 4]
+
+
+def test_the_readme_table_names_every_variable_settings_reads() -> None:
+    import re
+
+    readme = (PACKAGE.parent / "README.md").read_text()
+    table = readme[readme.index("### Environment variables") :]
+    table = table[: table.index("\n### ")]
+    names = set(
+        re.findall(r'"(DOMUM_[A-Z_]+|CI|XDG_CONFIG_HOME)"', (PACKAGE / "settings.py").read_text())
+    )
+    assert names and "DOMUM_INVENTORY" in names
+    missing = sorted(n for n in names if f"`{n}`" not in table)
+    assert not missing, f"README's environment table lacks {missing}"
