@@ -16,7 +16,8 @@ from ..common import VM_NODE
         "start": "start the VM once it exists",
         "apply_drift": "apply live and pending drift (a NIC change on a running VM cuts its "
         "network: needs --yes; needs-stop only while stopped)",
-        "force": "with --apply-drift: recreate a VM whose drift destroys data (needs --yes)",
+        "force": "with --apply-drift: recreate a VM whose drift destroys data or moves it to "
+        "OVMF (needs --yes)",
     },
 )
 def create_vm(
