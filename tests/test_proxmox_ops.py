@@ -351,18 +351,32 @@ def test_destroy_by_vmid_needs_force_for_a_foreign_guest(
 def test_a_vm_made_by_the_old_defaults_moves_to_the_guide(
     pve_sim: PveSim, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """VMs created before: virtio-scsi-single with iothread=1, ballooning on. needs-stop waits."""
+    """VMs created before: SeaBIOS on i440fx, no EFI disk, virtio-scsi-single with iothread=1 and
+    no cache=, ballooning on. PVE queues all of it on a running VM; OVMF is refused (the
+    installed Talos would not boot) until --force recreates the VM."""
     pve_sim.pve.store_file("local", ISO_NAME, 1024)
     old_disk = "local-lvm:vm-196-disk-0,discard=on,iothread=1,size=40G,ssd=1"
     vm = pve_sim.add_inventory_vm(96, status="running", scsihw="virtio-scsi-single",
-                                  scsi0=old_disk, balloon=None)  # fmt: skip
+                                  scsi0=old_disk, balloon=None, bios=None, machine=None,
+                                  efidisk0=None)  # fmt: skip
+    report = json.loads(run(vm_tasks.create_vm, capsys, node=96, json=True))
+    assert {d["key"]: d["cls"] for d in report["drift"]["96"]} == {
+        "bios": "pending", "efidisk0": "pending", "machine": "pending", "scsihw": "pending",
+        "scsi0": "pending", "balloon": "pending",
+    }  # fmt: skip
     code, msg = fails(vm_tasks.create_vm, capsys, node=96, apply_drift=True)
-    assert code == 4 and "scsihw: the boot disk's controller: stop the VM first" in msg
-    assert vm.config["scsihw"] == "virtio-scsi-single"  # not touched while running
-    assert vm.pending == {"scsi0": "local-lvm:vm-196-disk-0,discard=on,size=40G,ssd=1",
-                          "balloon": "0"}  # fmt: skip
+    assert code == 4 and "bios: " in msg and "no EFI loader" in msg and "--force" in msg
+    assert "bios" not in vm.config and "bios" not in vm.pending  # not sent
+    assert vm.config["scsihw"] == "virtio-scsi-single"  # queued, not applied, while running
+    assert vm.pending["scsihw"] == "virtio-scsi-pci" and vm.pending["machine"] == "q35"
+    assert vm.pending["efidisk0"].startswith("local-lvm:vm-196-disk-1,")  # allocated now
+    assert set(vm.pending) == {"scsihw", "scsi0", "balloon", "machine", "efidisk0"}
+    run(power_tasks.reboot, capsys, node=96)
+    assert vm.pending == {} and vm.config["machine"] == "q35"
+    report = json.loads(run(vm_tasks.create_vm, capsys, node=96, json=True))
+    assert [d["key"] for d in report["drift"]["96"]] == ["bios"]
     run(power_tasks.shutdown, capsys, node=96)
-    run(vm_tasks.create_vm, capsys, node=96, apply_drift=True)
-    assert vm.config["scsihw"] == "virtio-scsi-pci"
+    run(vm_tasks.create_vm, capsys, node=96, apply_drift=True, force=True, yes=True)
+    assert pve_sim.pve.vm(196).config["bios"] == "ovmf"
     out = run(vm_tasks.create_vm, capsys, node=96)
     assert "matches the inventory: nothing to write" in out

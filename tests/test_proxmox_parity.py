@@ -41,6 +41,24 @@ def test_create_vm_parity(plan_parity: Parity, pve_sim: PveSim) -> None:
     assert pve_sim.pve.vm(196).status == "running"
 
 
+@pytest.mark.parity("proxmox.create-vm")
+def test_create_vm_apply_drift_parity(plan_parity: Parity, pve_sim: PveSim) -> None:
+    """A running VM with a new MAC (PVE re-plugs the NIC at once: destructive, --yes), a queued
+    CPU change and no EFI disk: the dry-run shows each call the real run makes."""
+    pve_sim.pve.store_file("local", "talos-v1.13.9-ce4c9805.iso", 1024)
+    vm = pve_sim.add_inventory_vm(96, status="running", cores=1, efidisk0=None,
+                                  net0="virtio=BC:24:11:10:00:01,bridge=vmbr0")  # fmt: skip
+    plans = plan_parity(vm_tasks.create_vm, node=96, apply_drift=True, yes=True)
+    steps = [s for p in plans for s in p]
+    assert [(s["params"], s.get("destructive", False)) for s in steps] == [
+        ({"cores": "2", "efidisk0": "local-lvm:1,efitype=4m,pre-enrolled-keys=0"}, False),
+        ({"net0": "virtio=BC:24:11:10:00:96,bridge=vmbr0"}, True),
+    ]
+    assert vm.config["net0"].startswith("virtio=BC:24:11:10:00:96") and set(vm.pending) == {
+        "cores", "efidisk0",
+    }  # fmt: skip
+
+
 @pytest.mark.parity("proxmox.destroy-vm")
 def test_destroy_vm_parity(plan_parity: Parity, pve_sim: PveSim) -> None:
     pve_sim.add_inventory_vm(96, status="running")

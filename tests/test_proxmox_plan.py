@@ -41,8 +41,11 @@ def test_talos_vm_config_follows_the_talos_proxmox_guide(inv) -> None:  # type: 
         "cores": 2,
         "sockets": 1,
         "cpu": "host",
+        "bios": "ovmf",
+        "efidisk0": "local-lvm:1,efitype=4m,pre-enrolled-keys=0",
+        "machine": "q35",
         "scsihw": "virtio-scsi-pci",
-        "scsi0": "local-lvm:40,discard=on,ssd=1",
+        "scsi0": "local-lvm:40,cache=writethrough,discard=on,ssd=1",
         "net0": "virtio=BC:24:11:10:00:96,bridge=vmbr0",
         "agent": "enabled=1",
         "ostype": "l26",
@@ -103,7 +106,9 @@ def stored(inv, **changes: str | None) -> dict[str, ConfigValue]:  # type: ignor
     """The config as PVE stores a VM create-vm made (normalised), with changes."""
     cfg = {k: str(v) for k, v in target.vm_config(inv, target.vm_target(inv, 96)).items()}
     cfg.pop("vmid")
-    cfg |= {"scsi0": "local-lvm:vm-196-disk-0,discard=on,size=40G,ssd=1", "memory": "4096",
+    cfg |= {"scsi0": "local-lvm:vm-196-disk-0,cache=writethrough,discard=on,size=40G,ssd=1",
+            "efidisk0": "local-lvm:vm-196-disk-1,efitype=4m,pre-enrolled-keys=0,size=528K",
+            "machine": "pc-q35-10.0+pve1", "memory": "4096",
             "tags": "controlplane;domum;talos", "meta": "creation-qemu=10.0.2", "digest": "x"}  # fmt: skip
     for k, v in changes.items():
         if v is None:
@@ -126,22 +131,32 @@ def test_pve_normalised_values_are_no_drift(inv) -> None:  # type: ignore[no-unt
     assert diff(inv, sockets=None) == {}  # PVE's default is 1
 
 
+DISK = "local-lvm:vm-196-disk-0,cache=writethrough,discard=on"  # + size=, ssd=1
+
+
 def test_each_drift_class(inv) -> None:  # type: ignore[no-untyped-def]
+    """The running VM's classes as qemu-server applies them (vm/hotplug.py has the table)."""
     assert diff(inv, tags="domum;talos") == {"tags": "live"}
     assert diff(inv, ide2="local:iso/old.iso,media=cdrom") == {"ide2": "live"}
+    assert diff(inv, ide2=None) == {"ide2": "pending"}  # IDE is never hot-plugged
     assert diff(inv, net0="virtio=BC:24:11:10:00:96,bridge=vmbr1") == {"net0": "live"}
-    assert diff(inv, net0="virtio=BC:24:11:10:00:99,bridge=vmbr0") == {"net0": "pending"}
+    assert diff(inv, net0="virtio=BC:24:11:10:00:99,bridge=vmbr0") == {"net0": "live"}
+    assert diff(inv, net0="e1000=BC:24:11:10:00:96,bridge=vmbr0") == {"net0": "live"}
     assert diff(inv, cores="4", memory="2048", balloon=None) == {
         "cores": "pending", "memory": "pending", "balloon": "pending",
     }  # fmt: skip
-    assert diff(inv, scsihw="virtio-scsi-single") == {"scsihw": "needs-stop"}
-    assert diff(inv, scsi0="local-lvm:vm-196-disk-0,discard=on,size=32G,ssd=1") == {"scsi0": "live"}
-    assert diff(inv, scsi0="local-lvm:vm-196-disk-0,discard=on,size=64G,ssd=1") == {
+    assert diff(inv, scsihw="virtio-scsi-single") == {"scsihw": "pending"}
+    assert diff(inv, scsi0=f"{DISK},size=32G,ssd=1") == {"scsi0": "live"}
+    assert diff(inv, scsi0="local-lvm:vm-196-disk-0,discard=on,size=40G,ssd=1") == {
+        "scsi0": "pending"  # cache= is not hot-pluggable
+    }
+    assert diff(inv, scsi0=f"{DISK},size=64G,ssd=1") == {"scsi0": "destroys-data"}
+    assert diff(inv, scsi0="fast:vm-196-disk-0,cache=writethrough,discard=on,size=40G,ssd=1") == {
         "scsi0": "destroys-data"
     }
-    assert diff(inv, scsi0="fast:vm-196-disk-0,discard=on,size=40G,ssd=1") == {
-        "scsi0": "destroys-data"
-    }
+    assert diff(inv, bios=None, machine=None, efidisk0=None) == {
+        "bios": "pending", "machine": "pending", "efidisk0": "pending",
+    }  # fmt: skip
     # A stopped VM takes every change but destroys-data at once.
     assert diff(inv, running=False, cores="4", scsihw="virtio-scsi-single") == {
         "cores": "live", "scsihw": "live",
@@ -168,8 +183,7 @@ def test_drift_is_reported_not_applied_without_apply_drift(inv) -> None:  # type
 
 
 def test_apply_drift_one_config_call_and_a_resize(inv) -> None:  # type: ignore[no-untyped-def]
-    facts = running_facts(inv, cores="4", tags="x",
-                          scsi0="local-lvm:vm-196-disk-0,discard=on,size=32G,ssd=1")  # fmt: skip
+    facts = running_facts(inv, cores="4", tags="x", scsi0=f"{DISK},size=32G,ssd=1")
     made = create.plan_create_vm(inv, 96, facts, apply_drift=True)
     resize, config = made.plan.steps
     assert isinstance(resize, PveCall) and isinstance(config, PveCall)
@@ -185,11 +199,11 @@ def test_disk_option_change_keeps_the_volume(inv) -> None:  # type: ignore[no-un
     facts = running_facts(inv, scsi0="local-lvm:vm-196-disk-0,iothread=1,size=40G,ssd=1")
     [config] = create.plan_create_vm(inv, 96, facts, apply_drift=True).plan.steps
     assert isinstance(config, PveCall)
-    assert config.params == {"scsi0": "local-lvm:vm-196-disk-0,discard=on,size=40G,ssd=1"}
+    assert config.params == {"scsi0": f"{DISK},size=40G,ssd=1"}
 
 
 def test_destroys_data_is_refused_unless_force(inv) -> None:  # type: ignore[no-untyped-def]
-    facts = running_facts(inv, cores="4", scsi0="fast:vm-196-disk-0,discard=on,size=40G,ssd=1")
+    facts = running_facts(inv, cores="4", scsi0="fast:vm-196-disk-0,cache=writethrough,size=40G")
     made = create.plan_create_vm(inv, 96, facts, apply_drift=True)
     assert [s.params for s in made.plan.steps if isinstance(s, PveCall)] == [{"cores": "2"}]
     assert made.refused == [
@@ -210,10 +224,12 @@ def test_destroys_data_is_refused_unless_force(inv) -> None:  # type: ignore[no-
 
 
 def test_needs_stop_is_refused_while_running(inv) -> None:  # type: ignore[no-untyped-def]
-    made = create.plan_create_vm(inv, 96, running_facts(inv, scsihw="lsi"), apply_drift=True)
+    made = create.plan_create_vm(inv, 96, running_facts(inv, ide2="local-lvm:vm-196-disk-2"),
+                                 apply_drift=True)  # fmt: skip
     assert made.plan.steps == []
     assert made.refused == [
-        "scsihw: the boot disk's controller: stop the VM first (inv proxmox.shutdown --node 96)"
+        "ide2: PVE cannot change a drive's media type on a running VM "
+        "(inv proxmox.shutdown --node 96)"
     ]
 
 

@@ -56,7 +56,15 @@ def test_create_vm_then_again_plans_nothing(
     assert str(vm.config["onboot"]) == "1"
 
     assert vm.config["scsihw"] == "virtio-scsi-pci" and str(vm.config["balloon"]) == "0"
-    assert vm.config["scsi0"] == "local-lvm:vm-196-disk-0,discard=on,size=40G,ssd=1"
+    # (fakepve numbers the volumes in the order they come; PVE takes scsi0 before efidisk0)
+    volume, options = vm.config["scsi0"].split(",", 1)
+    assert volume.startswith("local-lvm:vm-196-disk-")
+    assert options == "cache=writethrough,discard=on,size=40G,ssd=1"
+    # Talos's guide: UEFI with a 4 MiB vars disk, no pre-enrolled keys, the q35 machine.
+    assert (vm.config["bios"], vm.config["machine"]) == ("ovmf", "q35")
+    assert vm.config["efidisk0"].startswith("local-lvm:vm-196-disk-")
+    assert "efitype=4m" in vm.config["efidisk0"]
+    assert "pre-enrolled-keys=0" in vm.config["efidisk0"]
 
     assert dry_json(vm_tasks.create_vm, capsys, node=96) == []
     before = len(pve_sim.sent)

@@ -105,9 +105,14 @@ def vm_config(inv: Inventory, t: VmTarget) -> dict[str, object]:
         "cores": spec.cores,
         "sockets": 1,
         "cpu": "host",  # Talos needs x86-64-v2; "host" passes the real CPU through
+        # The guide's baseline: UEFI (OVMF) with a 4 MiB EFI vars disk, keys not pre-enrolled
+        # (Microsoft's keys would refuse Talos's boot loader), and the q35 machine.
+        "bios": "ovmf",
+        "efidisk0": f"{spec.storage}:1,efitype=4m,pre-enrolled-keys=0",  # PVE sizes it itself
+        "machine": "q35",
         # The guide: not VirtIO SCSI single (bootstrap hangs, siderolabs/talos#11173).
         "scsihw": "virtio-scsi-pci",
-        "scsi0": f"{spec.storage}:{spec.disk_gib},discard=on,ssd=1",
+        "scsi0": f"{spec.storage}:{spec.disk_gib},cache=writethrough,discard=on,ssd=1",
         "net0": net0(t),
         "agent": "enabled=1",  # the schematic carries siderolabs/qemu-guest-agent
         "ostype": "l26",

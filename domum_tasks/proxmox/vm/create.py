@@ -1,9 +1,12 @@
 """Planner of create-vm: the ISO, the VM, and what to do about drift. Pure (facts in, Plan out).
 
-A VM that exists is compared field by field (drift.py). Without --apply-drift nothing is written
-and the drift is reported; with it, live and pending changes go out in one config call (plus a
-resize to grow the disk), needs-stop ones only while the VM is stopped, and destroys-data ones
-are refused unless --force, which recreates the VM (destructive: confirmation or --yes).
+A VM that exists is compared field by field (drift.py, classes from qemu-server: hotplug.py).
+Without --apply-drift nothing is written and the drift is reported; with it, live and pending
+changes go out in one config call (plus a resize to grow the disk), a NIC change PVE applies to
+the running guest at once in its own destructive step (it cuts the network: --yes), needs-stop
+ones only while the VM is stopped, and destroys-data ones (and a switch to OVMF, which the
+installed system would not boot) are refused unless --force, which recreates the VM
+(destructive: confirmation or --yes).
 """
 
 from __future__ import annotations
@@ -23,7 +26,15 @@ from ..target import (
     vm_config,
     vm_target,
 )
-from .drift import FieldDrift, applied_value, compare, disk_opts, parse_disk
+from .drift import (
+    FieldDrift,
+    applied_value,
+    compare,
+    disk_opts,
+    memory_hotplug,
+    parse_disk,
+    recreate_only,
+)
 
 
 @dataclass
@@ -109,6 +120,11 @@ def plan_create_vm(
     else:
         drifts, queued = compare(vm_config(inv, t), facts.config, running=running)
         plan.notes += [f"{t.label}: {q}" for q in queued]
+        if memory_hotplug(facts.config):
+            plan.note(
+                f"{t.label}: its hotplug option lists memory; Talos's Proxmox guide says not to "
+                "(Talos then does not see all its memory): remove it in the VM's Options"
+            )
     out.drift = drifts
     if not drifts:
         if facts.config is not None:
@@ -141,7 +157,7 @@ def _apply(
     force: bool,
 ) -> None:
     plan = out.plan
-    doomed = [d for d in drifts if d.cls == "destroys-data"]
+    doomed = [d for d in drifts if d.cls == "destroys-data" or recreate_only(d)]
     if doomed and force:
         if running:
             out.refused += [f"{d.key}: {d.why}; stop the VM first" for d in doomed]
@@ -158,7 +174,7 @@ def _apply(
     out.refused += [f"{d.key}: {d.why} (pass --force to recreate the VM)" for d in doomed]
     stuck = [d for d in drifts if d.cls == "needs-stop"]
     out.refused += [f"{d.key}: {d.why} (inv proxmox.shutdown --node {t.node_id})" for d in stuck]
-    changes = [d for d in drifts if d.cls in ("live", "pending")]
+    changes = [d for d in drifts if d.cls in ("live", "pending") and d not in doomed]
     params: dict[str, object] = {}
     for d in changes:
         if d.key == "scsi0" and d.have is not None:
@@ -172,7 +188,8 @@ def _apply(
                 )  # fmt: skip
             if disk_opts(h) == disk_opts(w):
                 continue  # only the size differed
-        params[d.key] = applied_value(d.key, d.have, d.want)
+        if not d.disruptive:
+            params[d.key] = applied_value(d.key, d.have, d.want)
     if params:
         pending = [d.key for d in changes if d.cls == "pending" and d.key in params]
         plan.add(
@@ -188,3 +205,28 @@ def _apply(
                 f"{t.label}: {', '.join(pending)} apply at the next restart "
                 f"(inv proxmox.reboot --node {t.node_id})"
             )
+    for d in changes:
+        if d.disruptive:
+            _disrupt(t, d, plan, base=base)
+
+
+def _disrupt(t: VmTarget, d: FieldDrift, plan: Plan, *, base: str) -> None:
+    """A NIC change PVE applies to the running guest at once (vmconfig_update_net): its own
+    step, destructive, so the run asks for --yes and says what the guest loses."""
+    role = t.node.role
+    cut = (
+        " (a control plane node: its API server and etcd member drop off)"
+        if role == "controlplane"
+        else ""
+    )
+    plan.add(
+        PveCall(
+            "POST", f"{base}/config", {d.key: applied_value(d.key, d.have, d.want)},
+            desc=f"change {t.label}'s {d.key} while it runs: {d.why}{cut}",
+            destructive=True, wait_task=True,
+        )
+    )  # fmt: skip
+    plan.note(
+        f"{t.label}: {d.key} goes to the running VM at once and the node loses its network "
+        f"now{cut}; stop it first (inv proxmox.shutdown --node {t.node_id}) to change it cold"
+    )

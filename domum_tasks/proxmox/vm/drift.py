@@ -6,10 +6,14 @@ are compared by meaning, not text: PVE rewrites what it stores (drive options so
 `size=` added, `virtio=MAC` first, tags sorted and lower-cased, memory as a string), and
 comparing strings is how other tools report drift that is not there.
 
-Classes, for a running VM:
-  live           PVE applies it at once (name, tags, CD-ROM media, bridge/VLAN, disk growth)
-  pending        PVE queues it until the VM restarts (CPU, memory, NIC model/MAC, ...)
-  needs-stop     must not change under a running guest (the boot disk's SCSI controller)
+Classes, for a running VM, as qemu-server applies each field (the table and its sources are in
+hotplug.py):
+  live           PVE applies it at once (name, tags, another ISO, bridge/VLAN, a NIC re-plug,
+                 disk growth, memory with memory hotplug); `disruptive` when the guest loses
+                 its network now
+  pending        PVE queues it until the VM restarts (CPU, memory, balloon on/off, disk
+                 options, a missing ide2, bios, machine, efidisk0, ...)
+  needs-stop     PVE refuses it on a running VM (a drive's media type)
   destroys-data  cannot be done in place without losing the disk (shrink, another storage)
 For a stopped VM every change but destroys-data applies at once, so it is classed live.
 """
@@ -19,18 +23,21 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
 
 from ..facts import ConfigValue
+from . import hotplug
+from .hotplug import DriftClass, Hotplug
 
-DriftClass = Literal["live", "pending", "needs-stop", "destroys-data"]
-
-LIVE_KEYS = ("name", "description", "onboot", "tags")
 INT_KEYS = ("cores", "sockets", "onboot", "balloon")
-DEFAULTS = {"sockets": "1", "onboot": "0"}  # PVE's value when the key is absent
+DEFAULTS = {"sockets": "1", "onboot": "0", "bios": "seabios"}  # PVE's value when key is absent
 NET_MODELS = ("virtio", "e1000", "e1000e", "rtl8139", "vmxnet3")
 SIZE_UNITS = {"K": 1 / 1024**2, "M": 1 / 1024, "G": 1.0, "T": 1024.0}
-DISK_OPTIONS = ("discard", "ssd", "iothread")  # compared; others (backup=, cache=) are the user's
+DISK_OPTIONS = ("discard", "ssd", "iothread", "cache")  # compared; others (backup=) are the user's
+EFI_DEFAULTS = {"efitype": "2m", "pre-enrolled-keys": "0"}  # the efidisk0 schema's defaults
+BIOS_BOOT = (
+    "Talos installed under SeaBIOS boots GRUB from its BIOS partition and has no EFI loader "
+    "(Talos boot loader docs): the VM would not boot it under OVMF"
+)
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,7 @@ class FieldDrift:
     want: str
     cls: DriftClass
     why: str
+    disruptive: bool = False  # applied at once and the guest loses its network now
 
 
 def split_props(text: str | None) -> tuple[str, dict[str, str]]:
@@ -111,6 +119,18 @@ def _tags(text: str | None) -> set[str]:
     return {t.lower() for t in re.split(r"[;, ]+", text or "") if t}
 
 
+def machine_type(text: str | None) -> str:
+    """'pc-q35-9.2+pve1' -> 'q35'; unset, 'pc' or 'pc-i440fx-9.2' -> 'i440fx' (PVE's default)."""
+    first, props = split_props(text)
+    kind = props.get("type", first) or "pc"
+    return "q35" if "q35" in kind else kind if kind.startswith("virt") else "i440fx"
+
+
+def efi_opts(text: str | None) -> dict[str, str]:
+    props = split_props(text)[1]
+    return {k: props.get(k, default) for k, default in EFI_DEFAULTS.items()}
+
+
 def same(key: str, have: str | None, want: str) -> bool:
     """True when PVE's stored value means what the inventory asks for."""
     if have is None:
@@ -127,6 +147,10 @@ def same(key: str, have: str | None, want: str) -> bool:
         return _enabled(have) == _enabled(want)
     if key == "cpu":
         return split_props(have)[1].get("cputype", split_props(have)[0]) == want
+    if key == "machine":
+        return machine_type(have) == machine_type(want)
+    if key == "efidisk0":  # any volume will do; the vars' type and keys matter
+        return efi_opts(have) == efi_opts(want)
     if key == "net0":
         return parse_nic(have) == parse_nic(want)
     if key == "scsi0":
@@ -142,33 +166,62 @@ def disk_opts(d: Disk) -> dict[str, str]:
     return {k: v for k, v in d.options.items() if k in DISK_OPTIONS}
 
 
-def classify(key: str, have: str | None, want: str, *, running: bool) -> tuple[DriftClass, str]:
-    """The class of one changed field, and the reason in a few words."""
+def _nic_fields(text: str | None) -> hotplug.NicFields | None:
+    if text is None:
+        return None
+    n = parse_nic(text)
+    return hotplug.NicFields(n.model, n.mac, n.bridge, n.tag)
+
+
+def running_change(key: str, have: str | None, want: str, hp: Hotplug) -> hotplug.Applies:
+    """What qemu-server does with this change on a running VM (the table in hotplug.py)."""
+    if key in hotplug.FAST_PLUG:
+        return hotplug.Applies("live", "PVE applies it to a running VM")
+    if key == "memory":
+        return hotplug.memory(hp)
+    if key == "balloon":
+        return hotplug.balloon(have, want)
+    if key == "net0":
+        wn = _nic_fields(want)
+        assert wn is not None
+        return hotplug.nic(_nic_fields(have), wn, hp)
+    if key == "ide2":
+        return hotplug.cdrom(
+            split_props(have)[1].get("media"), split_props(want)[1].get("media"), have is not None
+        )
+    if key == "agent":
+        return hotplug.agent(have)
+    if key in ("bios", "machine", "efidisk0"):
+        return hotplug.cold(key)
+    return hotplug.PENDING
+
+
+def change_of(
+    key: str, have: str | None, want: str, *, running: bool, hp: Hotplug
+) -> hotplug.Applies:
     if key == "scsi0" and have is not None:
         h, w = parse_disk(have), parse_disk(want)
         if h.storage != w.storage:
-            return "destroys-data", (
+            return hotplug.Applies("destroys-data", (
                 f"the disk is on {h.storage}, not {w.storage}: Domum would recreate it empty "
                 "(or move it yourself: Move Disk in the PVE GUI keeps the data)"
-            )
+            ))  # fmt: skip
         if h.size_gib is not None and w.size_gib is not None and w.size_gib < h.size_gib:
-            return "destroys-data", f"PVE cannot shrink a disk ({h.size_gib:g}G -> {w.size_gib:g}G)"
+            return hotplug.Applies(
+                "destroys-data", f"PVE cannot shrink a disk ({h.size_gib:g}G -> {w.size_gib:g}G)"
+            )
         if h.size_gib != w.size_gib and disk_opts(h) == disk_opts(w):
-            return "live", f"grows online ({h.size_gib:g}G -> {w.size_gib:g}G, PUT resize)"
-    if not running:
-        return "live", "the VM is stopped: applies at once"
-    if key in LIVE_KEYS:
-        return "live", "PVE applies it to a running VM"
-    if key == "ide2":
-        return "live", "CD-ROM media changes on a running VM"
-    if key == "net0":
-        hn, wn = parse_nic(have), parse_nic(want)
-        if (hn.model, hn.mac) == (wn.model, wn.mac):
-            return "live", "bridge/VLAN hot-plugs"
-        return "pending", "a new NIC model or MAC waits for a restart"
-    if key == "scsihw":
-        return "needs-stop", "the boot disk's controller: stop the VM first"
-    return "pending", "PVE queues it until the VM restarts"
+            return hotplug.Applies(
+                "live", f"grows online ({h.size_gib:g}G -> {w.size_gib:g}G, PUT resize)"
+            )
+    change = (
+        running_change(key, have, want, hp)
+        if running
+        else hotplug.Applies("live", "the VM is stopped: applies at once")
+    )
+    if key == "bios" and want == "ovmf":
+        return hotplug.Applies(change.cls, f"{change.why}; {BIOS_BOOT}")
+    return change
 
 
 def compare(
@@ -176,6 +229,7 @@ def compare(
 ) -> tuple[list[FieldDrift], list[str]]:
     """(drift per field, notes on changes PVE has queued that already match the inventory)."""
     drifts, queued = [], []
+    hp = Hotplug.of(_current(config, "hotplug"), _current(config, "numa"))
     for key, raw in desired.items():
         if key == "vmid":
             continue
@@ -185,9 +239,27 @@ def compare(
             if running and current.pending is not None and not same(key, current.value, want):
                 queued.append(f"{key}: {want} is queued by PVE and applies at the next restart")
             continue
-        cls, why = classify(key, current.next, want, running=running)
-        drifts.append(FieldDrift(key, current.next, want, cls, why))
+        c = change_of(key, current.next, want, running=running, hp=hp)
+        drifts.append(FieldDrift(key, current.next, want, c.cls, c.why, c.disruptive))
     return drifts, queued
+
+
+def recreate_only(d: FieldDrift) -> bool:
+    """Drift PVE would apply but the installed system would not survive: only a new VM fixes it."""
+    return d.key == "bios" and d.want == "ovmf"
+
+
+def _current(config: Mapping[str, ConfigValue], key: str) -> str | None:
+    """The value the running QEMU was started with (a queued change is not in effect yet)."""
+    return config.get(key, ConfigValue()).value
+
+
+def memory_hotplug(config: Mapping[str, ConfigValue]) -> bool:
+    """The VM's hotplug lists memory (now or at the next start): Talos's guide says not to."""
+    return any(
+        "memory" in hotplug.parse_features(v)
+        for v in (_current(config, "hotplug"), config.get("hotplug", ConfigValue()).next)
+    )
 
 
 def applied_value(key: str, have: str | None, want: str) -> str:

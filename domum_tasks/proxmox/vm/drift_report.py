@@ -17,11 +17,16 @@ def _short(value: str | None) -> str:
     return value if len(value) <= LIMIT else value[: LIMIT - 3] + "..."
 
 
+def _cls(d: FieldDrift) -> str:
+    # A live change the guest feels at once (its NIC re-plugged) must stand out in the table.
+    return f"{d.cls} (disruptive)" if d.disruptive else d.cls
+
+
 def print_drift(inv: Inventory, drift: dict[int, list[FieldDrift]]) -> None:
     from ...console import print_table
 
     rows = [
-        (str(node_id), d.key, _short(d.have), _short(d.want), d.cls, d.why)
+        (str(node_id), d.key, _short(d.have), _short(d.want), _cls(d), d.why)
         for node_id, ds in sorted(drift.items())
         for d in ds
     ]

@@ -14,8 +14,10 @@ from ..common import VM_NODE
         "node": VM_NODE,
         "all": "every proxmox-vm node of the inventory",
         "start": "start the VM once it exists",
-        "apply_drift": "apply drift that is live or pending (needs-stop only while stopped)",
-        "force": "with --apply-drift: recreate a VM whose drift destroys data (needs --yes)",
+        "apply_drift": "apply live and pending drift (a NIC change on a running VM cuts its "
+        "network: needs --yes; needs-stop only while stopped)",
+        "force": "with --apply-drift: recreate a VM whose drift destroys data or moves it to "
+        "OVMF (needs --yes)",
     },
 )
 def create_vm(
