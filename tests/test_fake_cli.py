@@ -510,9 +510,18 @@ def test_day2_commands_record_state(fake_cli: Any, tmp_path: Path) -> None:
     assert "NODE:        127.0.0.90" in out and "Talos v1.13.9" in out
 
     _run(["talosctl", "gen", "config", "domum", "https://127.0.0.80:6443", "-o", "cfg"], tmp_path)
-    (tmp_path / "p.yaml").write_text(
+    # gen config 1.13 writes a HostnameConfig too, so a JSON Patch is refused (json6902.go)
+    (tmp_path / "j.yaml").write_text(
         '[{"op": "add", "path": "/machine/install/disk", "value": "/dev/nvme0n1"}]'
     )
+    refused = _run(
+        ["talosctl", "machineconfig", "patch", "cfg/worker.yaml", "--patch", "@j.yaml"],
+        tmp_path,
+        check=False,
+    )
+    assert refused.returncode == 1
+    assert "JSON6902 patches are not supported for multi-document" in refused.stderr
+    (tmp_path / "p.yaml").write_text("machine:\n  install:\n    disk: /dev/nvme0n1\n")
     _run(
         [
             "talosctl",

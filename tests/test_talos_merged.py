@@ -101,35 +101,39 @@ def test_stand_in_apply_config_rejects_what_the_node_rejects(fake_cli: Any, tmp_
 # --- merging as talosctl does ------------------------------------------------------------------
 
 
-def test_strategic_merge_appends_lists_replaces_subnets_and_deletes() -> None:
-    base = {
-        "machine": {"certSANs": ["a"], "kubelet": {"x": 1}},
-        "cluster": {"network": {"podSubnets": ["10.244.0.0/16"]}},
-    }
-    patch = {
-        "machine": {"certSANs": ["b"], "kubelet": {"$patch": "delete"}},
-        "cluster": {"network": {"podSubnets": ["10.42.0.0/16"]}},
-    }
-    out = merged.strategic_merge(base, patch)
-    assert out == {
-        "machine": {"certSANs": ["a", "b"]},
-        "cluster": {"network": {"podSubnets": ["10.42.0.0/16"]}},
-    }
+def test_a_patch_file_appends_lists_replaces_subnets_and_deletes() -> None:
+    """talosctl's configpatcher (the upstream cases: test_talos_configpatcher_upstream.py)."""
+    base = [
+        {
+            "version": "v1alpha1",
+            "machine": {"certSANs": ["a"], "kubelet": {"image": "k"}},
+            "cluster": {"network": {"podSubnets": ["10.244.0.0/16"]}},
+        }
+    ]
+    patch = (
+        "machine:\n  certSANs: [b]\n  kubelet:\n    $patch: delete\n"
+        "cluster:\n  network:\n    podSubnets: [10.42.0.0/16]\n"
+    )
+    assert merged.merge_documents(base, patch) == [
+        {
+            "version": "v1alpha1",
+            "machine": {"certSANs": ["a", "b"]},
+            "cluster": {"network": {"podSubnets": ["10.42.0.0/16"]}},
+        }
+    ]
 
 
 def test_typed_documents_merge_by_kind_and_name() -> None:
     docs = [
         {"version": "v1alpha1"},
         {"apiVersion": "v1alpha1", "kind": "HostnameConfig", "auto": "stable"},
+        {"apiVersion": "v1alpha1", "kind": "LinkConfig", "name": "a", "up": True},
     ]
     out = merged.merge_documents(
         docs,
-        [
-            {"apiVersion": "v1alpha1", "kind": "HostnameConfig", "hostname": "h"},
-            {"apiVersion": "v1alpha1", "kind": "LinkConfig", "name": "a", "up": True},
-            {"apiVersion": "v1alpha1", "kind": "LinkConfig", "name": "b"},
-            {"apiVersion": "v1alpha1", "kind": "LinkConfig", "name": "a", "mtu": 9000},
-        ],
+        "apiVersion: v1alpha1\nkind: HostnameConfig\nhostname: h\n---\n"
+        "apiVersion: v1alpha1\nkind: LinkConfig\nname: b\n---\n"
+        "apiVersion: v1alpha1\nkind: LinkConfig\nname: a\nmtu: 9000\n",
     )
     assert out[1] == {
         "apiVersion": "v1alpha1",
@@ -138,6 +142,30 @@ def test_typed_documents_merge_by_kind_and_name() -> None:
         "hostname": "h",
     }
     assert [d.get("name") for d in out[2:]] == ["a", "b"] and out[2]["mtu"] == 9000
+
+
+def test_a_patch_file_with_a_document_twice_is_refused() -> None:
+    """decoder.go parse: "duplicate document ... is not allowed" (it used to merge them)."""
+    twice = "apiVersion: v1alpha1\nkind: LinkConfig\nname: a\nup: true\n---\n" * 2
+    with pytest.raises(ValueError, match="duplicate document v1alpha1/LinkConfig/a is not allowed"):
+        merged.merge_documents([{"version": "v1alpha1"}], twice)
+
+
+def test_a_delete_of_a_missing_path_is_a_merge_problem() -> None:
+    inv = load()
+    first = next(iter(patches.render(inv)))
+    rendered = {
+        k: v
+        + (
+            "---\nmachine:\n  kubelet:\n    extraArgs:\n      nope:\n        $patch: delete\n"
+            if k == first
+            else ""
+        )
+        for k, v in patches.render(inv).items()
+    }
+    problems = merged.merged_problems(inv, rendered)
+    assert problems and all("cannot merge the patches: patch delete:" in p for p in problems)
+    assert all("lookup failed" in p for p in problems)
 
 
 def test_the_old_hostname_patch_breaks_every_node() -> None:

@@ -1,8 +1,8 @@
 """Realistic files written by the talosctl stand-in: secrets bundle, machine configs, talosconfig,
-kubeconfig and etcd snapshots, plus Talos-style config patching.
+kubeconfig and etcd snapshots (config patching: talos_patch.py).
 
 Used by `fakecli.py` (run as a script) and importable from tests (`tests.fakes.artifacts`), e.g.
-`verify_snapshot(path)` or `merge_patch(doc, patch)`. Only the standard library and PyYAML.
+`verify_snapshot(path)`. Only the standard library and PyYAML.
 
 Formats follow talosctl v1.13:
 - secrets bundle (`talosctl gen secrets`): `cluster.{id,secret}`, `secrets.{bootstraptoken,
@@ -18,7 +18,6 @@ Formats follow talosctl v1.13:
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import os
 import re
@@ -268,95 +267,6 @@ def kubeconfig(cluster_name: str, server: str) -> dict[str, Any]:
         ],
         "current-context": ctx,
     }
-
-
-# ---------------------------------------------------------------- patches
-def merge_patch(base: Any, patch: Any) -> Any:
-    """Talos strategic merge: mappings merge recursively, lists append, scalars replace,
-    `$patch: delete` removes the key it sits under."""
-    if isinstance(base, dict) and isinstance(patch, dict):
-        out = dict(base)
-        for key, value in patch.items():
-            if isinstance(value, dict) and value.get("$patch") == "delete":
-                out.pop(key, None)
-            elif key in out:
-                out[key] = merge_patch(out[key], value)
-            else:
-                out[key] = copy.deepcopy(value)
-        return out
-    if isinstance(base, list) and isinstance(patch, list):
-        return [*base, *copy.deepcopy(patch)]
-    return copy.deepcopy(patch)
-
-
-def _json6902(doc: dict[str, Any], ops: list[Any]) -> dict[str, Any]:
-    out = copy.deepcopy(doc)
-    for op in ops:
-        if not isinstance(op, dict) or "op" not in op or "path" not in op:
-            raise ValueError(f"JSON patch operation must have op and path: {op!r}")
-        parts = [p.replace("~1", "/").replace("~0", "~") for p in op["path"].split("/")[1:]]
-        parent: Any = out
-        for p in parts[:-1]:
-            parent = parent[int(p)] if isinstance(parent, list) else parent.setdefault(p, {})
-        last = parts[-1]
-        if op["op"] in ("add", "replace"):
-            if isinstance(parent, list):
-                idx = len(parent) if last == "-" else int(last)
-                if op["op"] == "add":
-                    parent.insert(idx, op["value"])
-                else:
-                    parent[idx] = op["value"]
-            else:
-                parent[last] = op["value"]
-        elif op["op"] == "remove":
-            del parent[int(last) if isinstance(parent, list) else last]
-        else:
-            raise ValueError(f"unsupported JSON patch op {op['op']!r}")
-    return out
-
-
-def load_patch(spec: str) -> list[Any]:
-    """A --config-patch value: `@file` or inline YAML/JSON; returns its documents."""
-    if spec.startswith("@"):
-        path = spec[1:]
-        try:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read()
-        except OSError as exc:
-            raise ValueError(
-                f"open {path}: {exc.strerror.lower() if exc.strerror else exc}"
-            ) from None
-    else:
-        text = spec
-    try:
-        return load_yaml_all(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"failed to parse config patch {spec!r}: {exc}") from None
-
-
-def _doc_key(doc: dict[str, Any]) -> tuple[Any, Any, Any]:
-    return doc.get("apiVersion"), doc.get("kind"), doc.get("name")
-
-
-def apply_patches(docs: list[dict[str, Any]], specs: list[str]) -> list[dict[str, Any]]:
-    """Apply --config-patch values to [v1alpha1, extra docs...] the way talosctl does."""
-    out = copy.deepcopy(docs)
-    for spec in specs:
-        for pdoc in load_patch(spec):
-            if isinstance(pdoc, list):
-                out[0] = _json6902(out[0], pdoc)
-            elif not isinstance(pdoc, dict):
-                raise ValueError(f"config patch {spec!r}: document is not a mapping")
-            elif "kind" in pdoc and "apiVersion" in pdoc:
-                for i, d in enumerate(out[1:], 1):
-                    if _doc_key(d) == _doc_key(pdoc):
-                        out[i] = merge_patch(d, pdoc)
-                        break
-                else:
-                    out.append(copy.deepcopy(pdoc))
-            else:
-                out[0] = merge_patch(out[0], pdoc)
-    return out
 
 
 def dump_docs(docs: list[dict[str, Any]]) -> str:

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 import artifacts as art
+import talos_patch
 import yaml
 from fakecli import Call, Fail
 from talos_rules import validate_docs
@@ -143,7 +144,7 @@ def gen_config(call: Call) -> None:
         docs.append(art.hostname_doc())  # gen config >= 1.12: HostnameConfig auto: stable
         docs += art.registry_mirror_docs(mirrors)
         try:
-            docs = art.apply_patches(docs, patches)
+            docs = talos_patch.apply_specs(docs, patches, cwd=call.cwd)
         except ValueError as exc:
             raise Fail(str(exc)) from None
         rendered[kind] = art.dump_docs(docs)
@@ -248,7 +249,7 @@ def machineconfig_patch(call: Call) -> None:
     except FileNotFoundError:
         raise Fail(f"open {call.pos[0]}: no such file or directory") from None
     try:
-        docs = art.apply_patches(docs, call.flags.get("--patch", []))
+        docs = talos_patch.apply_specs(docs, call.flags.get("--patch", []), cwd=call.cwd)
     except ValueError as exc:
         raise Fail(str(exc)) from None
     out = call.flag("--output")

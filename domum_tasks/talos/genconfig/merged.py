@@ -3,34 +3,21 @@ produce, judged by the rules a Talos v1.13 node runs (rules.py).
 
 `talosctl gen config` (pkg/machinery/config/generate) writes a v1alpha1 document and, since Talos
 1.12 (multi-document network config), a `HostnameConfig` with `auto: stable`. `--config-patch`
-then merges each patch document the way talosctl's configpatcher does:
-
-* a document without `kind` is a v1alpha1 strategic-merge patch: mappings merge key by key,
-  lists append (except the fields Talos tags `merge:"replace"`, which replace), scalars replace,
-  and `$patch: delete` removes the key it sits under;
-* a typed document merges into the existing document with the same apiVersion, kind and name
-  (for unnamed kinds such as HostnameConfig: the same apiVersion and kind), else is added.
+then applies each patch file the way talosctl's configpatcher does (configpatch.py, written from
+the Talos source and tested against its own test vectors).
 
 Secrets and certificates are left out of the model: no rule looks at them.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any
 
 from ...inventory.model import Inventory
-from .. import yaml12
-from . import patches, rules
+from . import configpatch, patches, rules
 
 Doc = dict[str, Any]
-
-# v1alpha1 fields tagged `merge:"replace"` (pkg/machinery/config/types/v1alpha1): a patch's list
-# replaces the generated one instead of being appended to it.
-REPLACE_PATHS = frozenset(
-    {("cluster", "network", "podSubnets"), ("cluster", "network", "serviceSubnets")}
-)
 
 
 def generated_documents(inv: Inventory, node_id: int, install_image: str) -> list[Doc]:
@@ -63,42 +50,9 @@ def generated_documents(inv: Inventory, node_id: int, install_image: str) -> lis
     ]
 
 
-def strategic_merge(base: Any, patch: Any, path: tuple[str, ...] = ()) -> Any:
-    if isinstance(base, dict) and isinstance(patch, dict):
-        out = dict(base)
-        for key, value in patch.items():
-            if isinstance(value, dict) and value.get("$patch") == "delete":
-                out.pop(key, None)
-            elif key in out:
-                out[key] = strategic_merge(out[key], value, (*path, str(key)))
-            else:
-                out[key] = copy.deepcopy(value)
-        return out
-    if isinstance(base, list) and isinstance(patch, list) and path not in REPLACE_PATHS:
-        return [*base, *copy.deepcopy(patch)]
-    return copy.deepcopy(patch)
-
-
-def _key(doc: Doc) -> tuple[Any, Any, Any]:
-    return doc.get("apiVersion"), doc.get("kind"), doc.get("name")
-
-
-def merge_documents(docs: list[Doc], patch_docs: list[Any]) -> list[Doc]:
-    """Apply one patch file's documents to [v1alpha1, typed...] as talosctl does."""
-    out = copy.deepcopy(docs)
-    for pdoc in patch_docs:
-        if not isinstance(pdoc, dict):
-            raise ValueError("a patch document is not a mapping")
-        if "kind" not in pdoc:
-            out[0] = strategic_merge(out[0], pdoc)
-            continue
-        for i, existing in enumerate(out[1:], 1):
-            if _key(existing) == _key(pdoc):
-                out[i] = strategic_merge(existing, pdoc)
-                break
-        else:
-            out.append(copy.deepcopy(pdoc))
-    return out
+def merge_documents(docs: list[Doc], patch_text: str) -> list[Doc]:
+    """Apply one patch file to [v1alpha1, typed...] as `talosctl gen config --config-patch`."""
+    return configpatch.apply(docs, configpatch.load_patches([patch_text]))
 
 
 def merged_config(inv: Inventory, node_id: int, rendered: Mapping[str, str]) -> list[Doc]:
@@ -107,7 +61,7 @@ def merged_config(inv: Inventory, node_id: int, rendered: Mapping[str, str]) -> 
 
     docs = generated_documents(inv, node_id, install_image(inv, node_id))
     for rel in patches.patches_for(inv, node_id):
-        docs = merge_documents(docs, yaml12.load_all(rendered[rel]))
+        docs = merge_documents(docs, rendered[rel])
     return docs
 
 
