@@ -246,8 +246,9 @@ class PveClient:
             if exc.status_code == 403:
                 return PveError(
                     mask(f"{where}: 403 {reason}", self.secrets),
-                    hint=f"grant token {self.host.token_id} that privilege on that path "
-                    "(pveum acl modify PATH --tokens TOKEN --roles ROLE)",
+                    hint=f"grant token {self.host.token_id} that privilege on that path, and "
+                    "its user too if the token is privilege-separated (pveum acl modify PATH "
+                    "--tokens TOKEN --roles ROLE, and --users USER)",
                 )
             if LOCKED_RE.search(reason):
                 return PveError(

@@ -213,3 +213,55 @@ def test_a_task_error_still_fails(pve_sim: PveSim) -> None:
     upid = client.call("POST", "/nodes/pve1/qemu/196/status/start", {})
     with pytest.raises(PveError, match="failed: WARNINGS: 1 and more"):
         client.wait_task(upid)
+
+
+# --- what each call needs (qemu-server's checks) ------------------------------------------------
+
+
+def test_config_needs_follow_qemu_server() -> None:
+    from domum_tasks.plan import PveCall
+    from domum_tasks.proxmox import permissions
+
+    def lacking(method: str, path: str, params: dict[str, Any]) -> list[str]:
+        return permissions.missing({}, permissions.needs_for(PveCall(method, path, params)))
+
+    base = "/nodes/pve1/qemu/196"
+    # Update: the drive's kind decides (CD-ROM vs disk); a new disk also needs its storage.
+    assert lacking("POST", f"{base}/config", {"ide2": "local:iso/x.iso,media=cdrom"}) == [
+        "VM.Config.CDROM on /vms/196",
+        "Datastore.Allocate on /storage/local or Datastore.AllocateSpace on /storage/local"
+        " or Datastore.Audit on /storage/local",
+    ]
+    assert lacking("POST", f"{base}/config", {"scsi1": "local-lvm:4"}) == [
+        "VM.Config.Disk on /vms/196",
+        "Datastore.AllocateSpace on /storage/local-lvm",
+    ]
+    # ostype is a general option; startup also needs Sys.Modify on /; args is root's.
+    assert lacking(
+        "PUT", f"{base}/config", {"ostype": "l26", "startup": "order=1", "args": "-x"}
+    ) == [
+        "VM.Config.Options on /vms/196",
+        "Sys.Modify on /",
+        "root@pam only: PUT /nodes/pve1/qemu/196/config (args)",
+    ]
+    # Create in a pool: the pool's grant is an alternative, except for tags.
+    created = lacking("POST", "/nodes/pve1/qemu", {"vmid": 196, "pool": "talos", "memory": 1024,
+                                                    "tags": "a", "scsi0": "local-lvm:8"})  # fmt: skip
+    assert created == [
+        "VM.Allocate on /pool/talos or VM.Allocate on /vms/196",
+        "VM.Config.Memory on /pool/talos or VM.Config.Memory on /vms/196",
+        "VM.Config.Options on /vms/196",
+        "Datastore.AllocateSpace on /storage/local-lvm",
+    ]
+
+
+def test_fixture_checks_options_as_qemu_server(pve_sim: PveSim) -> None:
+    """fakepve alone asks VM.Config.HWType for ostype and nothing more for startup; PVE asks
+    VM.Config.Options, and Sys.Modify on / for startup."""
+    pve_sim.add_inventory_vm(96, status="stopped")
+    load(pve_sim.pve, HEAD + f"role:opts:VM.Config.Options,VM.Audit:\nacl:1:/vms:{BOTH}:opts:\n")
+    client = pve.client(pve_sim.inventory(), "pve1")
+    client.call("PUT", "/nodes/pve1/qemu/196/config", {"ostype": "win11"})
+    assert pve_sim.pve.vm(196).config["ostype"] == "win11"
+    message = forbidden(pve_sim, "PUT", "/nodes/pve1/qemu/196/config", {"startup": "order=1"})
+    assert "(/, Sys.Modify)" in message
