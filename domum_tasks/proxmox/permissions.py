@@ -149,7 +149,10 @@ def config_needs(
         if key in NOT_CONFIG:
             continue
         if DRIVE_RE.match(key) or key == "cdrom":
-            if not create:  # update_vm_api $check_drive_perms (create checks storage only)
+            if not create and key not in params:  # a deleted drive: its kind is not known
+                needs.append(one(f"{why} ({key})", f"/vms/{vmid}", "VM.Config.Disk",
+                                 "VM.Config.CDROM"))  # fmt: skip
+            elif not create:  # update_vm_api $check_drive_perms (create checks storage only)
                 media = "media=cdrom" in value.split(",")
                 priv = "VM.Config.CDROM" if media or key == "cdrom" else "VM.Config.Disk"
                 needs.append(vm_perm(f"{why} ({key})", vmid, None, priv))
