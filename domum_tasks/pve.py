@@ -6,7 +6,8 @@ Everything that talks to a PVE API goes through `PveClient`. It fixes proxmoxer'
 * Python booleans go out as `1`/`0` (proxmoxer would send the string 'True', which PVE rejects);
 * `cluster/nextid` may be a JSON string, so `nextid()` returns `int(...)`;
 * `Tasks.blocking_status` returns None on timeout and does not raise on failure, so `wait_task`
-  polls the task itself and raises PveError unless `exitstatus == "OK"`, with the log tail;
+  polls the task itself and raises PveError, with the log tail, when PVE counts the exit status
+  as an error: anything but `OK` and `WARNINGS: n` (a warning is shown, and the call succeeded);
 * ResourceException, AuthenticationError and requests' errors become one-line PveErrors with the
   token secret masked.
 
@@ -40,6 +41,8 @@ LOCKED_RE = re.compile(r"can't lock file|VM is locked|CT is locked")
 CONNECT_TIMEOUT_S = 5.0  # an absent host fails fast (dry-runs then plan around it)
 DEFAULT_TIMEOUT_S = 30.0  # per HTTP read; proxmoxer's 5 s is too short for slow calls
 LOG_TAIL_LINES = 8
+# pve-common src/PVE/UPID.pm status_is_error: "OK" and "WARNINGS: <n>" are success.
+WARNINGS_RE = re.compile(r"^WARNINGS: \d+$")
 
 # Deadlines for worker tasks, by the last path element of the call that started them.
 TASK_DEADLINES_S = {"vzdump": 4 * 3600.0, "download-url": 1800.0, "upload": 1800.0, "clone": 1800.0}
@@ -243,8 +246,9 @@ class PveClient:
             if exc.status_code == 403:
                 return PveError(
                     mask(f"{where}: 403 {reason}", self.secrets),
-                    hint=f"grant token {self.host.token_id} that privilege on that path "
-                    "(pveum acl modify PATH --tokens TOKEN --roles ROLE)",
+                    hint=f"grant token {self.host.token_id} that privilege on that path, and "
+                    "its user too if the token is privilege-separated (pveum acl modify PATH "
+                    "--tokens TOKEN --roles ROLE, and --users USER)",
                 )
             if LOCKED_RE.search(reason):
                 return PveError(
@@ -276,11 +280,17 @@ class PveClient:
     def wait_task(
         self, upid: str, *, deadline_s: float = DEFAULT_TASK_DEADLINE_S, interval_s: float = 1.0
     ) -> dict[str, Any]:
-        """Poll the task until it stops; raise PveError on timeout or any exitstatus but OK."""
+        """Poll the task until it stops; raise PveError on timeout or when PVE counts its exit
+        status as an error (pve-common PVE::UPID::status_is_error: all but `OK` and
+        `WARNINGS: n`). A task that ended with warnings succeeded: its WARN lines are shown on
+        stderr and returned as `warnings`. (The backup vzdump job judges its own tasks, and
+        stricter: proxmox/vzdump.py `judge`, backup/producers/vzdump_job.py `verdict`.)"""
         status = self.wait_stopped(upid, deadline_s=deadline_s, interval_s=interval_s)
         exitstatus = str(status.get("exitstatus", ""))
         if exitstatus == "OK":
             return status
+        if WARNINGS_RE.match(exitstatus):
+            return {**status, "warnings": self._warn(upid, exitstatus)}
         hint = ""
         if LOCKED_RE.search(exitstatus):
             found = UPID_RE.match(upid)
@@ -312,6 +322,29 @@ class PveClient:
                     f"(UPID {upid})" + self._log_tail(upid)
                 )
             self.sleep(interval_s)
+
+    def _warn(self, upid: str, exitstatus: str) -> list[str]:
+        """Show a task's warnings (its `WARN:` log lines, else the log tail) on stderr."""
+        try:
+            log = [mask(line, self.secrets) for line in self.task_log(upid) if line]
+        except PveError:
+            log = []
+        lines = [line for line in log if line.startswith("WARN")] or log[-LOG_TAIL_LINES:]
+        print(
+            f"domum: warning: {self.name}: {task_label(upid)} ended {exitstatus}"
+            + "".join(f"\n  | {line}" for line in lines),
+            file=sys.stderr,
+        )
+        return lines
+
+    def permissions(self, path: str) -> dict[str, Any]:
+        """The token's effective privileges on exactly `path`, as PVE computes them (a more
+        specific ACL replacing inherited ones, NoAccess, pools, a privilege-separated token's
+        intersection with its user): `GET /access/permissions?path=PATH` ->
+        {privilege: propagate flag}. A privilege is held iff it is listed."""
+        answer = self.call("GET", "/access/permissions", {"path": path}) or {}
+        here = answer.get(path) if isinstance(answer, Mapping) else None
+        return dict(here) if isinstance(here, Mapping) else {}
 
     def _lock_hint(self, path: str) -> str:
         """Who holds a VM's lock: the guest's tasks still running, from the node's task list."""

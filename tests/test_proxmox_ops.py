@@ -222,7 +222,10 @@ def test_missing_privilege_is_refused_before_any_write(
         assert lacking in msg
     assert "VM.Allocate on" not in msg and "VM.Config.CPU" not in msg
     assert pve_sim.writes() == []
-    assert [p for _m, p, _ in pve_sim.sent].count("/access/permissions") == 1
+    # PVE is asked once per path the plan needs, for exactly that path.
+    asked = [q["path"] for _m, p, q in pve_sim.sent if p == "/access/permissions"]
+    assert "/vms/196" in asked and "/storage/local-lvm" in asked
+    assert len(asked) == len(set(asked))
 
 
 def test_403_names_the_privilege_as_pve_does(
