@@ -111,12 +111,20 @@ def _decode_errors(d: Doc) -> list[str]:
         for a in d.get("addresses") or []:
             v = _get(a, "address")
             if v and not _cidr_ok(v):
-                bad.append(f"netip.ParsePrefix({_q(v)}): " + ("no '/'" if "/" not in str(v) else "invalid"))
+                bad.append(
+                    f"netip.ParsePrefix({_q(v)}): " + ("no '/'" if "/" not in str(v) else "invalid")
+                )
         for r in d.get("routes") or []:
             v = _get(r, "destination")
             if v and not _cidr_ok(v):
-                bad.append(f"netip.ParsePrefix({_q(v)}): " + ("no '/'" if "/" not in str(v) else "invalid"))
-            bad += [f"ParseAddr({_q(_get(r, k))}): unable to parse IP" for k in ("gateway", "source") if _get(r, k) and not _ip_ok(_get(r, k))]
+                bad.append(
+                    f"netip.ParsePrefix({_q(v)}): " + ("no '/'" if "/" not in str(v) else "invalid")
+                )
+            bad += [
+                f"ParseAddr({_q(_get(r, k))}): unable to parse IP"
+                for k in ("gateway", "source")
+                if _get(r, k) and not _ip_ok(_get(r, k))
+            ]
     elif kind == "ResolverConfig":
         for ns in d.get("nameservers") or []:
             v = _get(ns, "address")
@@ -127,7 +135,11 @@ def _decode_errors(d: Doc) -> list[str]:
         if key in d and d[key] is not None and _dur(d[key]) is None:
             bad.append(f"time: invalid duration {_q(d[key])}")
     elif kind == "HostnameConfig":
-        if d.get("auto") is not None and str(d["auto"]).lower() not in ("off", "talos-addr", "stable"):
+        if d.get("auto") is not None and str(d["auto"]).lower() not in (
+            "off",
+            "talos-addr",
+            "stable",
+        ):
             bad.append(f"{d['auto']} does not belong to AutoHostnameKind values")
     return bad
 
@@ -167,10 +179,18 @@ def _doc_errors(d: Doc) -> list[str]:
             e.append("link selector is required")
         else:
             plain = re.sub(r'"(?:\\.|[^"\\])*"', "S", expr)
-            roots = [r for r in re.findall(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*\.", plain) if r != "link"]
+            roots = [
+                r for r in re.findall(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*\.", plain) if r != "link"
+            ]
             if roots:  # celenv.LinkLocator declares only `link` (and glob, mac)
-                e.append(f"link selector is invalid: ERROR: <input>:1:1: undeclared reference to '{roots[0]}' (in container '')")
-            elif '"' in plain or plain.count("(") != plain.count(")") or re.search(r"(?<![=!<>])=(?!=)", plain):
+                e.append(
+                    f"link selector is invalid: ERROR: <input>:1:1: undeclared reference to '{roots[0]}' (in container '')"
+                )
+            elif (
+                '"' in plain
+                or plain.count("(") != plain.count(")")
+                or re.search(r"(?<![=!<>])=(?!=)", plain)
+            ):
                 e.append("link selector is invalid: ERROR: <input>: Syntax error")
     elif kind == "LinkConfig":
         if name == "":
@@ -184,7 +204,11 @@ def _doc_errors(d: Doc) -> list[str]:
         for i, r in enumerate(d.get("routes") or []):
             if _get(r, "destination") and _unspec(r["destination"]):
                 e.append(f"route {i} destination must be a valid IP prefix")
-            e += [f"route {i} {k} must be a valid IP address" for k in ("gateway", "source") if _get(r, k) and _unspec(r[k])]
+            e += [
+                f"route {i} {k} must be a valid IP address"
+                for k in ("gateway", "source")
+                if _get(r, k) and _unspec(r[k])
+            ]
     elif kind == "TimeSyncConfig":
         if "bootTimeout" in d and (_dur(d["bootTimeout"]) or 0) < 0:
             e.append("bootTimeout cannot be negative")
@@ -235,7 +259,11 @@ def _label_key_error(k: str) -> str | None:
         return f"prefix cannot be empty: {_q(k)}"
     dns1123 = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
     if prefix and (len(prefix) > 253 or not re.fullmatch(dns1123, prefix)):
-        why = "domain name length exceeds limit of 253" if len(prefix) > 253 else "domain doesn't match required format"
+        why = (
+            "domain name length exceeds limit of 253"
+            if len(prefix) > 253
+            else "domain doesn't match required format"
+        )
         return f"prefix {_q(prefix)} is invalid: {why}: {_q(prefix)}"
     if name == "":
         return f"name cannot be empty: {_q(k)}"
@@ -256,7 +284,9 @@ def _label_value_error(v: str) -> str | None:
 
 def _multi(errs: list[str]) -> str:
     n = len(errs)
-    return f"{n} error{'s' if n > 1 else ''} occurred:" + "".join(f"\n\t* {x}" for x in errs) + "\n\n"
+    return (
+        f"{n} error{'s' if n > 1 else ''} occurred:" + "".join(f"\n\t* {x}" for x in errs) + "\n\n"
+    )
 
 
 def _endpoint_error(ep: str) -> str | None:
@@ -265,7 +295,9 @@ def _endpoint_error(ep: str) -> str | None:
         return "IPv6 addresses MUST be enclosed by square brackets"
     if not u.hostname:
         return "hostname must not be blank"
-    port = u.netloc.rsplit("]", 1)[-1].rpartition(":")[2] if ":" in u.netloc.rsplit("]", 1)[-1] else ""
+    port = (
+        u.netloc.rsplit("]", 1)[-1].rpartition(":")[2] if ":" in u.netloc.rsplit("]", 1)[-1] else ""
+    )
     if port and not port.isdigit():
         return "port number must be numeric"
     if port and not 1 <= int(port) <= 65535:
@@ -303,9 +335,17 @@ def _v1alpha1_errors(v1: Doc, mode: str) -> list[str]:
             if etcd.get("subnet") and adv:
                 e.append("etcd subnet can't be set when advertised subnets are set")
             adv = adv or ([etcd["subnet"]] if etcd.get("subnet") else [])
-            e += [f"etcd advertised subnet is not valid: {_q(s.lstrip('!'))}" for s in map(str, adv) if not _subnet_or_ip(s[1:] if s.startswith("!") else s)]
+            e += [
+                f"etcd advertised subnet is not valid: {_q(s.lstrip('!'))}"
+                for s in map(str, adv)
+                if not _subnet_or_ip(s[1:] if s.startswith("!") else s)
+            ]
             lis = list(etcd.get("listenSubnets") or []) or adv
-            e += [f"etcd listen subnet is not valid: {_q(s.lstrip('!'))}" for s in map(str, lis) if not _subnet_or_ip(s[1:] if s.startswith("!") else s)]
+            e += [
+                f"etcd listen subnet is not valid: {_q(s.lstrip('!'))}"
+                for s in map(str, lis)
+                if not _subnet_or_ip(s[1:] if s.startswith("!") else s)
+            ]
         if not cp and _get(c, "ca", "key"):
             e.append("cluster CA key is not allowed on non-controlplane nodes (.cluster.ca)")
         seen: set[str] = set()
@@ -324,15 +364,23 @@ def _v1alpha1_errors(v1: Doc, mode: str) -> list[str]:
             if not inst.get("disk") and not inst.get("diskSelector"):
                 e.append("either install disk or diskSelector should be defined")
             if inst.get("extraKernelArgs") and inst.get("grubUseUKICmdline") is True:
-                e.append("install.extraKernelArgs and install.grubUseUKICmdline can't be used together")
+                e.append(
+                    "install.extraKernelArgs and install.grubUseUKICmdline can't be used together"
+                )
     hd = _get(m, "features", "hostDNS") or {}
     if mode == "container":
         if hd.get("enabled") is not True:
-            e.append("feature HostDNS should be enabled in container mode (.machine.features.hostDNS.enabled)")
+            e.append(
+                "feature HostDNS should be enabled in container mode (.machine.features.hostDNS.enabled)"
+            )
         if hd.get("forwardKubeDNSToHost") is not True:
-            e.append("feature HostDNS should forward kube-dns to host in container mode (.machine.features.hostDNS.forwardKubeDNSToHost)")
+            e.append(
+                "feature HostDNS should forward kube-dns to host in container mode (.machine.features.hostDNS.forwardKubeDNSToHost)"
+            )
     if hd.get("forwardKubeDNSToHost") is True and hd.get("enabled") is not True:
-        e.append("feature hostDNS.forwardKubeDNSToHost requires hostDNS.enabled to be true (.machine.features.hostDNS)")
+        e.append(
+            "feature hostDNS.forwardKubeDNSToHost requires hostDNS.enabled to be true (.machine.features.hostDNS)"
+        )
     ca = m.get("ca") if isinstance(m.get("ca"), dict) else None
     if ca is None and not m.get("acceptedCAs"):
         e.append("issuing CA or some accepted CAs are required (.machine.ca, machine.acceptedCAs)")
@@ -348,7 +396,9 @@ def _v1alpha1_errors(v1: Doc, mode: str) -> list[str]:
                 if name != "flannel" and fl.get("extraArgs"):
                     e.append(f'"flanneldExtraArgs" field should be empty for "{name}" CNI')
                 if name != "flannel" and fl.get("kubeNetworkPoliciesEnabled") is True:
-                    e.append(f'"flannelKubeNetworkPoliciesEnabled" should not be enabled for "{name}" CNI')
+                    e.append(
+                        f'"flannelKubeNetworkPoliciesEnabled" should not be enabled for "{name}" CNI'
+                    )
                 if name == "custom":
                     e += [x for x in (_endpoint_error(str(u)) for u in urls) if x]
         if ca is None:
@@ -361,11 +411,17 @@ def _v1alpha1_errors(v1: Doc, mode: str) -> list[str]:
                 if isinstance(_get(holder, "vip"), dict):
                     e.append("virtual (shared) IP is not allowed on non-controlplane nodes")
         if ca is not None and ca.get("key"):
-            e.append("issuing Talos API CA key is not allowed on non-controlplane nodes (.machine.ca)")
+            e.append(
+                "issuing Talos API CA key is not allowed on non-controlplane nodes (.machine.ca)"
+            )
         if ca is not None and not ca.get("crt") and not m.get("acceptedCAs"):
-            e.append("trusted CA certificates are required on non-controlplane nodes (.machine.ca.crt, .machine.acceptedCAs)")
+            e.append(
+                "trusted CA certificates are required on non-controlplane nodes (.machine.ca.crt, .machine.acceptedCAs)"
+            )
         if _get(c, "ca", "key"):
-            e.append("issuing Kubernetes API CA key is not allowed on non-controlplane nodes (.cluster.ca)")
+            e.append(
+                "issuing Kubernetes API CA key is not allowed on non-controlplane nodes (.cluster.ca)"
+            )
     else:
         e.append(f"unknown machine type {_q(m.get('type'))}")
     kub = m.get("kubelet") or {}
@@ -374,9 +430,18 @@ def _v1alpha1_errors(v1: Doc, mode: str) -> list[str]:
         if not _subnet_or_ip(s):
             e.append(f"kubelet nodeIP subnet is not valid: {_q(s)}")
     protected = "apiVersion authentication authorization cgroupRoot kind kubeletCgroups port protectKernelDefaults resolvConf rotateCertificates systemCgroups staticPodPath seccompDefault"
-    e += [f"kubelet configuration field {_q(f)} can't be overridden" for f in protected.split() if f in (_get(kub, "extraConfig") or {})]
+    e += [
+        f"kubelet configuration field {_q(f)} can't be overridden"
+        for f in protected.split()
+        if f in (_get(kub, "extraConfig") or {})
+    ]
     labels = m.get("nodeLabels") or {}
-    errs = [x for k in sorted(labels) for x in (_label_key_error(str(k)), _label_value_error(str(labels[k] or ""))) if x]
+    errs = [
+        x
+        for k in sorted(labels)
+        for x in (_label_key_error(str(k)), _label_value_error(str(labels[k] or "")))
+        if x
+    ]
     if errs:
         e.append("invalid machine node labels: " + _multi(errs))
     terrs: list[str] = []
@@ -393,7 +458,9 @@ def _v1alpha1_errors(v1: Doc, mode: str) -> list[str]:
     if terrs:
         e.append("invalid machine node taints: " + _multi(terrs))
     if _get(m, "features", "kubernetesTalosAPIAccess", "enabled") is True and not cp:
-        e.append("feature Kubernetes Talos API Access can only be enabled on control plane machines")
+        e.append(
+            "feature Kubernetes Talos API Access can only be enabled on control plane machines"
+        )
     if v1.get("persist") is False:
         e.append(".persist should be enabled")
     return e
@@ -427,7 +494,9 @@ def validate_docs(docs: list[Any], mode: str = "metal") -> list[str]:
         for other in seen:
             ok, on = other.split("/", 1)
             if on == (d.get("name") or "") and (
-                (ok in _LINKISH and d["kind"] in _LINKISH) or (ok, d["kind"]) in _PAIRS or (d["kind"], ok) in _PAIRS
+                (ok in _LINKISH and d["kind"] in _LINKISH)
+                or (ok, d["kind"]) in _PAIRS
+                or (d["kind"], ok) in _PAIRS
             ):
                 return [f"conflicting documents: {other} and {me}"]
         seen.append(me)
