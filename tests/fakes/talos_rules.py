@@ -34,6 +34,7 @@ DECODED_NOT_IN_SCHEMA: dict[tuple[str, ...], tuple[str, ...]] = {
 
 _LINKISH = ["BondConfig", "BridgeConfig", "DummyLinkConfig", "LinkConfig", "VLANConfig"]
 _LINKISH += ["VRFConfig", "WireguardConfig"]
+_AUTO_KINDS = ("off", "talos-addr", "stable")  # nethelpers AutoHostnameKind
 _PAIRS = {("Layer2VIPConfig", "HCloudVIPConfig"), ("UserVolumeConfig", "ExistingVolumeConfig")}
 
 
@@ -134,13 +135,8 @@ def _decode_errors(d: Doc) -> list[str]:
         key = "bootTimeout" if kind == "TimeSyncConfig" else "timeout"
         if key in d and d[key] is not None and _dur(d[key]) is None:
             bad.append(f"time: invalid duration {_q(d[key])}")
-    elif kind == "HostnameConfig":
-        if d.get("auto") is not None and str(d["auto"]).lower() not in (
-            "off",
-            "talos-addr",
-            "stable",
-        ):
-            bad.append(f"{d['auto']} does not belong to AutoHostnameKind values")
+    elif kind == "HostnameConfig" and str(d.get("auto") or "off").lower() not in _AUTO_KINDS:
+        bad.append(f"{d['auto']} does not belong to AutoHostnameKind values")
     return bad
 
 
