@@ -51,6 +51,13 @@ def cluster_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     yield root
 
 
+# the least a node (and the stand-in) accepts: a worker with a machine CA, install disk, endpoint
+MINIMAL_CONFIG = (
+    "version: v1alpha1\nmachine: {type: worker, ca: {crt: Zm9v}, install: {disk: /dev/sda}}\n"
+    "cluster: {controlPlane: {endpoint: https://127.0.0.80:6443}}\n"
+)
+
+
 def talos_calls(fake_cli: Any, sub: str) -> list[list[str]]:
     return [c for c in fake_cli.calls if c[0] == "talosctl" and c[1] == sub]
 
@@ -347,7 +354,7 @@ def test_bootstrap_fresh_then_retry_after_transient_failure(
 
 def test_apply_all_insecure(fake_cli: Any, cluster_dir: Path) -> None:
     for host in ("domum-cp1", "domum-cp2", "domum-cp3", "domum-xr2", "domum-x", "domum-m720q"):
-        (cluster_dir / "clusterconfig" / f"domum-{host}.yaml").write_text("version: v1alpha1\n")
+        (cluster_dir / "clusterconfig" / f"domum-{host}.yaml").write_text(MINIMAL_CONFIG)
     T.apply(Context(), all=True, insecure=True)
     calls = talos_calls(fake_cli, "apply-config")
     assert [nodes_of(c) for c in calls] == [

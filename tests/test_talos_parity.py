@@ -22,6 +22,12 @@ from tests.test_talos_ops_exec import cluster_dir, talos_calls  # noqa: F401  (f
 # Runs real processes (the talosctl/flux stand-ins, kubectl, the domum CLI): not the fast tier.
 pytestmark = pytest.mark.integration
 
+# the least a node (and the stand-in) accepts: a worker with a machine CA, install disk, endpoint
+MINIMAL_CONFIG = (
+    "version: v1alpha1\nmachine: {type: worker, ca: {crt: Zm9v}, install: {disk: /dev/sda}}\n"
+    "cluster: {controlPlane: {endpoint: https://127.0.0.80:6443}}\n"
+)
+
 
 def both_fail(task: Any, **options: Any) -> tuple[int, str]:
     """Run the dry-run and the real run; both must stop with the same exit code and message."""
@@ -36,7 +42,7 @@ def both_fail(task: Any, **options: Any) -> tuple[int, str]:
 
 def _configs(cluster_dir: Path, *hosts: str) -> None:
     for host in hosts:
-        (cluster_dir / "clusterconfig" / f"domum-{host}.yaml").write_text("version: v1alpha1\n")
+        (cluster_dir / "clusterconfig" / f"domum-{host}.yaml").write_text(MINIMAL_CONFIG)
 
 
 # --- the plan printed is the plan run ------------------------------------------------------------

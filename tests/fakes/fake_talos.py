@@ -16,7 +16,7 @@ import artifacts as art
 import talos_patch
 import yaml
 from fakecli import Call, Fail
-from talos_rules import validate_docs
+from talos_rules import validate_docs, without_deprecated
 
 CLIENT_VERSION = art.TALOS_VERSION
 NODES_NOT_SET = (
@@ -216,25 +216,10 @@ def validate(call: Call) -> None:
     except yaml.YAMLError as exc:
         raise Fail(f"failed to decode config: {str(exc).splitlines()[0]}") from None
     problems: list[str] = []
-    main = [d for d in docs if isinstance(d, dict) and "version" in d]
-    if any(not isinstance(d, dict) for d in docs):
-        problems.append("document is not a mapping")
-    if len(main) != 1 or main[0].get("version") != "v1alpha1":
-        problems.append('config version must be "v1alpha1" (one v1alpha1 document required)')
-    else:
-        m = main[0].get("machine") or {}
-        if m.get("type") not in ("controlplane", "worker", "init"):
-            problems.append(f'machine.type: unknown machine type "{m.get("type")}"')
-        endpoint = ((main[0].get("cluster") or {}).get("controlPlane") or {}).get("endpoint")
-        if not endpoint or not re.match(r"^https://", str(endpoint)):
-            problems.append("cluster.controlPlane.endpoint: must be an https:// URL")
-        install = m.get("install") or {}
-        if mode == "metal" and not (install.get("disk") or install.get("diskSelector")):
-            problems.append("machine.install: an install disk or diskSelector should be defined")
     for d in docs:
         if isinstance(d, dict):
-            problems.extend(_schema_errors(d))
-    problems.extend(validate_docs(docs))  # the semantic rules the node runs (talos_rules.py)
+            problems.extend(_schema_errors(without_deprecated(d)))
+    problems.extend(validate_docs(docs, mode))  # what talosctl v1.13.9 checks (talos_rules.py)
     if problems:
         msg = f"{len(problems)} error(s) occurred:\n" + "\n".join(f"\t* {p}" for p in problems)
         raise Fail(msg)

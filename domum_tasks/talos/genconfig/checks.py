@@ -6,6 +6,7 @@ cluster/core/01-talos/."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from ...findings import CheckFinding
 from ...inventory.loader import DEFAULT_PATH, Loaded, repo_root
@@ -60,10 +61,36 @@ def check_talos(loaded: Loaded) -> Iterable[CheckFinding]:
         )
 
 
+_LINK_KINDS = ("LinkConfig", "LinkAliasConfig", "BondConfig", "BridgeConfig", "VLANConfig")
+
+
+def vip_link_problems(docs: list[dict[str, Any]]) -> list[str]:
+    """Domum's own check, not a Talos rule (Talos accepts any link name, e.g. a physical eth0):
+    Domum always names its LAN link, so a VIP on a link no document defines or aliases would
+    never be assigned on any control plane."""
+    links = {str(d.get("name")) for d in docs if d.get("kind") in _LINK_KINDS}
+    out = []
+    for vip in (d for d in docs if d.get("kind") == "Layer2VIPConfig"):
+        want = vip.get("link")
+        if want and str(want) not in links:
+            known = ", ".join(sorted(links)) or "none"
+            out.append(
+                f"Layer2VIPConfig/{vip.get('name')}: link {str(want)!r} is neither a configured "
+                f"link nor a LinkAliasConfig alias (defined: {known})"
+            )
+    return out
+
+
 def merged_findings(loaded: Loaded) -> Iterable[CheckFinding]:
     """One error per rule a node's merged config breaks, else one ok line."""
     inv = loaded.inventory
-    problems = merged.merged_problems(inv, patches.render(inv))
+    rendered = patches.render(inv)
+    problems = merged.merged_problems(inv, rendered)
+    if not problems:
+        for node_id, node in inv.talos_nodes.items():
+            docs = merged.merged_config(inv, node_id, rendered)
+            where = f"node {node_id} ({node.hostname})"
+            problems += [f"{where}: {p}" for p in vip_link_problems(docs)]
     for problem in problems:
         where, _, message = problem.partition(": ")
         yield CheckFinding(NAME, "error", f"merged config {where}", message)

@@ -98,7 +98,10 @@ def node_docs(inv: Inventory, node_id: int, node: Node) -> list[Doc]:
         machine["kubelet"] = {"extraMounts": [dict(LONGHORN_MOUNT)]}
     base: Doc = {"machine": machine}
     if node.role == "controlplane":
-        # etcd must not advertise the VIP (it moves between nodes): pin it to the node network.
+        # Pin etcd's peer address to the node network (a node may have other addresses). Not
+        # for the VIP: Talos already excludes every VIP from etcd's advertised addresses
+        # (siderolabs/talos v1.13.9 internal/app/machined/pkg/controllers/etcd/config.go,
+        # NewConfigController's TransformFunc: AdvertiseExcludeSubnets).
         base["cluster"] = {"etcd": {"advertisedSubnets": [str(c.node_cidr)]}}
     address = ipaddress.IPv4Interface(f"{node.ip}/{prefix}")
     docs: list[Doc] = [
