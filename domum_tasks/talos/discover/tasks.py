@@ -22,7 +22,7 @@ from ...taskutil import NODE, Planned, load_inventory, plan_task
     }
 )
 def discover(c: Context, at: str = "", node: str = "", write: bool = False) -> Planned:
-    """Propose a maintenance-mode node's install disk and MAC for the inventory (--write)."""
+    """Read a maintenance-mode node: propose its disk and MAC for the inventory."""
     import ipaddress
 
     from ... import settings
