@@ -210,6 +210,10 @@ def test_refusals(fake_cli: Any, cluster_dir: Path) -> None:
     with pytest.raises(Exit) as exc:  # nothing in maintenance mode there
         discover(Context(), at="127.0.0.97", dry_run=True)
     assert exc.value.code == 1 and "maintenance mode" in str(exc.value.message)
+    fake_cli.set_state(maintenance={AT: {"disks": [SD], "links": [end0("b8:27:eb:10:00:93")]}})
+    with pytest.raises(Exit) as exc:  # the Pi-hole's MAC: a raspios node
+        discover(Context(), at=AT)
+    assert exc.value.code == 2 and "runs raspios" in str(exc.value.message)
     fake_cli.set_state(maintenance={AT: {"disks": [NVME], "links": [end0("02:11:22:33:44:55")]}})
     with pytest.raises(Exit) as exc:  # an unknown machine at an unknown address
         discover(Context(), at=AT)

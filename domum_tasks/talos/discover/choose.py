@@ -105,7 +105,13 @@ def find_node(inv: Inventory, at: str, node_id: int | None, macs: list[str]) -> 
             )
         return node_id, "--node"
     if by_mac:
-        return by_mac[0], f"its MAC {inv.nodes[by_mac[0]].mac}"
+        found = inv.nodes[by_mac[0]]
+        if found.os != "talos":
+            raise ConfigError(
+                f"--at {at}: the MAC {found.mac} is node {by_mac[0]}'s ({found.hostname}), "
+                f"which runs {found.os}: talos.discover reads Talos nodes in maintenance mode"
+            )
+        return by_mac[0], f"its MAC {found.mac}"
     by_ip = [i for i, n in inv.nodes.items() if str(n.ip) == at]
     if by_ip and inv.nodes[by_ip[0]].os == "talos":
         return by_ip[0], f"its address {at}"
