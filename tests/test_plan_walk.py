@@ -48,6 +48,7 @@ def _cases(tmp: Path) -> dict[str, dict[str, Any]]:
         "talos.reboot": {"node": "92"},
         "talos.shutdown": {"node": "92"},
         "talos.reset": {"node": "92"},
+        "talos.discover": {"at": "10.0.10.92", "write": True},
         "flux.bootstrap": {},
         "flux.check": {"pre": True},
         "flux.diff": {},
@@ -96,6 +97,8 @@ EXPECTED_REFUSALS: dict[str, tuple[int, str]] = {
     "backup.prune": (1, "restic forget --dry-run on nas failed"),
     # which snapshot to restore, and how much to verify, come from the repository too
     "backup.restore": (1, "restic snapshots on nas failed"),
+    # no node is in maintenance mode in the walk: nothing to read, nothing to propose
+    "talos.discover": (1, "maintenance mode"),
 }
 
 

@@ -85,7 +85,11 @@ def test_vm_and_worker_patches() -> None:
     assert vm["v1alpha1"]["machine"]["nodeLabels"]["domum.dev/platform"] == "proxmox-vm"
     assert "WatchdogTimerConfig" not in vm
     pi5 = by_kind(docs_of(rendered["cluster/core/01-talos/workers/node-92.yaml"]))
-    assert pi5["v1alpha1"]["machine"]["install"]["disk"] == "/dev/nvme0n1"
+    # a flashed Pi boots its card whatever install.disk says; /var goes on the NVMe instead
+    assert pi5["v1alpha1"]["machine"]["install"]["disk"] == "/dev/mmcblk0"
+    match = pi5["VolumeConfig"]["provisioning"]["diskSelector"]["match"]
+    assert pi5["VolumeConfig"]["name"] == "EPHEMERAL"
+    assert match == '!system_disk && disk.dev_path == "/dev/nvme0n1"'
     assert "cluster" not in pi5["v1alpha1"]  # etcd settings are for control planes only
 
 

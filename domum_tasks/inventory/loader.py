@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from .. import settings
 from ..errors import InventoryInvalid
+from .disk_checks import disk_findings
 from .findings import Finding, Loc
 from .model import PI_PLATFORMS, BackupJob, Inventory
 from .site_checks import site_findings
@@ -194,6 +195,7 @@ def cross_check(inv: Inventory) -> Iterator[Finding]:
 
     yield from _backup_refs(inv)
     yield from site_findings(inv)
+    yield from disk_findings(inv)
     if inv.nas is not None and inv.nas.host in {n.ip for n in inv.nodes.values()}:
         yield Finding("error", ("nas", "host"), f"{inv.nas.host} is already a node's IP")
 

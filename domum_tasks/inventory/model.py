@@ -136,6 +136,24 @@ class Raspios(Strict):
         return base.model_copy(update={k: getattr(self, k) for k in mine})
 
 
+class DiskSelector(Strict):
+    """A disk by what it is, not by the name the kernel gave it this boot. Values are glob
+    patterns matched against Talos's Disk resource (`talosctl get disks`), as Talos matches
+    `machine.install.diskSelector` (v1alpha1_provider.go, InstallConfig.DiskMatchExpression)."""
+
+    serial: str | None = None
+    wwid: str | None = None
+    model: str | None = None
+
+    @model_validator(mode="after")
+    def _one_at_least(self) -> DiskSelector:
+        if not (self.serial or self.wwid or self.model):
+            raise PydanticCustomError(
+                "empty_selector", "give serial, wwid or model (see `inv talos.discover`)"
+            )
+        return self
+
+
 class VmSpec(Strict):
     host: str
     vmid: Annotated[int, Field(ge=100, le=999_999_999)]
@@ -158,6 +176,11 @@ class Node(Strict):
     os: OS
     model: str = ""
     install_disk: str = "/dev/sda"
+    # Talos installs to the disk this selects (it wins over install_disk when both are set).
+    install_disk_selector: DiskSelector | None = None
+    # Talos: put the EPHEMERAL volume (/var: containerd, logs, /var/lib/longhorn) on this disk
+    # (a path such as /dev/nvme0n1, or a selector), e.g. a Pi 5's NVMe (README "Raspberry Pis").
+    ephemeral_disk: str | DiskSelector | None = None
     schematic: Schematic | None = None
     image: OsImage | None = None
     user: str = "pi"

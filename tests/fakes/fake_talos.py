@@ -14,6 +14,7 @@ from typing import Any
 
 import artifacts as art
 import talos_patch
+import talos_resources
 import yaml
 from fakecli import Call, Fail
 from talos_rules import validate_docs, without_deprecated
@@ -557,6 +558,8 @@ def etcd_snapshot(call: Call) -> None:
 
 
 def get(call: Call) -> None:
+    if call.pos[0].lower() in talos_resources.TYPES:  # disks, links: maintenance mode too
+        return talos_resources.get(call, client)
     nodes, _, _ = client(call)
     call.injected_failure(nodes)
     rtype = call.pos[0].lower()

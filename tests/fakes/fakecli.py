@@ -45,6 +45,8 @@ Environment
     kustomizations: [{"name", "namespace", "ready", "suspended", "revision"}]   for flux
     etcd_snapshot_source: path           copy this file for `etcd snapshot` (e.g. a real etcd one)
     cluster_name / k8s_endpoint          used in kubeconfig (default: talosconfig context / https://node:6443)
+    maintenance: {ip: {"disks": [...], "links": [...]}}   nodes without a config: `get disks|links`
+                                         answer only with --insecure (talos_resources.py)
 - `DOMUM_FAKECLI_HOME`: stands in for $HOME (~/.talos/config, ~/.kube/config), so the real home is
   never touched. `TALOSCONFIG` is honoured like the real CLI.
 

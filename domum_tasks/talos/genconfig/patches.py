@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from ...inventory.model import Inventory, Node
+from ..disks import ephemeral_volume_doc, install_section
 from ..schematic import pi_watchdog_enabled, schematic_for
 
 PATCH_DIR = "cluster/core/01-talos"
@@ -93,7 +94,7 @@ def node_docs(inv: Inventory, node_id: int, node: Node) -> list[Doc]:
     c = inv.cluster
     prefix = c.node_cidr.prefixlen
     labels = {f"{LABEL_PREFIX}/node-id": str(node_id), f"{LABEL_PREFIX}/platform": node.platform}
-    machine: Doc = {"install": {"disk": node.install_disk}, "nodeLabels": labels}
+    machine: Doc = {"install": install_section(node), "nodeLabels": labels}
     if node.carries_volumes:
         machine["kubelet"] = {"extraMounts": [dict(LONGHORN_MOUNT)]}
     base: Doc = {"machine": machine}
@@ -122,6 +123,8 @@ def node_docs(inv: Inventory, node_id: int, node: Node) -> list[Doc]:
             routes=[{"gateway": str(c.gateway)}],
         ),
     ]
+    if (volume := ephemeral_volume_doc(node)) is not None:
+        docs.append(volume)  # /var on ephemeral_disk (talos/disks.py says why)
     if node.is_pi and pi_watchdog_enabled(schematic_for(inv, node)):
         docs.append(_typed("WatchdogTimerConfig", **PI_WATCHDOG))
     return docs

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from ...plan import Cmd, Plan
 from ..argv import talosctl
+from ..disks import full_wipe_disks
 from .plan import _label, parse_duration, talos_node
 
 if TYPE_CHECKING:
@@ -104,12 +105,14 @@ def plan_reset(inv: Inventory, node_id: int, *, graceful: bool = True, full: boo
         quorum = "this is the only control plane: resetting it destroys etcd and the cluster"
     if quorum is not None:
         plan.note(quorum)
-    plan.note(f"node: {_label(node_id, node)}, model {node.model or '-'}, disk {node.install_disk}")
+    disks = full_wipe_disks(node)
+    plan.note(f"node: {_label(node_id, node)}, model {node.model or '-'}, disks {'; '.join(disks)}")
     wipe: list[str] = []
     if full:
         kind = "pi" if node.is_pi else node.platform
-        plan.note(f"warning: --full wipes all of {node.install_disk}; {FULL_WIPE_WARNING[kind]}")
-        what = f"wipe ALL of {node.install_disk} on {_label(node_id, node)}; it powers off"
+        every = " and all of ".join(disks)
+        plan.note(f"warning: --full wipes all of {every}; {FULL_WIPE_WARNING[kind]}")
+        what = f"wipe ALL of {every} on {_label(node_id, node)}; it powers off"
     else:
         for label in KEEP_BOOT_LABELS:
             wipe += ["--system-labels-to-wipe", label]

@@ -1,0 +1,1 @@
+"""talos.discover: read a node in maintenance mode and propose its inventory disk and MAC."""
