@@ -4,6 +4,8 @@ inventory copy that points at them. Imported by the test_pi_flash_* modules."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import random
 import shutil
@@ -37,6 +39,21 @@ def _handler(served: Served) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:
             pass
+
+        def do_POST(self) -> None:
+            # The Image Factory's POST /schematics: its id is the sha256 of the canonical YAML
+            # (Domum posts that text; image-factory pkg/schematic/schematic.go ID()).
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            served.log.append((self.path, "POST"))
+            if self.path != "/schematics":
+                self.send_error(404)
+                return
+            data = json.dumps({"id": hashlib.sha256(body).hexdigest()}).encode()
+            self.send_response(201)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
 
         def do_GET(self) -> None:
             rng = self.headers.get("Range", "")

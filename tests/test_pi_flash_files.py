@@ -34,8 +34,14 @@ http_server = support.http_server  # fixture
 
 pytestmark = pytest.mark.integration
 
-# node 92 (Pi 5 worker): overlay rpi_5 + watchdog option + the Longhorn extensions
-NODE92_SCHEMATIC_ID = "e090986cdd46906f90ec43c7010d605c7782a6e4f961690790de46611c6d1584"
+# node 92 (Pi 5 worker): overlay rpi_5 (no options) + the Longhorn extensions. The id is the
+# sha256 of the factory's canonical YAML (go-yaml layout of the image-factory vectors).
+NODE92_SCHEMATIC_YAML = (
+    "overlay:\n    image: siderolabs/sbc-raspberrypi\n    name: rpi_5\ncustomization:\n"
+    "    systemExtensions:\n        officialExtensions:\n"
+    "            - siderolabs/iscsi-tools\n            - siderolabs/util-linux-tools\n"
+)
+NODE92_SCHEMATIC_ID = hashlib.sha256(NODE92_SCHEMATIC_YAML.encode()).hexdigest()
 
 
 def _flash(*, dry_run: bool = False, json_out: bool = False, yes: bool = True, **kw: Any) -> None:
@@ -79,11 +85,16 @@ def test_talos_from_image_factory_to_file_records_lock_and_reuses_cache(
     assert "next: inv talos.apply --node 92 --insecure" in text
     lock = json.loads((flash_env / "config" / "images.lock").read_text())["images"]
     assert lock[http_server.base + path]["sha256"] == hashlib.sha256(zst.read_bytes()).hexdigest()
-    # Second run: from the cache (no new GET), hash checked against the lock.
-    gets = len(http_server.log)
+    # the schematic was registered (POST) before the image was fetched, and recorded
+    assert http_server.log[:2] == [("/schematics", "POST"), (path, "")]
+    assert NODE92_SCHEMATIC_ID in (flash_env / "schematics.lock").read_text()  # by the inventory
+    # Second run: registered again (idempotent), the image from the cache (no new GET), hash
+    # checked against the lock.
+    gets = [e for e in http_server.log if e[1] != "POST"]
     out.unlink()
     _flash(node=92, device=str(out))
-    assert len(http_server.log) == gets and out.read_bytes() == raw
+    assert [e for e in http_server.log if e[1] != "POST"] == gets and out.read_bytes() == raw
+    assert http_server.log[-1] == ("/schematics", "POST")
 
 
 def test_lock_mismatch_deletes_download_and_writes_nothing(
@@ -266,8 +277,15 @@ def test_dry_run_json_is_a_plan_and_touches_nothing(flash_env: Path) -> None:
     proc = run_inv("pi.flash", "--node", "92", "--device", str(out), "--dry-run", "--json")
     assert proc.returncode == 0, proc.stderr
     steps = json.loads(proc.stdout)
-    assert [s["action"] for s in steps] == ["download", "write-image", "verify"]
-    assert steps[0]["args"]["url"].endswith(
+    assert [s["action"] for s in steps] == [
+        "talos.schematic-register",  # the factory serves image/<id> only once registered
+        "talos.schematic-lock",
+        "download",
+        "write-image",
+        "verify",
+    ]
+    assert list(steps[0]["args"]["ids"]) == [NODE92_SCHEMATIC_ID]
+    assert steps[2]["args"]["url"].endswith(
         f"/image/{NODE92_SCHEMATIC_ID}/v1.13.9/metal-arm64.raw.zst"
     )
     assert not out.exists() and not flash_download.cache_dir().exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from dataclasses import replace
@@ -33,8 +34,14 @@ SD = TargetFacts(
     protected={"/": "nvme0n1"},
 )
 
-# node 92 (Pi 5 worker): overlay rpi_5 + watchdog option + the Longhorn extensions
-NODE92_SCHEMATIC_ID = "e090986cdd46906f90ec43c7010d605c7782a6e4f961690790de46611c6d1584"
+# node 92 (Pi 5 worker): overlay rpi_5 (no options) + the Longhorn extensions. The id is the
+# sha256 of the factory's canonical YAML (go-yaml layout of the image-factory vectors).
+NODE92_SCHEMATIC_YAML = (
+    "overlay:\n    image: siderolabs/sbc-raspberrypi\n    name: rpi_5\ncustomization:\n"
+    "    systemExtensions:\n        officialExtensions:\n"
+    "            - siderolabs/iscsi-tools\n            - siderolabs/util-linux-tools\n"
+)
+NODE92_SCHEMATIC_ID = hashlib.sha256(NODE92_SCHEMATIC_YAML.encode()).hexdigest()
 
 
 @pytest.mark.parametrize(

@@ -222,8 +222,13 @@ def test_genconfig_refuses_a_broken_merged_config(
         patches,
         "node_docs",
         lambda inv, i, n: [
-            {**d, "timeout": "2s"} if d.get("kind") == "WatchdogTimerConfig" else d
-            for d in real(inv, i, n)
+            *real(inv, i, n),
+            {
+                "apiVersion": "v1alpha1",
+                "kind": "WatchdogTimerConfig",
+                "device": "/dev/watchdog0",
+                "timeout": "2s",
+            },
         ],
     )
     monkeypatch.setenv("DOMUM_REPO_ROOT", str(tmp_path))

@@ -90,8 +90,8 @@ def test_upgrade_stops_at_unhealthy_node_and_resumes_flux(
     image = talos_calls(fake_cli, "upgrade")[0]
     assert image[image.index("--image") + 1] == (
         "factory.talos.dev/metal-installer/"
-        "3a94974759203b1a5bd3fffa1d9509a1d1c39c6162a7a95b17aa124e7267eead:v1.13.9"
-    )  # rpi_generic+watchdog
+        "ee21ef4a5ef808a9b7484cc0dda0f25075021691c8c09a276591eedb638ea1f9:v1.13.9"
+    )  # vanilla rpi_generic (image-factory schematic_test.go vector "overlay")
 
 
 def test_upgrade_happy_path_single_node(fake_cli: Any, cluster_dir: Path) -> None:

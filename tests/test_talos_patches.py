@@ -73,7 +73,7 @@ def test_node_patch_carries_hostname_address_route_disk_and_pi_specifics() -> No
     alias = docs["LinkAliasConfig"]
     assert alias["name"] == patches.LAN_LINK
     assert alias["selector"]["match"] == 'mac(link.permanent_addr) == "dc:a6:32:10:00:90"'
-    assert docs["WatchdogTimerConfig"]["device"] == "/dev/watchdog0"  # Pis only
+    assert "WatchdogTimerConfig" not in docs  # only where the inventory opts in
     # control planes pin etcd to the node network (never the floating VIP)
     assert docs["v1alpha1"]["cluster"]["etcd"]["advertisedSubnets"] == ["127.0.0.0/24"]
 

@@ -249,6 +249,10 @@ def _node_shape(inv: Inventory, base: Loc, node_id: int) -> Iterator[Finding]:
         yield Finding(
             "error", (*base, "longhorn"), "longhorn: is for Talos nodes (the cluster's storage)"
         )
+    if node.watchdog is not None and node.os != "talos":
+        yield Finding(
+            "error", (*base, "watchdog"), "watchdog: is for Talos nodes (a WatchdogTimerConfig)"
+        )
 
 
 def _backup_refs(inv: Inventory) -> Iterator[Finding]:

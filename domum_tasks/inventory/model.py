@@ -102,6 +102,44 @@ class Schematic(Strict):
     id: SchematicId | None = None
 
 
+_GO_DURATION = re.compile(r"^[-+]?(?:0|(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h))+)$")
+_DURATION_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _watchdog_timeout(value: str) -> str:
+    """A Go duration of at least 10s: Talos's WatchdogTimerConfig Validate (a negative or
+    shorter timeout is its "minimum value is 10s" error)."""
+    if not _GO_DURATION.match(value):
+        raise PydanticCustomError(
+            "format", "{value} is not a Go duration (e.g. 5m)", {"value": repr(value)}
+        )
+    parts = re.findall(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)", value)
+    seconds = sum(float(n) * _DURATION_S[u] for n, u in parts)
+    if value.startswith("-") or seconds < 10:
+        raise PydanticCustomError("range", "{value}: minimum value is 10s", {"value": repr(value)})
+    return value
+
+
+class Watchdog(Strict):
+    """Opt-in hardware watchdog: a Talos WatchdogTimerConfig on /dev/watchdog0 (check that the
+    device exists on the node first: README, Talos on Raspberry Pis)."""
+
+    timeout: Annotated[str, AfterValidator(_watchdog_timeout)] = "5m"
+
+
+def _watchdog_flag(value: Any) -> Any:
+    """`watchdog: true` is the default timeout, `false` none, or a mapping `{timeout: 2m}`."""
+    if value is True:
+        return {}
+    if value is False or value is None or isinstance(value, dict):
+        return None if value is False else value
+    raise PydanticCustomError(
+        "watchdog",
+        "{value} is not true, false or a mapping with timeout (e.g. watchdog: true)",
+        {"value": repr(value)},
+    )
+
+
 class OsImage(Strict):
     """A Raspberry Pi OS image to flash: where it comes from and its sha256."""
 
@@ -191,6 +229,9 @@ class Node(Strict):
     # the /var/lib/longhorn kubelet mount)? Unset: every Talos worker does, control planes don't.
     longhorn: bool | None = None
     raspios: Raspios | None = None  # per-node override of the top-level `raspios:`
+    # Talos: arm the hardware watchdog (WatchdogTimerConfig). Off unless set: never via the
+    # Pi firmware's config.txt (talos/schematic.py says why).
+    watchdog: Annotated[Watchdog | None, BeforeValidator(_watchdog_flag)] = None
 
     @property
     def is_pi(self) -> bool:

@@ -4,10 +4,12 @@ A schematic is what the Image Factory builds a Talos image from. Per node it is:
 
 * Raspberry Pis: the overlay `siderolabs/sbc-raspberrypi`, board profile `rpi_generic` for the
   Pi 3/4 ("models before Pi 5") and `rpi_5` for the Pi 5 (sbc-raspberrypi >= v0.1.8; Talos 1.13's
-  pkg/machinery/platforms/sbcs.go lists it from 1.12.3, at community support level). Both
-  profiles ship a config.txt without the firmware watchdog, so the overlay option
-  `configTxtAppend: dtparam=watchdog=on` turns it on: the WatchdogTimerConfig patch of the Pis
-  (genconfig/patches.py) needs the device it names;
+  pkg/machinery/platforms/sbcs.go lists it from 1.12.3, at community support level), with no
+  overlay options. No `configTxtAppend: dtparam=watchdog=on`: since 2025 the Pi firmware arms
+  the watchdog before the kernel starts when it is set, and Pi 4s boot-looped (Sidero added it
+  to the overlay and reverted it: siderolabs/sbc-raspberrypi#38/#41, siderolabs/talos#10273).
+  A node that wants a watchdog opts in with `watchdog:` in the inventory (a Talos
+  WatchdogTimerConfig, armed by Talos after boot; genconfig/patches.py);
 * Proxmox VMs: the official extension `siderolabs/qemu-guest-agent`;
 * nodes that carry Longhorn volumes (`Node.carries_volumes`): `siderolabs/iscsi-tools` and
   `siderolabs/util-linux-tools` (Longhorn's iSCSI engine and its fstrim/nsenter helpers);
@@ -16,11 +18,12 @@ A schematic is what the Image Factory builds a Talos image from. Per node it is:
 Extensions are de-duplicated and sorted, so the order they are listed in the inventory does not
 change the id; kernel arguments keep their order (it matters on a command line).
 
-The factory's id is the sha256 of the schematic's canonical YAML (yaml.v3, 4-space indent,
-`overlay` before `customization`, `customization: {}` when empty). `canonical_yaml` reproduces that
-byte for byte for the inputs Domum produces (checked against the factory's own test vectors, see
-tests/test_talos_schematic.py), so `local_id` is a faithful offline fallback. The factory remains
-the authority when reachable: it also rejects unknown extension names.
+The factory's id is the sha256 of the schematic's canonical YAML: its `Schematic` struct
+(siderolabs/image-factory pkg/schematic/schematic.go: field order, `omitempty`) marshalled by
+go-yaml. `factory_document` builds that struct's shape, goyaml.py emits it with go-yaml's
+style choices (tests/test_talos_schematic_vectors.py runs the factory's own vectors). The factory
+remains the authority: every use of an id registers it first (ops/schematics.py), which also
+makes the factory reject unknown extension names.
 
 Image names (Talos >= 1.10 serves platform-specific installers, as talosctl's own default does):
 
@@ -33,10 +36,12 @@ Image names (Talos >= 1.10 serves platform-specific installers, as talosctl's ow
 from __future__ import annotations
 
 import hashlib
-import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+from . import goyaml
 
 if TYPE_CHECKING:
     from ..inventory.model import Inventory, Node
@@ -45,8 +50,6 @@ RPI_OVERLAY_IMAGE = "siderolabs/sbc-raspberrypi"
 RPI_OVERLAY_NAME = "rpi_generic"  # Pi 3 and Pi 4
 RPI5_OVERLAY_NAME = "rpi_5"
 PI_OVERLAYS = {"rpi3": RPI_OVERLAY_NAME, "rpi4": RPI_OVERLAY_NAME, "rpi5": RPI5_OVERLAY_NAME}
-# Appended to the overlay's config.txt: enables the bcm2835 watchdog (/dev/watchdog0).
-PI_WATCHDOG_CONFIG_TXT = "dtparam=watchdog=on"
 QEMU_GUEST_AGENT = "siderolabs/qemu-guest-agent"
 LONGHORN_EXTENSIONS = ("siderolabs/iscsi-tools", "siderolabs/util-linux-tools")
 
@@ -66,7 +69,7 @@ class Schematic:
     extra_kernel_args: tuple[str, ...] = ()
     overlay_image: str = ""
     overlay_name: str = ""
-    overlay_options: tuple[tuple[str, str], ...] = ()  # sorted (key, value): yaml.v3 sorts maps
+    overlay_options: tuple[tuple[str, str], ...] = ()  # (key, value); go-yaml sorts map keys
 
     def to_dict(self) -> dict[str, object]:
         """The schematic as the factory's API takes it (also valid as a JSON body)."""
@@ -85,8 +88,8 @@ class Schematic:
         return out
 
     def canonical_yaml(self) -> str:
-        """The factory's canonical form (go yaml.v3 Marshal of its Schematic struct)."""
-        return _emit(self.to_dict(), 0)
+        """The factory's canonical form (go-yaml Marshal of its Schematic struct)."""
+        return goyaml.marshal(factory_document(self.to_dict()))
 
     @property
     def local_id(self) -> str:
@@ -94,33 +97,85 @@ class Schematic:
         return hashlib.sha256(self.canonical_yaml().encode()).hexdigest()
 
 
-# --- canonical YAML (the small yaml.v3 subset schematics need) ------------------------------------
+# --- the factory's Schematic struct (image-factory v1.5.0 pkg/schematic/schematic.go) ----------
 
-_PLAIN = re.compile(r"^[A-Za-z_./][A-Za-z0-9_./=,+@-]*$")
-_RESERVED = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
-
-
-def _scalar(value: str) -> str:
-    if _PLAIN.match(value) and value.lower() not in _RESERVED:
-        return value
-    return json.dumps(value)  # double-quoted; only reached for unusual kernel args
+_CUSTOMIZATION = (
+    "embeddedMachineConfiguration", "extraKernelArgs", "meta", "systemExtensions",
+    "bootloader", "secureboot", "diskImage",
+)  # fmt: skip
 
 
-def _emit(obj: dict[str, object], indent: int) -> str:
-    pad = " " * indent
-    lines: list[str] = []
-    for key, value in obj.items():
-        if isinstance(value, dict):
-            if not value:
-                lines.append(f"{pad}{key}: {{}}\n")
-            else:
-                lines.append(f"{pad}{key}:\n{_emit(value, indent + 4)}")
-        elif isinstance(value, list):
-            lines.append(f"{pad}{key}:\n")
-            lines += [f"{pad}    - {_scalar(str(v))}\n" for v in value]
-        else:
-            lines.append(f"{pad}{key}: {_scalar(str(value))}\n")
-    return "".join(lines)
+def _known(data: Mapping[str, Any], where: str, fields: tuple[str, ...]) -> Mapping[str, Any]:
+    """The factory decodes with KnownFields(true): an unknown field is its HTTP 400."""
+    for key in data:
+        if key not in fields:
+            raise ValueError(f"{where}: field {key} not found in the factory's schematic")
+    return data
+
+
+def _go_map(value: Any) -> Any:
+    """A `map[string]any` value as go-yaml walks it: map keys in keyList order."""
+    if isinstance(value, Mapping):
+        return {k: _go_map(value[k]) for k in goyaml.sorted_keys(str(k) for k in value)}
+    if isinstance(value, list):
+        return [_go_map(v) for v in value]
+    return value
+
+
+def factory_document(data: Mapping[str, Any]) -> dict[str, object]:
+    """A schematic (parsed YAML/JSON, or `Schematic.to_dict`) in the factory struct's field
+    order with `omitempty` applied: what its yaml.Marshal walks. Struct order, not sorted;
+    `customization` has no omitempty (so `customization: {}`); empty structs are omitted."""
+    top = _known(data, "schematic", ("owner", "overlay", "customization"))
+    doc: dict[str, object] = {}
+    if top.get("owner"):
+        doc["owner"] = str(top["owner"])
+    ov = _known(top.get("overlay") or {}, "overlay", ("image", "name", "options"))
+    if ov.get("image") or ov.get("name") or ov.get("options"):
+        overlay: dict[str, object] = {
+            "image": str(ov.get("image") or ""),
+            "name": str(ov.get("name") or ""),
+        }
+        if ov.get("options"):
+            overlay["options"] = _go_map(ov["options"])
+        doc["overlay"] = overlay
+    c = _known(top.get("customization") or {}, "customization", _CUSTOMIZATION)
+    out: dict[str, object] = {}
+    if c.get("embeddedMachineConfiguration"):
+        out["embeddedMachineConfiguration"] = str(c["embeddedMachineConfiguration"])
+    if c.get("extraKernelArgs"):
+        out["extraKernelArgs"] = [str(a) for a in c["extraKernelArgs"]]
+    if c.get("meta"):  # []MetaValue{Key uint8, Value string}: no omitempty inside
+        out["meta"] = [
+            {"key": int(m.get("key") or 0), "value": str(m.get("value") or "")} for m in c["meta"]
+        ]
+    ext = _known(c.get("systemExtensions") or {}, "systemExtensions", ("officialExtensions",))
+    if ext.get("officialExtensions"):
+        out["systemExtensions"] = {
+            "officialExtensions": [str(e) for e in ext["officialExtensions"]]
+        }
+    if c.get("bootloader") not in (None, "", "none"):  # an enum; "none" is its zero value
+        out["bootloader"] = str(c["bootloader"])
+    sb = _known(
+        c.get("secureboot") or {}, "secureboot", ("enrollKeys", "includeWellKnownCertificates")
+    )
+    secureboot: dict[str, object] = {}
+    if sb.get("enrollKeys"):
+        secureboot["enrollKeys"] = str(sb["enrollKeys"])
+    if sb.get("includeWellKnownCertificates"):
+        secureboot["includeWellKnownCertificates"] = True
+    if secureboot:
+        out["secureboot"] = secureboot
+    disk = _known(c.get("diskImage") or {}, "diskImage", ("sectorSize",))
+    if disk.get("sectorSize"):
+        out["diskImage"] = {"sectorSize": int(disk["sectorSize"])}
+    doc["customization"] = out
+    return doc
+
+
+def canonical_yaml_of(data: Mapping[str, Any]) -> str:
+    """The factory's canonical YAML of any schematic it accepts (e.g. one POSTed as JSON)."""
+    return goyaml.marshal(factory_document(data))
 
 
 # --- per node --------------------------------------------------------------------------------------
@@ -154,13 +209,7 @@ def schematic_for(inv: Inventory, node: Node) -> Schematic:
         extra_kernel_args=tuple(kernel_args),
         overlay_image=RPI_OVERLAY_IMAGE,
         overlay_name=PI_OVERLAYS[node.platform],
-        overlay_options=(("configTxtAppend", PI_WATCHDOG_CONFIG_TXT),),
     )
-
-
-def pi_watchdog_enabled(schematic: Schematic) -> bool:
-    """True when the schematic's config.txt turns the Pi firmware watchdog on."""
-    return PI_WATCHDOG_CONFIG_TXT in dict(schematic.overlay_options).get("configTxtAppend", "")
 
 
 def installer_image(

@@ -208,7 +208,15 @@ def plan(*, node: int | str, device: str, image: str, force: bool) -> Planned:
     )
     for line in describe_target(facts):  # shown before the confirmation
         flash_plan.note(f"target {line.strip()}")
+    registration: dict[str, Any] = {}
+    if spec.origin == "image-factory":  # the factory serves image/<id> only once registered
+        from ...talos.ops import schematics
+
+        resolved, steps = schematics.use_steps(inv, [node])
+        flash_plan.steps[:0] = steps
+        registration = dict(schematics.handlers(resolved))
     handlers = {
+        **registration,
         "download": session.download,
         "check-image": session.check_image,
         "write-image": session.write_image,

@@ -22,7 +22,6 @@ import yaml
 
 from ...inventory.model import Inventory, Node
 from ..disks import ephemeral_volume_doc, install_section
-from ..schematic import pi_watchdog_enabled, schematic_for
 
 PATCH_DIR = "cluster/core/01-talos"
 COMMON = f"{PATCH_DIR}/common.yaml"
@@ -39,10 +38,10 @@ HEADER = (
     "# Change the inventory and run `inv talos.genconfig` again (`inv check` reports drift).\n"
 )
 
-# Raspberry Pis have a hardware watchdog (bcm2835-wdt) but no RTC: a hung Pi reboots itself.
-# The device exists only because the Pi schematic appends `dtparam=watchdog=on` to config.txt
-# (talos/schematic.py); the patch is written only when the node's schematic does that.
-PI_WATCHDOG = {"device": "/dev/watchdog0", "timeout": "5m"}
+# Only for nodes whose inventory sets `watchdog:`: Talos arms the device after boot. (Never the
+# Pi firmware's `dtparam=watchdog=on`, which arms it before the kernel: boot loops, see
+# talos/schematic.py.) The README says how to check that /dev/watchdog0 exists first.
+WATCHDOG_DEVICE = "/dev/watchdog0"
 # Longhorn on Talos (longhorn.io docs, "Talos Linux support"): the kubelet must see the data path
 # with shared mount propagation, or volumes attach but never mount into pods.
 LONGHORN_PATH = "/var/lib/longhorn"
@@ -125,8 +124,10 @@ def node_docs(inv: Inventory, node_id: int, node: Node) -> list[Doc]:
     ]
     if (volume := ephemeral_volume_doc(node)) is not None:
         docs.append(volume)  # /var on ephemeral_disk (talos/disks.py says why)
-    if node.is_pi and pi_watchdog_enabled(schematic_for(inv, node)):
-        docs.append(_typed("WatchdogTimerConfig", **PI_WATCHDOG))
+    if node.watchdog is not None:
+        docs.append(
+            _typed("WatchdogTimerConfig", device=WATCHDOG_DEVICE, timeout=node.watchdog.timeout)
+        )
     return docs
 
 

@@ -67,9 +67,14 @@ def resolve(inv: Inventory, node_ids: Iterable[int], *, offline: bool) -> dict[i
     return out
 
 
-def record_steps(inv: Inventory, resolved: Mapping[int, Resolved], first: int) -> list[Step]:
+def record_steps(
+    inv: Inventory, resolved: Mapping[int, Resolved], first: int, *, use: bool = False
+) -> list[Step]:
     """Register each distinct schematic, then record the factory's answers in the lock.
-    `first`: the index the register step gets in its plan (the lock step reads its result)."""
+    `first`: the index the register step gets in its plan (the lock step reads its result).
+    `use`: the plan then uses the ids (installer, image, ISO): the factory serves only
+    schematics POSTed to it, so an unreachable factory stops the run at this step unless the
+    id is recorded (schematics.lock or the inventory's schematic.id: registered before)."""
     ids: dict[str, list[int]] = {}
     for i, r in resolved.items():
         if r.source == "factory":
@@ -77,12 +82,16 @@ def record_steps(inv: Inventory, resolved: Mapping[int, Resolved], first: int) -
     if not ids:
         return []
     factory = inv.cluster.image_factory
+    args: dict[str, Any] = {"factory": factory, "ids": ids}
+    if use:
+        args["recorded"] = recorded_ids(inv, resolved)
     return [
         Local(
             REGISTER,
-            {"factory": factory, "ids": ids},
+            args,
             desc=f"POST {factory.rstrip('/')}/schematics per distinct schematic; "
-            "the factory must answer the id computed here",
+            "the factory must answer the id computed here"
+            + ("; unreachable: only ids recorded before may be used" if use else ""),
         ),
         Local(
             LOCK,
@@ -90,6 +99,22 @@ def record_steps(inv: Inventory, resolved: Mapping[int, Resolved], first: int) -
             desc="record the ids the factory confirmed",
         ),
     ]
+
+
+def recorded_ids(inv: Inventory, resolved: Mapping[int, Resolved]) -> list[str]:
+    """The ids among `resolved` that an earlier registration recorded: in the lock (the
+    factory's confirmed answers) or as a node's inventory `schematic.id`."""
+    lock = facts.read_lock(facts.lock_path())
+    known = {e["id"] for e in lock.values()}
+    known |= {n.schematic.id for n in inv.nodes.values() if n.schematic and n.schematic.id}
+    return sorted({r.id for r in resolved.values() if r.id in known})
+
+
+def use_steps(inv: Inventory, node_ids: Iterable[int]) -> tuple[dict[int, Resolved], list[Step]]:
+    """For a task that uses the nodes' ids: each node's resolution and the steps that register
+    its schematic and record it, to run first in the plan (the register step at index 0)."""
+    resolved = resolve(inv, node_ids, offline=False)
+    return resolved, record_steps(inv, resolved, first=0, use=True)
 
 
 @dataclass
@@ -130,6 +155,7 @@ def register(yamls: Mapping[str, str], args: Mapping[str, Any]) -> Registered:
     enough); a refusal or a different id stops the task before anything uses the id."""
     done = Registered({}, {})
     factory = str(args["factory"])
+    recorded = args.get("recorded")
     for sid in args["ids"]:
         if done.unconfirmed:
             done.unconfirmed[sid] = next(iter(done.unconfirmed.values()))
@@ -148,7 +174,30 @@ def register(yamls: Mapping[str, str], args: Mapping[str, Any]) -> Registered:
                 hint="report a Domum bug; --offline uses the computed id",
             )
         done.confirmed[sid] = yamls[sid]
+    if recorded is not None:
+        _refuse_unrecorded(done, set(recorded), factory, args["ids"])
     return done
+
+
+def _refuse_unrecorded(
+    done: Registered, recorded: set[str], factory: str, ids: Mapping[str, list[int]]
+) -> None:
+    """The plan's next steps use these ids: one the factory never confirmed may not exist
+    there (an image or installer 404 at flash, ISO download or install time)."""
+    missing = [sid for sid in done.unconfirmed if sid not in recorded]
+    if not missing:
+        return
+    from ...errors import Refused
+
+    nodes = sorted(n for sid in missing for n in ids[sid])
+    raise Refused(
+        f"image factory {factory} could not register schematic {missing[0]} (nodes "
+        f"{', '.join(map(str, nodes))}): {done.unconfirmed[missing[0]]}; the factory serves "
+        "images and installers only for registered schematics, and this id is not recorded "
+        "in schematics.lock or the inventory",
+        hint="run again when the factory is reachable (or `inv talos.schematic` once online "
+        "to record the ids for offline use)",
+    )
 
 
 def write_lock(args: Mapping[str, Any]) -> None:
