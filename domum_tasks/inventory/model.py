@@ -385,6 +385,8 @@ class Inventory(Strict):
     flux: Flux
     raspios: Raspios = Field(default_factory=Raspios)
     site: Site | None = None  # needed by the GitOps tree (inv flux.render-settings)
+    # LXC containers on the Proxmox hosts, by name (inventory/containers.py)
+    containers: dict[str, ContainerSpec] = Field(default_factory=dict)
 
     def node(self, node_id: int | str) -> Node:
         try:
@@ -410,3 +412,8 @@ class Inventory(Strict):
     @property
     def pis(self) -> dict[int, Node]:
         return {i: n for i, n in sorted(self.nodes.items()) if n.is_pi}
+
+
+# Last: containers.py builds on Strict and the field types above (Inventory resolves the name
+# when it is first validated: the models defer their build).
+from .containers import ContainerSpec  # noqa: E402
