@@ -386,7 +386,7 @@ class Inventory(Strict):
     raspios: Raspios = Field(default_factory=Raspios)
     site: Site | None = None  # needed by the GitOps tree (inv flux.render-settings)
     # LXC containers on the Proxmox hosts, by name (inventory/containers.py)
-    containers: dict[str, ContainerSpec] = Field(default_factory=dict)
+    containers: dict[str, _containers.ContainerSpec] = Field(default_factory=dict)
 
     def node(self, node_id: int | str) -> Node:
         try:
@@ -414,6 +414,6 @@ class Inventory(Strict):
         return {i: n for i, n in sorted(self.nodes.items()) if n.is_pi}
 
 
-# Last: containers.py builds on Strict and the field types above (Inventory resolves the name
-# when it is first validated: the models defer their build).
-from .containers import ContainerSpec  # noqa: E402
+# Last: containers.py builds on Strict and the field types above. The module, not the name, so
+# either may be imported first; Inventory resolves the annotation when first validated.
+from . import containers as _containers  # noqa: E402
