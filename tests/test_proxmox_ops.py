@@ -184,7 +184,8 @@ def test_snapshot_list_rollback_delete(pve_sim: PveSim, capsys: pytest.CaptureFi
     assert [r["snapshot"] for r in rows if r["node"] == "96"] == ["before", "after"]
     # the inventory's containers are listed too; the fake holds none of them
     assert {(r["node"], r["taken"]) for r in rows if r["node"] != "96"} == {
-        ("mqtt", "no CT"), ("unifi", "no CT")
+        ("mqtt", "no CT"),
+        ("unifi", "no CT"),
     }
     code, msg = fails(snapshot_tasks.snapshot_rollback, capsys, node=96, name="before")
     assert code == 4 and "pass --yes" in msg

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 @domum_task(help={"json": "print one JSON object (hosts, guests, storage, missing)"})
 def status(c: Context, json: bool = False) -> None:
-    """Hosts, guests (VMs and containers), storage use and missing inventory VMs."""
+    """Hosts, guests (VMs and containers), storage use and missing inventory guests."""
     import json as jsonlib
 
     from ...console import print_table
@@ -32,7 +32,7 @@ def status(c: Context, json: bool = False) -> None:
     else:
         for title, rows in (("Proxmox hosts", report.hosts), ("Guests", report.guests),
                             ("Storage", report.storage),
-                            ("Inventory VMs missing", report.missing)):  # fmt: skip
+                            ("Inventory guests missing", report.missing)):  # fmt: skip
             cols, cells = table_rows(rows)
             if cols:
                 print_table(title, cols, cells)
