@@ -77,7 +77,6 @@ def test_restore_plans_refuse_what_pve_refuses(loopback_inventory: Any) -> None:
 @pytest.fixture
 def loopback_inventory() -> Any:
     from domum_tasks.inventory import loader
-
     from tests.fixtures.pve_sim import LOOPBACK_INVENTORY
 
     return loader.load(LOOPBACK_INVENTORY)
@@ -223,9 +222,8 @@ def test_restore_a_container_missing_then_replaced(
     ct = pve_guests.add_inventory_ct("unifi", status="stopped", memory=2048, cores=2)
     volid = pve_guests.backup(210)
     pve_guests.pve.cts.remove(ct)  # the container is lost
-    code, msg = fails(restore_tasks.restore, capsys, node="unifi",
-                      from_=volid.replace("210-", "210-1"))  # fmt: skip
-    assert code == 2  # not a vzdump name
+    code, msg = fails(restore_tasks.restore, capsys, node="unifi", from_=CT_VOLID)
+    assert code == 4 and f"nas-backup holds no backup {CT_VOLID}" in msg and volid in msg
     out = run(restore_tasks.restore, capsys, node="unifi", from_=volid)
     assert "done: restore CT 210 (unifi)" in out
     back = pve_guests.pve.ct(210)
