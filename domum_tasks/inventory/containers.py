@@ -1,4 +1,5 @@
-"""LXC containers on the Proxmox hosts (`containers:` in config/domum.yaml), and their checks.
+"""Checks of the LXC containers on the Proxmox hosts (`containers:` in config/domum.yaml; the
+model is ContainerSpec in model.py).
 
 A container is a guest like a node's VM, but not a cluster node: it has no node id. Users
 address it by its inventory name (`--node pihole2`), so the name must hold a letter (a bare
@@ -20,56 +21,15 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Annotated, Literal
-
-from pydantic import Field
+from typing import TYPE_CHECKING
 
 from .findings import Finding, Loc
-from .model import Hostname, Mac, Strict, _check
+from .model import ContainerSpec
 
 if TYPE_CHECKING:
     from .model import Inventory
 
-# pve-container's `ostemplate` for a create: a vztmpl volume (PVE::Storage content type).
-_TEMPLATE = re.compile(r"^[a-zA-Z][a-zA-Z0-9\-_.]*[a-zA-Z0-9]:vztmpl/\S+$")
 _NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-Template = Annotated[
-    str,
-    _check(
-        _TEMPLATE,
-        "a container template volume",
-        "local:vztmpl/debian-13-standard_13.1-2_amd64.tar.zst",
-    ),
-]
-
-
-class CtRootfs(Strict):
-    storage: str = "local-lvm"
-    size_gib: Annotated[int, Field(ge=1)] = 8
-
-
-class CtNet(Strict):
-    """net0 of the container: `ip` is `dhcp` or an address with its prefix (10.0.10.53/24)."""
-
-    bridge: str = "vmbr0"
-    ip: Literal["dhcp"] | ipaddress.IPv4Interface = "dhcp"
-    gw: ipaddress.IPv4Address | None = None
-    vlan: Annotated[int, Field(ge=1, le=4094)] | None = None
-    mac: Mac | None = None
-
-
-class ContainerSpec(Strict):
-    host: str
-    vmid: Annotated[int, Field(ge=100, le=999_999_999)]
-    hostname: Hostname | None = None  # default: the inventory name
-    template: Template | None = None  # what it was (or would be) created from
-    cores: Annotated[int, Field(ge=1, le=128)] = 1
-    memory_mib: Annotated[int, Field(ge=16)] = 512
-    swap_mib: Annotated[int, Field(ge=0)] = 512
-    rootfs: CtRootfs = Field(default_factory=CtRootfs)
-    net: CtNet | None = None
-    unprivileged: bool = True
-    description: str = ""
 
 
 def hostname_of(name: str, spec: ContainerSpec) -> str:

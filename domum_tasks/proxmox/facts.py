@@ -10,11 +10,31 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ..pve import PveClient, Session
-    from .target import Guest
+
+
+class GuestRef(Protocol):
+    """What a probe needs of a guest target (target.VmTarget and CtTarget have it)."""
+
+    @property
+    def ref(self) -> str: ...  # what users pass as --node
+    @property
+    def vmid(self) -> int: ...
+    @property
+    def kind(self) -> str: ...  # qemu or lxc
+    @property
+    def host_name(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class _VmNode:
+    ref: str
+    vmid: int
+    host_name: str
+    kind: str = "qemu"
 
 
 @dataclass(frozen=True)
@@ -258,10 +278,12 @@ def probe_vms(
     snapshots: bool = False,
 ) -> dict[int, VmFacts]:
     """probe_guests for inventory VM nodes, by node id."""
-    from .target import vm_target
-
     ids = list(node_ids)
-    targets = [vm_target(session.inventory, i) for i in ids]
+    targets = []
+    for i in ids:
+        spec = session.inventory.node(i).vm
+        assert spec is not None  # vm_target checked the platform first
+        targets.append(_VmNode(str(i), spec.vmid, spec.host))
     isos = {str(i): v for i, v in (iso_volids or {}).items()}
     found = probe_guests(
         session, targets, plan_around_down=plan_around_down, iso_volids=isos,
@@ -272,7 +294,7 @@ def probe_vms(
 
 def probe_guests(
     session: Session,
-    targets: Sequence[Guest],
+    targets: Sequence[GuestRef],
     *,
     plan_around_down: bool,
     iso_volids: Mapping[str, str] | None = None,
@@ -287,7 +309,7 @@ def probe_guests(
     from .. import pve
 
     inv = session.inventory
-    by_host: dict[str, list[Guest]] = {}
+    by_host: dict[str, list[GuestRef]] = {}
     for t in targets:
         by_host.setdefault(t.host_name, []).append(t)
     out: dict[str, VmFacts] = {}
@@ -328,7 +350,7 @@ def probe_guests(
 
 
 def probe_guest(
-    session: Session, target: Guest, *, config: bool = False, snapshots: bool = False
+    session: Session, target: GuestRef, *, config: bool = False, snapshots: bool = False
 ) -> VmFacts:
     """probe_guests for one guest, as planners probe (an unreachable host is planned around)."""
     return probe_guests(

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..errors import ConfigError, Refused
-from ..inventory.containers import ContainerSpec, hostname_of
-from ..inventory.model import Inventory, Node, ProxmoxHost, VmSpec
+from ..inventory.containers import hostname_of
+from ..inventory.model import ContainerSpec, Inventory, Node, ProxmoxHost, VmSpec
 from ..talos import schematic
 from .facts import VmInfo
 
