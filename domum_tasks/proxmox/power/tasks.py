@@ -35,7 +35,7 @@ def start(c: Context, node: str = "") -> Planned:
 
 @plan_task(yes=True, help={"node": GUEST})
 def stop(c: Context, node: str = "") -> Planned:
-    """Hard-stop a node's VM or a container (like pulling the plug; needs --yes). Prefer shutdown."""
+    """Hard-stop a VM or container (like pulling the plug; needs --yes)."""
     return _power(node, "stop")
 
 
@@ -47,7 +47,7 @@ def stop(c: Context, node: str = "") -> Planned:
     }
 )
 def shutdown(c: Context, node: str = "", force_after: int = 0, timeout: int = 0) -> Planned:
-    """Shut a VM or container down cleanly; with --force-after S, stop it after S seconds."""
+    """Shut a VM or container down; with --force-after S, stop it after S seconds."""
     return _power(node, "shutdown", force_after=force_after or None, timeout=timeout)
 
 
@@ -55,7 +55,7 @@ def shutdown(c: Context, node: str = "", force_after: int = 0, timeout: int = 0)
     help={"node": GUEST, "timeout": "seconds PVE waits for the guest to go down (default 180)"}
 )
 def reboot(c: Context, node: str = "", timeout: int = 0) -> Planned:
-    """Reboot a VM or container through PVE (applies pending config); wait until it runs."""
+    """Reboot a VM or container (applies pending config); wait until it runs."""
     return _power(node, "reboot", timeout=timeout)
 
 

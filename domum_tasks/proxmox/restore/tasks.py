@@ -20,7 +20,7 @@ from ..common import GUEST
 def restore(
     c: Context, node: str = "", from_: str = "", storage: str = "", start: bool = False
 ) -> Planned:
-    """Restore a VM or container from a vzdump archive; shows what it replaces, needs --yes."""
+    """Restore a VM or container from a vzdump archive; replacing one needs --yes."""
     from ...errors import ConfigError
     from .. import facts
     from ..common import load, need_guest, planned, session

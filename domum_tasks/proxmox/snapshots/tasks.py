@@ -69,13 +69,13 @@ def _planned(node: int | str, name: str, which: str) -> Planned:
 
 @plan_task(yes=True, help={"node": GUEST, "name": NAME})
 def snapshot_rollback(c: Context, node: str = "", name: str = "") -> Planned:
-    """Roll a VM or container back to a snapshot; shows what is lost and needs confirmation."""
+    """Roll a VM or container back to a snapshot; says what is lost, needs --yes."""
     return _planned(node, name, "rollback")
 
 
 @plan_task(yes=True, help={"node": GUEST, "name": NAME})
 def snapshot_delete(c: Context, node: str = "", name: str = "") -> Planned:
-    """Delete one snapshot of a VM or container (the guest stays; needs confirmation or --yes)."""
+    """Delete one snapshot of a VM or container (the guest stays; needs --yes)."""
     return _planned(node, name, "delete")
 
 

@@ -50,7 +50,7 @@ def status(c: Context, json: bool = False) -> None:
     }
 )
 def vzdump(c: Context, node: str = "", all: bool = False, storage: str = "") -> Planned:
-    """Back up VMs and containers with vzdump (snapshot mode, zstd); exit 1 if one failed."""
+    """Back up VMs and containers (vzdump, snapshot mode, zstd); exit 1 if one failed."""
     from ...console import print_table
     from ...errors import PveError
     from ..common import load, planned, session
