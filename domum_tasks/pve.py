@@ -46,6 +46,8 @@ WARNINGS_RE = re.compile(r"^WARNINGS: \d+$")
 
 # Deadlines for worker tasks, by the last path element of the call that started them.
 TASK_DEADLINES_S = {"vzdump": 4 * 3600.0, "download-url": 1800.0, "upload": 1800.0, "clone": 1800.0}
+# A create with `archive`/`restore=1` (proxmox.restore) copies whole disks back: as long as a backup.
+TASK_DEADLINES_S.update({"qemu": 4 * 3600.0, "lxc": 4 * 3600.0})
 DEFAULT_TASK_DEADLINE_S = 600.0
 
 

@@ -66,6 +66,10 @@ def _cases(tmp: Path) -> dict[str, dict[str, Any]]:
         "proxmox.snapshot": {"node": 96, "name": "before-upgrade"},
         "proxmox.snapshot-rollback": {"node": 96, "name": "before-upgrade"},
         "proxmox.snapshot-delete": {"node": 96, "name": "before-upgrade"},
+        "proxmox.restore": {
+            "node": "unifi",
+            "from_": "nas-backup:backup/vzdump-lxc-210-2026_12_01-02_30_00.tar.zst",
+        },
         "pi.run": {"all_": True, "cmd": "uptime"},
         "pi.update": {"all_": True},
         "pi.reboot": {"node": "93"},

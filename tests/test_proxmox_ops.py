@@ -181,7 +181,12 @@ def test_snapshot_list_rollback_delete(pve_sim: PveSim, capsys: pytest.CaptureFi
     run(snapshot_tasks.snapshot, capsys, node=96, name="before")
     run(snapshot_tasks.snapshot, capsys, node=96, name="after")
     rows = json.loads(run(snapshot_tasks.snapshot_list, capsys, json=True))
-    assert [r["snapshot"] for r in rows] == ["before", "after"]
+    assert [r["snapshot"] for r in rows if r["node"] == "96"] == ["before", "after"]
+    # the inventory's containers are listed too; the fake holds none of them
+    assert {(r["node"], r["taken"]) for r in rows if r["node"] != "96"} == {
+        ("mqtt", "no CT"),
+        ("unifi", "no CT"),
+    }
     code, msg = fails(snapshot_tasks.snapshot_rollback, capsys, node=96, name="before")
     assert code == 4 and "pass --yes" in msg
     out = run(snapshot_tasks.snapshot_rollback, capsys, node=96, name="before", yes=True)

@@ -203,14 +203,24 @@ def test_status_hosts_guests_storage_missing(
     assert (guests[110]["type"], guests[110]["inventory"]) == ("lxc", "not in inventory")
     assert (guests[150]["type"], guests[150]["mem_total_gib"]) == ("qemu", 2.0)
     assert {s["storage"] for s in report["storage"]} >= {"local", "local-lvm", "nas-backup"}
-    assert report["missing"] == [{"node_id": 96, "vmid": 196, "hostname": "domum-cp3",
-                                  "host": "pve1", "fix": "inv proxmox.create-vm --node 96"}]  # fmt: skip
+    assert report["missing"] == [
+        {"guest": "node 96", "type": "qemu", "vmid": 196, "hostname": "domum-cp3",
+         "host": "pve1", "fix": "inv proxmox.create-vm --node 96"},
+        {"guest": "container unifi", "type": "lxc", "vmid": 210, "hostname": "domum-unifi",
+         "host": "pve1", "fix": "inv proxmox.restore --node unifi --from VOLID"},
+        {"guest": "container mqtt", "type": "lxc", "vmid": 211, "hostname": "domum-mqtt",
+         "host": "pve1", "fix": "inv proxmox.restore --node mqtt --from VOLID"},
+    ]  # fmt: skip
     assert all(k == k.lower() and " " not in k for row in report["guests"] for k in row)
 
     pve_sim.add_inventory_vm(96)
+    pve_sim.pve.add_ct(210, "domum-unifi", node="pve1", status="running")
+    pve_sim.pve.add_ct(211, "mqtt-old", node="pve1")
     report = json.loads(run(status_tasks.status, capsys, json=True))
     assert report["missing"] == []
-    assert {g["vmid"]: g["inventory"] for g in report["guests"]}[196] == "node 96"
+    marks = {g["vmid"]: g["inventory"] for g in report["guests"]}
+    assert (marks[196], marks[210]) == ("node 96", "container unifi")
+    assert marks[211] == "container mqtt (expects domum-mqtt)"
     text = run(status_tasks.status, capsys)
     for title in ("Proxmox hosts", "Guests", "Storage"):
         assert title in text

@@ -150,9 +150,13 @@ def test_vzdump_task_reports_volids_and_dry_runs_the_call(
     assert listing["method"] == "GET"
     assert step["params"]["prune-backups"] == "keep-daily=7,keep-weekly=4,keep-monthly=6"
     assert pve_sim.writes() == []
+    # --all: every inventory guest, the VM nodes' and the containers
+    pve_sim.pve.add_ct(210, "domum-unifi", node="pve1", status="running")
+    pve_sim.pve.add_ct(211, "domum-mqtt", node="pve1")
     status_tasks.vzdump(Context(), all=True, json=True)
-    [row] = json.loads(capsys.readouterr().out)
-    assert row["status"] == "ok" and row["volid"].startswith("nas-backup:backup/vzdump-qemu-196-")
+    rows = {r["vmid"]: r for r in json.loads(capsys.readouterr().out)}
+    assert sorted(rows) == [196, 210, 211] and {r["status"] for r in rows.values()} == {"ok"}
+    assert rows[196]["volid"].startswith("nas-backup:backup/vzdump-qemu-196-")
 
 
 def test_vzdump_task_exits_1_when_a_backup_fails(

@@ -179,7 +179,8 @@ def restore(
     j = jobs.select(inv, job)[0]
     if not j.uses_restic:
         raise ConfigError(
-            f"job {job} is a {j.kind} job: restore it in Proxmox (its archives are on PVE storage)"
+            f"job {job} is a {j.kind} job: its archives are on PVE storage; restore a guest "
+            "with inv proxmox.restore --node N --from VOLID (each run logs the volids)"
         )
     name = target or next(iter(jobs.restic_targets(inv, j)))
     if name not in j.spec.targets:

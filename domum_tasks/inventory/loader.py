@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from .. import settings
 from ..errors import InventoryInvalid
+from .containers import container_findings
 from .disk_checks import disk_findings
 from .findings import Finding, Loc
 from .model import PI_PLATFORMS, BackupJob, Inventory
@@ -196,6 +197,7 @@ def cross_check(inv: Inventory) -> Iterator[Finding]:
     yield from _backup_refs(inv)
     yield from site_findings(inv)
     yield from disk_findings(inv)
+    yield from container_findings(inv)
     if inv.nas is not None and inv.nas.host in {n.ip for n in inv.nodes.values()}:
         yield Finding("error", ("nas", "host"), f"{inv.nas.host} is already a node's IP")
 
@@ -256,7 +258,9 @@ def _node_shape(inv: Inventory, base: Loc, node_id: int) -> Iterator[Finding]:
 
 
 def _backup_refs(inv: Inventory) -> Iterator[Finding]:
-    vmids = {n.vm.vmid for n in inv.nodes.values() if n.vm}
+    vmids = {n.vm.vmid for n in inv.nodes.values() if n.vm} | {
+        c.vmid for c in inv.containers.values()
+    }
     for name, job in sorted(inv.backup.jobs.items()):
         base: Loc = ("backup", "jobs", name)
         for i, target in enumerate(job.targets):
@@ -275,7 +279,7 @@ def _backup_refs(inv: Inventory) -> Iterator[Finding]:
                 yield Finding(
                     "error",
                     (*base, "vmids", i),
-                    f"{vmid} is not the vmid of a proxmox-vm node; known: {sorted(vmids)}",
+                    f"{vmid} is not the vmid of a proxmox-vm node or a container; known: {sorted(vmids)}",
                 )
         yield from _backup_job_shape(inv, base, job)
 

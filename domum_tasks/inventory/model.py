@@ -439,6 +439,49 @@ class Site(Strict):
         return self.metallb.addresses
 
 
+# --- LXC containers (`containers:`; their cross-field checks are in containers.py) ---------
+
+# pve-container's `ostemplate` for a create: a vztmpl volume (PVE::Storage content type).
+_TEMPLATE = re.compile(r"^[a-zA-Z][a-zA-Z0-9\-_.]*[a-zA-Z0-9]:vztmpl/\S+$")
+Template = Annotated[
+    str,
+    _check(
+        _TEMPLATE,
+        "a container template volume",
+        "local:vztmpl/debian-13-standard_13.1-2_amd64.tar.zst",
+    ),
+]
+
+
+class CtRootfs(Strict):
+    storage: str = "local-lvm"
+    size_gib: Annotated[int, Field(ge=1)] = 8
+
+
+class CtNet(Strict):
+    """net0 of the container: `ip` is `dhcp` or an address with its prefix (10.0.10.53/24)."""
+
+    bridge: str = "vmbr0"
+    ip: Literal["dhcp"] | ipaddress.IPv4Interface = "dhcp"
+    gw: ipaddress.IPv4Address | None = None
+    vlan: Annotated[int, Field(ge=1, le=4094)] | None = None
+    mac: Mac | None = None
+
+
+class ContainerSpec(Strict):
+    host: str
+    vmid: Annotated[int, Field(ge=100, le=999_999_999)]
+    hostname: Hostname | None = None  # default: the inventory name
+    template: Template | None = None  # what it was (or would be) created from
+    cores: Annotated[int, Field(ge=1, le=128)] = 1
+    memory_mib: Annotated[int, Field(ge=16)] = 512
+    swap_mib: Annotated[int, Field(ge=0)] = 512
+    rootfs: CtRootfs = Field(default_factory=CtRootfs)
+    net: CtNet | None = None
+    unprivileged: bool = True
+    description: str = ""
+
+
 class Inventory(Strict):
     cluster: Cluster
     ssh: Ssh = Field(default_factory=Ssh)
@@ -449,6 +492,8 @@ class Inventory(Strict):
     flux: Flux
     raspios: Raspios = Field(default_factory=Raspios)
     site: Site | None = None  # needed by the GitOps tree (inv flux.render-settings)
+    # LXC containers on the Proxmox hosts, by name (inventory/containers.py)
+    containers: dict[str, ContainerSpec] = Field(default_factory=dict)
 
     def node(self, node_id: int | str) -> Node:
         try:

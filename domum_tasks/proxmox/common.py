@@ -15,8 +15,10 @@ if TYPE_CHECKING:
     from ..pve import Session
     from ..run import StepResult
     from ..taskutil import Planned
+    from .target import Guest
 
 VM_NODE = "node id of a proxmox-vm node (e.g. 96)"
+GUEST = "node id of a proxmox-vm node (e.g. 96), or an inventory container's name (e.g. unifi)"
 
 
 def load() -> Inventory:
@@ -43,6 +45,20 @@ def need_node(inv: Inventory, node: int) -> int:
         raise ConfigError(f"--node is required: the id of a proxmox-vm node ({ids})")
     vm_target(inv, node)
     return node
+
+
+def need_guest(inv: Inventory, node: int | str) -> Guest:
+    """--node, required: a node's VM or an inventory container."""
+    from .target import guest_refs, guest_target
+
+    if not node:
+        from ..errors import ConfigError
+
+        refs = ", ".join(guest_refs(inv)) or "none"
+        raise ConfigError(
+            f"--node is required: a proxmox-vm node's id or a container's name ({refs})"
+        )
+    return guest_target(inv, node)
 
 
 def planned(

@@ -10,10 +10,31 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ..pve import PveClient, Session
+
+
+class GuestRef(Protocol):
+    """What a probe needs of a guest target (target.VmTarget and CtTarget have it)."""
+
+    @property
+    def ref(self) -> str: ...  # what users pass as --node
+    @property
+    def vmid(self) -> int: ...
+    @property
+    def kind(self) -> str: ...  # qemu or lxc
+    @property
+    def host_name(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class _VmNode:
+    ref: str
+    vmid: int
+    host_name: str
+    kind: str = "qemu"
 
 
 @dataclass(frozen=True)
@@ -256,42 +277,63 @@ def probe_vms(
     config: bool = False,
     snapshots: bool = False,
 ) -> dict[int, VmFacts]:
-    """Facts about inventory VMs: one /cluster/resources per host, one content listing per ISO
-    storage, then per existing VM its /pending (config) and/or snapshot list. A host that cannot
-    be reached is an error, or with `plan_around_down` (planners) facts with reachable=False:
-    the plan is made as for a fresh host, and the real run's first call to it fails."""
+    """probe_guests for inventory VM nodes, by node id."""
+    ids = list(node_ids)
+    targets = []
+    for i in ids:
+        spec = session.inventory.node(i).vm
+        assert spec is not None  # vm_target checked the platform first
+        targets.append(_VmNode(str(i), spec.vmid, spec.host))
+    isos = {str(i): v for i, v in (iso_volids or {}).items()}
+    found = probe_guests(
+        session, targets, plan_around_down=plan_around_down, iso_volids=isos,
+        config=config, snapshots=snapshots,
+    )  # fmt: skip
+    return {i: found[str(i)] for i in ids}
+
+
+def probe_guests(
+    session: Session,
+    targets: Sequence[GuestRef],
+    *,
+    plan_around_down: bool,
+    iso_volids: Mapping[str, str] | None = None,
+    config: bool = False,
+    snapshots: bool = False,
+) -> dict[str, VmFacts]:
+    """Facts about inventory guests (VMs and containers), by --node ref: one /cluster/resources
+    per host, one content listing per ISO storage, then per existing guest of the expected kind
+    its /pending (config) and/or snapshot list. A host that cannot be reached is an error, or
+    with `plan_around_down` (planners) facts with reachable=False: the plan is made as for a
+    fresh host, and the real run's first call to it fails."""
     from .. import pve
 
     inv = session.inventory
-    ids = list(node_ids)
-    by_host: dict[str, list[int]] = {}
-    for i in ids:
-        spec = inv.node(i).vm
-        assert spec is not None  # vm_target checked the platform first
-        by_host.setdefault(spec.host, []).append(i)
-    out: dict[int, VmFacts] = {}
+    by_host: dict[str, list[GuestRef]] = {}
+    for t in targets:
+        by_host.setdefault(t.host_name, []).append(t)
+    out: dict[str, VmFacts] = {}
     for host_name, members in sorted(by_host.items()):
         host = inv.proxmox[host_name]
-        facts = {i: VmFacts(host=host_name) for i in members}
+        facts = {t.ref: VmFacts(host=host_name) for t in members}
         out.update(facts)
         try:
             client = session.client(host_name)
             guests = list_vms(client)
             listed: dict[str, set[str]] = {}
-            for i, f in facts.items():
-                spec = inv.node(i).vm
-                assert spec is not None
-                f.vm = find_vm(guests, spec.vmid)
-                volid = (iso_volids or {}).get(i)
+            for t in members:
+                f = facts[t.ref]
+                f.vm = find_vm(guests, t.vmid)
+                volid = (iso_volids or {}).get(t.ref)
                 if volid:
                     storage = volid.split(":", 1)[0]
                     if storage not in listed:
                         where = f"/nodes/{host.node}/storage/{storage}/content"
                         listed[storage] = parse_iso_volids(client.get(where, content="iso"))
                     f.iso_present = volid in listed[storage]
-                if f.vm is None or f.vm.kind != "qemu":
+                if f.vm is None or f.vm.kind != t.kind:
                     continue
-                base = f"/nodes/{f.vm.node}/qemu/{f.vm.vmid}"
+                base = f"/nodes/{f.vm.node}/{t.kind}/{f.vm.vmid}"
                 if f.vm.lock:
                     f.lock_holders = active_tasks(client, f.vm.node, f.vm.vmid)
                 if config:
@@ -305,6 +347,15 @@ def probe_vms(
                 f.reachable = False
                 f.reason = str(exc.message) + (f"; {exc.hint}" if exc.hint else "")
     return out
+
+
+def probe_guest(
+    session: Session, target: GuestRef, *, config: bool = False, snapshots: bool = False
+) -> VmFacts:
+    """probe_guests for one guest, as planners probe (an unreachable host is planned around)."""
+    return probe_guests(
+        session, [target], plan_around_down=True, config=config, snapshots=snapshots
+    )[target.ref]
 
 
 def probe_vm(

@@ -1,15 +1,21 @@
-"""Inventory nodes that are Proxmox VMs, and the VM Talos's own Proxmox guide asks for.
+"""Inventory guests on Proxmox (nodes' VMs and `containers:`), and the VM Talos's guide asks for.
 
 Pure: inventory in, desired config out. The settings follow the Talos v1.13 Proxmox guide
 (see the README's Proxmox section for each setting and its reason).
+
+A guest target carries its kind (`qemu` or `lxc`): the power, snapshot, vzdump and restore
+planners build `/nodes/{node}/{kind}/{vmid}/...` from it and share one code path. Users name a
+guest with `--node`: a node id (96) for a node's VM, or a container's inventory name (unifi).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from ..errors import ConfigError, Refused
-from ..inventory.model import Inventory, Node, ProxmoxHost, VmSpec
+from ..inventory.containers import hostname_of
+from ..inventory.model import ContainerSpec, Inventory, Node, ProxmoxHost, VmSpec
 from ..talos import schematic
 from .facts import VmInfo
 
@@ -26,9 +32,63 @@ class VmTarget:
     host_name: str
     host: ProxmoxHost
 
+    kind: Literal["qemu"] = "qemu"
+
     @property
     def label(self) -> str:
         return f"VM {self.spec.vmid} ({self.node.hostname}, node {self.node_id})"
+
+    @property
+    def vmid(self) -> int:
+        return self.spec.vmid
+
+    @property
+    def name(self) -> str:
+        """The name PVE lists for the guest."""
+        return self.node.hostname
+
+    @property
+    def ref(self) -> str:
+        """What users pass as --node."""
+        return str(self.node_id)
+
+    @property
+    def vmid_field(self) -> str:
+        return f"nodes.{self.node_id}.vm.vmid"
+
+
+@dataclass(frozen=True)
+class CtTarget:
+    """An inventory container, resolved to its host."""
+
+    ct_name: str  # its key under containers:
+    spec: ContainerSpec
+    host_name: str
+    host: ProxmoxHost
+    kind: Literal["lxc"] = "lxc"
+
+    @property
+    def vmid(self) -> int:
+        return self.spec.vmid
+
+    @property
+    def name(self) -> str:
+        return hostname_of(self.ct_name, self.spec)
+
+    @property
+    def ref(self) -> str:
+        return self.ct_name
+
+    @property
+    def label(self) -> str:
+        return f"CT {self.spec.vmid} ({self.ct_name})"
+
+    @property
+    def vmid_field(self) -> str:
+        return f"containers.{self.ct_name}.vmid"
+
+
+Guest = VmTarget | CtTarget
 
 
 def vm_node_ids(inv: Inventory) -> list[int]:
@@ -51,6 +111,44 @@ def vm_target(inv: Inventory, node_id: int) -> VmTarget:
             f"nodes.{node_id}.vm.host: {node.vm.host!r} is not a proxmox: host; valid: {valid}"
         )
     return VmTarget(node_id, node, node.vm, node.vm.host, inv.proxmox[node.vm.host])
+
+
+def guest_refs(inv: Inventory) -> list[str]:
+    """What --node accepts: the VM nodes' ids, then the containers' names."""
+    return [str(i) for i in vm_node_ids(inv)] + sorted(inv.containers)
+
+
+def _choices(inv: Inventory) -> str:
+    vms = ", ".join(str(i) for i in vm_node_ids(inv)) or "none"
+    cts = ", ".join(sorted(inv.containers)) or "none"
+    return f"Proxmox VM nodes: {vms}; containers: {cts}"
+
+
+def guest_target(inv: Inventory, ref: int | str) -> Guest:
+    """--node N: a node id names that node's VM, a name an inventory container."""
+    text = str(ref).strip()
+    if text.isdigit():
+        if int(text) not in inv.nodes:
+            raise ConfigError(f"--node {text}: no node with that id; {_choices(inv)}")
+        return vm_target(inv, int(text))
+    if text not in inv.containers:
+        raise ConfigError(f"--node {text!r}: no node id or container of that name; {_choices(inv)}")
+    spec = inv.containers[text]
+    if spec.host not in inv.proxmox:
+        valid = ", ".join(sorted(inv.proxmox)) or "none defined"
+        raise ConfigError(
+            f"containers.{text}.host: {spec.host!r} is not a proxmox: host; valid: {valid}"
+        )
+    return CtTarget(text, spec, spec.host, inv.proxmox[spec.host])
+
+
+def guest_ids(inv: Inventory, node: int | str, all_guests: bool) -> list[str]:
+    """--node N or --all (every VM node and container), exactly one of them."""
+    if bool(node) == all_guests:
+        raise ConfigError(
+            f"give --node N or --all (not {'both' if node else 'neither'}); {_choices(inv)}"
+        )
+    return guest_refs(inv) if all_guests else [str(node)]
 
 
 def node_ids(inv: Inventory, node: int, all_vms: bool) -> list[int]:
@@ -125,19 +223,20 @@ def vm_config(inv: Inventory, t: VmTarget) -> dict[str, object]:
     }
 
 
-def check_ours(t: VmTarget, vm: VmInfo) -> None:
-    """The vmid must hold the VM the inventory describes, never someone else's guest."""
-    if vm.kind != "qemu" or vm.name != t.node.hostname:
+def check_ours(t: Guest, vm: VmInfo) -> None:
+    """The vmid must hold the guest the inventory describes, never someone else's guest."""
+    if vm.kind != t.kind or vm.name != t.name:
+        what = "VM" if t.kind == "qemu" else "container"
         raise Refused(
-            f"vmid {vm.vmid} on {vm.node} holds {vm.kind} {vm.name!r}, not the VM {t.node.hostname!r}",
-            hint=f"change nodes.{t.node_id}.vm.vmid or rename/remove that guest",
+            f"vmid {vm.vmid} on {vm.node} holds {vm.kind} {vm.name!r}, not the {what} {t.name!r}",
+            hint=f"change {t.vmid_field} or rename/remove that guest",
         )
 
 
-def vm_base(t: VmTarget, vm: VmInfo | None) -> str:
-    """/nodes/{node}/qemu/{vmid}: where PVE says the VM is (it may have migrated)."""
+def vm_base(t: Guest, vm: VmInfo | None) -> str:
+    """/nodes/{node}/{qemu|lxc}/{vmid}: where PVE says the guest is (it may have migrated)."""
     node = vm.node if vm is not None else t.host.node
-    return f"/nodes/{node}/qemu/{t.spec.vmid}"
+    return f"/nodes/{node}/{t.kind}/{t.vmid}"
 
 
 def unreachable_note(host: str, reachable: bool, reason: str, assumption: str) -> list[str]:
@@ -146,8 +245,8 @@ def unreachable_note(host: str, reachable: bool, reason: str, assumption: str) -
     return [f"could not ask Proxmox host {host} ({reason}); {assumption}"]
 
 
-def check_unlocked(t: VmTarget, vm: VmInfo, holders: list[str]) -> None:
-    """A VM with a PVE lock (backup, snapshot, migrate, ...) refuses writes: say who holds it."""
+def check_unlocked(t: Guest, vm: VmInfo, holders: list[str]) -> None:
+    """A guest with a PVE lock (backup, snapshot, migrate, ...) refuses writes: say who holds it."""
     if not vm.lock:
         return
     from ..errors import LockHeld
@@ -155,6 +254,6 @@ def check_unlocked(t: VmTarget, vm: VmInfo, holders: list[str]) -> None:
     held = f"; running: {', '.join(holders)}" if holders else "; no task of it is running"
     raise LockHeld(
         f"{t.label} is locked ({vm.lock}){held}",
-        hint="wait for that task, or clear a stale lock on the host with `qm unlock "
-        f"{t.spec.vmid}` once you are sure nothing runs",
+        hint="wait for that task, or clear a stale lock on the host with "
+        f"`{'qm' if t.kind == 'qemu' else 'pct'} unlock {t.vmid}` once you are sure nothing runs",
     )

@@ -8,6 +8,13 @@ that ends other than OK is the step's outcome, so a run never stops at the first
 `outcomes` then judges each guest: `WARNINGS: n` is a warning, anything else but `OK` a failure
 (PVE::UPID::status_is_error). The backup namespace (`inv backup.snapshot`) gets one
 VzdumpResult per guest and decides what to alert on.
+
+Containers take the same call. `mode=snapshot` is a wish PVE may not grant: for a running
+container whose volumes cannot all be snapshotted, pve-container's prepare dies with "mode
+failure - some volumes do not support snapshots" (src/PVE/VZDump/LXC.pm, `prepare`), and
+pve-manager's exec_backup_task logs "trying 'suspend' mode instead" and backs it up suspended
+(PVE/VZDump.pm); a stopped guest is always backed up in `stop` mode. The task log's "backup
+mode:" line says which mode ran, and the result says so when it is not the one asked for.
 """
 
 from __future__ import annotations
@@ -40,6 +47,11 @@ ARCHIVE_RE = re.compile(r"creating (?:vzdump )?archive '(?P<path>[^']+)'")
 # "INFO: creating Proxmox Backup Server archive 'vm/196/2026-12-01T02:30:00Z'"
 PBS_ARCHIVE_RE = re.compile(r"creating Proxmox Backup Server archive '(?P<path>[^']+)'")
 WARNINGS_RE = re.compile(r"^WARNINGS: \d+$")
+# pve-manager PVE/VZDump.pm exec_backup_task: "INFO: backup mode: suspend", and before it, on a
+# fallback, the plugin's "mode failure - ..." and "trying 'suspend' mode instead".
+MODE_RE = re.compile(r"backup mode: (?P<mode>\w+)")
+MODE_FAILURE_RE = re.compile(r"(?P<why>mode failure - [^\n]+)")
+FALLBACK = "trying 'suspend' mode instead"
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,7 @@ class VzdumpResult:
     status: Literal["ok", "warning", "failed"]
     volid: str | None
     message: str
+    mode: str = ""  # the mode PVE ran (snapshot, suspend, stop), from the task log
 
 
 def prune_backups(prune: Mapping[str, int]) -> str:
@@ -71,10 +84,12 @@ def prune_backups(prune: Mapping[str, int]) -> str:
 
 
 def _inventory_node(inv: Inventory, vmid: int) -> tuple[str, str] | None:
-    """(proxmox host name, pve node) of the inventory VM with this vmid, or None."""
-    for node in inv.nodes.values():
-        if node.vm is not None and node.vm.vmid == vmid and node.vm.host in inv.proxmox:
-            return node.vm.host, inv.proxmox[node.vm.host].node
+    """(proxmox host name, pve node) of the inventory VM or container with this vmid, or None."""
+    hosts = [n.vm.host for n in inv.nodes.values() if n.vm is not None and n.vm.vmid == vmid]
+    hosts += [c.host for c in inv.containers.values() if c.vmid == vmid]
+    for host in hosts:
+        if host in inv.proxmox:
+            return host, inv.proxmox[host].node
     return None
 
 
@@ -93,7 +108,7 @@ def _placement(
     if not inv.proxmox:
         raise ConfigError("inventory has no proxmox: hosts; vzdump needs one")
     raise ConfigError(
-        f"vmid {vmid} is not an inventory VM and there are {len(inv.proxmox)} Proxmox hosts: "
+        f"vmid {vmid} is not an inventory VM or container and there are {len(inv.proxmox)} Proxmox hosts: "
         "cannot tell which node holds it"
     )
 
@@ -233,7 +248,19 @@ def outcome(backup: StepResult, listing: StepResult | None) -> VzdumpResult:
             f"task ended {exitstatus} but no archive is named in its log or found on {storage}",
         )
     message = "backed up" if verdict == "ok" else f"backed up with {exitstatus.lower()}"
-    return VzdumpResult(vmid, node, verdict, volid, message)
+    mode, fallback = mode_of(log)
+    if fallback:
+        message += f" in suspend mode: PVE fell back from snapshot ({fallback})"
+    return VzdumpResult(vmid, node, verdict, volid, message, mode)
+
+
+def mode_of(log: Sequence[str]) -> tuple[str, str]:
+    """(mode PVE ran, why it fell back from snapshot to suspend or ""), from the task log."""
+    mode = next((m.group("mode") for line in log if (m := MODE_RE.search(line))), "")
+    if not any(FALLBACK in line for line in log):
+        return mode, ""
+    why = next((m.group("why") for line in log if (m := MODE_FAILURE_RE.search(line))), "")
+    return mode, why or "mode failure"
 
 
 def outcomes(results: Sequence[StepResult]) -> list[VzdumpResult]:

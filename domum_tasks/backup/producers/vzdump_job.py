@@ -1,5 +1,7 @@
 """The vzdump job kind: Proxmox writes and prunes the archives (proxmox.vzdump, shared with the
 proxmox namespace); Domum judges each guest's task. `WARNINGS` is not success: the job fails.
+Guests are VMs and containers alike (`vmids:` takes both); a container PVE backed up in suspend
+mode instead of snapshot is named in the run's message. Restore one with `inv proxmox.restore`.
 """
 
 from __future__ import annotations
@@ -77,8 +79,10 @@ def verdict(job: Job, outcome: StepResult, started: float) -> dict[str, Any]:
         "kept": {},
         "bytes": 0,
     }
-    if bad:
+    # a fallback from snapshot to suspend mode (a frozen container) is said even on success
+    said = [r for r in results if r in bad or "fell back" in r.message]
+    if said:
         out["message"] = "; ".join(
-            f"guest {r.vmid} on {r.node}: {r.status}: {r.message}" for r in bad
+            f"guest {r.vmid} on {r.node}: {r.status}: {r.message}" for r in said
         )
     return out

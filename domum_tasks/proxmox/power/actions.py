@@ -1,4 +1,7 @@
-"""Power actions: start, stop, shutdown, reboot. Wait for the task, then for the state.
+"""Power actions of VMs and containers: start, stop, shutdown, reboot. Wait for the task,
+then for the state. A container takes the same calls under /lxc/ (pve-container
+src/PVE/API2/LXC/Status.pm: vm_start, vm_stop, vm_shutdown with timeout and forceStop, vm_reboot
+with timeout).
 
 Each plan is the action's call (its task awaited by the facade, which raises on failure) and a
 Wait whose probe (`pve.vm-state`, run by pve.Session) reads status/current until PVE reports
@@ -14,7 +17,7 @@ from ...errors import ConfigError, DomumError, Refused
 from ...plan import Local, Plan, PveCall, Wait
 from ...pve import VM_STATE
 from ..facts import VmFacts
-from ..target import check_ours, check_unlocked, unreachable_note, vm_base, vm_target
+from ..target import Guest, check_ours, check_unlocked, guest_target, unreachable_note, vm_base
 
 if TYPE_CHECKING:
     from ...inventory.model import Inventory
@@ -27,27 +30,28 @@ STATE_INTERVAL_S = 1.0
 DEFAULT_SHUTDOWN_S = 180
 
 
-def absent(label: str, host: str, what: str, node_id: int) -> DomumError:
-    return DomumError(
-        f"{label} does not exist on {host}: {what}",
-        hint=f"create it with inv proxmox.create-vm --node {node_id}",
-    )
+def absent(t: Guest, host: str, what: str) -> DomumError:
+    if t.kind == "qemu":
+        hint = f"create it with inv proxmox.create-vm --node {t.ref}"
+    else:
+        hint = f"restore it from a backup with inv proxmox.restore --node {t.ref} --from VOLID"
+    return DomumError(f"{t.label} does not exist on {host}: {what}", hint=hint)
 
 
 def plan_power(
     inv: Inventory,
-    node_id: int,
+    node_id: int | str,
     facts: VmFacts,
     action: Action,
     *,
     force_after: int | None = None,
     timeout_s: int = DEFAULT_SHUTDOWN_S,
 ) -> Plan:
-    t = vm_target(inv, node_id)
+    t = guest_target(inv, node_id)
     plan = Plan(f"{action} {t.label}")
     vm = facts.vm
     if vm is None and facts.reachable:
-        raise absent(t.label, facts.host, f"nothing to {action}", node_id)
+        raise absent(t, facts.host, f"nothing to {action}")
     if force_after is not None and (action != "shutdown" or force_after < 1):
         raise ConfigError(
             f"--force-after {force_after}: a whole number of seconds >= 1, and only for shutdown"
@@ -60,7 +64,7 @@ def plan_power(
         if action == "reboot" and status != "running":
             raise Refused(
                 f"{t.label} is {status}, not running: nothing to reboot",
-                hint=f"start it with inv proxmox.start --node {node_id}",
+                hint=f"start it with inv proxmox.start --node {t.ref}",
             )
         check_unlocked(t, vm, facts.lock_holders)
     plan.notes += unreachable_note(
@@ -73,10 +77,11 @@ def plan_power(
     if action == "shutdown" and force_after:
         params["forceStop"] = 1
         plan.note(f"if the guest is still up after {force_after}s, PVE stops it hard")
+    how = "guest agent / ACPI" if t.kind == "qemu" else "the container's init"
     desc = {
         "start": f"start {t.label}",
         "stop": f"hard-stop {t.label} (like pulling the plug)",
-        "shutdown": f"shut down {t.label} (guest agent / ACPI)",
+        "shutdown": f"shut down {t.label} ({how})",
         "reboot": f"reboot {t.label} (applies pending config)",
     }[action]
     plan.add(

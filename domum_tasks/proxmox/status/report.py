@@ -1,4 +1,5 @@
-"""proxmox.status as data: hosts, guests (QEMU and LXC), storage and missing inventory VMs.
+"""proxmox.status as data: hosts, guests (QEMU and LXC), storage and missing inventory guests
+(nodes' VMs and `containers:`).
 
 Built from one `/cluster/resources` per inventory host, so the number of API calls does not grow
 with the number of guests. Pure apart from `collect`. The JSON and the tables hold the same
@@ -64,8 +65,10 @@ def _gib(value: int) -> float:
 
 def build(inv: Inventory, per_host: dict[str, ClusterFacts | DomumError]) -> StatusReport:
     """The report from each inventory host's facts (or the error that kept us from them)."""
+    from ..target import guest_refs, guest_target
+
     report = StatusReport()
-    ours = {n.vm.vmid: i for i, n in inv.nodes.items() if n.vm is not None}
+    ours = {t.vmid: t for t in (guest_target(inv, r) for r in guest_refs(inv))}
     seen_nodes: set[str] = set()
     seen_guests: set[int] = set()
     seen_storage: set[tuple[str, str]] = set()
@@ -89,10 +92,10 @@ def build(inv: Inventory, per_host: dict[str, ClusterFacts | DomumError]) -> Sta
             if g.vmid in seen_guests:
                 continue
             seen_guests.add(g.vmid)
-            node_id = ours.get(g.vmid)
-            mark = f"node {node_id}" if node_id is not None else "not in inventory"
-            if node_id is not None and inv.nodes[node_id].hostname != g.name:
-                mark += f" (expects {inv.nodes[node_id].hostname})"
+            t = ours.get(g.vmid)
+            mark = "not in inventory" if t is None else _mark(t.kind, t.ref)
+            if t is not None and (t.kind, t.name) != (g.kind, g.name):
+                mark += f" (expects {'' if t.kind == g.kind else t.kind + ' '}{t.name})"
             report.guests.append({"vmid": g.vmid, "type": g.kind, "name": g.name,
                                   "status": "template" if g.template else g.status,
                                   "node": g.node, "cpu_pct": _pct(g.cpu, 1.0),
@@ -108,14 +111,19 @@ def build(inv: Inventory, per_host: dict[str, ClusterFacts | DomumError]) -> Sta
                                    "total_gib": _gib(s.total), "used_pct": _pct(s.used, s.total),
                                    "content": s.content})  # fmt: skip
     down = {h["host"] for h in report.hosts if h["status"] == "down"}
-    for vmid, node_id in sorted(ours.items()):
-        spec = inv.nodes[node_id].vm
-        assert spec is not None
-        if vmid not in seen_guests and spec.host not in down:
-            report.missing.append({"node_id": node_id, "vmid": vmid,
-                                   "hostname": inv.nodes[node_id].hostname, "host": spec.host,
-                                   "fix": f"inv proxmox.create-vm --node {node_id}"})  # fmt: skip
+    for vmid, t in sorted(ours.items()):
+        if vmid not in seen_guests and t.host_name not in down:
+            fix = (f"inv proxmox.create-vm --node {t.ref}" if t.kind == "qemu"
+                   else f"inv proxmox.restore --node {t.ref} --from VOLID")  # fmt: skip
+            report.missing.append({"guest": _mark(t.kind, t.ref), "type": t.kind, "vmid": vmid,
+                                   "hostname": t.name, "host": t.host_name,
+                                   "fix": fix})  # fmt: skip
     return report
+
+
+def _mark(kind: str, ref: str) -> str:
+    """How the inventory names a guest: `node 96` (a node's VM) or `container unifi`."""
+    return f"node {ref}" if kind == "qemu" else f"container {ref}"
 
 
 def uptime(seconds: Any) -> str:

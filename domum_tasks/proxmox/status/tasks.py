@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from invoke import Context
 
 from ...taskutil import Planned, domum_task, plan_task
-from ..common import VM_NODE
+from ..common import GUEST
 
 if TYPE_CHECKING:
     from ...run import StepResult
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 @domum_task(help={"json": "print one JSON object (hosts, guests, storage, missing)"})
 def status(c: Context, json: bool = False) -> None:
-    """Hosts, guests (VMs and containers), storage use and missing inventory VMs."""
+    """Hosts, guests (VMs and containers), storage use and missing inventory guests."""
     import json as jsonlib
 
     from ...console import print_table
@@ -32,7 +32,7 @@ def status(c: Context, json: bool = False) -> None:
     else:
         for title, rows in (("Proxmox hosts", report.hosts), ("Guests", report.guests),
                             ("Storage", report.storage),
-                            ("Inventory VMs missing", report.missing)):  # fmt: skip
+                            ("Inventory guests missing", report.missing)):  # fmt: skip
             cols, cells = table_rows(rows)
             if cols:
                 print_table(title, cols, cells)
@@ -44,21 +44,21 @@ def status(c: Context, json: bool = False) -> None:
 
 @plan_task(
     help={
-        "node": VM_NODE,
-        "all": "every proxmox-vm node of the inventory",
+        "node": GUEST,
+        "all": "every inventory guest: the proxmox-vm nodes' VMs and the containers",
         "storage": "PVE storage for the archive (default: proxmox.<host>.storages.backup)",
     }
 )
-def vzdump(c: Context, node: int = 0, all: bool = False, storage: str = "") -> Planned:
-    """Back up nodes' VMs with vzdump (snapshot mode, zstd); exit 1 if one failed."""
+def vzdump(c: Context, node: str = "", all: bool = False, storage: str = "") -> Planned:
+    """Back up VMs and containers (vzdump, snapshot mode, zstd); exit 1 if one failed."""
     from ...console import print_table
     from ...errors import PveError
     from ..common import load, planned, session
-    from ..target import node_ids, vm_target
+    from ..target import guest_ids, guest_target
     from ..vzdump import PRUNE_KEYS, locate, outcomes, plan_vzdump
 
     inv = load()
-    vmids = [vm_target(inv, i).spec.vmid for i in node_ids(inv, node, all)]
+    vmids = [guest_target(inv, ref).vmid for ref in guest_ids(inv, node, all)]
     # backup.retention as PVE keep-* keys (others, such as restic's keep_within, have no PVE twin)
     prune = {k: int(v) for k, v in inv.backup.retention.model_dump().items() if k in PRUNE_KEYS}
     pve = session(inv)  # where each guest lives now (reads only)
@@ -66,12 +66,13 @@ def vzdump(c: Context, node: int = 0, all: bool = False, storage: str = "") -> P
     made = planned(pve, plan)
 
     def report(results: list[StepResult], json_out: bool) -> None:
-        """Each guest's verdict: WARNINGS is a warning, anything but OK a failure (exit 1)."""
+        """Each guest's verdict: WARNINGS is a warning, anything but OK a failure (exit 1);
+        the mode PVE ran, and why when it fell back from snapshot to suspend."""
         judged = outcomes(results)
-        rows = [(r.vmid, r.node, r.status, r.volid or "-", r.message) for r in judged]
-        print_table(
-            "vzdump", ("vmid", "node", "status", "volid", "message"), rows, json_out=json_out
-        )
+        rows = [(r.vmid, r.node, r.status, r.mode or "-", r.volid or "-", r.message)
+                for r in judged]  # fmt: skip
+        print_table("vzdump", ("vmid", "node", "status", "mode", "volid", "message"), rows,
+                    json_out=json_out)  # fmt: skip
         failed = [r for r in judged if r.status == "failed"]
         if failed:
             raise PveError(f"vzdump failed for {', '.join(str(r.vmid) for r in failed)}")

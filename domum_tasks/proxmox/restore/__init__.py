@@ -1,0 +1,1 @@
+"""proxmox.restore: a VM or container back from a vzdump archive."""
