@@ -196,12 +196,25 @@ def run_on(
 
     start = time.monotonic()
     conn = connection(inv, target)
+    limit = timeout_s or inv.ssh.command_timeout_s
     try:
-        res = conn.run(command, timeout=timeout_s or inv.ssh.command_timeout_s)
+        res = conn.run(command, timeout=limit)
+        elapsed = time.monotonic() - start
         status: Status = "ok" if res.exited == 0 else "failed"
-        return HostResult(
-            target, status, res.exited, res.stdout, res.stderr, elapsed_s=time.monotonic() - start
-        )
+        if status == "failed" and elapsed >= limit:
+            # invoke's Runner.timed_out is False while its timer thread is still inside
+            # fabric's Remote.kill (closing the channel ends the wait first): a race under load
+            where = f"{target.label} ({target.user}@{target.host}:{target.port})"
+            return HostResult(
+                target,
+                "timeout",
+                res.exited,
+                res.stdout,
+                res.stderr,
+                error=f"{where}: command timed out after {limit:g}s",
+                elapsed_s=elapsed,
+            )
+        return HostResult(target, status, res.exited, res.stdout, res.stderr, elapsed_s=elapsed)
     except Exception as exc:  # classified below; unknown kinds re-raise
         status, message = _classify(exc, target, inv)
         return HostResult(target, status, error=message, elapsed_s=time.monotonic() - start)
