@@ -200,7 +200,8 @@ def test_restore_a_vm_from_its_vzdump(
     assert code == 4 and "pass --yes" in msg
     out = run(restore_tasks.restore, capsys, node=96, from_=volid, yes=True, start=True)
     assert "replaces VM 196 (domum-cp3, node 96) (stopped)" in out
-    assert "its disks are freed: scsi0 local-lvm:vm-196-disk-0" in out
+    freed = out.split("its disks are freed: ", 1)[1].split("\n", 1)[0]
+    assert "scsi0 local-lvm:vm-196-disk-0" in freed and "efidisk0 local-lvm:" in freed
     restored = pve_guests.pve.vm(196)
     assert restored is not vm and restored.status == "running"
     assert str(restored.config["memory"]) == "4096" and restored.name == "domum-cp3"

@@ -265,3 +265,37 @@ def test_fixture_checks_options_as_qemu_server(pve_sim: PveSim) -> None:
     assert pve_sim.pve.vm(196).config["ostype"] == "win11"
     message = forbidden(pve_sim, "PUT", "/nodes/pve1/qemu/196/config", {"startup": "order=1"})
     assert "(/, Sys.Modify)" in message
+
+
+def test_restore_and_container_needs_follow_pve() -> None:
+    """qemu-server/pve-container `create_vm` with an archive, pve-storage
+    `check_volume_access` for a backup volume, and pve-container's Status/Snapshot checks."""
+    from domum_tasks.plan import PveCall
+    from domum_tasks.proxmox import permissions
+
+    def lacking(method: str, path: str, params: dict[str, Any], held: Any = None) -> list[str]:
+        needs = permissions.needs_for(PveCall(method, path, params))
+        return permissions.missing(held or {}, needs)
+
+    other = "nas:backup/vzdump-qemu-197-2026_12_01-02_00_00.vma.zst"
+    replace = {"vmid": 196, "archive": other, "storage": "local-lvm", "force": 1}
+    assert lacking("POST", "/nodes/pve1/qemu", replace) == [
+        "VM.Allocate on /vms/196 or VM.Backup on /vms/196",
+        "Datastore.AllocateSpace on /storage/local-lvm",
+        "Datastore.Allocate on /storage/nas"
+        " or Datastore.AllocateSpace on /storage/nas + VM.Backup on /vms/197",
+    ]
+    # Restoring a guest's own archive over it: VM.Backup there and the target storage suffice.
+    own = {**replace, "archive": other.replace("197", "196")}
+    held = {"/vms/196": {"VM.Backup": 1}, "/storage/local-lvm": {"Datastore.AllocateSpace": 1}}
+    assert lacking("POST", "/nodes/pve1/qemu", own, held) == []
+    # Without force (a new guest), VM.Backup is no alternative to VM.Allocate.
+    fresh = {k: v for k, v in own.items() if k != "force"}
+    assert lacking("POST", "/nodes/pve1/qemu", fresh, held) == ["VM.Allocate on /vms/196"]
+    ct = {"vmid": 210, "ostemplate": "nas:backup/vzdump-lxc-210-x.tar.zst", "restore": 1}
+    assert lacking("POST", "/nodes/pve1/lxc", ct) == ["VM.Allocate on /vms/210"]
+    assert lacking("POST", "/nodes/pve1/lxc/210/status/start", {}) == ["VM.PowerMgmt on /vms/210"]
+    assert lacking("POST", "/nodes/pve1/lxc/210/snapshot/s1/rollback", {}) == [
+        "VM.Snapshot on /vms/210 or VM.Snapshot.Rollback on /vms/210"
+    ]
+    assert lacking("DELETE", "/nodes/pve1/lxc/210/snapshot/s1", {}) == ["VM.Snapshot on /vms/210"]

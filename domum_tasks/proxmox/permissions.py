@@ -194,6 +194,8 @@ def needs_for(step: PveCall) -> list[Need]:
         if p.get("prune-backups"):
             out.append(one(f"{why} (prune-backups)", storage, "Datastore.Allocate"))
         return out
+    if len(parts) == 3 and parts[2] in ("qemu", "lxc") and (p.get("archive") or p.get("restore")):
+        return restore_needs(why, p)
     if len(parts) == 3 and parts[2] == "qemu":  # create_vm
         vmid, pool = str(p.get("vmid")), str(p["pool"]) if p.get("pool") else None
         out = [vm_perm(why, vmid, pool, "VM.Allocate")]
@@ -202,10 +204,12 @@ def needs_for(step: PveCall) -> list[Need]:
         if p.get("start"):
             out.append(vm_perm(why, vmid, pool, "VM.PowerMgmt"))
         return out + config_needs(vmid, p, why, create=True)
-    if len(parts) < 4 or parts[2] != "qemu":
+    if len(parts) < 4 or parts[2] not in ("qemu", "lxc"):
         return []
     vms = f"/vms/{parts[3]}"
     rest = parts[4:]
+    if parts[2] == "lxc":  # pve-container API2/LXC/{Status,Snapshot}.pm `check` annotations
+        return _ct_needs(step.method, why, vms, rest)
     if not rest:
         return [one(why, vms, "VM.Allocate")] if step.method == "DELETE" else []
     if rest[0] == "status":
@@ -219,6 +223,54 @@ def needs_for(step: PveCall) -> list[Need]:
             return [one(why, vms, "VM.Snapshot", "VM.Snapshot.Rollback")]
         return [one(why, vms, "VM.Snapshot")]
     return []
+
+
+def _ct_needs(method: str, why: str, vms: str, rest: list[str]) -> list[Need]:
+    """A container's power, snapshot and destroy calls (Domum changes no container config)."""
+    if not rest:
+        return [one(why, vms, "VM.Allocate")] if method == "DELETE" else []
+    if rest[0] == "status":
+        return [one(why, vms, "VM.PowerMgmt")]
+    if rest[0] == "snapshot":
+        if rest[-1] == "rollback":
+            return [one(why, vms, "VM.Snapshot", "VM.Snapshot.Rollback")]
+        return [one(why, vms, "VM.Snapshot")]
+    return [Need(f"{why} (not modelled: only root@pam is assumed to hold it)", ())]
+
+
+BACKUP_OWNER_RE = re.compile(r"vzdump-(?:qemu|lxc)-(\d+)-")
+
+
+def restore_needs(why: str, p: Mapping[str, Any]) -> list[Need]:
+    """A restore (`archive` for qemu, `ostemplate` + `restore` for lxc): qemu-server
+    API2/Qemu.pm `create_vm` and pve-container API2/LXC.pm `create_vm` accept VM.Allocate on the
+    guest (or its pool), or VM.Backup on it when `force` replaces an existing guest; then the
+    target storage's Datastore.AllocateSpace and pve-storage Storage.pm `check_volume_access`
+    for the archive: Datastore.Allocate on its storage, or, unless the archive is the guest's own,
+    Datastore.AllocateSpace there and VM.Backup on the guest it was taken from."""
+    vmid, pool = str(p.get("vmid")), str(p["pool"]) if p.get("pool") else None
+    alts = list(vm_perm(why, vmid, pool, "VM.Allocate").alternatives)
+    if p.get("force"):
+        alts.append(((f"/vms/{vmid}", "VM.Backup"),))
+    out = [Need(why, tuple(alts))]
+    if p.get("storage"):
+        out.append(one(why, f"/storage/{p['storage']}", "Datastore.AllocateSpace"))
+    if p.get("start"):
+        out.append(vm_perm(why, vmid, pool, "VM.PowerMgmt"))
+    volid = str(p.get("archive") or p.get("ostemplate") or "")
+    sid = volid.split(":", 1)[0] if ":" in volid else ""
+    owner = BACKUP_OWNER_RE.search(volid)
+    if sid and not (owner and owner.group(1) == vmid):
+        store = f"/storage/{sid}"
+        access: list[tuple[tuple[str, str], ...]] = [((store, "Datastore.Allocate"),)]
+        if owner:
+            access.append(
+                ((store, "Datastore.AllocateSpace"), (f"/vms/{owner.group(1)}", "VM.Backup"))
+            )
+        out.append(Need(f"{why} (read {volid})", tuple(access)))
+    elif not sid:
+        out.append(Need(f"{why} (a file system path as archive)", ()))
+    return out
 
 
 def paths(needs: Iterable[Need]) -> list[str]:
