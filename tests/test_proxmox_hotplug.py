@@ -8,28 +8,16 @@ import json
 from typing import Any
 
 import pytest
-from invoke import Context, Exit
 
 from domum_tasks.proxmox.vm import tasks as vm_tasks
 from tests.fixtures import pve_hotplug
 from tests.fixtures.pve_sim import PveSim
+from tests.fixtures.task_calls import fails, run
 
 pytestmark = pytest.mark.integration
 
 ISO_NAME = "talos-v1.13.9-ce4c9805.iso"
 NET = "virtio=BC:24:11:10:00:96,bridge=vmbr0"
-
-
-def run(task: Any, capsys: pytest.CaptureFixture[str], **kwargs: Any) -> str:
-    task(Context(), **kwargs)
-    return capsys.readouterr().out
-
-
-def fails(task: Any, capsys: pytest.CaptureFixture[str], **kwargs: Any) -> tuple[int, str]:
-    with pytest.raises(Exit) as err:
-        task(Context(), **kwargs)
-    capsys.readouterr()
-    return int(err.value.code or 0), str(err.value.message)
 
 
 def drift_of(capsys: pytest.CaptureFixture[str]) -> dict[str, tuple[str, bool]]:

@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 import pytest
-from invoke import Context, Exit
 
 from domum_tasks.errors import ConfigError, Refused
 from domum_tasks.proxmox.facts import VmFacts, VmInfo
@@ -18,21 +17,10 @@ from domum_tasks.proxmox.snapshots import tasks as snapshot_tasks
 from domum_tasks.proxmox.status import tasks as status_tasks
 from tests.fixtures.contract import assert_pve_valid
 from tests.fixtures.pve_lxc import PveGuests
+from tests.fixtures.task_calls import fails, run
 
 VM_VOLID = "nas-backup:backup/vzdump-qemu-196-2026_12_01-02_30_00.vma.zst"
 CT_VOLID = "nas-backup:backup/vzdump-lxc-210-2026_12_01-02_30_00.tar.zst"
-
-
-def run(task: Any, capsys: pytest.CaptureFixture[str], **kwargs: Any) -> str:
-    task(Context(), **kwargs)
-    return capsys.readouterr().out
-
-
-def fails(task: Any, capsys: pytest.CaptureFixture[str], **kwargs: Any) -> tuple[int, str]:
-    with pytest.raises(Exit) as err:
-        task(Context(), **kwargs)
-    capsys.readouterr()
-    return int(err.value.code or 0), str(err.value.message)
 
 
 # --- pure: archives and restore plans ---------------------------------------------------------

@@ -6,29 +6,17 @@ import json
 from typing import Any
 
 import pytest
-from invoke import Context, Exit
 
 from domum_tasks.proxmox.power import tasks as power_tasks
 from domum_tasks.proxmox.snapshots import tasks as snapshot_tasks
 from domum_tasks.proxmox.status import tasks as status_tasks
 from domum_tasks.proxmox.vm import tasks as vm_tasks
 from tests.fixtures.pve_sim import PveSim
+from tests.fixtures.task_calls import fails, run
 
 pytestmark = pytest.mark.integration
 
 ISO_NAME = "talos-v1.13.9-ce4c9805.iso"
-
-
-def run(task: Any, capsys: pytest.CaptureFixture[str], **kwargs: Any) -> str:
-    task(Context(), **kwargs)
-    return capsys.readouterr().out
-
-
-def fails(task: Any, capsys: pytest.CaptureFixture[str], **kwargs: Any) -> tuple[int, str]:
-    with pytest.raises(Exit) as err:
-        task(Context(), **kwargs)
-    capsys.readouterr()
-    return int(err.value.code or 0), str(err.value.message)
 
 
 # --- create-vm: --all, zero writes, drift ------------------------------------------------------
