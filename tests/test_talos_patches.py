@@ -98,7 +98,11 @@ def test_common_and_vip_patches_follow_the_inventory() -> None:
     rendered = patches.render(inv)
     common = by_kind(docs_of(rendered[patches.COMMON]))
     net = common["v1alpha1"]["cluster"]["network"]
-    assert net == {"podSubnets": ["10.244.0.0/16"], "serviceSubnets": ["10.96.0.0/12"]}
+    assert net == {
+        "podSubnets": ["10.244.0.0/16"],
+        "serviceSubnets": ["10.96.0.0/12"],
+        "cni": {"name": "flannel", "flannel": {"kubeNetworkPoliciesEnabled": True}},
+    }
     assert common["v1alpha1"]["cluster"]["clusterName"] == "domum"
     assert common["ResolverConfig"]["nameservers"] == [
         {"address": "127.0.0.1"},

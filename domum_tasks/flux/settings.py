@@ -49,6 +49,7 @@ def settings(inv: Inventory) -> dict[str, str]:
         "NAS_BULK_PATH": site.nfs_bulk_path,
         "NAS_HOST": str(inv.nas.host),
         "NODE_CIDR": str(c.node_cidr),
+        "POD_CIDR": str(c.pod_cidr),  # webhook allows: the API server's flannel-side address
         "TIMEZONE": site.timezone,
     }
 

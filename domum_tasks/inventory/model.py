@@ -261,6 +261,21 @@ class Cluster(Strict):
     talosconfig: str = "clusterconfig/talosconfig"
     kubeconfig: str = "clusterconfig/kubeconfig"
     extensions: list[str] = Field(default_factory=list)
+    # Enforce NetworkPolicies: Talos >= 1.13 deploys kube-network-policies beside its Flannel
+    # (cluster.network.cni.flannel.kubeNetworkPoliciesEnabled). Flannel alone ignores them, and
+    # the tree's default-deny and allow policies (cluster/base/network-policies) mean nothing.
+    network_policies: bool = True
+
+    @model_validator(mode="after")
+    def _policies_need_talos_1_13(self) -> Cluster:
+        if self.network_policies and int(self.talos_version.split(".")[1]) < 13:
+            raise PydanticCustomError(
+                "talos_version",
+                "network_policies: true needs Talos v1.13 or newer (talos_version is "
+                "{version}): upgrade, or set cluster.network_policies: false",
+                {"version": self.talos_version},
+            )
+        return self
 
 
 class Ssh(Strict):

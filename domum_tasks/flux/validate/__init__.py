@@ -11,6 +11,8 @@ crossref.py   references: sources, valuesFrom, dependsOn and cycles, namespaces,
 semantics.py  rules of the real controllers: chart/chartRef, removed APIs, plaintext
               Secrets and decryption, cert-manager's token, Pod Security, Bitnami
 site.py       the tree against the inventory (MetalLB pool, VIP, domain)
+traefik.py    Middlewares and Services that IngressRoutes, Ingresses and annotations name
+envdup.py     duplicate env names in containers the tree writes (server-side apply rejects)
 treefiles.py  the committed files: SOPS files vs .sops.yaml, age keys, gotk-components header
 model.py, scope.py, charts.py   data types, cluster-scoped kinds, what charts ship
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import crossref, schemas, semantics, site, treefiles
+from . import crossref, envdup, schemas, semantics, site, traefik, treefiles
 from .core import Check, Settings, build_worlds, run_checks
 from .model import Finding, SiteFacts
 
@@ -25,6 +25,9 @@ WORLD_CHECKS: list[Check] = [
     semantics.check_pod_security,
     semantics.check_bitnami,
     site.check_site,
+    traefik.check_middlewares,
+    traefik.check_services,
+    envdup.check_env_duplicates,
 ]
 
 

@@ -41,8 +41,12 @@ def _ref(
         )
         return
     if (kind, ns, name) not in known:
+        there = sorted(n for k, n, m in known if k == kind and m == name)
         same = sorted(f"{k}/{n}/{m}" for k, n, m in known if m == name or k == kind)[:4]
-        hint = f"; defined in the tree: {', '.join(same)}" if same else ""
+        if there:  # the usual slip: the source lives in another namespace (often flux-system)
+            hint = f"; {kind} {name} exists in {', '.join(there)}: set {field}.namespace"
+        else:
+            hint = f"; defined in the tree: {', '.join(same)}" if same else ""
         yield obj.finding(
             "sourceRef",
             f"{field} {kind}/{ns}/{name} does not exist in the tree (the namespace defaults to "

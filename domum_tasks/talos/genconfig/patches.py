@@ -73,9 +73,15 @@ def common_docs(inv: Inventory) -> list[Doc]:
             "kubePrism": {"enabled": True, "port": 7445},
         },
     }
+    network: Doc = {"podSubnets": [str(c.pod_cidr)], "serviceSubnets": [str(c.service_cidr)]}
+    if c.network_policies:
+        # Talos-managed Flannel plus kube-network-policies (Talos 1.13: flannel.go adds it as a
+        # second container of the kube-flannel DaemonSet); Validate allows the flag only with
+        # name flannel (v1alpha1_validation.go, validateCNI), so the name is set explicitly.
+        network["cni"] = {"name": "flannel", "flannel": {"kubeNetworkPoliciesEnabled": True}}
     cluster: Doc = {
         "clusterName": c.name,
-        "network": {"podSubnets": [str(c.pod_cidr)], "serviceSubnets": [str(c.service_cidr)]},
+        "network": network,
         "discovery": {"enabled": True},
     }
     return [
