@@ -101,15 +101,18 @@ def kubectl_argv(inv: Inventory) -> tuple[str, ...]:
 def step(inv: Inventory, public_keys: Sequence[str]) -> Local:
     """The plan step: which public keys' identities go into the Secret, and the command that
     receives the manifest on stdin."""
+    import shlex
+
+    argv = kubectl_argv(inv)
     return Local(
         ACTION,
         {
-            "argv": list(kubectl_argv(inv)),
+            "argv": list(argv),
             "namespace": FLUX_NAMESPACE,
             "secret": SECRET_NAME,
             "recipients": list(public_keys),
         },
-        desc=f"Secret {FLUX_NAMESPACE}/{SECRET_NAME} from your age key, manifest on stdin",
+        desc=f"{shlex.join(argv)} < Secret {FLUX_NAMESPACE}/{SECRET_NAME} (your age key) on stdin",
     )
 
 

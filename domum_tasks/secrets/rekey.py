@@ -48,7 +48,7 @@ def _stuck_line(c: Change) -> str:
         f"{c.file.rel}: encrypted to {R.shown(c.file.recipients)} ({why}); sops cannot decrypt it "
         f"to re-key it. Re-create it{fields}: write the plaintext on stdin, "
         f"`sops encrypt --filename-override {c.file.rel} --input-type yaml --output-type yaml "
-        f'/dev/stdin > {c.file.rel}.new && mv {c.file.rel}.new {c.file.rel}`'
+        f"/dev/stdin > {c.file.rel}.new && mv {c.file.rel}.new {c.file.rel}`"
     )
 
 
@@ -78,7 +78,9 @@ def targets(root: Path, files: Iterable[R.SopsFile], rules: list[dict[str, Any]]
     for f in files:
         rule = R.rule_for(rules, f.rel)
         if rule is None:
-            raise ConfigError(f"{f.rel}: no creation_rule of {conf} matches it; add one (path_regex)")
+            raise ConfigError(
+                f"{f.rel}: no creation_rule of {conf} matches it; add one (path_regex)"
+            )
         new = R.rule_recipients(rule)
         if new & R.PLACEHOLDERS:
             regex = str(rule.get("path_regex", "(any path)"))
