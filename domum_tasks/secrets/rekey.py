@@ -136,6 +136,6 @@ def stuck_error(stuck: list[Change]) -> ConfigError:
     return ConfigError(
         f"secrets.rekey: {len(stuck)} file(s) cannot be re-keyed (no key of yours decrypts "
         f"them): {names}",
-        hint="re-create each one as the notes of `inv secrets.rekey --dry-run` show "
-        "(README, 'Secrets a user can make theirs')",
+        hint="re-create each one as the notes above (or `inv secrets.rekey --dry-run`) show; "
+        "README, 'Secrets'",
     )

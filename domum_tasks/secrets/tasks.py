@@ -122,7 +122,8 @@ def init(c: Context) -> Planned:
         print(f"public key: {public}")
         print("Next: put the public key in .sops.yaml in place of")
         print(f"  age1{secrets.PLACEHOLDER_RECIPIENT}")
-        print("then run `inv secrets.edit`.")
+        print("and of the cluster/ rule's placeholder recipient, then run `inv secrets.rekey`")
+        print("(it says which example Secrets to re-create) and `inv secrets.edit`.")
 
     return Planned(plan, handlers={"secrets.mkdir": _mkdir}, report=report)
 
