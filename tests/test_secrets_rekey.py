@@ -55,6 +55,24 @@ def test_files_are_found_by_their_metadata(repo: Repo) -> None:
     assert [f.is_kubernetes for f in found] == [True, True, False]
 
 
+@pytest.mark.parametrize("fmt", ["dotenv", "ini"])
+def test_dotenv_and_ini_files_are_found_too(repo: Repo, fmt: str) -> None:
+    from tests.sops_repo import sops
+
+    plain = "A=1\n" if fmt == "dotenv" else "[s]\nA = 1\n"
+    proc = sops(
+        "encrypt", "--age", repo.public["old"], "--input-type", fmt, "--output-type", fmt,
+        "/dev/stdin", stdin=plain, cwd=repo.root.parent,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    target = repo.root / "cluster/apps/demo/app.conf"
+    target.write_text(proc.stdout)
+    found = R.read(target, repo.root)
+    assert found is not None and found.recipients == {repo.public["old"]}
+    assert found.is_kubernetes  # a secretGenerator input Flux decrypts
+    assert R.read(repo.root / "cluster/apps/demo/plain.yaml", repo.root) is None
+
+
 def test_rekey_moves_every_file_to_the_new_key(repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
     use_key(repo, monkeypatch, "old")  # the user holds the old key, as sops needs
     for rel in FILES:

@@ -78,7 +78,10 @@ def read(path: Path, root: Path) -> SopsFile | None:
         return None
     if "sops" not in text or "mac" not in text:  # cheap filter before parsing
         return None
-    rel = path.resolve().relative_to(root.resolve()).as_posix()
+    try:
+        rel = path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:  # a symlink out of the repository: name it as found
+        rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
     docs = _yaml_docs(text)
     metas = [d for d in docs or [] if isinstance(d, dict) and isinstance(d.get("sops"), dict)]
     metas = [d for d in metas if "mac" in d["sops"]]
