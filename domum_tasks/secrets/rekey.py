@@ -39,7 +39,7 @@ class Rekey:
 
 def _stuck_line(c: Change) -> str:
     why = (
-        "the throwaway placeholder, whose private key was never kept"
+        "its private key was never kept"
         if c.file.placeholder
         else "recipients none of your age keys matches"
     )
