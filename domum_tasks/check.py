@@ -41,6 +41,12 @@ def check_flux_settings(loaded: Loaded) -> Iterable[CheckFinding]:
     return check_settings(loaded)
 
 
+def check_flux_secrets(loaded: Loaded) -> Iterable[CheckFinding]:
+    from .flux.sops_age import check_tree
+
+    return check_tree(loaded)
+
+
 def check_flux(loaded: Loaded) -> Iterable[CheckFinding]:
     from .flux.validate_task import check_flux as flux_checker
 
@@ -51,6 +57,7 @@ CHECKERS: list[tuple[str, Checker]] = [
     ("inventory", check_inventory),
     ("talos", check_talos),
     ("flux-settings", check_flux_settings),
+    ("flux-secrets", check_flux_secrets),
     ("flux", check_flux),
 ]
 

@@ -27,11 +27,28 @@ def tree_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.mark.parity("flux.bootstrap")
-def test_bootstrap_parity(plan_parity: Parity, fake_cli: Any, monkeypatch: Any) -> None:
+def test_bootstrap_parity(
+    plan_parity: Parity, fake_cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.sops_repo import SECRET, identity, install_kubectl, make_repo, use_key
+
+    repo = make_repo(tmp_path, monkeypatch)  # a tree encrypted to the user's own key
+    mine = repo.key("mine")
+    repo.write_sops_yaml(mine, mine)
+    repo.encrypt("cluster/apps/demo/secret.sops.yaml", SECRET, mine)
+    (repo.root / "clusterconfig").mkdir()
+    (repo.root / "clusterconfig" / "kubeconfig").write_text("apiVersion: v1\n")
+    use_key(repo, monkeypatch, "mine")
+    kubectl = install_kubectl(fake_cli.bin_dir, tmp_path, monkeypatch)
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_not-a-real-token-0123456789")
     plans = plan_parity(F.bootstrap)
-    assert [h[:2] for h in argv_heads(plans)] == [["check", "--pre"], ["bootstrap", "github"]]
+    kinds = [s["kind"] for p in plans for s in p]
+    assert kinds == ["cmd", "local", "cmd"]
+    cmds = [[s for s in p if s["kind"] == "cmd"] for p in plans]
+    assert [h[:2] for h in argv_heads(cmds)] == [["check", "--pre"], ["bootstrap", "github"]]
     assert "ghp_not-a-real-token" not in str(plans)
+    assert identity(repo.keys["mine"]) not in str(plans)
+    assert [r["applied"][-1] for r in kubectl.records] == ["Secret/flux-system/sops-age"]
 
 
 @pytest.mark.parity("flux.check")

@@ -85,6 +85,7 @@ def _cases(tmp: Path) -> dict[str, dict[str, Any]]:
         "tools.install": {},
         "secrets.edit": {},
         "secrets.init": {},
+        "secrets.rekey": {},
     }
 
 
@@ -94,6 +95,10 @@ EXPECTED_REFUSALS: dict[str, tuple[int, str]] = {
     # the example secrets file is encrypted to the placeholder recipient of .sops.yaml
     "talos.genconfig": (2, "age1REPLACE-WITH-YOUR-AGE-PUBLIC-KEY"),
     "secrets.edit": (2, "age"),
+    # the committed example Secrets are encrypted to the throwaway placeholder: the cluster could
+    # not decrypt them, and .sops.yaml still names it, so there is nothing to re-key to
+    "flux.bootstrap": (2, "inv secrets.rekey"),
+    "secrets.rekey": (2, "placeholder recipient"),
     # nothing generated yet: apply says what to run first
     "talos.apply": (2, "run `inv talos.genconfig` first"),
     # retention is restic's own decision (`forget --dry-run`): without the repository there is

@@ -5,6 +5,7 @@ Every flux argv comes from talos.argv.flux, so it always names --kubeconfig and 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import ConfigError
@@ -18,12 +19,17 @@ TOKEN_SECRET_KEY = "flux.git_token"
 ROOT_KUSTOMIZATION = "flux-system"
 
 
-def bootstrap_plan(inv: Inventory, token: str) -> Plan:
-    """`flux check --pre`, then `flux bootstrap <provider>` for the inventory's repository.
+def bootstrap_plan(inv: Inventory, token: str, age_recipients: Sequence[str] = ()) -> Plan:
+    """`flux check --pre`, the `sops-age` Secret (when the tree's Secrets need age keys), then
+    `flux bootstrap <provider>` for the inventory's repository, `--path` the overlay.
 
     flux bootstrap is idempotent by design: on an installed cluster it commits nothing new and
-    only re-applies the sync manifests, so a second run is safe.
+    only re-applies the sync manifests, so a second run is safe; so is the server-side apply of
+    the Secret. The Secret comes first: kustomize-controller decrypts from its first
+    reconciliation on, which starts as soon as bootstrap has applied gotk-sync.yaml.
     """
+    from .sops_age import step as sops_age_step
+
     f = inv.flux
     args = [
         "bootstrap",
@@ -41,8 +47,10 @@ def bootstrap_plan(inv: Inventory, token: str) -> Plan:
         args.append("--personal")
     env = {TOKEN_ENV[f.provider]: token}
     plan = Plan(f"flux bootstrap {f.provider}:{f.owner}/{f.repository}", secrets=[token])
+    plan.add(Cmd(flux(inv, "check", "--pre"), desc="cluster meets Flux's prerequisites"))
+    if age_recipients:
+        plan.add(sops_age_step(inv, age_recipients))
     plan.add(
-        Cmd(flux(inv, "check", "--pre"), desc="cluster meets Flux's prerequisites"),
         Cmd(
             flux(inv, *args),
             env=env,

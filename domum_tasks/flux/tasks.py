@@ -40,7 +40,25 @@ def bootstrap(c: Context) -> Planned:
             f"no Git token for flux bootstrap: set {env_var}, or {TOKEN_SECRET_KEY} in "
             "config/secrets.sops.yaml (env DOMUM_FLUX_GIT_TOKEN)"
         )
-    return _planned(bootstrap_plan(inv, token), inv)
+    # Refuse a tree the cluster could not decrypt (--dry-run too): reads the SOPS metadata of
+    # cluster/ and the public halves of your age keys (age-keygen -y, key on stdin).
+    from ..inventory.loader import repo_root
+    from ..secrets.facts import identities
+    from . import sops_age
+
+    root = repo_root()
+    files = sops_age.cluster_files(root)
+    mine = {i.public for i in identities()}
+    bad = sops_age.undecryptable(files, mine)
+    if bad:
+        raise sops_age.refusal(bad, mine)
+    need = sops_age.recipients_for_cluster(root, files, mine)
+    return Planned(
+        bootstrap_plan(inv, token, need),
+        inv,
+        handlers={sops_age.ACTION: sops_age.apply_secret},
+        tools=("flux", "kubectl", "age-keygen"),
+    )
 
 
 @plan_task(help={"pre": "only the prerequisites, before bootstrap"})

@@ -122,7 +122,8 @@ def init(c: Context) -> Planned:
         print(f"public key: {public}")
         print("Next: put the public key in .sops.yaml in place of")
         print(f"  age1{secrets.PLACEHOLDER_RECIPIENT}")
-        print("then run `inv secrets.edit`.")
+        print("and of the cluster/ rule's placeholder recipient, then run `inv secrets.rekey`")
+        print("(it says which example Secrets to re-create) and `inv secrets.edit`.")
 
     return Planned(plan, handlers={"secrets.mkdir": _mkdir}, report=report)
 
@@ -133,7 +134,45 @@ def _mkdir(args: Mapping[str, Any]) -> None:
     Path(args["path"]).mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
-TASKS = [edit, keys, init]
+@plan_task(yes=True)
+def rekey(c: Context) -> Planned:
+    """Re-encrypt every SOPS file (config/, cluster/) to the recipients in .sops.yaml."""
+    from ..errors import ConfigError
+    from ..inventory.loader import repo_root
+    from . import facts, recipients
+    from . import rekey as R
+    from . import store as secrets
+
+    root = repo_root()
+    files = recipients.scan(root, R.REKEY_DIRS)
+    rules = recipients.load_rules(root / ".sops.yaml")
+    if files and not rules:
+        raise ConfigError(f"no creation_rules in {root / '.sops.yaml'}")
+    wanted = R.targets(root, files, rules)  # a placeholder left in .sops.yaml fails first
+    secrets.check_key_material()  # sops needs a key the files are encrypted to
+    mine = {i.public for i in facts.identities()}
+    planned = R.plan_rekey(root, wanted, mine)
+
+    def report(results: Sequence[StepResult], json_out: bool) -> None:
+        done = [ch.file.rel for ch in planned.changes]
+        if json_out:
+            import json
+
+            stuck = [ch.file.rel for ch in planned.stuck]
+            print(json.dumps({"rekeyed": done, "cannot": stuck}, indent=2))
+            return
+        for rel in done:
+            print(f"re-keyed {rel}")
+        if not done:
+            print("nothing to re-key")
+
+    then_fail = R.stuck_error(planned.stuck) if planned.stuck else None
+    return Planned(
+        planned.plan, report=report, tools=("sops",), then_fail=then_fail, show_notes=True
+    )
+
+
+TASKS = [edit, keys, init, rekey]
 ns = Collection("secrets")
 for _task in TASKS:
     ns.add_task(_task)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from fake_flux_bootstrap import HANDLERS as BOOTSTRAP_HANDLERS
 from fakecli import Call, Fail
 
 REVISION = "main@sha1:3f2e9c1d5a7b8e0f4c6d2a1b9e8f7d6c5b4a3e2d"
@@ -247,3 +248,4 @@ HANDLERS = {
     "check": check,
     "version": version,
 }
+HANDLERS.update(BOOTSTRAP_HANDLERS)
