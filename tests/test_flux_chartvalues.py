@@ -67,7 +67,11 @@ def _messages(found: list[Finding]) -> list[str]:
 def test_null_deletes_a_default_maps_merge_lists_replace() -> None:
     chart = ChartStore([CHARTS]).get("plain", "2.0.0")
     assert chart is not None
-    user = {"image": {"tag": "1.0", "repository": None}, "persistence": None, "podLabels": {"a": "b"}}
+    user = {
+        "image": {"tag": "1.0", "repository": None},
+        "persistence": None,
+        "podLabels": {"a": "b"},
+    }
     got = coalesce(chart, user, lambda c, d: True)
     assert got["image"] == {"tag": "1.0"}  # repository deleted by null, tag replaced
     assert "persistence" not in got  # a whole default map deleted
@@ -197,7 +201,12 @@ def test_values_from_a_configmap_in_the_tree() -> None:
         "metadata": {"name": "strict-values", "namespace": "apps"},
         "data": {"values.yaml": "replicas: -1\nlog:\n  level: LOUD\n"},
     }
-    hr = _hr("strict", "1.0.0", {"replicas": 2}, valuesFrom=[{"kind": "ConfigMap", "name": "strict-values"}])
+    hr = _hr(
+        "strict",
+        "1.0.0",
+        {"replicas": 2},
+        valuesFrom=[{"kind": "ConfigMap", "name": "strict-values"}],
+    )
     assert _messages(_check(cm, hr)) == [
         "log.level: 'LOUD' is not one of ['DEBUG', 'INFO', 'ERROR'] [schema of chart strict 1.0.0]"
     ]  # spec.values wins for replicas
@@ -233,3 +242,20 @@ def test_no_charts_anywhere_is_one_line(tmp_path: Path) -> None:
 
 def test_leading_v_names_the_same_version() -> None:
     assert _check(_hr("cert-manager", "1.21.1", {"crds": {"enabled": True}})) == []
+
+
+def test_relative_ref_without_id_fails_as_in_helm(tmp_path: Path) -> None:
+    """Helm adds the schema as file:///values.schema.json: `schemas/x.json` is then read from the
+    controller's filesystem, where it is not."""
+    chart = tmp_path / "rel" / "1.0.0"
+    (chart / "schemas").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("name: rel\nversion: 1.0.0\n")
+    (chart / "values.yaml").write_text("port: 80\n")
+    (chart / "values.schema.json").write_text(
+        '{"properties": {"port": {"$ref": "schemas/x.json"}}}'
+    )
+    (chart / "schemas" / "x.json").write_text('{"type": "integer"}')
+    (f,) = _check(_hr("rel", "1.0.0", {}), dirs=[tmp_path])
+    assert f.severity == "error" and f.message.startswith(
+        "values.schema.json of chart rel 1.0.0 $refs file:///schemas/x.json, which Helm cannot load"
+    )
