@@ -71,6 +71,32 @@ def fetch_bytes(url: str, *, limit: int = 1 << 20, timeout_s: float = 30.0) -> b
         raise DomumError(f"download failed: {url}: {_describe(exc)}") from None
 
 
+def http_get(
+    url: str,
+    headers: dict[str, str] | None = None,
+    *,
+    limit: int = 1 << 20,
+    timeout_s: float = 30.0,
+) -> tuple[int, dict[str, str], bytes]:
+    """GET a document whatever the status (an OCI registry answers 401 with the token realm):
+    (status, response headers, at most `limit` bytes of the body). Redirects are checked."""
+    import requests
+
+    check_url(url)
+    try:
+        with _get(url, {**HEADERS, **(headers or {})}, timeout_s) as resp:
+            chunks: list[bytes] = []
+            size = 0
+            for block in resp.iter_content(NET_BLOCK):
+                chunks.append(block)
+                size += len(block)
+                if size > limit:
+                    raise DomumError(f"download failed: {url}: larger than {limit} bytes")
+            return resp.status_code, dict(resp.headers), b"".join(chunks)
+    except requests.RequestException as exc:
+        raise DomumError(f"download failed: {url}: {_describe(exc)}") from None
+
+
 def post(
     url: str, body: bytes, *, content_type: str, timeout_s: float = 30.0, limit: int = 1 << 20
 ) -> tuple[int, bytes]:

@@ -12,11 +12,12 @@ Every variable Domum reads (the README's "Environment variables" table is this l
 | DOMUM_BIN_DIR | `<repo>/.bin` | where `tools.install` puts talosctl and flux, searched before PATH |
 | DOMUM_TALOS_SCHEMA_DIR | `<cache>/schemas/talos` | a directory holding `talos-config.<minor>.schema.json` |
 | DOMUM_CRD_SCHEMAS | `<cache>/schemas/crd` | CRD schema directories for flux.validate (os.pathsep-separated) |
+| DOMUM_CHARTS | `<cache>/charts` | Helm chart directories (`<chart>/<version>/values.yaml`...) for flux.validate (os.pathsep-separated) |
 | DOMUM_TOOLS_BASE_URL | `https://github.com` | a mirror of the talosctl/flux release downloads |
 | DOMUM_<TOOL>_BASE_URL | (unset) | one tool's release directory on a mirror (DOMUM_TALOSCTL_BASE_URL) |
 | DOMUM_SCHEMAS_BASE_URL | raw.githubusercontent.com | a mirror of the schema downloads |
 | DOMUM_DEBUG | (unset) | set: an internal error shows its traceback |
-| CI | (unset) | `true`: flux.validate treats a kind without a schema as an error |
+| CI | (unset) | `true`: flux.validate treats a kind without a schema, or a chart it cannot read, as an error |
 | SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, ... | sops's own | the age key sops decrypts with |
 | XDG_CONFIG_HOME | `~/.config` | where sops looks for `sops/age/keys.txt` |
 | RESTIC_CACHE_DIR | `<state_dir>/cache/restic` | restic's own cache directory |
@@ -82,6 +83,12 @@ def talos_schema_dir() -> Path:
 def crd_schema_dirs() -> list[Path]:
     """Extra CRD schema directories ($DOMUM_CRD_SCHEMAS); the cache is the caller's fallback."""
     raw = os.environ.get("DOMUM_CRD_SCHEMAS", "")
+    return [Path(p).expanduser() for p in raw.split(os.pathsep) if p]
+
+
+def chart_dirs() -> list[Path]:
+    """Extra Helm chart directories ($DOMUM_CHARTS); the cache is the caller's fallback."""
+    raw = os.environ.get("DOMUM_CHARTS", "")
     return [Path(p).expanduser() for p in raw.split(os.pathsep) if p]
 
 

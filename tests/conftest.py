@@ -43,3 +43,4 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     else:
         monkeypatch.delenv("DOMUM_TALOS_SCHEMA_DIR", raising=False)
     monkeypatch.delenv("DOMUM_CRD_SCHEMAS", raising=False)
+    monkeypatch.delenv("DOMUM_CHARTS", raising=False)

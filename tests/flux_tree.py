@@ -14,6 +14,7 @@ from domum_tasks.flux.validate.core import Settings
 from domum_tasks.flux.validate.model import Finding, SiteFacts
 
 SCHEMAS = Path(__file__).parent / "data" / "flux_schemas"
+CHARTS = Path(__file__).parent / "data" / "charts"  # small charts written for the tests
 RECIPIENT = "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq"
 ENC = "ENC[AES256_GCM,data:3q2+7w==,iv:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]"
 
@@ -279,6 +280,7 @@ def settings(repo: Path, site: SiteFacts | None = SITE) -> Settings:
         schema_dirs=[SCHEMAS],
         site=site,
         flux_version="v2.9.4",
+        chart_dirs=[CHARTS],
     )
 
 

@@ -367,6 +367,8 @@ def test_the_tree_passes_flux_validate(monkeypatch: pytest.MonkeyPatch) -> None:
     from domum_tasks.flux.validate.api import settings_for, validate
 
     monkeypatch.setenv("DOMUM_CRD_SCHEMAS", str(CRD_SCHEMAS))
+    if (CRD_SCHEMAS.parent / "charts").is_dir():  # the pinned charts' values and schemas
+        monkeypatch.setenv("DOMUM_CHARTS", str(CRD_SCHEMAS.parent / "charts"))
     found = validate(settings_for(load(DEFAULT_PATH), REPO, "domum.yaml", CLUSTER))
     assert [f for f in found if f.severity == "error"] == []
     assert {f.check for f in found} <= {"bootstrap"}

@@ -313,6 +313,7 @@ def test_directory_without_kustomization_yaml_renders_like_flux(repo: Path) -> N
 def as_repo(repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DOMUM_REPO_ROOT", str(repo))
     monkeypatch.setenv("DOMUM_CRD_SCHEMAS", str(t.SCHEMAS))
+    monkeypatch.setenv("DOMUM_CHARTS", str(t.CHARTS))
     monkeypatch.chdir(repo)
     return repo
 

@@ -40,25 +40,27 @@ def check(c: Context, json: bool = False) -> None:
 @plan_task(
     help={
         "force": "download again even if the pinned version is already in .bin/",
-        "tool": "install only this: talosctl, flux or schemas; default: all three",
+        "tool": "install only this: talosctl, flux, schemas or charts; default: all four",
     }
 )
 def install(c: Context, force: bool = False, tool: str = "") -> Planned:
-    """Download pinned talosctl, flux and the Talos/CRD schemas, checking sha256.
+    """Download pinned talosctl, flux, the Talos/CRD schemas and the tree's charts, checking sha256.
 
-    The CLIs go into .bin/, the schemas into the user cache (see README "tools")."""
+    The CLIs go into .bin/, the schemas and charts into the user cache (see README "tools")."""
     import sys
 
     from .. import settings
     from . import bin_dir
+    from .charts import install_chart, plan_charts
+    from .charts import wanted as wanted_charts
     from .install import handler, host_platform, plan_install, releases_for, talos_pin
     from .schemas import install_schema, plan_schemas, wanted
     from .versions import probe_version
 
     os_name, arch = host_platform()
-    names = [tool] if tool else ["talosctl", "flux", "schemas"]
-    with_schemas = "schemas" in names
-    names = [n for n in names if n != "schemas"]
+    names = [tool] if tool else ["talosctl", "flux", "schemas", "charts"]
+    with_schemas, with_charts = "schemas" in names, "charts" in names
+    names = [n for n in names if n not in ("schemas", "charts")]
     releases = releases_for(names, os_name, arch)
     dest = bin_dir()
     installed: dict[str, str | None] = {}
@@ -69,6 +71,9 @@ def install(c: Context, force: bool = False, tool: str = "") -> Planned:
     if with_schemas:
         files, unpinned = wanted(talos_pin()[0], settings.repo_root() / "cluster")
         plan_schemas(plan, files, unpinned, force=force)
+    if with_charts:
+        charts, no_pin = wanted_charts(settings.repo_root() / "cluster")
+        plan_charts(plan, charts, no_pin, force=force)
     show = sys.stderr.isatty()
 
     def report(results: Sequence[StepResult], json_out: bool) -> None:
@@ -83,6 +88,7 @@ def install(c: Context, force: bool = False, tool: str = "") -> Planned:
     handlers = {
         "tools.download": handler(releases, show_progress=show),
         "tools.schema": install_schema,
+        "tools.chart": install_chart,
     }
     return Planned(plan, handlers=handlers, report=report)
 

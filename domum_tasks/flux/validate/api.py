@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import crossref, envdup, schemas, semantics, site, traefik, treefiles
+from . import chartvalues, crossref, envdup, schemas, semantics, site, traefik, treefiles
 from .core import Check, Settings, build_worlds, run_checks
 from .model import Finding, SiteFacts
 
@@ -20,6 +20,7 @@ WORLD_CHECKS: list[Check] = [
     crossref.check_crd_order,
     semantics.check_api_versions,
     semantics.check_helmreleases,
+    chartvalues.check_chart_values,
     semantics.check_plaintext_secrets,
     semantics.check_cert_manager,
     semantics.check_pod_security,
@@ -37,6 +38,14 @@ def schema_dirs() -> list[Path]:
     from ...tools.schemas import crd_cache_dir
 
     return [*settings.crd_schema_dirs(), crd_cache_dir()]
+
+
+def chart_dirs() -> list[Path]:
+    """$DOMUM_CHARTS (os.pathsep-separated), then the charts `inv tools.install` fetched."""
+    from ... import settings
+    from ...tools.charts import chart_cache_dir
+
+    return [*settings.chart_dirs(), chart_cache_dir()]
 
 
 def site_facts(inv: Inventory, source: str) -> SiteFacts:
@@ -68,6 +77,7 @@ def settings_for(
         site=site_facts(inv, inventory_file),
         flux_version=FLUX_VERSION,
         sops_age_flag=treefiles.has_sops_age_flag(tree),
+        chart_dirs=chart_dirs(),
     )
 
 

@@ -41,6 +41,9 @@ class Settings:
     flux_version: str = ""
     kubectl: str | None = None
     sops_age_flag: bool = False  # kustomize-controller has --sops-age-secret (Flux 2.7+)
+    # Chart directories ($DOMUM_CHARTS, then the tools cache); empty: chart values not checked.
+    chart_dirs: list[Path] = field(default_factory=list)
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)  # per-run: loaded charts
     workers: int = max(2, min(8, 2 * (os.cpu_count() or 1)))
 
     def rel(self, path: Path) -> str:
