@@ -134,10 +134,10 @@ def check_sops_files(repo_root: Path, tree: Path) -> Iterator[Finding]:
 
 
 def _is_placeholder(path: Path) -> bool:
-    """A committed stand-in that `flux bootstrap` overwrites: comments only, no object (so the
-    overlay listing flux-system/ renders before bootstrap)."""
+    """A committed stand-in that `flux bootstrap` overwrites: comments only, no object and no
+    generated header (so the overlay listing flux-system/ renders before bootstrap)."""
     text = path.read_text(errors="replace")
-    return all(
+    return GOTK_VERSION.search(text) is None and all(
         not line.strip() or line.lstrip().startswith("#") or line.strip() == "---"
         for line in text.splitlines()
     )
