@@ -318,12 +318,17 @@ def test_the_rendered_tree_agrees_with_the_inventory() -> None:
     assert settings(inv)["DOMAIN"] == inv.site.domain
 
 
-@pytest.mark.parametrize(("name", "issuer"), [("homelab", "staging"), ("prod", "production")])
-def test_prod_uses_lets_encrypt_production(name: str, issuer: str) -> None:
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_overlays_use_lets_encrypt_production_by_default(name: str) -> None:
     ks = flux_kustomizations(name)["traefik-config"]
     docs = [substitute(d, variables(ks))[0] for d in rendered_paths()[ks["spec"]["path"]]]
     (cert,) = [d for d in docs if d["kind"] == "Certificate"]
-    assert cert["spec"]["issuerRef"] == {"kind": "ClusterIssuer", "name": f"letsencrypt-{issuer}"}
+    assert cert["spec"]["issuerRef"] == {"kind": "ClusterIssuer", "name": "letsencrypt-production"}
+    # Staging is one overlay variable away: the ClusterIssuer it names exists.
+    issuers = rendered_paths()[flux_kustomizations(name)["cert-manager-issuers"]["spec"]["path"]]
+    assert {"letsencrypt-staging", "letsencrypt-production"} <= {
+        d["metadata"]["name"] for d in issuers if d["kind"] == "ClusterIssuer"
+    }
 
 
 @pytest.mark.skipif(not CRD_SCHEMAS.is_dir(), reason="../shared/contracts/crd-schemas not present")
@@ -405,19 +410,21 @@ spec:
 
 
 def test_after_bootstrap_each_overlay_syncs_itself(tmp_path: Path) -> None:
-    """With gotk-sync.yaml committed in core/02-flux (its root points at homelab), the prod
-    overlay rewrites the root Kustomization's path to itself."""
+    """`flux bootstrap --path cluster/overlays/<name>` overwrites the committed placeholders in
+    <name>/flux-system/ and keeps their kustomization.yaml: the overlay then renders Flux's own
+    manifests, and its root Kustomization syncs that overlay."""
     tree = tmp_path / "cluster"
     shutil.copytree(CLUSTER, tree, ignore=shutil.ignore_patterns("01-talos"))
-    flux_dir = tree / "core" / "02-flux"
-    (flux_dir / "gotk-sync.yaml").write_text(GOTK_SYNC)
-    kz = flux_dir / "kustomization.yaml"
-    kz.write_text(
-        kz.read_text().replace(
-            "  - cluster-settings.yaml", "  - cluster-settings.yaml\n  - gotk-sync.yaml"
-        )
-    )
     for name in OVERLAYS:
+        flux_dir = tree / "overlays" / name / "flux-system"
+        kz = yaml.safe_load((flux_dir / "kustomization.yaml").read_text())
+        # What bootstrap would generate itself: the two files it writes, nothing else.
+        assert kz["resources"] == ["gotk-components.yaml", "gotk-sync.yaml"]
+        before = kustomize(tree / "overlays" / name)
+        assert not [d for d in before if d["metadata"]["name"] == "flux-system"]
+        (flux_dir / "gotk-sync.yaml").write_text(
+            GOTK_SYNC.replace("./cluster/overlays/homelab", f"./cluster/overlays/{name}")
+        )
         docs = kustomize(tree / "overlays" / name)
         (root,) = [
             d

@@ -207,3 +207,15 @@ def test_inv_check_fails_on_stale_settings(
     (row,) = [r for r in rows if r["check"] == "flux-settings"]
     assert row["result"] == "error" and row["subject"] == SETTINGS_PATH
     assert "out of date" in row["detail"] and "inv flux.render-settings" in row["detail"]
+
+
+def test_admin_node_exporter_reaches_the_tree_only_when_set(tmp_path: Path) -> None:
+    """site.admin_node_exporter becomes ADMIN_NODE_EXPORTER (the ScrapeConfig's target); unset, the
+    variable is absent, so `flux.validate` names the unresolved ${ADMIN_NODE_EXPORTER}."""
+    assert "ADMIN_NODE_EXPORTER" not in settings(load(write_inventory(tmp_path)))
+    site = SITE + "  admin_node_exporter: 127.0.0.5:9100\n"
+    inv = load(write_inventory(tmp_path, site=site))
+    assert settings(inv)["ADMIN_NODE_EXPORTER"] == "127.0.0.5:9100"
+    assert settings(inv)["POD_CIDR"] == str(inv.cluster.pod_cidr)
+    bad = write_inventory(tmp_path, site=SITE + "  admin_node_exporter: 127.0.0.5\n")
+    assert "is not host:port" in error_of(bad)

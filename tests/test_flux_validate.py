@@ -282,6 +282,19 @@ def test_not_yet_bootstrapped_is_a_warning(repo: Path) -> None:
     assert found.severity == "warning" and "not yet bootstrapped" in found.message
 
 
+def test_a_committed_placeholder_is_not_yet_bootstrapped(repo: Path) -> None:
+    """The overlays commit object-less gotk-*.yaml that `flux bootstrap` overwrites: that is
+    "not yet bootstrapped", not a generated file that lost its header."""
+    path = repo / "cluster/core/02-flux/gotk-components.yaml"
+    path.write_text("# PLACEHOLDER, replaced by `flux bootstrap`.\n")
+    (found,) = t.run(repo)
+    assert found.severity == "warning" and "not yet bootstrapped" in found.message
+    # Objects without the generated header: an edited file, still an error.
+    path.write_text("---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: flux-system\n")
+    found = only(t.run(repo), "bootstrap")
+    assert found.severity == "error" and "no '# Flux Version: vX.Y.Z' header" in found.message
+
+
 def test_vip_inside_the_pool(repo: Path) -> None:
     site = t.SiteFacts("domum.yaml", vip="10.0.10.210", pool=("10.0.10.200-10.0.10.220",))
     f = only(t.run(repo, site), "inventory")

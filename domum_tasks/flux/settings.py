@@ -37,7 +37,11 @@ def settings(inv: Inventory) -> dict[str, str]:
         )
     c = inv.cluster
     lb = site.metallb
+    # Only when set: without it the ScrapeConfig's ${ADMIN_NODE_EXPORTER} stays unresolved and
+    # `inv flux.validate` names it, instead of scraping an invented address.
+    extra = {"ADMIN_NODE_EXPORTER": site.admin_node_exporter} if site.admin_node_exporter else {}
     return {
+        **extra,
         "ACME_EMAIL": site.acme_email,
         "CLUSTER_NAME": c.name,
         "CLUSTER_VIP": str(c.vip),

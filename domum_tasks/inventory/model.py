@@ -419,6 +419,15 @@ Domain = Annotated[
 Email = Annotated[str, _check(_EMAIL, "an email address", "admin@example.com")]
 TimeZone = Annotated[str, AfterValidator(_timezone)]
 AddressRange = Annotated[str, AfterValidator(_address_range)]
+# host:port of a scrape target (an address or a DNS name, as Prometheus takes it)
+HostPort = Annotated[
+    str,
+    _check(
+        re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?:[0-9]{1,5}$"),
+        "host:port",
+        "10.0.10.5:9100",
+    ),
+]
 
 
 class LoadBalancer(Strict):
@@ -447,6 +456,9 @@ class Site(Strict):
     # NAS exports (paths on nas.host, inside one of nas.shares):
     longhorn_backup_path: str  # Longhorn's NFS backup target
     nfs_bulk_path: str  # csi-driver-nfs StorageClass for bulk data (media, documents)
+    # node-exporter on the machine that runs `inv backup.*` (its textfile collector reads
+    # backup.metrics_dir); Prometheus scrapes it so the DomumBackup* alerts see the metrics.
+    admin_node_exporter: HostPort | None = None
 
     @property
     def metallb_addresses(self) -> str:
