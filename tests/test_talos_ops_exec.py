@@ -19,10 +19,16 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def cluster_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def cluster_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, image_factory: Any
+) -> Iterator[Path]:
     """A repo-like cwd with clusterconfig/talosconfig (no default nodes). schematics.lock lives
     next to the inventory: the shared loopback inventory is copied into config/ so no lock is
-    written beside it (a test's own inventory, e.g. the backup lab's, is in tmp already)."""
+    written beside it (a test's own inventory, e.g. the backup lab's, is in tmp already). The
+    copy's factory is the stand-in, and `inv talos.schematic` has registered the schematics
+    and recorded them in the lock, as a user does once online (so --offline may use them)."""
+    import contextlib
+    import io
     import os
 
     from tests.conftest import LOOPBACK_INVENTORY
@@ -32,8 +38,13 @@ def cluster_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     if os.environ.get("DOMUM_INVENTORY") == str(LOOPBACK_INVENTORY):
         (root / "config").mkdir()
         inventory = root / "config" / "domum.yaml"
-        inventory.write_text(LOOPBACK_INVENTORY.read_text())
+        data = yaml.safe_load(LOOPBACK_INVENTORY.read_text())
+        data["cluster"]["image_factory"] = image_factory.url
+        inventory.write_text(yaml.safe_dump(data, sort_keys=False))
         monkeypatch.setenv("DOMUM_INVENTORY", str(inventory))
+        with contextlib.redirect_stdout(io.StringIO()):
+            T.schematic(Context())
+        assert (root / "config" / "schematics.lock").is_file()
     cfg = {
         "context": "domum",
         "contexts": {
