@@ -33,10 +33,11 @@ def create_vm(
 
     from ...errors import ConfigError
     from ...plan import Plan, PveCall
+    from ...talos.ops import schematics
     from .. import facts
     from ..common import load, planned, session
     from ..target import node_ids, talos_iso, vm_target
-    from .create import plan_create_vm
+    from .create import iso_call, plan_create_vm
     from .drift_report import print_drift
 
     if force and not apply_drift:
@@ -59,12 +60,9 @@ def create_vm(
         refused += [f"{targets[i].label}: {r}" for r in made.refused]
     plan.notes += [f"not applied (the run ends refused): {r}" for r in refused]
     # PVE fetches image/<id>/...iso from the factory, which serves only registered schematics.
-    from ...talos.ops import schematics
-    from .create import iso_call
-
     downloads = [s.to_dict() for s in plan.steps if isinstance(s, PveCall)]
-    isos = [i for i in ids if iso_call(inv, targets[i]).to_dict() in downloads]
-    resolved, registration = schematics.use_steps(inv, isos)
+    fetched = [i for i in ids if iso_call(inv, targets[i]).to_dict() in downloads]
+    resolved, registration = schematics.use_steps(inv, fetched)
     plan.steps[:0] = registration
 
     def lines() -> None:
