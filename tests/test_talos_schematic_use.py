@@ -160,3 +160,22 @@ def test_upgrade_follows_the_same_rule(
     with contextlib.redirect_stdout(io.StringIO()):
         T.upgrade(Context(), node="97", no_flux=True, wait_timeout="1m")
     assert fake_cli.state["upgraded"]["127.0.0.97"]
+
+
+def test_the_factory_stand_in_answers_upstream_ids(image_factory: Any) -> None:
+    """The stand-in answers a vector's document with the factory's id, whatever the text, so a
+    divergence of Domum's canonical YAML from the factory's fails registration in tests."""
+    from domum_tasks import download
+
+    if not image_factory.vectors:
+        pytest.skip("../shared/contracts/talos-upstream absent: no Image Factory vectors")
+    doc, sid = next((d, i) for d, i in image_factory.vectors if d.get("customization"))
+    text = yaml.safe_dump(doc, default_flow_style=True)  # not the canonical form
+    status, answer = download.post(
+        image_factory.url + "/schematics", text.encode(), content_type="application/yaml"
+    )
+    assert (status, yaml.safe_load(answer)) == (201, {"id": sid})
+    status, _ = download.post(
+        image_factory.url + "/schematics", b"bogus: 1\n", content_type="application/yaml"
+    )
+    assert status == 400  # unknown fields are rejected, as the factory's Unmarshal does
