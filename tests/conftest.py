@@ -19,6 +19,7 @@ pytest_plugins = [
     "tests.fixtures.fake_cli",
     "tests.fixtures.contract",
     "tests.fixtures.pve_sim",
+    "tests.fixtures.image_factory",
     "tests.fixtures.parity",
     "tests.backup_lab",
 ]

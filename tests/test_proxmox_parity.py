@@ -34,6 +34,8 @@ def snapshot_of(sim: PveSim, name: str) -> None:
 def test_create_vm_parity(plan_parity: Parity, pve_sim: PveSim) -> None:
     plans = plan_parity(vm_tasks.create_vm, node=96, start=True)
     assert [k[1:] for k in kinds(plans)] == [
+        ("", ""),  # register the ISO's schematic with the Image Factory
+        ("", ""),  # and record it in schematics.lock
         ("POST", "/nodes/pve1/storage/local/download-url"),
         ("POST", "/nodes/pve1/qemu"),
         ("POST", "/nodes/pve1/qemu/196/status/start"),

@@ -69,7 +69,8 @@ def test_vlan_goes_on_net0(inv) -> None:  # type: ignore[no-untyped-def]
 
 def test_iso_comes_from_the_pinned_version_and_schematic(inv) -> None:  # type: ignore[no-untyped-def]
     iso = target.talos_iso(inv, target.vm_target(inv, 96))
-    assert iso.url == f"https://factory.talos.dev/image/{QGA_ID}/v1.13.9/metal-amd64.iso"
+    # the loopback inventory's factory (tests/data/loopback.yaml: nothing listens there)
+    assert iso.url == f"http://127.0.0.1:9/image/{QGA_ID}/v1.13.9/metal-amd64.iso"
     assert (iso.storage, iso.filename) == ("local", "talos-v1.13.9-ce4c9805.iso")
 
 

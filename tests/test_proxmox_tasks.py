@@ -36,17 +36,25 @@ def dry_json(task: Any, capsys: pytest.CaptureFixture[str], **kwargs: Any) -> li
 
 
 def test_create_vm_then_again_plans_nothing(
-    pve_sim: PveSim, capsys: pytest.CaptureFixture[str]
+    pve_sim: PveSim, capsys: pytest.CaptureFixture[str], image_factory: Any
 ) -> None:
     steps = dry_json(vm_tasks.create_vm, capsys, node=96)
-    assert [(s["method"], s["path"]) for s in steps] == [
+    # the factory serves the ISO only for a registered schematic: registered first
+    assert [s.get("action") for s in steps[:2]] == [
+        "talos.schematic-register",
+        "talos.schematic-lock",
+    ]
+    assert [(s["method"], s["path"]) for s in steps[2:]] == [
         ("POST", "/nodes/pve1/storage/local/download-url"),
         ("POST", "/nodes/pve1/qemu"),
     ]
     assert pve_sim.pve.vm(196) is None  # the dry-run only probed
+    assert image_factory.bodies == []  # and registered nothing
 
     out = run(vm_tasks.create_vm, capsys, node=96)
     assert "done: create VM 196 (domum-cp3, node 96)" in out
+    (sid,) = steps[0]["args"]["ids"]
+    assert image_factory.registered == [sid] and f"/image/{sid}/" in steps[2]["params"]["url"]
     vm = pve_sim.pve.vm(196)
     assert vm.name == "domum-cp3" and vm.status == "stopped"
     assert vm.config["ide2"].startswith(f"{ISO},media=cdrom")
@@ -106,18 +114,22 @@ def test_create_vm_rejects_a_node_that_is_no_vm(capsys: pytest.CaptureFixture[st
     assert "--node 92: domum-xr2 runs on rpi5, not a proxmox-vm" in str(err.value.message)
 
 
-def _unreachable_inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _unreachable_inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, factory: str) -> None:
     data = yaml.safe_load(LOOPBACK_INVENTORY.read_text())
     data["proxmox"]["pve1"]["api_url"] = "https://127.0.0.10:9"  # nothing listens there
+    data["cluster"]["image_factory"] = factory  # registering the ISO's schematic works
     (tmp_path / "inv.yaml").write_text(yaml.safe_dump(data))
     monkeypatch.setenv("DOMUM_INVENTORY", str(tmp_path / "inv.yaml"))
     monkeypatch.setenv("DOMUM_PROXMOX_PVE1_TOKEN_SECRET", "not-used")
 
 
 def test_dry_run_without_api_plans_for_a_fresh_host(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    image_factory: Any,
 ) -> None:
-    _unreachable_inventory(tmp_path, monkeypatch)
+    _unreachable_inventory(tmp_path, monkeypatch, image_factory.url)
     out = run(vm_tasks.create_vm, capsys, node=96, dry_run=True)
     assert "cannot reach https://127.0.0.10:9" in out
     assert "planned as for a fresh host: no VM, no Talos ISO yet" in out

@@ -18,7 +18,7 @@ from invoke import Context, Exit
 from domum_tasks.inventory.loader import load
 from domum_tasks.talos.genconfig import patches
 from domum_tasks.talos.genconfig.tasks import genconfig
-from tests.conftest import CONTRACTS, REPO
+from tests.conftest import CONTRACTS, LOOPBACK_INVENTORY, REPO
 
 pytestmark = [
     pytest.mark.integration,
@@ -53,8 +53,9 @@ class Env:
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_cli: Any) -> Env:
-    """A temp repo root (with a .sops.yaml for a fresh age key) and the strict fake talosctl."""
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_cli: Any, image_factory: Any) -> Env:
+    """A temp repo root (with a .sops.yaml for a fresh age key), the strict fake talosctl, and
+    the loopback inventory pointed at the Image Factory stand-in (genconfig registers first)."""
     root = tmp_path / "repo"
     root.mkdir()
     key = tmp_path / "age.key"
@@ -67,6 +68,10 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_cli: Any) -> Env:
         sops_rules.replace("age1REPLACE-WITH-YOUR-AGE-PUBLIC-KEY", public)
     )
     monkeypatch.setenv("DOMUM_REPO_ROOT", str(root))
+    inventory = yaml.safe_load(LOOPBACK_INVENTORY.read_text())
+    inventory["cluster"]["image_factory"] = image_factory.url
+    (tmp_path / "inventory.yaml").write_text(yaml.safe_dump(inventory, sort_keys=False))
+    monkeypatch.setenv("DOMUM_INVENTORY", str(tmp_path / "inventory.yaml"))
     monkeypatch.setenv("DOMUM_TALOS_SCHEMA_DIR", str(CONTRACTS))
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(key))
     return Env(root, fake_cli, key)
@@ -194,10 +199,29 @@ def test_placeholder_age_recipient_is_refused_before_generating(env: Env) -> Non
     assert env.calls() == [] and not env.secrets.exists()
 
 
-def test_dry_run_json_is_a_plan_and_touches_nothing(env: Env, capsys) -> None:  # type: ignore[no-untyped-def]
+def installer_ids(steps: list[dict[str, Any]]) -> list[str]:
+    """The schematic id of every `--install-image` a plan's gen config commands bake in."""
+    argvs = [s["argv"] for s in steps if s["kind"] == "cmd" and "--install-image" in s["argv"]]
+    images = [a[a.index("--install-image") + 1] for a in argvs]
+    return [i.split("-installer/")[1].split(":")[0] for i in images]
+
+
+def test_dry_run_json_is_a_plan_and_touches_nothing(  # type: ignore[no-untyped-def]
+    env: Env, capsys, image_factory: Any
+) -> None:
     run(dry_run=True, json=True)
     steps = json.loads(capsys.readouterr().out)
-    assert steps[0]["kind"] == "write"
+    # the factory serves installer/<id> only for registered schematics: the POST comes first
+    assert [s.get("action") for s in steps[:2]] == [
+        "talos.schematic-register",
+        "talos.schematic-lock",
+    ]
+    assert steps[0]["args"]["factory"] == image_factory.url
+    assert "POST " + image_factory.url + "/schematics" in steps[0]["desc"]
+    ids = installer_ids(steps)
+    assert len(ids) == 6 and set(ids) == set(steps[0]["args"]["ids"])
+    assert image_factory.bodies == []  # the dry-run sent nothing
+    assert steps[2]["kind"] == "write"
     assert any(s.get("argv", [None, None])[1:3] == ["gen", "secrets"] for s in steps)
     assert env.patch_tree() == {} and env.calls() == []
     assert not os.path.exists(env.root / "clusterconfig")

@@ -19,10 +19,16 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def cluster_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def cluster_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, image_factory: Any
+) -> Iterator[Path]:
     """A repo-like cwd with clusterconfig/talosconfig (no default nodes). schematics.lock lives
     next to the inventory: the shared loopback inventory is copied into config/ so no lock is
-    written beside it (a test's own inventory, e.g. the backup lab's, is in tmp already)."""
+    written beside it (a test's own inventory, e.g. the backup lab's, is in tmp already). The
+    copy's factory is the stand-in, and `inv talos.schematic` has registered the schematics
+    and recorded them in the lock, as a user does once online (so --offline may use them)."""
+    import contextlib
+    import io
     import os
 
     from tests.conftest import LOOPBACK_INVENTORY
@@ -32,8 +38,14 @@ def cluster_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     if os.environ.get("DOMUM_INVENTORY") == str(LOOPBACK_INVENTORY):
         (root / "config").mkdir()
         inventory = root / "config" / "domum.yaml"
-        inventory.write_text(LOOPBACK_INVENTORY.read_text())
+        down = "image_factory: http://127.0.0.1:9\n"  # replaced as text: comments stay
+        text = LOOPBACK_INVENTORY.read_text()
+        assert down in text
+        inventory.write_text(text.replace(down, f"image_factory: {image_factory.url}\n"))
         monkeypatch.setenv("DOMUM_INVENTORY", str(inventory))
+        with contextlib.redirect_stdout(io.StringIO()):
+            T.schematic(Context())
+        assert (root / "config" / "schematics.lock").is_file()
     cfg = {
         "context": "domum",
         "contexts": {

@@ -16,7 +16,7 @@ from domum_tasks.talos.genconfig.tasks import genconfig
 from domum_tasks.talos.ops import power_tasks as PT
 from domum_tasks.talos.ops import tasks as T
 from tests.conftest import REPO
-from tests.test_talos_genconfig import Env, env  # noqa: F401  (fixture)
+from tests.test_talos_genconfig import Env, env, installer_ids  # noqa: F401  (fixture)
 from tests.test_talos_ops_exec import cluster_dir, talos_calls  # noqa: F401  (fixture)
 
 # Runs real processes (the talosctl/flux stand-ins, kubectl, the domum CLI): not the fast tier.
@@ -49,14 +49,18 @@ def _configs(cluster_dir: Path, *hosts: str) -> None:
 
 
 @pytest.mark.parity("talos.genconfig")
-def test_genconfig_parity(plan_parity: Any, env: Env) -> None:
+def test_genconfig_parity(plan_parity: Any, env: Env, image_factory: Any) -> None:
     (plan,) = plan_parity(genconfig)
     kinds = [s["kind"] for s in plan]
-    assert kinds[0] == "write" and plan[-1]["action"] == "remove-private-dir"
+    # registered before the installer ids are baked in, then the patches
+    assert plan[0]["action"] == "talos.schematic-register" and kinds[2] == "write"
+    assert plan[-1]["action"] == "remove-private-dir"
+    assert set(image_factory.registered) == set(installer_ids(plan))  # what the configs name
     assert env.secrets.exists() and (env.root / "clusterconfig" / "talosconfig").exists()
     (again,) = plan_parity(genconfig)  # secrets exist now: decrypted, never regenerated
     assert "decrypt-secrets" in [s.get("action") for s in again]
     assert not [s for s in again if s["kind"] == "write"]  # patches unchanged
+    assert again[0]["action"] == "talos.schematic-register"  # idempotent: POSTed again
 
 
 @pytest.mark.parity("talos.apply")
@@ -95,6 +99,22 @@ def test_upgrade_parity(plan_parity: Any, fake_cli: Any, cluster_dir: Path) -> N
     assert fake_cli.state["upgraded"]["127.0.0.97"]
     (plan,) = plan_parity(T.upgrade, node="97", offline=True)  # at the target now
     assert plan == []
+
+
+@pytest.mark.parity("talos.upgrade")
+def test_upgrade_online_registers_first_parity(
+    plan_parity: Any, fake_cli: Any, cluster_dir: Path, image_factory: Any
+) -> None:
+    posted = len(image_factory.bodies)  # cluster_dir recorded the ids once already
+    (plan,) = plan_parity(T.upgrade, node="97", no_flux=True, wait_timeout="1m")
+    assert [s.get("action") for s in plan[:2]] == [
+        "talos.schematic-register",
+        "talos.schematic-lock",
+    ]
+    argv = next(s["argv"] for s in plan if s["kind"] == "cmd" and s["argv"][1] == "upgrade")
+    image = argv[argv.index("--image") + 1]
+    (sid,) = plan[0]["args"]["ids"]
+    assert f"-installer/{sid}:" in image and image_factory.registered[posted:] == [sid]
 
 
 @pytest.mark.parity("talos.upgrade-k8s")

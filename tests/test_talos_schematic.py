@@ -101,13 +101,17 @@ def test_cluster_and_node_extensions_merge_sorted_and_deduplicated() -> None:
 
 def test_urls_and_installer() -> None:
     urls = S.node_image_urls(INV, INV.node(92), RPI_VANILLA)
+    base = "http://127.0.0.1:9"  # the loopback inventory's factory: nothing listens there
     assert urls == {
-        "raw.xz": f"https://factory.talos.dev/image/{RPI_VANILLA}/v1.13.9/metal-arm64.raw.xz",
-        "raw.zst": f"https://factory.talos.dev/image/{RPI_VANILLA}/v1.13.9/metal-arm64.raw.zst",
+        "raw.xz": f"{base}/image/{RPI_VANILLA}/v1.13.9/metal-arm64.raw.xz",
+        "raw.zst": f"{base}/image/{RPI_VANILLA}/v1.13.9/metal-arm64.raw.zst",
     }
     assert S.node_image_urls(INV, INV.node(96), QEMU) == {
-        "iso": f"https://factory.talos.dev/image/{QEMU}/v1.13.9/metal-amd64.iso"
+        "iso": f"{base}/image/{QEMU}/v1.13.9/metal-amd64.iso"
     }
+    assert S.image_url(
+        "https://factory.talos.dev", QEMU, "v1.13.9", arch="amd64", suffix="iso"
+    ) == (f"https://factory.talos.dev/image/{QEMU}/v1.13.9/metal-amd64.iso")
     assert (
         S.image_url("https://f/", QEMU, "v1.13.9", arch="amd64", suffix="iso", platform="nocloud")
         == f"https://f/image/{QEMU}/v1.13.9/nocloud-amd64.iso"

@@ -6,7 +6,7 @@ Only light modules at import time; proxmoxer, pydantic and rich load inside task
 from __future__ import annotations
 
 import json as jsonlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -68,6 +68,7 @@ def planned(
     extra: dict[str, Any] | None = None,
     lines: Callable[[], None] | None = None,
     refused: Sequence[str] = (),
+    handlers: Mapping[str, Any] | None = None,
 ) -> Planned:
     """The plan, checked against the token's privileges before anything runs (the dry-run
     refuses as the real run does), with the proxmox report: the notes and each step done, or
@@ -96,7 +97,8 @@ def planned(
                 print(f"done: {r.step.desc or describe(r.step)}")
 
     refuse = Refused("not applied: " + "; ".join(refused)) if refused else None
-    return Planned(plan, pve.inventory, pve.handlers(), report=report, pve=pve, then_fail=refuse)
+    steps = {**pve.handlers(), **(handlers or {})}  # `handlers`: the plan's Local actions
+    return Planned(plan, pve.inventory, steps, report=report, pve=pve, then_fail=refuse)
 
 
 def _writes(result: StepResult) -> bool:

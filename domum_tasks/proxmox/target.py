@@ -175,8 +175,7 @@ class TalosIso:
 
 def talos_iso(inv: Inventory, t: VmTarget) -> TalosIso:
     """The Image Factory ISO of the node's schematic and the pinned Talos version."""
-    sid = t.node.schematic.id if t.node.schematic and t.node.schematic.id else None
-    sid = sid or schematic.schematic_for(inv, t.node).local_id
+    sid = schematic.node_schematic_id(inv, t.node)  # registered first: vm/tasks.py
     version = inv.cluster.talos_version
     storage = t.host.storages.get("iso", DEFAULT_ISO_STORAGE)
     filename = f"talos-{version}-{sid[:8]}.iso"

@@ -212,6 +212,25 @@ def schematic_for(inv: Inventory, node: Node) -> Schematic:
     )
 
 
+def node_schematic_id(inv: Inventory, node: Node) -> str:
+    """The id a node uses (installer, image, ISO): its schematic's. An inventory `schematic.id`
+    caches the factory's answer; one that differs is stale (or another schematic's), and
+    cannot be registered (the factory needs the document, the id is a hash): refused, rather
+    than booting a node with extensions the inventory no longer lists."""
+    computed = schematic_for(inv, node).local_id
+    cached = node.schematic.id if node.schematic is not None else None
+    if cached and cached != computed:
+        from ..errors import ConfigError
+
+        node_id = next((i for i, n in inv.nodes.items() if n is node), node.hostname)
+        raise ConfigError(
+            f"nodes.{node_id}.schematic.id: {cached} is not the id of the schematic the "
+            f"inventory describes ({computed}); set it to that id or remove it",
+            hint=f"`inv talos.schematic --node {node_id} --verbose` shows the schematic",
+        )
+    return computed
+
+
 def installer_image(
     registry: str, schematic_id: str, talos_version: str, platform: TalosPlatform = "metal"
 ) -> str:

@@ -63,12 +63,10 @@ def cache_name(url: str) -> str:
 
 
 def schematic_id_of(inv: Inventory, node: Node) -> str:
-    """The node's schematic id: `schematic.id` if set, else the factory id computed offline."""
-    if node.schematic is not None and node.schematic.id:
-        return node.schematic.id
-    from ...talos.schematic import schematic_for
+    """The node's schematic id (an inventory `schematic.id` must be that id: ConfigError)."""
+    from ...talos.schematic import node_schematic_id
 
-    return schematic_for(inv, node).local_id
+    return node_schematic_id(inv, node)
 
 
 def talos_image_url(inv: Inventory, node: Node, schematic_id: str) -> str:

@@ -32,11 +32,12 @@ def create_vm(
     from dataclasses import asdict
 
     from ...errors import ConfigError
-    from ...plan import Plan
+    from ...plan import Plan, PveCall
+    from ...talos.ops import schematics
     from .. import facts
     from ..common import load, planned, session
     from ..target import node_ids, talos_iso, vm_target
-    from .create import plan_create_vm
+    from .create import iso_call, plan_create_vm
     from .drift_report import print_drift
 
     if force and not apply_drift:
@@ -58,6 +59,11 @@ def create_vm(
             drift[i] = made.drift
         refused += [f"{targets[i].label}: {r}" for r in made.refused]
     plan.notes += [f"not applied (the run ends refused): {r}" for r in refused]
+    # PVE fetches image/<id>/...iso from the factory, which serves only registered schematics.
+    downloads = [s.to_dict() for s in plan.steps if isinstance(s, PveCall)]
+    fetched = [i for i in ids if iso_call(inv, targets[i]).to_dict() in downloads]
+    resolved, registration = schematics.use_steps(inv, fetched)
+    plan.steps[:0] = registration
 
     def lines() -> None:
         if not plan.steps:
@@ -67,7 +73,10 @@ def create_vm(
 
     extra = {"drift": {str(i): [asdict(d) for d in ds] for i, ds in drift.items()},
              "refused": refused}  # fmt: skip
-    return planned(pve, plan, extra=extra, lines=lines, refused=refused)
+    return planned(
+        pve, plan, extra=extra, lines=lines, refused=refused,
+        handlers=schematics.handlers(resolved),
+    )  # fmt: skip
 
 
 @plan_task(

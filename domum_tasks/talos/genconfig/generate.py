@@ -255,6 +255,12 @@ def plan_genconfig_task(*, rotate: bool) -> Planned:
 
         warn(ROTATE_WARNING)
     plan = plan_genconfig(inv, rendered, facts, rotate=rotate)
+    # Every machine config names its node's installer/<id>: registered with the factory first.
+    from ..ops import schematics
+
+    resolved, registration = schematics.use_steps(inv, list(inv.talos_nodes))
+    plan.steps[:0] = registration
+    steps = {**handlers(root), **schematics.handlers(resolved)}
 
     def report(results: Sequence[Any], json_out: bool) -> None:
         written = [k for k in rendered if rendered[k] != facts.on_disk.get(k)]
@@ -274,4 +280,4 @@ def plan_genconfig_task(*, rotate: bool) -> Planned:
             "written"
         )
 
-    return Planned(plan, inv, handlers(root), report=report)
+    return Planned(plan, inv, steps, report=report)

@@ -1,6 +1,8 @@
 """Pure planner for `inv talos.genconfig`: inventory + facts -> Plan (no I/O, no Context).
 
 Steps, in order:
+  0. (added by generate.py) register each node's schematic with the Image Factory, which
+     serves installer/<id> only for registered schematics (talos/ops/schematics.py);
   1. write the patches whose content changed (and remove generated patches of removed nodes);
   2. secrets (in a private 0700 dir, removed at the end even after a failure): first run
      `talosctl gen secrets` into it and encrypt the bundle
@@ -23,7 +25,7 @@ from pathlib import PurePosixPath
 from ...inventory.model import Inventory, Node
 from ...plan import Cmd, Local, Plan, Write
 from ..argv import controlplane_ips, talosctl_offline
-from ..schematic import node_installer_image, schematic_for
+from ..schematic import node_installer_image, node_schematic_id
 from . import patches
 
 SECRETS_PLAIN = "secrets.yaml"
@@ -47,10 +49,8 @@ class GenFacts:
 
 
 def schematic_id(inv: Inventory, node: Node) -> str:
-    """The inventory's cached factory id, else the locally computed one (same value)."""
-    if node.schematic is not None and node.schematic.id:
-        return node.schematic.id
-    return schematic_for(inv, node).local_id
+    """The node's schematic id (an inventory `schematic.id` must be that id: ConfigError)."""
+    return node_schematic_id(inv, node)
 
 
 def install_image(inv: Inventory, node_id: int) -> str:

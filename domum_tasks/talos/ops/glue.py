@@ -72,7 +72,11 @@ class Progress:
 
     def failure_report(self, exc: DomumError, total: list[int], inv: Inventory) -> DomumError:
         if not self.started:
-            return DomumError(f"upgrade stopped before any node was touched: {exc}")
+            err = DomumError(
+                f"upgrade stopped before any node was touched: {exc.message}", hint=exc.hint
+            )
+            err.exit_code = exc.exit_code  # e.g. the register step's refusal stays exit 4
+            return err
         cur = self.started[-1]
         done = [s["hostname"] for s in self.started[:-1]]
         rest = [inv.nodes[i].hostname for i in total if i not in {s["node"] for s in self.started}]

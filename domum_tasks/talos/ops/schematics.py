@@ -6,6 +6,12 @@ Planning only reads (inventory, lock file). Online, a node's id is the one compu
 factory's id is the sha256 of the same canonical YAML, so the plan (installer images included)
 is known before the factory answers, and the register step checks that the factory agrees.
 Offline, the id comes from the inventory, else the lock, else the computation.
+
+The factory serves images and installers only for schematics POSTed to it (the id is a hash it
+cannot invert), so every task that uses an id (genconfig's installer, pi.flash's image,
+create-vm's ISO, upgrade's installer) registers it first: `use_steps`, or `record_steps(use=True)`.
+An unreachable factory then stops the run unless the id was recorded before (schematics.lock or
+the inventory's `schematic.id`); `--offline` plans refuse a merely computed id.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from ...errors import DomumError
 from ...inventory.model import Inventory
 from ...plan import Local, ResultOf, Step
 from ...run import LocalHandler, write_atomic
-from ..schematic import node_image_urls, node_installer_image, schematic_for
+from ..schematic import node_image_urls, node_installer_image, node_schematic_id, schematic_for
 from . import facts
 
 REGISTER = "talos.schematic-register"
@@ -112,9 +118,38 @@ def recorded_ids(inv: Inventory, resolved: Mapping[int, Resolved]) -> list[str]:
 
 def use_steps(inv: Inventory, node_ids: Iterable[int]) -> tuple[dict[int, Resolved], list[Step]]:
     """For a task that uses the nodes' ids: each node's resolution and the steps that register
-    its schematic and record it, to run first in the plan (the register step at index 0)."""
-    resolved = resolve(inv, node_ids, offline=False)
+    its schematic and record it, to run first in the plan (the register step at index 0).
+    A node whose inventory `schematic.id` is not its schematic's is bad input (ConfigError):
+    only the schematic's own document can be registered."""
+    ids = list(node_ids)
+    check_inventory_ids(inv, ids)
+    resolved = resolve(inv, ids, offline=False)
     return resolved, record_steps(inv, resolved, first=0, use=True)
+
+
+def check_inventory_ids(inv: Inventory, node_ids: Iterable[int]) -> None:
+    """Every inventory `schematic.id` among the nodes is the id of the schematic it describes."""
+    for i in node_ids:
+        node_schematic_id(inv, inv.nodes[i])
+
+
+def refuse_unrecorded_offline(resolved: Mapping[int, Resolved]) -> None:
+    """Offline (the factory not asked), a plan may use only ids an earlier registration
+    recorded (the lock or the inventory): a computed id may never have been POSTed, and the
+    factory serves nothing for it. Refused while planning: the dry-run says so too."""
+    missing = sorted(i for i, r in resolved.items() if r.source == "computed")
+    if not missing:
+        return
+    from ...errors import Refused
+
+    sid = resolved[missing[0]].id
+    raise Refused(
+        f"--offline: schematic {sid} (nodes {', '.join(map(str, missing))}) is not recorded in "
+        "schematics.lock or the inventory, so it may never have been registered; the image "
+        "factory serves installers only for registered schematics",
+        hint="run without --offline (the plan registers it first), or `inv talos.schematic` "
+        "once online to record the ids for offline use",
+    )
 
 
 @dataclass

@@ -217,7 +217,8 @@ def health_report(inv: Any, results: Sequence[Any], json_out: bool) -> None:
         "wait_timeout": WAIT + "; also the per-node upgrade timeout",
         "no_flux": "do not suspend/resume Flux (e.g. before Flux is installed)",
         "force": "upgrade even nodes already at the target version and schematic",
-        "offline": "do not ask the Image Factory for schematic ids",
+        "offline": "do not ask the Image Factory: use only schematic ids recorded in "
+        "schematics.lock or the inventory",
     }
 )
 def upgrade(

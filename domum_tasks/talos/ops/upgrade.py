@@ -3,7 +3,8 @@
 Probes (node versions and schematics, Flux Kustomizations) only read and see the same state
 in a dry-run and a real run, so both make the same plan. Registering the schematics and
 recording them in schematics.lock are steps of that plan (ops/schematics.py), never done
-while planning.
+while planning; an unreachable factory stops the run at that step unless the ids were recorded
+before, and `--offline` refuses ids that were only computed.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def plan_upgrade_task(
     nid = parse_node(node, inv)
     ids = [nid] if nid is not None and talos_node(inv, nid) else rolling_order(inv)
     tools = ("talosctl", *(() if no_flux else ("flux",)))
+    schematics.check_inventory_ids(inv, ids)  # bad input first (exit 2)
     resolved = schematics.resolve(inv, ids, offline=offline)
     absent = missing_tools(*tools)  # the task ends with exit 3: no probes, no refusals
     found = {} if absent else probe_nodes(inv, ids)
@@ -61,7 +63,10 @@ def plan_upgrade_task(
         for s in plan.steps
         if isinstance(s, Local) and s.action == "talos.upgrade-node"
     ]
-    plan.steps[:0] = schematics.record_steps(inv, {i: resolved[i] for i in todo}, first=0)
+    used = {i: resolved[i] for i in todo}  # the installers the plan pulls: registered first
+    if offline:
+        schematics.refuse_unrecorded_offline(used)
+    plan.steps[:0] = schematics.record_steps(inv, used, first=0, use=True)
     progress = Progress()
     flux_notes = [n for n in plan.notes if n.startswith("Flux")]
 
