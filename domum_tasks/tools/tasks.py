@@ -44,7 +44,7 @@ def check(c: Context, json: bool = False) -> None:
     }
 )
 def install(c: Context, force: bool = False, tool: str = "") -> Planned:
-    """Download pinned talosctl, flux, the Talos/CRD schemas and the tree's charts, checking sha256.
+    """Download the pinned CLIs, schemas and the tree's charts, checking sha256.
 
     The CLIs go into .bin/, the schemas and charts into the user cache (see README "tools")."""
     import sys
