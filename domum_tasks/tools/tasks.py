@@ -39,7 +39,7 @@ def check(c: Context, json: bool = False) -> None:
 
 @plan_task(
     help={
-        "force": "download again even if the pinned version is already in .bin/",
+        "force": "download again even if already installed (charts: checked against the lock)",
         "tool": "install only this: talosctl, flux, schemas or charts; default: all four",
     }
 )
