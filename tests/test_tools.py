@@ -25,7 +25,7 @@ from domum_tasks import tools
 from domum_tasks.download import check_url
 from domum_tasks.errors import ConfigError, ToolMissing, VerifyError
 from domum_tasks.secrets import store as secrets
-from domum_tasks.tools import pins, schema_pins, schemas, versions
+from domum_tasks.tools import charts, pins, schema_pins, schemas, versions
 from domum_tasks.tools import tasks as tools_tasks
 from domum_tasks.tools.install import (
     host_platform,
@@ -337,6 +337,13 @@ def mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mirror]:
     for key in schemas.kinds_in_tree(REPO / "cluster"):
         rel = f"datreeio/CRDs-catalog/{schema_pins.CRD_CATALOG_COMMIT}/{key}"
         monkeypatch.setitem(schema_pins.CRD_SCHEMAS, key, m.put(rel, b'{"type": "object"}\n'))
+    # The tree's charts come from real hosts: here every one is in $DOMUM_CHARTS, which
+    # tools.install does not fetch again (fetching is tested in test_tools_charts.py).
+    for name, version, *_ in charts.charts_in_tree(REPO / "cluster"):
+        chart = tmp_path / "charts" / name / version
+        chart.mkdir(parents=True, exist_ok=True)
+        (chart / "Chart.yaml").write_text(f"name: {name}\nversion: {version}\n")
+    monkeypatch.setenv("DOMUM_CHARTS", str(tmp_path / "charts"))
     try:
         yield m
     finally:

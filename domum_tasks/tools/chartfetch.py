@@ -1,14 +1,19 @@
 """Fetching one Helm chart: from a chart repository or an OCI registry, then keeping its values.
 
+Each fetch has an expected digest (a pin in tools/chart_pins.py, the tree's `ref.digest`, or
+config/charts.lock) or, on first use, none: then the digest the source publishes is the
+reference and is returned for the lock (trust model: tools/chartlock.py).
+
 Chart repository (Helm's `index.yaml`): `<repo>/index.yaml`, the entry of the chart at the
 version, its first URL (relative to the repository or absolute), the .tgz verified against the
-pin and against the entry's `digest`.
+expected digest and against the entry's `digest` (an entry without one is refused on first use).
 OCI registry (the distribution API, as Flux's source-controller and `helm pull oci://` use it):
 GET /v2/<name>/manifests/<tag>; a 401 names the token endpoint in `WWW-Authenticate: Bearer
 realm=...,service=...,scope=...`, whose anonymous token is sent as `Authorization: Bearer`.
-The manifest is verified against the pin, and its Helm chart layer
-(application/vnd.cncf.helm.chart.content.v1.tar+gzip) against the digest the manifest gives.
-Plain http is used only for a loopback registry (tests, a local mirror).
+The manifest's sha256 is computed here from the bytes received (and checked against the
+registry's Docker-Content-Digest when it sends one), compared with the expected digest, and its
+Helm chart layer (application/vnd.cncf.helm.chart.content.v1.tar+gzip) is checked against the
+digest the manifest gives. Only https, or plain http to a loopback host (tests, a local mirror).
 """
 
 from __future__ import annotations
@@ -44,7 +49,25 @@ def _ok(url: str, status: int) -> None:
         raise DomumError(f"chart download failed: {url}: HTTP {status}")
 
 
-def fetch_helm(repo: str, name: str, version: str, pin: str) -> bytes:
+def _mismatch(name: str, version: str, url: str, expected: str, how: str, got: str) -> VerifyError:
+    return VerifyError(
+        f"chart {name} {version}: sha256 mismatch for {url}: expected {expected} ({how}), "
+        f"got {got}; nothing installed"
+    )
+
+
+def _published(entry: dict[str, Any]) -> str:
+    """The digest an index.yaml entry publishes: Helm writes the hex sha256 of the .tgz
+    (helm/helm pkg/repo/index.go, IndexDirectory: provenance.DigestFile); "" when absent."""
+    digest = str(entry.get("digest") or "").strip().lower().removeprefix("sha256:")
+    return digest if re.fullmatch(r"[0-9a-f]{64}", digest) else ""
+
+
+def fetch_helm(
+    repo: str, name: str, version: str, expected: str | None, how: str
+) -> tuple[bytes, str]:
+    """The chart's .tgz and its sha256. `expected`: the pinned or recorded digest; None on
+    first use, when the index entry's own `digest` is the only reference (none: refused)."""
     import yaml
 
     index_url = f"{repo.rstrip('/')}/index.yaml"
@@ -58,18 +81,27 @@ def fetch_helm(repo: str, name: str, version: str, pin: str) -> bytes:
     )
     if entry is None or not entry.get("urls"):
         raise DomumError(f"chart {name} {version} is not in {index_url}")
+    published = _published(entry)
+    if expected is None and not published:
+        raise VerifyError(
+            f"chart {name} {version}: {index_url} publishes no sha256 digest for it, and none is "
+            "pinned or recorded; refusing to fetch it unverified (pin it in "
+            "domum_tasks/tools/chart_pins.py, or set DOMUM_CHARTS)"
+        )
     url = urljoin(f"{repo.rstrip('/')}/", str(entry["urls"][0]))
     status, _, tarball = http_get(url, limit=LIMIT)
     _ok(url, status)
     got = _sha(tarball)
-    if got != pin:
+    if expected is None:
+        expected, how = published, f"published in {index_url}, first use"
+    if got != expected:
+        raise _mismatch(name, version, url, expected, how, got)
+    if published and published != got:
         raise VerifyError(
-            f"sha256 mismatch for {url}: expected {pin} (pinned in domum_tasks/tools/"
-            f"chart_pins.py), got {got}; nothing installed"
+            f"chart {name} {version}: {url} matches {how}, but {index_url} now publishes "
+            f"{published}; nothing installed"
         )
-    if entry.get("digest") and entry["digest"] != got:
-        raise VerifyError(f"{url} does not match the digest in {index_url}; nothing installed")
-    return tarball
+    return tarball, got
 
 
 def _registry(url: str) -> tuple[str, str]:
@@ -100,36 +132,48 @@ def _token(challenge: str) -> str:
     return str(token)
 
 
-def _get(url: str, headers: dict[str, str], auth: dict[str, str]) -> bytes:
+def _get(url: str, headers: dict[str, str], auth: dict[str, str]) -> tuple[bytes, dict[str, str]]:
     status, got, body = http_get(url, {**headers, **auth}, limit=LIMIT)
     if status == 401 and not auth:
         challenge = next((v for k, v in got.items() if k.lower() == "www-authenticate"), "")
         auth["Authorization"] = f"Bearer {_token(challenge)}"
         status, got, body = http_get(url, {**headers, **auth}, limit=LIMIT)
     _ok(url, status)
-    return body
+    return body, got
 
 
-def fetch_oci(url: str, tag: str, pin: str) -> bytes:
+def fetch_oci(url: str, tag: str, expected: str | None, how: str) -> tuple[bytes, str]:
+    """The chart layer and the sha256 of the manifest naming it. `expected`: the pinned or
+    recorded manifest digest; None on first use, when the digest of the bytes the registry
+    served for the tag (over HTTPS) is what gets recorded."""
     base, name = _registry(url)
+    chart = name.rsplit("/", 1)[-1]
     auth: dict[str, str] = {}
     manifest_url = f"{base}/v2/{name}/manifests/{tag}"
-    manifest = _get(manifest_url, {"Accept": MANIFEST_TYPES}, auth)
+    manifest, headers = _get(manifest_url, {"Accept": MANIFEST_TYPES}, auth)
     got = _sha(manifest)
-    if got != pin:
+    # The registry's own statement of the digest (distribution spec: Docker-Content-Digest):
+    # when it gives one, it must be the digest of the bytes it sent.
+    said = next((v for k, v in headers.items() if k.lower() == "docker-content-digest"), "")
+    if said and said.strip().lower() != f"sha256:{got}":
         raise VerifyError(
-            f"sha256 mismatch for the manifest {manifest_url}: expected {pin} (pinned in "
-            f"domum_tasks/tools/chart_pins.py or the OCIRepository's ref.digest), got {got}"
+            f"chart {chart} {tag}: {manifest_url} says its digest is {said}, the bytes it sent "
+            f"hash to sha256:{got}; nothing installed"
         )
+    if expected is not None and got != expected:
+        raise _mismatch(chart, tag, f"the manifest {manifest_url}", expected, how, got)
     layers = json.loads(manifest).get("layers") or []
     layer = next((x for x in layers if x.get("mediaType") == CHART_LAYER), None)
     if layer is None:
         raise DomumError(f"{manifest_url} has no Helm chart layer ({CHART_LAYER})")
     digest = str(layer.get("digest", ""))
-    blob = _get(f"{base}/v2/{name}/blobs/{digest}", {}, auth)
+    blob, _ = _get(f"{base}/v2/{name}/blobs/{digest}", {}, auth)
     if f"sha256:{_sha(blob)}" != digest:
-        raise VerifyError(f"the chart layer of {manifest_url} does not match its digest {digest}")
-    return blob
+        raise VerifyError(
+            f"chart {chart} {tag}: the chart layer of {manifest_url} does not match its digest "
+            f"{digest}; nothing installed"
+        )
+    return blob, got
 
 
 def _refs(schema: Any) -> set[str]:

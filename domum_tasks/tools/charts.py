@@ -1,10 +1,15 @@
 """Helm charts for flux.validate: which the tree pins, and the plan to fetch them.
 
-`inv tools.install` fetches each chart a HelmRelease of the tree pins, verified against its
-sha256 pin (tools/chart_pins.py, or the OCIRepository's own `ref.digest`), into
+`inv tools.install` fetches each chart a HelmRelease of the tree installs into
 `<cache>/charts/<chart>/<version>/` (the layout of $DOMUM_CHARTS): Chart.yaml, values.yaml,
 values.schema.json (and the JSON files it $refs by relative path), the same for each
-dependency under `charts/<dep>/`. A chart without a pin is not downloaded (a note says so).
+dependency under `charts/<dep>/`. Each fetch is verified against, in this order:
+  1. a maintainer-verified pin: tools/chart_pins.py, else the OCIRepository's own `ref.digest`;
+  2. config/charts.lock, the digest recorded when the chart was first fetched;
+  3. on first use, the digest its source publishes (index.yaml `digest`, or the OCI manifest's
+     sha256), which a plan step then records in config/charts.lock.
+Trust on first use over TLS, then pinned: see tools/chartlock.py. A chart $DOMUM_CHARTS already
+has is not fetched (flux.validate reads those first).
 The tree is read as committed, without rendering: a HelmRelease's chartRef is matched to the
 source of that name.
 """
@@ -17,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import settings
-from ..plan import Local, Plan
+from ..plan import Local, Plan, ResultOf
 from .chart_pins import CHARTS
+from .chartlock import LOCK_STEP, lock_path, read_lock, shown
 
 PIN_FILE = ".sha256"  # in a fetched chart's directory: the pin it was verified against
 
@@ -33,16 +39,23 @@ class ChartFile:
     version: str
     kind: str  # "helm" (a HelmRepository's index.yaml) or "oci"
     url: str  # the repository URL, or oci://host/path of the chart
-    sha256: str
+    sha256: str | None  # the expected digest; None on first use
+    verified_by: str  # "pin", "lock" or "first-use"
+    how: str  # where the expected digest comes from, as the messages say it
     dest: Path
 
-    def to_args(self) -> dict[str, str]:
+    def key(self) -> str:
+        return f"{self.name}/{self.version}"
+
+    def to_args(self) -> dict[str, str | None]:
         return {
             "name": self.name,
             "version": self.version,
             "kind": self.kind,
             "url": self.url,
             "sha256": self.sha256,
+            "verified_by": self.verified_by,
+            "how": self.how if self.sha256 else "",  # first use: the desc says it
             "dest": str(self.dest),
         }
 
@@ -99,48 +112,108 @@ def charts_in_tree(tree: Path) -> set[tuple[str, str, str, str, str]]:
     return found
 
 
+def _in_chart_dirs(name: str, version: str) -> Path | None:
+    """The copy of a chart in $DOMUM_CHARTS, which flux.validate reads before the cache."""
+    bare = version.removeprefix("v")
+    for d in settings.chart_dirs():
+        for v in dict.fromkeys([version, bare, f"v{bare}"]):
+            if (d / name / v / "Chart.yaml").is_file():
+                return d / name / v
+    return None
+
+
 def wanted(tree: Path) -> tuple[list[ChartFile], list[str]]:
-    """(pinned charts to have, charts of the tree that have no pin)."""
+    """(charts to have, each with what verifies it; notes). Reads config/charts.lock."""
+    lock_file = lock_path()
+    lock = read_lock(lock_file)
+    lock_name = shown(lock_file)
     files: list[ChartFile] = []
-    unpinned: list[str] = []
+    notes: list[str] = []
     for name, version, kind, url, digest in sorted(charts_in_tree(tree)):
-        pin = CHARTS.get(f"{name}/{version}") or digest
-        if not pin:
-            unpinned.append(f"chart {name} {version}")
+        key = f"{name}/{version}"
+        local = _in_chart_dirs(name, version)
+        if local is not None:
+            notes.append(f"chart {name} {version} is in $DOMUM_CHARTS ({local}): not fetched")
             continue
         dest = chart_cache_dir() / name / version
-        files.append(ChartFile(name, version, kind, url, pin, dest))
-    return files, unpinned
+        recorded = lock.get(key)
+        pin, how = CHARTS.get(key), "pinned in domum_tasks/tools/chart_pins.py"
+        if not pin and digest:
+            pin, how = digest, "the OCIRepository's ref.digest in the tree"
+        if pin:
+            if recorded and recorded["sha256"] != pin and recorded["source"] == url:
+                notes.append(f"{lock_name} records another digest for {key}; the pin wins")
+            files.append(ChartFile(name, version, kind, url, pin, "pin", how, dest))
+        elif recorded and recorded["source"] == url:
+            how = f"recorded in {lock_name}"
+            files.append(ChartFile(name, version, kind, url, recorded["sha256"], "lock", how, dest))
+        else:
+            if recorded:
+                notes.append(
+                    f"{lock_name} has {key} from {recorded['source']}, the tree now takes it "
+                    f"from {url}: fetched as a first use, and its entry replaced"
+                )
+            how = "the digest its source publishes (first use)"
+            files.append(ChartFile(name, version, kind, url, None, "first-use", how, dest))
+    return files, notes
 
 
-def plan_charts(plan: Plan, files: list[ChartFile], unpinned: list[str], *, force: bool) -> None:
-    """Pure apart from reading the pin each cached chart was fetched with."""
+def plan_charts(plan: Plan, files: list[ChartFile], notes: list[str], *, force: bool) -> None:
+    """Pure apart from reading the digest each cached chart was verified against. A chart on
+    first use is always fetched (its digest is not recorded yet), then recorded in the lock."""
     have = 0
+    first: dict[str, ResultOf] = {}
     for cf in files:
         marker = cf.dest / PIN_FILE
-        if not force and marker.is_file() and marker.read_text().strip() == cf.sha256:
+        if not force and cf.sha256 and marker.is_file() and marker.read_text().strip() == cf.sha256:
             have += 1
             continue
+        if cf.verified_by == "first-use":
+            first[cf.key()] = ResultOf(len(plan.steps))
         plan.add(
             Local(
                 "tools.chart",
                 cf.to_args(),
-                desc=f"chart {cf.name} {cf.version} from {cf.url}, verified by pinned sha256",
+                desc=f"chart {cf.name} {cf.version} from {cf.url}, verified by {cf.how}",
             )
         )
+    if first:
+        path = lock_path()
+        plan.add(
+            Local(
+                LOCK_STEP,
+                {"path": str(path), **first},
+                desc=f"record the digests of {len(first)} chart(s) fetched on first use in "
+                f"{shown(path)} (commit it: later fetches must match)",
+            )
+        )
+        plan.note(
+            f"{len(first)} chart(s) have no pin or lock entry: trusted on first use (the digest "
+            f"their source publishes, over TLS), then pinned by {shown(path)}"
+        )
     if have:
-        plan.note(f"{have} chart(s) already in {chart_cache_dir()} with their pinned sha256")
-    for what in unpinned:
-        plan.note(f"no pinned sha256 for {what}: not downloaded (add it to tools/chart_pins.py)")
+        plan.note(f"{have} chart(s) already in {chart_cache_dir()} with their expected sha256")
+    for note in notes:
+        plan.note(note)
 
 
 def install_chart(args: Mapping[str, Any]) -> dict[str, str]:
     """Fetch one chart, verify it, keep its values files in the cache."""
+    from datetime import UTC, datetime
+
     from .chartfetch import fetch_helm, fetch_oci, unpack
 
+    expected, how = args["sha256"], str(args["how"])
     if args["kind"] == "oci":
-        tarball = fetch_oci(args["url"], args["version"], args["sha256"])
+        tarball, got = fetch_oci(args["url"], args["version"], expected, how)
     else:
-        tarball = fetch_helm(args["url"], args["name"], args["version"], args["sha256"])
-    unpack(tarball, Path(args["dest"]), args["sha256"])
-    return {"chart": f"{args['name']} {args['version']}", "path": args["dest"]}
+        tarball, got = fetch_helm(args["url"], args["name"], args["version"], expected, how)
+    unpack(tarball, Path(args["dest"]), got)
+    return {
+        "chart": f"{args['name']} {args['version']}",
+        "path": args["dest"],
+        "sha256": got,
+        "source": args["url"],
+        "verified_by": args["verified_by"],
+        "fetched_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }

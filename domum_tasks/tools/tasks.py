@@ -39,7 +39,7 @@ def check(c: Context, json: bool = False) -> None:
 
 @plan_task(
     help={
-        "force": "download again even if the pinned version is already in .bin/",
+        "force": "download again even if already installed (charts: checked against the lock)",
         "tool": "install only this: talosctl, flux, schemas or charts; default: all four",
     }
 )
@@ -51,6 +51,7 @@ def install(c: Context, force: bool = False, tool: str = "") -> Planned:
 
     from .. import settings
     from . import bin_dir
+    from .chartlock import LOCK_STEP, write_lock
     from .charts import install_chart, plan_charts
     from .charts import wanted as wanted_charts
     from .install import handler, host_platform, plan_install, releases_for, talos_pin
@@ -72,8 +73,8 @@ def install(c: Context, force: bool = False, tool: str = "") -> Planned:
         files, unpinned = wanted(talos_pin()[0], settings.repo_root() / "cluster")
         plan_schemas(plan, files, unpinned, force=force)
     if with_charts:
-        charts, no_pin = wanted_charts(settings.repo_root() / "cluster")
-        plan_charts(plan, charts, no_pin, force=force)
+        charts, chart_notes = wanted_charts(settings.repo_root() / "cluster")
+        plan_charts(plan, charts, chart_notes, force=force)
     show = sys.stderr.isatty()
 
     def report(results: Sequence[StepResult], json_out: bool) -> None:
@@ -81,16 +82,15 @@ def install(c: Context, force: bool = False, tool: str = "") -> Planned:
             import json
 
             print(json.dumps([r.value for r in results], indent=2))
-        elif not plan.steps:  # nothing done: say why (the notes: already installed, unpinned)
-            for note in plan.notes:
-                print(note, file=sys.stderr)
 
     handlers = {
         "tools.download": handler(releases, show_progress=show),
         "tools.schema": install_schema,
         "tools.chart": install_chart,
+        LOCK_STEP: write_lock,
     }
-    return Planned(plan, handlers=handlers, report=report)
+    # show_notes: the real run says what it skips and which charts it trusts on first use.
+    return Planned(plan, handlers=handlers, report=report, show_notes=True)
 
 
 TASKS = [check, install]
