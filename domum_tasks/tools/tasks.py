@@ -33,18 +33,18 @@ def check(c: Context, json: bool = False) -> None:
     if missing:
         raise ToolMissing(
             f"missing: {', '.join(missing)}",
-            hint="`inv tools.install` for talosctl/flux; apt/pip for the rest (see README)",
+            hint="`inv tools.install` for talosctl/flux/restic; apt/pip for the rest (see README)",
         )
 
 
 @plan_task(
     help={
         "force": "download again even if the pinned version is already in .bin/",
-        "tool": "install only this: talosctl, flux or schemas; default: all three",
+        "tool": "install only this: talosctl, flux, restic or schemas; default: all four",
     }
 )
 def install(c: Context, force: bool = False, tool: str = "") -> Planned:
-    """Download pinned talosctl, flux and the Talos/CRD schemas, checking sha256.
+    """Download pinned talosctl, flux, restic and the Talos/CRD schemas, checking sha256.
 
     The CLIs go into .bin/, the schemas into the user cache (see README "tools")."""
     import sys
@@ -56,7 +56,7 @@ def install(c: Context, force: bool = False, tool: str = "") -> Planned:
     from .versions import probe_version
 
     os_name, arch = host_platform()
-    names = [tool] if tool else ["talosctl", "flux", "schemas"]
+    names = [tool] if tool else ["talosctl", "flux", "restic", "schemas"]
     with_schemas = "schemas" in names
     names = [n for n in names if n != "schemas"]
     releases = releases_for(names, os_name, arch)
