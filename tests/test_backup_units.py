@@ -392,11 +392,45 @@ def test_install_timer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
             "raspios hosts only",
         ),
         ({"jobs": {"x": {"kind": "config", "targets": ["nas"], "timeout": "soon"}}}, "timeout"),
+        # issue 16 #7: a comma splits restic's `--tag job=a,b` into two tags
+        (
+            {"jobs": {"a,b": {"kind": "config", "targets": ["nas"]}}},
+            r"inv\.yaml:\d+: backup\.jobs\.a,b\.\[key\]: 'a,b' is not a job name: "
+            r"\^\[a-z0-9\]\[a-z0-9_-\]\*\$",
+        ),
+        ({"jobs": {"Pis": {"kind": "config", "targets": ["nas"]}}}, "'Pis' is not a job name"),
+        ({"jobs": {"-x": {"kind": "config", "targets": ["nas"]}}}, "'-x' is not a job name"),
+        # issue 16 #10: restic refuses `--keep-within 14days` (exit 1): caught by `inv check`
+        (
+            {"retention": {"keep_within": "14days"}},
+            r"inv\.yaml:\d+: backup\.retention\.keep_within: '14days' is not a restic duration"
+            r".*e\.g\. 14d, 2y5m7d3h",
+        ),
+        (
+            {
+                "jobs": {
+                    "x": {"kind": "config", "targets": ["nas"], "retention": {"keep_within": "1.5d"}}
+                }
+            },
+            r"backup\.jobs\.x\.retention\.keep_within: '1\.5d' is not a restic duration",
+        ),
+        ({"retention": {"keep_within": "14"}}, "'14' is not a restic duration"),
+        ({"retention": {"keep_within": "0d"}}, "'0d' is not a restic duration"),
+        ({"retention": {"keep_daily": -1}}, r"backup\.retention\.keep_daily"),
+        ({"retention": {"keep_last": "many"}}, r"backup\.retention\.keep_last"),
     ],
 )
 def test_inventory_job_checks(tmp_path: Path, change: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         inv_with(tmp_path, change)
+
+
+@pytest.mark.parametrize("within", ["14d", "2y5m7d3h", "3h2d", "1y"])
+def test_restic_durations_restic_accepts_are_valid(tmp_path: Path, within: str) -> None:
+    inv = inv_with(tmp_path, {"retention": {"keep_within": within}, "lock_wait": "90s"})
+    assert inv.backup.retention.keep_within == within and inv.backup.lock_wait == 90
+    inv = inv_with(tmp_path, {"jobs": {"n0_a-b": {"kind": "config", "targets": ["nas"]}}})
+    assert "n0_a-b" in inv.backup.jobs
 
 
 def test_timeout_durations(tmp_path: Path) -> None:
