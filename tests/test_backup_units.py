@@ -157,12 +157,42 @@ def test_bad_packs_named() -> None:
 def test_newest_is_never_removed() -> None:
     from domum_tasks.backup.repository import prune
 
-    rows = [
-        {"time": "2026-01-02", "action": "remove", "snapshot": "b"},
-        {"time": "2026-01-01", "action": "keep", "snapshot": "a"},
+    job = Job("j", BackupJob(kind="config", targets=["a"]))
+    snaps = [
+        {"id": "a" * 64, "short_id": "aaaaaaaa", "time": "2026-01-01T00:00:00Z", "tags": ["complete"]},
+        {"id": "b" * 64, "short_id": "bbbbbbbb", "time": "2026-01-02T00:00:00Z", "tags": ["complete"]},
+        {"id": "c" * 64, "short_id": "cccccccc", "time": "2026-01-03T00:00:00Z", "tags": ["partial"]},
+    ]  # fmt: skip
+    # whatever restic answers: the newest COMPLETE one (b) may not go, a newer partial or not
+    rows = [{"id": "b" * 64, "action": "remove"}, {"id": "a" * 64, "action": "keep"}]
+    with pytest.raises(Refused, match="newest complete snapshot bbbbbbbb"):
+        prune.never_the_newest(rows, snaps, job, "a")
+    prune.never_the_newest([{"id": "a" * 64, "action": "remove"}], snaps, job, "a")
+
+
+def test_partial_snapshots_do_not_count_and_the_newest_is_kept_for_inspection() -> None:
+    from domum_tasks.backup.repository import prune
+
+    def snap(i: int, *tags: str) -> dict[str, Any]:
+        return {
+            "id": f"{i}" * 64,
+            "short_id": f"{i}" * 8,
+            "time": f"2026-01-0{i}T00:00:00Z",
+            "tags": list(tags),
+        }
+
+    snaps = [
+        snap(1, "complete"),
+        snap(2, "partial"),
+        snap(3),
+        snap(4, "partial"),
+        snap(5, "partial"),
     ]
-    with pytest.raises(Refused, match="newest snapshot b"):
-        prune._never_the_newest(rows, Job("j", BackupJob(kind="config", targets=["a"])), "a")
+    rows = {r["snapshot"][0]: r["action"] for r in prune.partial_rows(snaps, "j", "a")}
+    assert rows == {"2": "remove", "4": "remove", "5": "keep", "3": "keep"}  # 3: unmarked
+    later = [*snaps, snap(6, "complete")]
+    rows = {r["snapshot"][0]: r["action"] for r in prune.partial_rows(later, "j", "a")}
+    assert rows["5"] == "remove" and "1" not in rows and "6" not in rows
 
 
 def test_manifest_roundtrip_and_tampering(tmp_path: Path) -> None:
@@ -261,12 +291,18 @@ def test_restore_choice() -> None:
             "id": "aaaa1111",
             "short_id": "aaaa1111",
             "time": "2026-11-01T03:00:00Z",
-            "tags": ["domum"],
+            "tags": ["domum", "complete"],
         },
         {
             "id": "bbbb2222",
             "short_id": "bbbb2222",
             "time": "2026-11-02T03:00:00Z",
+            "tags": ["domum", "complete"],
+        },
+        {  # unmarked (made before completeness was marked): counted only by explicit id
+            "id": "dddd4444",
+            "short_id": "dddd4444",
+            "time": "2026-11-02T04:00:00Z",
             "tags": ["domum"],
         },
         {
@@ -278,6 +314,7 @@ def test_restore_choice() -> None:
     ]
     assert choose(snaps, "", "j", "a")["id"] == "bbbb2222"  # newest complete, not the partial
     assert choose(snaps, "cccc", "j", "a")["id"] == "cccc3333"  # by explicit id only
+    assert choose(snaps, "dddd", "j", "a")["id"] == "dddd4444"
     assert choose(snaps, "2026-11-01T12:00:00+00:00", "j", "a")["id"] == "aaaa1111"
     with pytest.raises(ConfigError, match="not a snapshot id or a time"):
         choose(snaps, "yesterday", "j", "a")
@@ -329,13 +366,25 @@ def test_snapshot_dry_run_json_shows_strict_ssh(
     )
     restic_steps = [s for s in steps if s["kind"] == "cmd" and s["argv"][0] == "restic"]
     restics = [s["argv"] for s in restic_steps]
-    assert [a[5] for a in restics] == ["backup", "forget"]
-    # `restic unlock` only if restic refuses to lock (a killed run's stale lock), then again
-    for step in restic_steps:
-        assert step["retry"]["first"]["argv"][5] == "unlock"
-        assert "repository is already locked" in step["retry"]["when"]
+    # issue 16 #1: never `restic unlock`; another client's lock is waited for (--retry-lock)
+    argvs = [s.get("argv") or s.get("args", {}).get("argv") or [] for s in steps]
+    assert not [a for a in argvs if "unlock" in a] and all("retry" not in s for s in restic_steps)
+    assert [a[5:8] for a in restics] == [
+        ["--retry-lock", "300s", "backup"],
+        ["--retry-lock", "600s", "forget"],
+    ]
     assert restics[0][3:5] == ["-o", restics[0][4]] and "sftp.command=ssh" in restics[0][4]
     assert "job=edge-pis" in restics[0] and "--prune" in restics[1]
+    # issue 16 #2/#3: saved `partial` by the backup call itself; retention only over `complete`
+    assert restics[0][restics[0].index("partial") - 1] == "--tag"
+    assert restics[1][restics[1].index("job=edge-pis,complete") - 1] == "--tag"
+    [confirm] = [s for s in steps if s.get("action") == "backup.confirm"]
+    assert confirm["args"]["backup"] == {"result_of": 0}
+    tag = confirm["args"]["argv"]
+    assert tag[5:] == [
+        "--retry-lock", "60s", "tag", "--json", "--add", "complete", "--remove", "partial",
+        "<snapshot id of the backup step>",
+    ]  # fmt: skip
     kinds = [s.get("action") or s["kind"] for s in json.loads(out)]
     assert kinds == [
         "backup.lock", "backup.start", "job", "backup.record", "backup.metrics", "backup.unlock",
@@ -409,7 +458,11 @@ def test_install_timer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
         (
             {
                 "jobs": {
-                    "x": {"kind": "config", "targets": ["nas"], "retention": {"keep_within": "1.5d"}}
+                    "x": {
+                        "kind": "config",
+                        "targets": ["nas"],
+                        "retention": {"keep_within": "1.5d"},
+                    }
                 }
             },
             r"backup\.jobs\.x\.retention\.keep_within: '1\.5d' is not a restic duration",

@@ -117,8 +117,8 @@ def plan_verify(
     subset: int,
     repos: dict[str, restic.Repo],
 ) -> Plan:
-    """Per target: `restic check` of this run's slice (n from the state file; stale locks of
-    a killed run cleared if restic refuses to lock), then the verdict, the newest manifests and the rotation (backup.verify-target)."""
+    """Per target: `restic check` of this run's slice (n from the state file; another
+    client's lock is waited for, never removed), then the verdict, the newest manifests and the rotation (backup.verify-target)."""
     sd = repo_path(inv.backup.state_dir)
     plan = Plan(f"verify restic targets ({subset} slice(s) per full read)")
     plan.add(session.lock_step(sd))
@@ -132,7 +132,7 @@ def plan_verify(
                 ["check", f"--read-data-subset={n}/{subset}"],
                 desc=f"read slice {n} of {subset} of the packs ({name})",
                 timeout_s=timeout,
-                unlock_if_locked=True,
+                lock="check",
             ),
         )
         plan.add(
