@@ -41,7 +41,7 @@ def restic(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedPr
 
 def snapshots(repo: Path, job: str | None = None) -> list[dict[str, Any]]:
     # --no-lock: the test only looks; right after a kill -9 the killed restic's lock may still
-    # be there, and restic 0.14 does not always treat it as stale (Domum's own runs clear it).
+    # be there (Domum never removes it).
     args = ["--no-lock", "snapshots", "--json", *(["--tag", f"job={job}"] if job else [])]
     return list(json.loads(restic(repo, *args).stdout or "[]"))
 
@@ -197,6 +197,7 @@ def lab(
         "log_file": str(tmp_path / "log" / "backup.log"),
         "metrics_dir": str(tmp_path / "metrics"),
         "retention": {"keep_last": 3},
+        "lock_wait": "3s",  # another client's restic lock: wait 3 s, not minutes
         "targets": {},
         "jobs": {},
     }

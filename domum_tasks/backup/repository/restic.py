@@ -122,7 +122,10 @@ class Result:
 
     def tail(self, lines: int = 6) -> str:
         if self.outcome == "locked":
-            return f"repository locked by {lock_holder(self.stderr)}; not unlocked"
+            return (
+                f"repository locked by {lock_holder(self.stderr)}; Domum never removes a lock: "
+                "once that client is gone, `restic unlock` by hand"
+            )
         text = (self.stderr or self.stdout).strip().splitlines()
         keep = [ln for ln in text if '"message_type":"status"' not in ln]
         return " | ".join(keep[-lines:])
