@@ -175,3 +175,33 @@ def test_live_second_client_lock_is_waited_for_named_and_kept(lab: Lab) -> None:
     assert states(lab)[-1] == "complete"
     assert lab.inv("backup.prune", "--yes").returncode == 0
     assert states(lab) == ["complete", "complete"]  # keep_last 3; partial ones gone
+
+
+def test_a_lock_older_than_30_minutes_is_never_removed(lab: Lab, tmp_path: Path) -> None:
+    """#1 as reproduced: a client on another host whose lock is 45 minutes old (paused, or a
+    stalled network). restic counts it stale (its own `unlock` removes it, shown on a copy);
+    Domum waits, fails naming it, and leaves it in place."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.restic_lockfile import lock_doc, write_lock
+
+    ok_job(lab)
+    assert lab.inv("backup.snapshot").returncode == 0
+    master = json.loads(restic(lab.repo("a"), "cat", "masterkey").stdout)
+    when = datetime.now(UTC) - timedelta(minutes=45)
+    sid = write_lock(lab.repo("a"), master, lock_doc(when, host="laptop", user="alice", pid=4242))
+    read = json.loads(restic(lab.repo("a"), "cat", "lock", sid).stdout)  # restic checks the MAC
+    assert read["hostname"] == "laptop" and read["pid"] == 4242
+    assert datetime.fromisoformat(read["time"]) == when
+    copy = tmp_path / "copy"
+    shutil.copytree(lab.repo("a"), copy)
+    assert restic(copy, "unlock").returncode == 0
+    assert not list((copy / "locks").iterdir())  # restic's rule: older than 30 min = stale
+
+    run = lab.inv("backup.snapshot")
+    assert run.returncode == 5, run.stderr
+    assert "locked by PID 4242 on laptop by alice" in run.stderr, run.stderr
+    prune = lab.inv("backup.prune", "--yes")
+    assert prune.returncode in (0, 5)  # 0 when nothing is to be removed; never an unlock
+    assert [p.name for p in (lab.repo("a") / "locks").iterdir()] == [sid]
+    assert states(lab) == ["complete", "partial"]
