@@ -517,3 +517,47 @@ def test_alert_rule_is_a_valid_prometheusrule_on_our_metrics() -> None:
     for rule in doc["spec"]["groups"][0]["rules"]:
         used = set(re.findall(r"\b((?:domum_backup|node_textfile)_[a-z_]+)", rule["expr"]))
         assert used and used <= names, (rule["alert"], used - names)
+
+
+@pytest.mark.parametrize(
+    ("version_line", "refused"),
+    [
+        ("restic 0.14.0 compiled with go1.19.8 on linux/amd64", True),  # bookworm's
+        ("restic 0.15.2 compiled with go1.20.3 on linux/amd64", True),
+        ("something else", True),
+        ("restic 0.16.0 compiled with go1.21.1 on linux/amd64", False),
+        ("restic 0.18.0 compiled with go1.24.4 on linux/amd64", False),
+    ],
+)
+def test_restic_older_than_0_16_is_refused_with_exit_3(
+    monkeypatch: pytest.MonkeyPatch, version_line: str, refused: bool
+) -> None:
+    """issue 16: restic < 0.16 counts a live lock older than 30 min as stale, has no
+    --retry-lock: every backup task refuses it (exit 3) with the way to the pinned one."""
+    from invoke import Exit
+
+    from domum_tasks import tools
+    from domum_tasks.backup.repository import facts
+    from domum_tasks.backup.tasks import list_, snapshot
+
+    fake = tools.bin_dir() / "restic"
+    fake.parent.mkdir(parents=True, exist_ok=True)
+    fake.write_text(f"#!/bin/sh\necho '{version_line}'\n")
+    fake.chmod(0o755)
+    facts._check_version.cache_clear()
+    monkeypatch.setenv("DOMUM_BACKUP_TARGETS_NAS_PASSWORD", "pw")
+    try:
+        if refused:
+            for call in (
+                lambda: snapshot(Context(), job="edge-pis", dry_run=True),
+                lambda: list_(Context(), job="edge-pis"),
+            ):
+                with pytest.raises(Exit) as err:
+                    call()
+                assert err.value.code == 3
+                assert "Domum needs restic >= 0.16" in str(err.value.message)
+                assert "inv tools.install --tool restic" in str(err.value.message)
+        else:
+            facts.require_restic()
+    finally:
+        facts._check_version.cache_clear()

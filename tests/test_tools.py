@@ -68,6 +68,7 @@ CAPTURED = [
     ("age", "v1.2.1\n", "1.2.1"),
     ("age-keygen", "1.1.1\n", "1.1.1"),
     ("restic", "restic 0.14.0 compiled with go1.19.8 on linux/amd64\n", "0.14.0"),
+    ("restic", "restic 0.18.0 compiled with go1.24.4 on linux/amd64\n", "0.18.0"),  # the pin
     ("rsync", "rsync  version 3.5.0  protocol version 32\nCopyright (C) 1996-2026\n", "3.5.0"),
     ("rsync", "rsync  version 3.2.7  protocol version 31\n", "3.2.7"),
     ("zstd", "*** Zstandard CLI (64-bit) v1.5.4, by Yann Collet ***\n", "1.5.4"),
