@@ -537,14 +537,14 @@ def test_restic_older_than_0_16_is_refused_with_exit_3(
     from invoke import Exit
 
     from domum_tasks import tools
-    from domum_tasks.backup.repository import facts
+    from domum_tasks.backup.repository import version
     from domum_tasks.backup.tasks import list_, snapshot
 
     fake = tools.bin_dir() / "restic"
     fake.parent.mkdir(parents=True, exist_ok=True)
     fake.write_text(f"#!/bin/sh\necho '{version_line}'\n")
     fake.chmod(0o755)
-    facts._check_version.cache_clear()
+    version._check_version.cache_clear()
     monkeypatch.setenv("DOMUM_BACKUP_TARGETS_NAS_PASSWORD", "pw")
     try:
         if refused:
@@ -558,6 +558,6 @@ def test_restic_older_than_0_16_is_refused_with_exit_3(
                 assert "Domum needs restic >= 0.16" in str(err.value.message)
                 assert "inv tools.install --tool restic" in str(err.value.message)
         else:
-            facts.require_restic()
+            version.require_restic()
     finally:
-        facts._check_version.cache_clear()
+        version._check_version.cache_clear()

@@ -20,7 +20,7 @@ def repo_for(inv: Inventory, name: str, secrets: Any = None) -> restic.Repo:
         raise ConfigError(
             f"--target {name}: not a restic target under backup.targets; valid: {valid}"
         )
-    from .facts import require_restic
+    from .version import require_restic
 
     require_restic()  # exit 3 before any secret is read or anything planned
     secrets = secrets if secrets is not None else Secrets()

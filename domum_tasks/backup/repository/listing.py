@@ -13,6 +13,7 @@ from ..bookkeeping import state
 from ..jobs import Job
 from ..plan import state_dir
 from . import access, facts
+from .version import require_restic
 
 
 def parse_time(text: str) -> float:
@@ -30,7 +31,7 @@ def age_text(seconds: float) -> str:
 def rows(inv: Inventory, selected: list[Job], now: float | None = None) -> list[dict[str, Any]]:
     now = time.time() if now is None else now
     if any(j.uses_restic for j in selected):
-        facts.require_restic()  # exit 3, not one error per row
+        require_restic()  # exit 3, not one error per row
     data = state.load(state_dir(inv))
     out: list[dict[str, Any]] = []
     for job in selected:
