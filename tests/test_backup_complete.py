@@ -205,3 +205,29 @@ def test_a_lock_older_than_30_minutes_is_never_removed(lab: Lab, tmp_path: Path)
     assert prune.returncode in (0, 5)  # 0 when nothing is to be removed; never an unlock
     assert [p.name for p in (lab.repo("a") / "locks").iterdir()] == [sid]
     assert states(lab) == ["complete", "partial"]
+
+
+LYING_FORGET = r"""
+case " $* " in *" forget "*"--dry-run"*)
+  "$REAL" --no-lock snapshots --json --tag complete | python3 -c '
+import json, sys
+snaps = sorted(json.load(sys.stdin), key=lambda s: s["time"])
+print(json.dumps([{"tags": None, "host": "domum", "paths": [], "keep": snaps[:-1],
+                   "remove": snaps[-1:], "reasons": []}]))'
+  exit 0;;
+esac
+"""
+
+
+def test_the_newest_complete_snapshot_stays_whatever_restic_answers(lab: Lab) -> None:
+    """#2's rail: a restic whose `forget --dry-run` lists the newest complete snapshot for
+    removal is refused, by backup.snapshot's retention and by backup.prune alike."""
+    ok_job(lab)
+    assert lab.inv("backup.snapshot").returncode == 0
+    wrapper_dir(lab, f"REAL={shutil.which('restic')}\n{LYING_FORGET}")
+    run = lab.inv("backup.snapshot")
+    assert run.returncode == 1 and "would remove the newest complete snapshot" in run.stderr
+    assert states(lab) == ["complete", "complete"]  # the backup itself was good
+    prune = lab.inv("backup.prune", "--yes")
+    assert prune.returncode == 4 and "refusing to prune" in prune.stderr, prune.stderr
+    assert states(lab) == ["complete", "complete"]

@@ -369,12 +369,16 @@ def test_snapshot_dry_run_json_shows_strict_ssh(
     # issue 16 #1: never `restic unlock`; another client's lock is waited for (--retry-lock)
     argvs = [s.get("argv") or s.get("args", {}).get("argv") or [] for s in steps]
     assert not [a for a in argvs if "unlock" in a] and all("retry" not in s for s in restic_steps)
+    [retention] = [s for s in steps if s.get("action") == "backup.retention"]
+    restics += [retention["args"]["decide"], retention["args"]["apply"]]
     assert [a[5:8] for a in restics] == [
         ["--retry-lock", "300s", "backup"],
+        ["--no-lock", "forget", "--json"],  # restic's own dry run decides, Domum checks it
         ["--retry-lock", "600s", "forget"],
     ]
     assert restics[0][3:5] == ["-o", restics[0][4]] and "sftp.command=ssh" in restics[0][4]
-    assert "job=edge-pis" in restics[0] and "--prune" in restics[1]
+    assert "job=edge-pis" in restics[0] and "--dry-run" in restics[1]
+    assert restics[2][-2:] == ["--prune", "<ids restic's dry run removes>"]
     # issue 16 #2/#3: saved `partial` by the backup call itself; retention only over `complete`
     assert restics[0][restics[0].index("partial") - 1] == "--tag"
     assert restics[1][restics[1].index("job=edge-pis,complete") - 1] == "--tag"

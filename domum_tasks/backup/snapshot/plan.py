@@ -31,6 +31,7 @@ from ..repository import restic
 BACKSTOP_S = 60.0
 PULL, BACKUP, FORGET = "pull", "restic backup", "apply retention"
 SNAPSHOT = "<snapshot id of the backup step>"  # filled in by backup.confirm at run time
+RETENTION_IDS = "<ids restic's dry run removes>"  # filled in by backup.retention at run time
 
 
 def tool_timeout(job: BackupJob) -> float:
@@ -134,15 +135,20 @@ def job_steps(
         )
         for name, r in repos.items()
     )
+    # Retention as `backup.prune` does it: restic's own `forget --dry-run` over the complete
+    # snapshots, checked (the newest complete one stays, whatever restic answers), then
+    # `forget --prune` of exactly the ids it listed.
     forgets = tuple(
         (
-            restic.cmd(
-                r,
-                forget_args(inv, job, dry_run=False),
-                desc=f"apply retention to complete snapshots ({name})",
-                timeout_s=timeout,
-                inherit_fds=True,
-                lock="forget",
+            Local(
+                "backup.retention",
+                {
+                    "job": job.name,
+                    "target": name,
+                    "decide": r.argv("--no-lock", *forget_args(inv, job, dry_run=True)),
+                    "apply": r.argv("forget", "--prune", RETENTION_IDS, lock="forget"),
+                },
+                desc=f"apply retention to complete snapshots ({name}); never the newest",
             ),
         )
         for name, r in repos.items()

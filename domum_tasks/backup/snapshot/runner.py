@@ -25,7 +25,7 @@ from ..bookkeeping.session import Session
 from ..jobs import Job as BackupJob
 from ..producers import sources, stage
 from ..repository import restic
-from .plan import BACKUP, FORGET, PULL, SNAPSHOT
+from .plan import BACKUP, FORGET, PULL, RETENTION_IDS, SNAPSHOT
 
 Handler = Callable[[Mapping[str, Any]], Any]
 
@@ -180,6 +180,43 @@ class SnapshotRun(Session):
             )
         return {"snapshot": new, "original": snap}
 
+    def retention(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """restic's own dry run decides, Domum checks it (repository/prune.py's rail), then
+        exactly the listed ids are forgotten and pruned; nothing when nothing is listed."""
+        from ..repository import facts
+        from ..repository.prune import never_the_newest
+
+        job, name = jobs.select(self.inv, str(args["job"]))[0], str(args["target"])
+        r = self.repos[job.name][name]
+        decide = [str(a) for a in args["decide"]]
+        probe = facts.probe(r, decide[decide.index("--no-lock") :], timeout_s=job.spec.timeout)
+        if probe.outcome != "ok":
+            raise CommandFailed(
+                f"restic forget --dry-run {probe.outcome} (exit {probe.code}): {probe.tail()}",
+                returncode=probe.code,
+            )
+        rows = restic.forget_rows(probe.stdout, job.name, name)
+        never_the_newest(rows, facts.snapshots(r, job.name), job, name)
+        ids = [str(row["id"]) for row in rows if row["action"] == "remove"]
+        kept = sum(1 for row in rows if row["action"] == "keep")
+        if ids:
+            argv = [a for x in args["apply"] for a in (ids if x == RETENTION_IDS else [str(x)])]
+            proc = run_cmd(
+                argv,
+                timeout_s=job.spec.timeout,
+                env=r.env(),
+                secrets=[r.password],
+                check=False,
+                inherit_fds=True,
+            )
+            res = restic.Result(proc.returncode, proc.stdout, proc.stderr)
+            if res.outcome != "ok":
+                raise CommandFailed(
+                    f"restic forget {res.outcome} (exit {res.code}): {res.tail()}",
+                    returncode=res.code,
+                )
+        return {"kept": kept, "removed": ids}
+
     def _notes(self, name: str, kind: str, part: Path) -> dict[str, Any]:
         """What summary.json says about the producer, read back from what it made."""
         if kind == "config":
@@ -316,10 +353,9 @@ class SnapshotRun(Session):
         if last.outcome == "locked":  # waited --retry-lock; the holder is named, never unlocked
             res.setdefault("locked", []).append(name)
         if forget:
-            if last.outcome != "ok":
-                return f"restic forget {last.outcome} (exit {last.code}): {last.tail()}"
-            rows = restic.forget_rows(last.stdout, job.name, name)
-            res["kept"][name] = sum(1 for row in rows if row["action"] == "keep")
+            if not lane[-1]["ok"]:
+                return _first_line(lane[-1])
+            res["kept"][name] = int(lane[-1]["value"]["kept"])
             return ""
         res["targets"][name] = "failed"
         backup = _result(lane[0])
@@ -356,6 +392,7 @@ class SnapshotRun(Session):
             "backup.copy-config": _clean_os_errors(self.copy_config),
             "backup.stage": _clean_os_errors(self.stage),
             "backup.confirm": self.confirm,
+            "backup.retention": self.retention,
             "backup.start": self.start,
             "backup.refused": self.refused,
             "backup.record": self.record,
