@@ -15,9 +15,9 @@ from functools import wraps
 from pathlib import Path
 from typing import Any
 
-from ...errors import CommandFailed, DomumError
+from ...errors import DomumError
 from ...plan import Fanout, Job, Local
-from ...run import StepResult, run_cmd
+from ...run import StepResult
 from ...ssh import repo_path
 from .. import jobs
 from ..bookkeeping import state
@@ -25,7 +25,8 @@ from ..bookkeeping.session import Session
 from ..jobs import Job as BackupJob
 from ..producers import sources, stage
 from ..repository import restic
-from .plan import BACKUP, FORGET, PULL, RETENTION_IDS, SNAPSHOT
+from . import marking
+from .plan import BACKUP, FORGET, PULL
 
 Handler = Callable[[Mapping[str, Any]], Any]
 
@@ -152,70 +153,11 @@ class SnapshotRun(Session):
         return {"files": files, "bytes": total, "t0": t0, "t1": _mark(sd, name, "backup")}
 
     def confirm(self, args: Mapping[str, Any]) -> dict[str, str]:
-        """The lane ran this only because `restic backup` exited 0: swap the snapshot's
-        `partial` tag for `complete` (the planned argv, the snapshot id filled in). A failure
-        here leaves it `partial`, which is safe: it is not counted, and says so."""
-        job, name = str(args["job"]), str(args["target"])
-        r = self.repos[job][name]
-        snap = str(restic.backup_summary(args["backup"].stdout).get("snapshot_id") or "")
-        if not snap:
-            raise DomumError("restic backup reported no snapshot id: nothing marked complete")
-        argv = [snap if a == SNAPSHOT else str(a) for a in args["argv"]]
-        proc = run_cmd(
-            argv,
-            timeout_s=600,
-            env=r.env(),
-            secrets=[r.password],
-            check=False,
-            inherit_fds=True,
-        )
-        res = restic.Result(proc.returncode, proc.stdout, proc.stderr)
-        new = restic.tag_result(proc.stdout)
-        if res.outcome != "ok" or not new:
-            raise CommandFailed(
-                f"snapshot {snap[:8]} saved but NOT marked {jobs.COMPLETE_TAG!r}: restic tag "
-                f"{res.outcome} (exit {res.code}): {res.tail(2)}; it stays "
-                f"{jobs.PARTIAL_TAG!r} and does not count",
-                returncode=res.code,
-            )
-        return {"snapshot": new, "original": snap}
+        return marking.confirm(self.repos[str(args["job"])][str(args["target"])], args)
 
     def retention(self, args: Mapping[str, Any]) -> dict[str, Any]:
-        """restic's own dry run decides, Domum checks it (repository/prune.py's rail), then
-        exactly the listed ids are forgotten and pruned; nothing when nothing is listed."""
-        from ..repository import facts
-        from ..repository.prune import never_the_newest
-
-        job, name = jobs.select(self.inv, str(args["job"]))[0], str(args["target"])
-        r = self.repos[job.name][name]
-        decide = [str(a) for a in args["decide"]]
-        probe = facts.probe(r, decide[decide.index("--no-lock") :], timeout_s=job.spec.timeout)
-        if probe.outcome != "ok":
-            raise CommandFailed(
-                f"restic forget --dry-run {probe.outcome} (exit {probe.code}): {probe.tail()}",
-                returncode=probe.code,
-            )
-        rows = restic.forget_rows(probe.stdout, job.name, name)
-        never_the_newest(rows, facts.snapshots(r, job.name), job, name)
-        ids = [str(row["id"]) for row in rows if row["action"] == "remove"]
-        kept = sum(1 for row in rows if row["action"] == "keep")
-        if ids:
-            argv = [a for x in args["apply"] for a in (ids if x == RETENTION_IDS else [str(x)])]
-            proc = run_cmd(
-                argv,
-                timeout_s=job.spec.timeout,
-                env=r.env(),
-                secrets=[r.password],
-                check=False,
-                inherit_fds=True,
-            )
-            res = restic.Result(proc.returncode, proc.stdout, proc.stderr)
-            if res.outcome != "ok":
-                raise CommandFailed(
-                    f"restic forget {res.outcome} (exit {res.code}): {res.tail()}",
-                    returncode=res.code,
-                )
-        return {"kept": kept, "removed": ids}
+        job = jobs.select(self.inv, str(args["job"]))[0]
+        return marking.retention(job, self.repos[job.name][str(args["target"])], args)
 
     def _notes(self, name: str, kind: str, part: Path) -> dict[str, Any]:
         """What summary.json says about the producer, read back from what it made."""
