@@ -47,11 +47,22 @@ def snapshots(repo: Path, job: str | None = None) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="session")
-def restic_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not shutil.which("restic") or not shutil.which("rsync"):
-        pytest.skip("restic and rsync are needed (apt-get install restic rsync)")
+def restic_template(tmp_path_factory: pytest.TempPathFactory, _pinned_tools: str) -> Path:
+    # the restic the tests will find: the pinned one first (conftest), as in each test's PATH
+    exe = shutil.which(
+        "restic", path=os.pathsep.join(p for p in (_pinned_tools, os.environ["PATH"]) if p)
+    )
+    if not exe or not shutil.which("rsync"):
+        pytest.skip(
+            "restic and rsync are needed (scripts/setup.sh puts the pinned restic in .bin/)"
+        )
+    version = subprocess.run([exe, "version"], capture_output=True, text=True).stdout.split()
+    if len(version) < 2 or tuple(int(p) for p in version[1].split(".")[:2]) < (0, 16):
+        pytest.skip(
+            f"restic >= 0.16 is needed, found {' '.join(version[:2])}: run scripts/setup.sh"
+        )
     repo = tmp_path_factory.mktemp("restic-template") / "repo"
-    restic(repo, "init")
+    subprocess.run([exe, "init"], env=restic_env(repo), capture_output=True, check=True)
     return repo
 
 

@@ -231,3 +231,28 @@ def test_the_newest_complete_snapshot_stays_whatever_restic_answers(lab: Lab) ->
     prune = lab.inv("backup.prune", "--yes")
     assert prune.returncode == 4 and "refusing to prune" in prune.stderr, prune.stderr
     assert states(lab) == ["complete", "complete"]
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv"
+)
+def test_exit_3_with_a_failing_tag_command_is_still_partial(lab: Lab) -> None:
+    """#3 as reproduced: restic exits 3 and `restic tag` cannot run (a live reader, a kill).
+    The `partial` mark was set by the backup call itself: no second command is needed."""
+    ok_job(lab)
+    secret = lab.src / "d1" / "unreadable"
+    secret.write_text("no one may read me\n")
+    secret.chmod(0)
+    real = shutil.which("restic")
+    wrapper_dir(
+        lab,
+        'case " $* " in *" tag "*) echo "Fatal: injected tag failure" >&2; exit 1;; '
+        '*" backup "*) exec setpriv --bounding-set=-dac_override,-dac_read_search '
+        f'{real} "$@" ;; esac',
+    )
+    run = lab.inv("backup.snapshot")
+    assert run.returncode == 1 and "INCOMPLETE" in run.stderr
+    [snap] = snapshots(lab.repo("a"), "pis")
+    assert "partial" in snap["tags"] and "complete" not in snap["tags"]
+    listed = json.loads(lab.inv("backup.list", "--json").stdout)[0]
+    assert listed["newest"] is None and listed["snapshots"][0]["state"] == "partial"
