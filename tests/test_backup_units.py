@@ -157,12 +157,42 @@ def test_bad_packs_named() -> None:
 def test_newest_is_never_removed() -> None:
     from domum_tasks.backup.repository import prune
 
-    rows = [
-        {"time": "2026-01-02", "action": "remove", "snapshot": "b"},
-        {"time": "2026-01-01", "action": "keep", "snapshot": "a"},
+    job = Job("j", BackupJob(kind="config", targets=["a"]))
+    snaps = [
+        {"id": "a" * 64, "short_id": "aaaaaaaa", "time": "2026-01-01T00:00:00Z", "tags": ["complete"]},
+        {"id": "b" * 64, "short_id": "bbbbbbbb", "time": "2026-01-02T00:00:00Z", "tags": ["complete"]},
+        {"id": "c" * 64, "short_id": "cccccccc", "time": "2026-01-03T00:00:00Z", "tags": ["partial"]},
+    ]  # fmt: skip
+    # whatever restic answers: the newest COMPLETE one (b) may not go, a newer partial or not
+    rows = [{"id": "b" * 64, "action": "remove"}, {"id": "a" * 64, "action": "keep"}]
+    with pytest.raises(Refused, match="newest complete snapshot bbbbbbbb"):
+        prune.never_the_newest(rows, snaps, job, "a")
+    prune.never_the_newest([{"id": "a" * 64, "action": "remove"}], snaps, job, "a")
+
+
+def test_partial_snapshots_do_not_count_and_the_newest_is_kept_for_inspection() -> None:
+    from domum_tasks.backup.repository import prune
+
+    def snap(i: int, *tags: str) -> dict[str, Any]:
+        return {
+            "id": f"{i}" * 64,
+            "short_id": f"{i}" * 8,
+            "time": f"2026-01-0{i}T00:00:00Z",
+            "tags": list(tags),
+        }
+
+    snaps = [
+        snap(1, "complete"),
+        snap(2, "partial"),
+        snap(3),
+        snap(4, "partial"),
+        snap(5, "partial"),
     ]
-    with pytest.raises(Refused, match="newest snapshot b"):
-        prune._never_the_newest(rows, Job("j", BackupJob(kind="config", targets=["a"])), "a")
+    rows = {r["snapshot"][0]: r["action"] for r in prune.partial_rows(snaps, "j", "a")}
+    assert rows == {"2": "remove", "4": "remove", "5": "keep", "3": "keep"}  # 3: unmarked
+    later = [*snaps, snap(6, "complete")]
+    rows = {r["snapshot"][0]: r["action"] for r in prune.partial_rows(later, "j", "a")}
+    assert rows["5"] == "remove" and "1" not in rows and "6" not in rows
 
 
 def test_manifest_roundtrip_and_tampering(tmp_path: Path) -> None:
@@ -261,12 +291,18 @@ def test_restore_choice() -> None:
             "id": "aaaa1111",
             "short_id": "aaaa1111",
             "time": "2026-11-01T03:00:00Z",
-            "tags": ["domum"],
+            "tags": ["domum", "complete"],
         },
         {
             "id": "bbbb2222",
             "short_id": "bbbb2222",
             "time": "2026-11-02T03:00:00Z",
+            "tags": ["domum", "complete"],
+        },
+        {  # unmarked (made before completeness was marked): counted only by explicit id
+            "id": "dddd4444",
+            "short_id": "dddd4444",
+            "time": "2026-11-02T04:00:00Z",
             "tags": ["domum"],
         },
         {
@@ -278,6 +314,7 @@ def test_restore_choice() -> None:
     ]
     assert choose(snaps, "", "j", "a")["id"] == "bbbb2222"  # newest complete, not the partial
     assert choose(snaps, "cccc", "j", "a")["id"] == "cccc3333"  # by explicit id only
+    assert choose(snaps, "dddd", "j", "a")["id"] == "dddd4444"
     assert choose(snaps, "2026-11-01T12:00:00+00:00", "j", "a")["id"] == "aaaa1111"
     with pytest.raises(ConfigError, match="not a snapshot id or a time"):
         choose(snaps, "yesterday", "j", "a")
@@ -329,13 +366,29 @@ def test_snapshot_dry_run_json_shows_strict_ssh(
     )
     restic_steps = [s for s in steps if s["kind"] == "cmd" and s["argv"][0] == "restic"]
     restics = [s["argv"] for s in restic_steps]
-    assert [a[5] for a in restics] == ["backup", "forget"]
-    # `restic unlock` only if restic refuses to lock (a killed run's stale lock), then again
-    for step in restic_steps:
-        assert step["retry"]["first"]["argv"][5] == "unlock"
-        assert "repository is already locked" in step["retry"]["when"]
+    # issue 16 #1: never `restic unlock`; another client's lock is waited for (--retry-lock)
+    argvs = [s.get("argv") or s.get("args", {}).get("argv") or [] for s in steps]
+    assert not [a for a in argvs if "unlock" in a] and all("retry" not in s for s in restic_steps)
+    [retention] = [s for s in steps if s.get("action") == "backup.retention"]
+    restics += [retention["args"]["decide"], retention["args"]["apply"]]
+    assert [a[5:8] for a in restics] == [
+        ["--retry-lock", "300s", "backup"],
+        ["--no-lock", "forget", "--json"],  # restic's own dry run decides, Domum checks it
+        ["--retry-lock", "600s", "forget"],
+    ]
     assert restics[0][3:5] == ["-o", restics[0][4]] and "sftp.command=ssh" in restics[0][4]
-    assert "job=edge-pis" in restics[0] and "--prune" in restics[1]
+    assert "job=edge-pis" in restics[0] and "--dry-run" in restics[1]
+    assert restics[2][-2:] == ["--prune", "<ids restic's dry run removes>"]
+    # issue 16 #2/#3: saved `partial` by the backup call itself; retention only over `complete`
+    assert restics[0][restics[0].index("partial") - 1] == "--tag"
+    assert restics[1][restics[1].index("job=edge-pis,complete") - 1] == "--tag"
+    [confirm] = [s for s in steps if s.get("action") == "backup.confirm"]
+    assert confirm["args"]["backup"] == {"result_of": 0}
+    tag = confirm["args"]["argv"]
+    assert tag[5:] == [
+        "--retry-lock", "60s", "tag", "--json", "--add", "complete", "--remove", "partial",
+        "<snapshot id of the backup step>",
+    ]  # fmt: skip
     kinds = [s.get("action") or s["kind"] for s in json.loads(out)]
     assert kinds == [
         "backup.lock", "backup.start", "job", "backup.record", "backup.metrics", "backup.unlock",
@@ -392,11 +445,49 @@ def test_install_timer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
             "raspios hosts only",
         ),
         ({"jobs": {"x": {"kind": "config", "targets": ["nas"], "timeout": "soon"}}}, "timeout"),
+        # issue 16 #7: a comma splits restic's `--tag job=a,b` into two tags
+        (
+            {"jobs": {"a,b": {"kind": "config", "targets": ["nas"]}}},
+            r"inv\.yaml:\d+: backup\.jobs\.a,b\.\[key\]: 'a,b' is not a job name: "
+            r"\^\[a-z0-9\]\[a-z0-9_-\]\*\$",
+        ),
+        ({"jobs": {"Pis": {"kind": "config", "targets": ["nas"]}}}, "'Pis' is not a job name"),
+        ({"jobs": {"-x": {"kind": "config", "targets": ["nas"]}}}, "'-x' is not a job name"),
+        # issue 16 #10: restic refuses `--keep-within 14days` (exit 1): caught by `inv check`
+        (
+            {"retention": {"keep_within": "14days"}},
+            r"inv\.yaml:\d+: backup\.retention\.keep_within: '14days' is not a restic duration"
+            r".*e\.g\. 14d, 2y5m7d3h",
+        ),
+        (
+            {
+                "jobs": {
+                    "x": {
+                        "kind": "config",
+                        "targets": ["nas"],
+                        "retention": {"keep_within": "1.5d"},
+                    }
+                }
+            },
+            r"backup\.jobs\.x\.retention\.keep_within: '1\.5d' is not a restic duration",
+        ),
+        ({"retention": {"keep_within": "14"}}, "'14' is not a restic duration"),
+        ({"retention": {"keep_within": "0d"}}, "'0d' is not a restic duration"),
+        ({"retention": {"keep_daily": -1}}, r"backup\.retention\.keep_daily"),
+        ({"retention": {"keep_last": "many"}}, r"backup\.retention\.keep_last"),
     ],
 )
 def test_inventory_job_checks(tmp_path: Path, change: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         inv_with(tmp_path, change)
+
+
+@pytest.mark.parametrize("within", ["14d", "2y5m7d3h", "3h2d", "1y"])
+def test_restic_durations_restic_accepts_are_valid(tmp_path: Path, within: str) -> None:
+    inv = inv_with(tmp_path, {"retention": {"keep_within": within}, "lock_wait": "90s"})
+    assert inv.backup.retention.keep_within == within and inv.backup.lock_wait == 90
+    inv = inv_with(tmp_path, {"jobs": {"n0_a-b": {"kind": "config", "targets": ["nas"]}}})
+    assert "n0_a-b" in inv.backup.jobs
 
 
 def test_timeout_durations(tmp_path: Path) -> None:
@@ -430,3 +521,47 @@ def test_alert_rule_is_a_valid_prometheusrule_on_our_metrics() -> None:
     for rule in doc["spec"]["groups"][0]["rules"]:
         used = set(re.findall(r"\b((?:domum_backup|node_textfile)_[a-z_]+)", rule["expr"]))
         assert used and used <= names, (rule["alert"], used - names)
+
+
+@pytest.mark.parametrize(
+    ("version_line", "refused"),
+    [
+        ("restic 0.14.0 compiled with go1.19.8 on linux/amd64", True),  # bookworm's
+        ("restic 0.15.2 compiled with go1.20.3 on linux/amd64", True),
+        ("something else", True),
+        ("restic 0.16.0 compiled with go1.21.1 on linux/amd64", False),
+        ("restic 0.18.0 compiled with go1.24.4 on linux/amd64", False),
+    ],
+)
+def test_restic_older_than_0_16_is_refused_with_exit_3(
+    monkeypatch: pytest.MonkeyPatch, version_line: str, refused: bool
+) -> None:
+    """issue 16: restic < 0.16 counts a live lock older than 30 min as stale, has no
+    --retry-lock: every backup task refuses it (exit 3) with the way to the pinned one."""
+    from invoke import Exit
+
+    from domum_tasks import tools
+    from domum_tasks.backup.repository import version
+    from domum_tasks.backup.tasks import list_, snapshot
+
+    fake = tools.bin_dir() / "restic"
+    fake.parent.mkdir(parents=True, exist_ok=True)
+    fake.write_text(f"#!/bin/sh\necho '{version_line}'\n")
+    fake.chmod(0o755)
+    version._check_version.cache_clear()
+    monkeypatch.setenv("DOMUM_BACKUP_TARGETS_NAS_PASSWORD", "pw")
+    try:
+        if refused:
+            for call in (
+                lambda: snapshot(Context(), job="edge-pis", dry_run=True),
+                lambda: list_(Context(), job="edge-pis"),
+            ):
+                with pytest.raises(Exit) as err:
+                    call()
+                assert err.value.code == 3
+                assert "Domum needs restic >= 0.16" in str(err.value.message)
+                assert "inv tools.install --tool restic" in str(err.value.message)
+        else:
+            version.require_restic()
+    finally:
+        version._check_version.cache_clear()

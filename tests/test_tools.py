@@ -3,6 +3,7 @@ against a loopback HTTP server serving fixture release assets with their checksu
 
 from __future__ import annotations
 
+import bz2
 import hashlib
 import http.server
 import io
@@ -67,6 +68,7 @@ CAPTURED = [
     ("age", "v1.2.1\n", "1.2.1"),
     ("age-keygen", "1.1.1\n", "1.1.1"),
     ("restic", "restic 0.14.0 compiled with go1.19.8 on linux/amd64\n", "0.14.0"),
+    ("restic", "restic 0.18.0 compiled with go1.24.4 on linux/amd64\n", "0.18.0"),  # the pin
     ("rsync", "rsync  version 3.5.0  protocol version 32\nCopyright (C) 1996-2026\n", "3.5.0"),
     ("rsync", "rsync  version 3.2.7  protocol version 31\n", "3.2.7"),
     ("zstd", "*** Zstandard CLI (64-bit) v1.5.4, by Yann Collet ***\n", "1.5.4"),
@@ -132,7 +134,9 @@ def test_missing_tool_names_the_installer(monkeypatch: pytest.MonkeyPatch, tmp_p
     with pytest.raises(ToolMissing) as err:
         tools.require_tool("talosctl")
     assert "inv tools.install" in str(err.value) and err.value.exit_code == 3
-    with pytest.raises(ToolMissing, match="apt-get install restic"):
+    with pytest.raises(ToolMissing, match="apt-get install rsync"):
+        tools.require_tool("rsync")
+    with pytest.raises(ToolMissing, match=r"inv tools\.install"):
         tools.require_tool("restic")
 
 
@@ -233,6 +237,11 @@ def test_release_urls_match_upstream_layout(monkeypatch: pytest.MonkeyPatch) -> 
     assert (
         f.checksums_url.endswith("/v2.9.4/flux_2.9.4_checksums.txt") and f.archive_member == "flux"
     )
+    r = pins.release("restic", "v0.18.0", "linux", "arm64")
+    assert r.url == (
+        "https://github.com/restic/restic/releases/download/v0.18.0/restic_0.18.0_linux_arm64.bz2"
+    )
+    assert r.checksums_url.endswith("/v0.18.0/SHA256SUMS") and r.archive_member is None
     monkeypatch.setenv("DOMUM_FLUX_BASE_URL", "http://127.0.0.1:1/mirror/")
     assert pins.release("flux", "v2.9.4", "linux", "amd64").url == (
         "http://127.0.0.1:1/mirror/flux_2.9.4_linux_amd64.tar.gz"
@@ -243,6 +252,7 @@ def test_pins_are_unverified_placeholders_until_filled() -> None:
     # Documented: no digest could be read offline; install then uses the upstream checksum file.
     assert all(d is None or len(d) == 64 for d in pins.DIGESTS.values())
     assert pins.TALOS_DEFAULT == "v1.13.9" and pins.FLUX_VERSION == "v2.9.4"
+    assert pins.RESTIC_VERSION == "v0.18.0"
 
 
 def test_parse_checksums() -> None:
@@ -280,6 +290,8 @@ def test_plan_skips_what_is_installed_and_force_replans(tmp_path: Path) -> None:
 
 TALOS_DIR = "siderolabs/talos/releases/download/v1.13.9"
 FLUX_DIR = "fluxcd/flux2/releases/download/v2.9.4"
+RESTIC_DIR = "restic/restic/releases/download/v0.18.0"
+RESTIC_SCRIPT = b"#!/bin/sh\necho 'restic 0.18.0 compiled with go1.24.4 on linux/amd64'\n"
 
 
 @dataclass
@@ -329,6 +341,12 @@ def mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mirror]:
     f_sum = m.put(f"{FLUX_DIR}/{flux}", _flux_tarball(b"#!/bin/sh\necho 'flux: v2.9.4'\n"))
     m.put(f"{TALOS_DIR}/sha256sum.txt", f"{'0' * 64}  talosctl-other\n{t_sum}  {talos}\n".encode())
     m.put(f"{FLUX_DIR}/flux_2.9.4_checksums.txt", f"{f_sum}  {flux}\n".encode())
+    restic = f"restic_0.18.0_{os_name}_{arch}.bz2"
+    r_sum = m.put(f"{RESTIC_DIR}/{restic}", bz2.compress(RESTIC_SCRIPT))
+    m.put(
+        f"{RESTIC_DIR}/SHA256SUMS",
+        f"{'1' * 64}  restic-0.18.0.tar.gz\n{r_sum}  {restic}\n".encode(),
+    )
     monkeypatch.setenv("DOMUM_TOOLS_BASE_URL", m.url)
     # The schemas `inv tools.install` also fetches: fixture bytes, pinned for this test.
     monkeypatch.setenv("DOMUM_SCHEMAS_BASE_URL", m.url)
@@ -364,20 +382,20 @@ def test_install_downloads_verifies_and_is_found_first(
     tools_tasks.install(Context(), json=True)
     results = json.loads(capsys.readouterr().out)
     done = {d["tool"]: d for d in results if "tool" in d}
-    assert set(done) == {"talosctl", "flux"}
+    assert set(done) == {"talosctl", "flux", "restic"}
     assert {d["schema"] for d in results if "schema" in d} >= {"Talos v1.13.9 config schema"}
     assert done["talosctl"]["verified_by"] == "upstream sha256sum.txt"
     assert done["flux"]["verified_by"] == "upstream flux_2.9.4_checksums.txt"
-    assert _bin_listing() == ["flux", "talosctl"]  # no .part files, no tarball
-    for name in ("talosctl", "flux"):
+    assert done["restic"]["verified_by"] == "upstream SHA256SUMS"
+    assert _bin_listing() == ["flux", "restic", "talosctl"]  # no .part files, no tarball, no .bz2
+    assert (tools.bin_dir() / "restic").read_bytes() == RESTIC_SCRIPT  # decompressed
+    for name in ("talosctl", "flux", "restic"):
         path = tools.bin_dir() / name
         assert stat.S_IMODE(path.stat().st_mode) == 0o755
         assert tools.find_tool(name) == path
-    status = {
-        s.tool: s
-        for s in versions.statuses({"talosctl": "v1.13.9", "flux": "v2.9.4"}, ["talosctl", "flux"])
-    }
-    assert status["talosctl"].status == "ok" and status["flux"].status == "ok"
+    pinned = {"talosctl": "v1.13.9", "flux": "v2.9.4", "restic": "v0.18.0"}
+    status = {s.tool: s for s in versions.statuses(pinned, list(pinned))}
+    assert {s.status for s in status.values()} == {"ok"}
 
     # Second run: already installed at the pinned versions, nothing downloaded.
     before = len(mirror.requests)
@@ -394,8 +412,9 @@ def test_dry_run_plans_without_downloading(
     assert [s["args"]["tool"] for s in steps if s["action"] == "tools.download"] == [
         "talosctl",
         "flux",
+        "restic",
     ]
-    assert {s["action"] for s in steps[2:]} == {"tools.schema"}
+    assert {s["action"] for s in steps[3:]} == {"tools.schema"}
     assert steps[0]["kind"] == "local" and steps[0]["action"] == "tools.download"
     assert steps[0]["args"]["url"].startswith(mirror.url + "/" + TALOS_DIR)
     assert steps[0]["args"]["checksums_url"].endswith("sha256sum.txt")
@@ -454,12 +473,12 @@ def test_pinned_digest_is_used_instead_of_the_checksum_file(
 def test_unknown_tool_is_a_config_error(mirror: Mirror) -> None:
     with pytest.raises(Exit) as err:
         tools_tasks.install(Context(), tool="kubectl")
-    assert err.value.code == 2 and "valid: flux, talosctl" in str(err.value.message)
+    assert err.value.code == 2 and "valid: flux, restic, talosctl" in str(err.value.message)
 
 
 @pytest.mark.parity("tools.install")
 def test_install_parity(mirror: Mirror, plan_parity: Any) -> None:
     (plan,) = plan_parity(tools_tasks.install)
     actions = [s["action"] for s in plan]
-    assert actions[:2] == ["tools.download", "tools.download"] and "tools.schema" in actions
-    assert sorted(_bin_listing()) == ["flux", "talosctl"]
+    assert actions[:3] == ["tools.download"] * 3 and "tools.schema" in actions
+    assert sorted(_bin_listing()) == ["flux", "restic", "talosctl"]

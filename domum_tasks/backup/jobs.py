@@ -17,7 +17,12 @@ RESTIC_KINDS = ("etcd-snapshot", "config", "files", "nas")
 # Kinds whose staging directory is a persistent mirror that rsync updates in place.
 MIRROR_KINDS = ("files", "nas")
 TAG = "domum"
+# Completeness is marked positively (issue 16): every snapshot is saved tagged `partial` by the
+# `restic backup` call itself, and only after restic exited 0 does `restic tag` swap that for
+# `complete`. Any failure or kill before the swap leaves `partial`: nothing incomplete can
+# count. Snapshots with neither tag were made before this scheme: never counted, never forgotten.
 PARTIAL_TAG = "partial"
+COMPLETE_TAG = "complete"
 
 
 def job_tag(job: str) -> str:

@@ -33,14 +33,25 @@ def backup_args(inv: Inventory, job: Job, path: Path) -> list[str]:
         jobs.TAG,
         "--tag",
         jobs.job_tag(job.name),
+        "--tag",
+        jobs.PARTIAL_TAG,  # until `confirm_args` marks it complete after exit 0
         "--host",
         snapshot_host(inv),
         str(path),
     ]
 
 
+def confirm_args(snapshot: str) -> list[str]:
+    """After `restic backup` exited 0: swap `partial` for `complete` (restic writes the tagged
+    copy, then deletes the old one; `--json` reports the new id)."""
+    return ["tag", "--json", "--add", jobs.COMPLETE_TAG, "--remove", jobs.PARTIAL_TAG, snapshot]
+
+
 def forget_args(inv: Inventory, job: Job, *, dry_run: bool, prune: bool = True) -> list[str]:
-    args = ["forget", "--json", "--tag", jobs.job_tag(job.name), "--group-by", "host,paths"]
+    """Retention over the job's COMPLETE snapshots only (`--tag a,b`: both tags); partial ones
+    are removed by `backup.prune` on their own rule (repository/prune.py)."""
+    complete = f"{jobs.job_tag(job.name)},{jobs.COMPLETE_TAG}"
+    args = ["forget", "--json", "--tag", complete, "--group-by", "host,paths"]
     args += jobs.retention_flags(inv, job)
     if dry_run:
         args.append("--dry-run")
@@ -113,9 +124,8 @@ def plan_prune(
                 desc=f"remove {len(ids)} snapshot(s) of {job} from {target}: "
                 + ", ".join(i[:8] for i in ids),
                 timeout_s=timeout,
-                check=True,
                 destructive=True,
-                unlock_if_locked=True,
+                lock="prune",
             ),
         )
     if not doomed:

@@ -99,9 +99,11 @@ def list_(c: Context, job: str = "", json: bool = False) -> None:
 
 @plan_task(yes=True, help={"job": JOB})
 def prune(c: Context, job: str = "") -> Planned:
-    """Apply each job's retention with restic forget (never the newest snapshot).
+    """Apply each job's retention to its complete snapshots (never the newest one), and remove
+    partial ones (the newest partial newer than every complete one stays for inspection).
 
-    The plan's notes show restic's own `forget --dry-run` decision, row by row."""
+    The plan's notes show the decision row by row (restic's own `forget --dry-run` for the
+    complete ones). Another client's lock: wait, then exit 5 naming it (never unlocked)."""
     from . import jobs, plan
     from .bookkeeping import lock
     from .bookkeeping.session import Session, say
@@ -126,6 +128,7 @@ def prune(c: Context, job: str = "") -> Planned:
     def report(results: list[Any], json_out: bool) -> None:
         for line in p.notes:
             say(line)
+        pr.raise_failures(results, p.secrets)
 
     return Planned(p, inv, run.handlers(), report=report)
 

@@ -313,6 +313,31 @@ class Nas(Strict):
     shares: dict[str, str] = Field(default_factory=dict)
 
 
+# restic's --keep-within: number+unit pairs, units y m d h (restic 0.18 refuses "14days", "14",
+# "1.5d", "14D" with exit 1: tried against the real binary).
+_RESTIC_DURATION = re.compile(r"^(?:\d+[ymdh])+$")
+
+
+def _restic_duration(value: str) -> str:
+    if not _RESTIC_DURATION.match(value) or not any(c in "123456789" for c in value):
+        raise PydanticCustomError(
+            "format",
+            "{value} is not a restic duration: number+unit pairs, units y (years), m (months), "
+            "d (days), h (hours), not all zero (e.g. 14d, 2y5m7d3h)",
+            {"value": repr(value)},
+        )
+    return value
+
+
+ResticDuration = Annotated[str, BeforeValidator(_as_text), AfterValidator(_restic_duration)]
+# A comma would split restic's `--tag job=<name>` into two tags (one job's forget could then
+# match another job's snapshots); the name is also a file name under state_dir.
+_JOB_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+JobName = Annotated[
+    str, _check(_JOB_NAME, "a job name: ^[a-z0-9][a-z0-9_-]*$ (no comma, no capitals)", "pis")
+]
+
+
 class Retention(Strict):
     keep_last: Annotated[int, Field(ge=0)] = 0
     keep_hourly: Annotated[int, Field(ge=0)] = 0
@@ -320,7 +345,8 @@ class Retention(Strict):
     keep_weekly: Annotated[int, Field(ge=0)] = 4
     keep_monthly: Annotated[int, Field(ge=0)] = 6
     keep_yearly: Annotated[int, Field(ge=0)] = 0
-    keep_within: str | None = None  # restic duration, e.g. "14d" (relative to the newest snapshot)
+    # restic duration, e.g. "14d" (relative to the newest snapshot)
+    keep_within: ResticDuration | None = None
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -364,7 +390,10 @@ class Backup(Strict):
     metrics_dir: str = "/var/lib/node_exporter/textfile_collector"
     retention: Retention = Field(default_factory=Retention)
     targets: dict[str, BackupTarget] = Field(default_factory=dict)
-    jobs: dict[str, BackupJob] = Field(default_factory=dict)
+    jobs: dict[JobName, BackupJob] = Field(default_factory=dict)
+    # The longest Domum waits for a restic repository lock another client holds (restic
+    # --retry-lock); each command waits at most its own default (backup.restic.LOCK_WAIT_S).
+    lock_wait: Duration | None = None
 
 
 class Flux(Strict):

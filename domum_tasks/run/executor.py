@@ -158,10 +158,11 @@ class Executor:
             return StepResult(step, False, "", mask(str(exc), self.secrets), code)
 
     def run_lane(self, steps: Sequence[Step]) -> list[StepResult]:
-        """Steps in order, stopping at the first that fails; failures are results, not raised."""
+        """Steps in order, stopping at the first that fails; failures are results, not raised.
+        A Local's ResultOf(i) inside a lane names the lane's own step i."""
         results: list[StepResult] = []
         for step in steps:
-            results.append(self._as_outcome(step))
+            results.append(self._as_outcome(with_results(step, results)))
             if not results[-1].ok:
                 break
         return results

@@ -37,7 +37,7 @@ TOOLS: dict[str, str] = {
 }
 OPTIONAL = frozenset({"zstd", "xz"})
 # Tools `inv tools.install` can download; the others come from apt/pip (see README).
-INSTALLABLE = frozenset({"talosctl", "flux"})
+INSTALLABLE = frozenset({"talosctl", "flux", "restic"})
 
 
 def bin_dir() -> Path:

@@ -1,9 +1,9 @@
-"""`inv tools.install`: plan and perform the download of pinned talosctl and flux into .bin/.
+"""`inv tools.install`: plan and perform the download of pinned talosctl, flux and restic into .bin/.
 
 Each install is atomic: download to a `.part` file beside the target while hashing (shared
 `domum_tasks.download`: https or loopback http only, resumed with HTTP Range after a cut), verify
 the sha256 (pinned digest, or the release's own checksum file when none is pinned), extract the
-binary from a tarball if needed, chmod +x, rename. A mismatch leaves nothing behind in .bin; an
+binary from a tarball (or decompress a .bz2) if needed, chmod +x, rename. A mismatch leaves nothing behind in .bin; an
 interrupted download keeps its `.part` (named with the version) for the next run to resume.
 """
 
@@ -21,7 +21,15 @@ from ..download import download, fetch_bytes
 from ..errors import ConfigError, VerifyError
 from ..plan import Local, Plan
 from . import INSTALLABLE
-from .pins import FLUX_VERSION, SUPPORTED_ARCH, SUPPORTED_OS, TALOS_DEFAULT, Release, release
+from .pins import (
+    FLUX_VERSION,
+    RESTIC_VERSION,
+    SUPPORTED_ARCH,
+    SUPPORTED_OS,
+    TALOS_DEFAULT,
+    Release,
+    release,
+)
 from .versions import same_version
 
 TIMEOUT_S = 60.0
@@ -53,7 +61,7 @@ def talos_pin() -> tuple[str, str]:
 
 
 def pinned_versions() -> dict[str, str]:
-    return {"talosctl": talos_pin()[0], "flux": FLUX_VERSION}
+    return {"talosctl": talos_pin()[0], "flux": FLUX_VERSION, "restic": RESTIC_VERSION}
 
 
 def plan_install(
@@ -113,6 +121,17 @@ def _extract_member(archive: Path, member: str, out: IO[bytes]) -> None:
     raise VerifyError(f"{archive.name}: no file named {member!r} in the archive")
 
 
+def _bunzip2(path: Path, out: IO[bytes]) -> None:
+    import bz2
+
+    try:
+        with bz2.open(path, "rb") as src:
+            while chunk := src.read(CHUNK):
+                out.write(chunk)
+    except (OSError, EOFError) as exc:
+        raise VerifyError(f"{path.name}: not a bzip2 file ({exc})") from None
+
+
 def install_release(rel: Release, dest: Path, *, show_progress: bool = False) -> dict[str, str]:
     """Download, verify and atomically install one release at `dest`; returns what was done."""
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -136,6 +155,9 @@ def install_release(rel: Release, dest: Path, *, show_progress: bool = False) ->
         if rel.archive_member:
             with open(bin_part, "wb") as fh:
                 _extract_member(asset_part, rel.archive_member, fh)
+        elif rel.asset.endswith(".bz2"):
+            with open(bin_part, "wb") as fh:
+                _bunzip2(asset_part, fh)
         else:
             os.replace(asset_part, bin_part)
         os.chmod(bin_part, 0o755)

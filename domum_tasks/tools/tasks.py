@@ -33,14 +33,14 @@ def check(c: Context, json: bool = False) -> None:
     if missing:
         raise ToolMissing(
             f"missing: {', '.join(missing)}",
-            hint="`inv tools.install` for talosctl/flux; apt/pip for the rest (see README)",
+            hint="`inv tools.install` for talosctl/flux/restic; apt/pip for the rest (see README)",
         )
 
 
 @plan_task(
     help={
         "force": "download again even if already installed (charts: checked against the lock)",
-        "tool": "install only this: talosctl, flux, schemas or charts; default: all four",
+        "tool": "install only this: talosctl, flux, restic, schemas or charts; default: all five",
     }
 )
 def install(c: Context, force: bool = False, tool: str = "") -> Planned:
@@ -59,7 +59,7 @@ def install(c: Context, force: bool = False, tool: str = "") -> Planned:
     from .versions import probe_version
 
     os_name, arch = host_platform()
-    names = [tool] if tool else ["talosctl", "flux", "schemas", "charts"]
+    names = [tool] if tool else ["talosctl", "flux", "restic", "schemas", "charts"]
     with_schemas, with_charts = "schemas" in names, "charts" in names
     names = [n for n in names if n not in ("schemas", "charts")]
     releases = releases_for(names, os_name, arch)

@@ -90,12 +90,15 @@ class Session:
             "backup.metrics": self.metrics,
         }
 
-    def finish(self, what: str) -> None:
-        """One stderr line per failure, then exit 1 if there was any."""
-        from ...errors import DomumError
+    def finish(self, what: str, *, locked: bool = False) -> None:
+        """One stderr line per failure, then exit 1 if there was any (5 when `locked`: every
+        failure was a restic lock another client holds)."""
+        from ...errors import DomumError, LockHeld
 
         lines = [*self.failures, *(f"backup: {p}" for p in self.problems)]
         for line in lines:
             print(f"domum: {line}", file=sys.stderr)
+        if lines and locked and not self.problems:
+            raise LockHeld(f"{what}: {len(lines)} job(s) stopped by a restic lock")
         if lines:
             raise DomumError(f"{what}: {len(lines)} failure(s)")

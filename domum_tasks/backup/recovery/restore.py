@@ -76,6 +76,7 @@ def restore_step(r: restic.Repo, snap: dict[str, Any], into: Path, timeout_s: fl
         desc=f"snapshot {sid} ({str(snap.get('time', ''))[:19]}) from {r.name}",
         timeout_s=timeout_s,
         check=True,
+        lock="restore",
     )
 
 

@@ -117,8 +117,8 @@ def plan_verify(
     subset: int,
     repos: dict[str, restic.Repo],
 ) -> Plan:
-    """Per target: `restic check` of this run's slice (n from the state file; stale locks of
-    a killed run cleared if restic refuses to lock), then the verdict, the newest manifests and the rotation (backup.verify-target)."""
+    """Per target: `restic check` of this run's slice (n from the state file; another
+    client's lock is waited for, never removed), then the verdict, the newest manifests and the rotation (backup.verify-target)."""
     sd = repo_path(inv.backup.state_dir)
     plan = Plan(f"verify restic targets ({subset} slice(s) per full read)")
     plan.add(session.lock_step(sd))
@@ -132,7 +132,7 @@ def plan_verify(
                 ["check", f"--read-data-subset={n}/{subset}"],
                 desc=f"read slice {n} of {subset} of the packs ({name})",
                 timeout_s=timeout,
-                unlock_if_locked=True,
+                lock="check",
             ),
         )
         plan.add(
@@ -157,6 +157,7 @@ def plan_verify(
 @dataclass
 class VerifyRun(Session):
     repos: dict[str, restic.Repo] = field(default_factory=dict)
+    locked: list[str] = field(default_factory=list)  # targets another client's lock stopped
 
     def verify_target(self, args: Mapping[str, Any]) -> None:
         name, n, subset = str(args["target"]), int(args["slice"]), int(args["subset"])
@@ -167,6 +168,8 @@ class VerifyRun(Session):
         res = restic.Result(
             done.value if isinstance(done.value, int) else None, done.stdout, done.stderr
         )
+        if res.outcome == "locked":
+            self.locked.append(name)
         try:
             failure = check_failure(r, res, n, subset)
             if failure:
@@ -185,5 +188,5 @@ class VerifyRun(Session):
         return {**super().handlers(), "backup.verify-target": self.verify_target}
 
     def report(self, results: list[Any], json_out: bool) -> None:
-        self.finish("backup.verify")
+        self.finish("backup.verify", locked=len(self.locked) == len(self.failures))
         self.say("verify: ok")

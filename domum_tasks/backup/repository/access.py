@@ -20,6 +20,9 @@ def repo_for(inv: Inventory, name: str, secrets: Any = None) -> restic.Repo:
         raise ConfigError(
             f"--target {name}: not a restic target under backup.targets; valid: {valid}"
         )
+    from .version import require_restic
+
+    require_restic()  # exit 3 before any secret is read or anything planned
     secrets = secrets if secrets is not None else Secrets()
     return restic.repo(inv, name, target, secrets[jobs.password_key(name)])
 
@@ -46,9 +49,19 @@ def check_result(r: restic.Repo, res: restic.Result, what: str) -> None:
         raise CommandFailed(f"restic {what} on {r.name} failed (exit {res.code}): {res.tail()}")
 
 
+def state_of(snap: dict[str, Any]) -> str:
+    """complete (tagged so after restic exit 0), partial, or unmarked (made before Domum marked
+    completeness; never counted as complete, never forgotten by Domum)."""
+    tags = snap.get("tags") or []
+    if jobs.COMPLETE_TAG in tags:
+        return "complete"
+    return "partial" if jobs.PARTIAL_TAG in tags else "unmarked"
+
+
 def is_partial(snap: dict[str, Any]) -> bool:
-    return jobs.PARTIAL_TAG in (snap.get("tags") or [])
+    return state_of(snap) == "partial"
 
 
 def complete(snaps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [s for s in snaps if not is_partial(s)]
+    """Only snapshots positively marked complete count (restore, drill, verify, list)."""
+    return [s for s in snaps if state_of(s) == "complete"]

@@ -13,6 +13,7 @@ from ..bookkeeping import state
 from ..jobs import Job
 from ..plan import state_dir
 from . import access, facts
+from .version import require_restic
 
 
 def parse_time(text: str) -> float:
@@ -29,6 +30,8 @@ def age_text(seconds: float) -> str:
 
 def rows(inv: Inventory, selected: list[Job], now: float | None = None) -> list[dict[str, Any]]:
     now = time.time() if now is None else now
+    if any(j.uses_restic for j in selected):
+        require_restic()  # exit 3, not one error per row
     data = state.load(state_dir(inv))
     out: list[dict[str, Any]] = []
     for job in selected:
@@ -69,10 +72,11 @@ def rows(inv: Inventory, selected: list[Job], now: float | None = None) -> list[
                         "id": s.get("short_id") or str(s.get("id", ""))[:8],
                         "time": s.get("time"),
                         "size": size,
+                        "state": access.state_of(s),  # complete, partial or unmarked
                         "partial": access.is_partial(s),
                     }
                 )
-            good = [s for s in row["snapshots"] if not s["partial"]]
+            good = [s for s in row["snapshots"] if s["state"] == "complete"]
             if good:
                 newest = good[-1]
                 row["newest"] = {**newest, "age_s": round(now - parse_time(str(newest["time"])), 1)}
@@ -80,7 +84,14 @@ def rows(inv: Inventory, selected: list[Job], now: float | None = None) -> list[
     return out
 
 
-COLUMNS = ("job", "target", "snapshots", "newest", "age", "size", "last run")
+COLUMNS = ("job", "target", "snapshots", "newest complete", "age", "size", "last run")
+
+
+def _counts(snaps: list[dict[str, Any]]) -> str:
+    """ "3", or "3 (+2 partial)": only complete snapshots count."""
+    n = {k: sum(1 for s in snaps if s["state"] == k) for k in ("complete", "partial", "unmarked")}
+    extra = ", ".join(f"+{n[k]} {k}" for k in ("partial", "unmarked") if n[k])
+    return f"{n['complete']} ({extra})" if extra else str(n["complete"])
 
 
 def table_rows(rows_: list[dict[str, Any]]) -> list[list[str]]:
@@ -96,7 +107,7 @@ def table_rows(rows_: list[dict[str, Any]]) -> list[list[str]]:
             [
                 r["job"] + ("" if r.get("enabled", True) else " (disabled)"),
                 r["target"],
-                r.get("error") or str(len(r["snapshots"])),
+                r.get("error") or _counts(r["snapshots"]),
                 f"{newest.get('id', '-')} {newest.get('time', '')[:19]}" if newest else "-",
                 age_text(newest["age_s"]) if newest else "-",
                 str(newest.get("size") or "-") if newest else "-",

@@ -1,10 +1,15 @@
 """restic, as its own source documents it: argv builders, exit codes, and its JSON outputs.
 
-Exit codes (restic doc/075_scripting.rst): 0 ok; 1 failed; 3 backup made a snapshot but could not
-read some source files (an INCOMPLETE snapshot: a failure for us) or forget could not remove some
-snapshots; 10 no repository (0.17+), 11 lock failed (0.17+), 12 wrong password (0.17.1+);
-unknown codes are failures. Debian's restic 0.14 has only 0/1/3, so "no repository" and "wrong
-password" are also recognised from its stderr.
+Domum needs restic >= 0.16 (MIN_VERSION; pinned 0.18.0, see tools/pins.py): --retry-lock, and
+the stricter lock handling of 0.15/0.16 (a client that could not refresh its lock in time stops
+instead of writing on). Exit codes (restic doc/075_scripting.rst): 0 ok; 1 failed; 3 backup made
+a snapshot but could not read some source files (an INCOMPLETE snapshot: a failure for us) or
+forget could not remove some snapshots; 10 no repository (0.17+), 11 lock failed (0.17+), 12 wrong
+password (0.17.1+); unknown codes are failures. The stderr texts are kept as a second sign.
+
+Locks: Domum never runs `restic unlock`. Every command that takes a lock waits for another
+client's lock with `--retry-lock` (LOCK_WAIT_S, capped by the inventory's backup.lock_wait) and
+then fails as "locked", naming the holder restic reports (`lock_holder`).
 
 No process runs here: `cmd` builds plan steps, facts.py probes, the executor runs them.
 The password goes to restic through RESTIC_PASSWORD in its environment, never in argv. An sftp:
@@ -26,10 +31,22 @@ from ...plan import Cmd
 from ..producers.transport import strict_ssh
 
 OK, INCOMPLETE, NO_REPO, LOCKED, BAD_PASSWORD = 0, 3, 10, 11, 12
+MIN_VERSION = (0, 16)
 Outcome = Literal["ok", "incomplete", "no-repo", "locked", "bad-password", "failed"]
 _NO_REPO_TEXT = ("Is there a repository at the following location?",)
 _BAD_PASSWORD_TEXT = ("wrong password or no key found",)
 _LOCKED_TEXT = ("unable to create lock", "repository is already locked")
+# How long each command waits for a lock another client holds (restic --retry-lock). Reads that
+# a person waits for are short; backup takes a shared lock (only an exclusive one blocks it);
+# forget/prune/check need the repository to themselves and may wait longer.
+LOCK_WAIT_S: dict[str, float] = {
+    "backup": 300.0,
+    "tag": 60.0,
+    "restore": 60.0,
+    "forget": 600.0,
+    "prune": 1800.0,
+    "check": 600.0,
+}
 _SFTP = re.compile(r"^sftp:(?:(?P<user>[^@/]+)@)?(?P<host>[^:/]+):(?P<path>.*)$")
 
 
@@ -42,6 +59,7 @@ class Repo:
     password: str = field(repr=False)
     options: tuple[str, ...] = ()
     cache_dir: str = ""
+    lock_wait_s: float | None = None  # the inventory's backup.lock_wait: caps LOCK_WAIT_S
 
     def env(self) -> dict[str, str]:
         env = {"RESTIC_REPOSITORY": self.repository, "RESTIC_PASSWORD": self.password}
@@ -52,8 +70,17 @@ class Repo:
             env["RESTIC_CACHE_DIR"] = self.cache_dir
         return env
 
-    def argv(self, *args: str) -> list[str]:
-        return ["restic", "-r", self.repository, *self.options, *args]
+    def argv(self, *args: str, lock: str = "") -> list[str]:
+        """`lock`: the command's LOCK_WAIT_S key; its wait goes before the command's args."""
+        return ["restic", "-r", self.repository, *self.options, *self.retry_lock(lock), *args]
+
+    def retry_lock(self, lock: str) -> list[str]:
+        if not lock:
+            return []
+        wait = LOCK_WAIT_S[lock]
+        if self.lock_wait_s is not None:
+            wait = min(wait, self.lock_wait_s)
+        return ["--retry-lock", f"{int(wait)}s"] if wait >= 1 else []
 
 
 def sftp_command(inv: Inventory, repository: str) -> str | None:
@@ -78,7 +105,7 @@ def repo(inv: Inventory, name: str, target: BackupTarget, password: str) -> Repo
     from ...ssh import repo_path
 
     cache = repo_path(inv.backup.state_dir) / "cache" / "restic"
-    return Repo(name, target.repository, password, options, str(cache))
+    return Repo(name, target.repository, password, options, str(cache), inv.backup.lock_wait)
 
 
 @dataclass
@@ -94,9 +121,36 @@ class Result:
         return classify(self.code, self.stderr)
 
     def tail(self, lines: int = 6) -> str:
+        if self.outcome == "locked":
+            return (
+                f"repository locked by {lock_holder(self.stderr)}; Domum never removes a lock: "
+                "once that client is gone, `restic unlock` by hand"
+            )
         text = (self.stderr or self.stdout).strip().splitlines()
         keep = [ln for ln in text if '"message_type":"status"' not in ln]
         return " | ".join(keep[-lines:])
+
+
+# restic internal/restic/lock.go, alreadyLockedError.Error() and Lock.String(): "repository is
+# already locked [exclusively ]by PID <pid> on <host> by <user> (UID .., GID ..)\nlock was
+# created at <time> (<age> ago)\nstorage ID <id>". With --json the same text is the `message` of
+# an `exit_error` line.
+_HOLDER = re.compile(
+    r"already locked (?P<excl>exclusively )?by (?P<who>PID \d+ on \S+ by \S+)"
+    r"(?:[^\n]*\nlock was created at (?P<at>[^\n]*))?(?:\nstorage ID (?P<id>\w+))?"
+)
+
+
+def lock_holder(stderr: str) -> str:
+    """Who holds the lock restic could not take, as restic reported it."""
+    texts = [str(o.get("message", "")) for o in json_lines(stderr) if "message" in o]
+    for text in [*texts, stderr]:
+        m = _HOLDER.search(text)
+        if m:
+            where = f" (lock {m.group('id')})" if m.group("id") else ""
+            when = f", created {m.group('at')}" if m.group("at") else ""
+            return f"{m.group('who')}{when}{where}"
+    return "another restic client (restic did not say which)"
 
 
 def classify(code: int | None, stderr: str) -> Outcome:
@@ -125,37 +179,19 @@ def cmd(
     check: bool = False,
     inherit_fds: bool = False,
     destructive: bool = False,
-    unlock_if_locked: bool = False,
+    lock: str = "",
 ) -> Cmd:
     """A restic step: the password reaches restic through its environment, never argv (the
-    plan lists it among its secrets, so it is masked wherever it could show).
-
-    `unlock_if_locked`: when restic refuses to lock (restic 0.14 refuses past a lock a killed
-    restic left), `restic unlock` and once more. Only then: unlock also counts any lock older
-    than 30 minutes as stale, a live one of another client included (issue 16)."""
-    first = unlock(r, inherit_fds=inherit_fds) if unlock_if_locked else None
+    plan lists it among its secrets, so it is masked wherever it could show). `lock`: wait
+    that long (LOCK_WAIT_S) for another client's lock, never remove it."""
     return Cmd(
-        tuple(r.argv(*args)),
+        tuple(r.argv(*args, lock=lock)),
         desc=desc,
         timeout_s=timeout_s,
         env=r.env(),
         check=check,
         inherit_fds=inherit_fds,
         destructive=destructive,
-        retry_when=_LOCKED_TEXT if first is not None else (),
-        retry_after=first,
-    )
-
-
-def unlock(r: Repo, *, timeout_s: float = 600.0, inherit_fds: bool = False) -> Cmd:
-    """`restic unlock` removes only stale locks (a killed restic of this host, or older than
-    30 min), never a live process's: restic 0.14 refuses an exclusive lock past them."""
-    return Cmd(
-        tuple(r.argv("unlock")),
-        desc=f"clear stale restic locks of killed runs ({r.name})",
-        timeout_s=timeout_s,
-        env=r.env(),
-        inherit_fds=inherit_fds,
     )
 
 
@@ -174,6 +210,14 @@ def json_lines(text: str) -> list[dict[str, Any]]:
             if isinstance(obj, dict):
                 out.append(obj)
     return out
+
+
+def tag_result(stdout: str) -> str:
+    """The new id of a snapshot `restic tag --json` rewrote ("" if it reported none)."""
+    for o in json_lines(stdout):
+        if o.get("message_type") == "changed":
+            return str(o.get("new_snapshot_id") or "")
+    return ""
 
 
 def backup_summary(stdout: str) -> dict[str, Any]:

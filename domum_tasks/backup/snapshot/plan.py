@@ -1,7 +1,8 @@
 """The plan of `backup.snapshot`: pure, inventory + state + passwords in, Plan out.
 
-    lock -> per job: start, Job(pull -> stage -> restic backup per target -> forget), record
-         -> metrics; always unlock
+    lock -> per job: start, Job(pull -> stage -> per target: restic backup (tagged partial),
+         then only after exit 0 restic tag partial->complete -> forget), record -> metrics;
+         always unlock (Domum's own flock; restic's locks are never removed)
 
 Each job is a `Job` step: the executor forks it into a process group of its own and kills the
 whole group (rsync, ssh, restic) at the job's deadline. Inside, the lane stops at its first
@@ -20,7 +21,7 @@ from ...ssh import resolve
 from .. import jobs
 from ..bookkeeping import session
 from ..jobs import Job as BackupJob
-from ..plan import backup_args, forget_args
+from ..plan import backup_args, confirm_args, forget_args
 from ..producers import stage
 from ..producers.sources import RSYNC_OK, rsync_argv
 from ..repository import restic
@@ -29,6 +30,8 @@ from ..repository import restic
 # tool's own timeout is only a backstop for a parent that died, so it sits past the deadline.
 BACKSTOP_S = 60.0
 PULL, BACKUP, FORGET = "pull", "restic backup", "apply retention"
+SNAPSHOT = "<snapshot id of the backup step>"  # filled in by backup.confirm at run time
+RETENTION_IDS = "<ids restic's dry run removes>"  # filled in by backup.retention at run time
 
 
 def tool_timeout(job: BackupJob) -> float:
@@ -106,28 +109,46 @@ def job_steps(
         )
     )
     timeout = tool_timeout(job)
+    # Each lane: the backup saves a snapshot tagged `partial`; the lane stops at a failed step,
+    # so the confirm (partial -> complete) runs only after restic exited 0. A kill, a lock
+    # held by another client or a failing tag leaves the snapshot `partial`: never counted.
     backups = tuple(
         (
             restic.cmd(
                 r,
                 backup_args(inv, job, final),
-                desc=f"snapshot ({name}; exit 3 = incomplete, a failure)",
+                desc=f"snapshot ({name}; tagged {jobs.PARTIAL_TAG!r}; exit 3 = incomplete)",
                 timeout_s=timeout,
                 inherit_fds=True,
-                unlock_if_locked=True,
+                lock="backup",
+            ),
+            Local(
+                "backup.confirm",
+                {
+                    "job": job.name,
+                    "target": name,
+                    "argv": r.argv(*confirm_args(SNAPSHOT), lock="tag"),
+                    "backup": ResultOf(0),
+                },
+                desc=f"only after exit 0: mark the snapshot {jobs.COMPLETE_TAG!r} ({name})",
             ),
         )
         for name, r in repos.items()
     )
+    # Retention as `backup.prune` does it: restic's own `forget --dry-run` over the complete
+    # snapshots, checked (the newest complete one stays, whatever restic answers), then
+    # `forget --prune` of exactly the ids it listed.
     forgets = tuple(
         (
-            restic.cmd(
-                r,
-                forget_args(inv, job, dry_run=False),
-                desc=f"apply retention ({name})",
-                timeout_s=timeout,
-                inherit_fds=True,
-                unlock_if_locked=True,
+            Local(
+                "backup.retention",
+                {
+                    "job": job.name,
+                    "target": name,
+                    "decide": r.argv("--no-lock", *forget_args(inv, job, dry_run=True)),
+                    "apply": r.argv("forget", "--prune", RETENTION_IDS, lock="forget"),
+                },
+                desc=f"apply retention to complete snapshots ({name}); never the newest",
             ),
         )
         for name, r in repos.items()
@@ -169,8 +190,8 @@ def plan_snapshot(
         else:
             plan.add(Job(job.name, job_steps(inv, job, repos[job.name], sd), job.spec.timeout))
         record = {"job": job.name, "outcome": ResultOf(len(plan.steps) - 1)}
-        if job.uses_restic:  # restic exit 3: the snapshot it made is marked (restic #5288)
-            record["incomplete"] = f"restic tag --add {jobs.PARTIAL_TAG} <snapshot>"
+        if job.uses_restic:  # restic exit 3: the snapshot keeps its mark (restic #5288)
+            record["incomplete"] = f"the snapshot stays tagged {jobs.PARTIAL_TAG!r}"
         plan.add(Local("backup.record", record, desc="state, log line"))
     plan.add(session.metrics_step(inv))
     plan.finally_steps.append(session.unlock_step(sd))

@@ -17,7 +17,7 @@ from typing import Any
 
 from ...errors import DomumError
 from ...plan import Fanout, Job, Local
-from ...run import StepResult, run_cmd
+from ...run import StepResult
 from ...ssh import repo_path
 from .. import jobs
 from ..bookkeeping import state
@@ -25,6 +25,7 @@ from ..bookkeeping.session import Session
 from ..jobs import Job as BackupJob
 from ..producers import sources, stage
 from ..repository import restic
+from . import marking
 from .plan import BACKUP, FORGET, PULL
 
 Handler = Callable[[Mapping[str, Any]], Any]
@@ -114,6 +115,7 @@ class SnapshotRun(Session):
     repos: dict[str, dict[str, restic.Repo]] = field(default_factory=dict)
     results: list[dict[str, Any]] = field(default_factory=list)
     started: dict[str, float] = field(default_factory=dict)  # job -> when its start step ran
+    locked: list[str] = field(default_factory=list)  # jobs stopped only by another's lock
 
     # --- inside a job's process group ------------------------------------------------------
 
@@ -149,6 +151,13 @@ class SnapshotRun(Session):
         }
         stage.finish(sd, name, summary, changed)
         return {"files": files, "bytes": total, "t0": t0, "t1": _mark(sd, name, "backup")}
+
+    def confirm(self, args: Mapping[str, Any]) -> dict[str, str]:
+        return marking.confirm(self.repos[str(args["job"])][str(args["target"])], args)
+
+    def retention(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        job = jobs.select(self.inv, str(args["job"]))[0]
+        return marking.retention(job, self.repos[job.name][str(args["target"])], args)
 
     def _notes(self, name: str, kind: str, part: Path) -> dict[str, Any]:
         """What summary.json says about the producer, read back from what it made."""
@@ -198,8 +207,11 @@ class SnapshotRun(Session):
         except OSError as exc:
             self.problems.append(f"cannot write the log file: {exc.strerror or exc}")
         self.say(log_line(res))
+        if res["status"] == "locked":
+            self.locked.append(name)
         if res["status"] != "ok":
-            self.failures.append(f"backup job {name} FAILED: {res.get('message', '')}")
+            what = "LOCKED" if res["status"] == "locked" else "FAILED"
+            self.failures.append(f"backup job {name} {what}: {res.get('message', '')}")
         return res
 
     def judge(self, job: BackupJob, outcome: StepResult) -> dict[str, Any]:
@@ -260,6 +272,8 @@ class SnapshotRun(Session):
         res["phase"] = phase
         if failures:
             res["message"] = "; ".join(failures)
+            if len(failures) == len(res.get("locked", [])):  # only another client's lock
+                res["status"] = "locked"
         elif len(results) == len(steps):
             res["status"] = "ok"
         else:
@@ -278,34 +292,37 @@ class SnapshotRun(Session):
     ) -> str:
         """Read one target's lane (backup, or forget): "" when it went well."""
         last = _result(lane[-1])
+        if last.outcome == "locked":  # waited --retry-lock; the holder is named, never unlocked
+            res.setdefault("locked", []).append(name)
         if forget:
-            if last.outcome != "ok":
-                return f"restic forget {last.outcome} (exit {last.code}): {last.tail()}"
-            rows = restic.forget_rows(last.stdout, job.name, name)
-            res["kept"][name] = sum(1 for row in rows if row["action"] == "keep")
+            if not lane[-1]["ok"]:
+                return _first_line(lane[-1])
+            res["kept"][name] = int(lane[-1]["value"]["kept"])
             return ""
         res["targets"][name] = "failed"
-        if last.outcome == "no-repo":
+        backup = _result(lane[0])
+        if backup.outcome == "no-repo":
             return f"{r.repository} is not a restic repository yet: run `inv backup.init`"
-        summary = restic.backup_summary(last.stdout)
-        snap = str(summary.get("snapshot_id") or "")
+        summary = restic.backup_summary(backup.stdout)
+        snap = str(summary.get("snapshot_id") or "")[:8]  # restic's short id, as it shows them
         res["snapshots"][name] = snap
         res.setdefault("added", {})[name] = int(summary.get("data_added") or 0)
-        if last.outcome == "ok" and snap:
-            res["targets"][name] = "ok"
-            return ""
-        if last.outcome == "incomplete":
-            if snap:  # restic made a snapshot that lacks files: mark it (restic #5288)
-                self._tag_partial(r, snap)
+        if backup.outcome == "incomplete":  # saved tagged `partial` by the backup call itself
             return (
                 f"restic exit 3: snapshot {snap or '?'} is INCOMPLETE (some files unreadable), "
-                f"tagged {jobs.PARTIAL_TAG!r}: {last.tail(2)}"
+                f"saved tagged {jobs.PARTIAL_TAG!r}, not counted: {backup.tail(2)}"
             )
-        return f"restic backup {last.outcome} (exit {last.code}): {last.tail()}"
-
-    def _tag_partial(self, r: restic.Repo, snap: str) -> None:
-        argv = r.argv("tag", "--add", jobs.PARTIAL_TAG, snap)
-        run_cmd(argv, timeout_s=600, env=r.env(), secrets=[r.password], check=False)
+        if backup.outcome != "ok":
+            res["targets"][name] = backup.outcome
+            return f"restic backup {backup.outcome} (exit {backup.code}): {backup.tail()}"
+        confirmed = lane[1] if len(lane) > 1 else None
+        if confirmed is None or not confirmed["ok"]:
+            code = confirmed.get("value") if confirmed else None
+            res["targets"][name] = "locked" if code == restic.LOCKED else "failed"
+            return _first_line(confirmed) if confirmed else "killed before marking it complete"
+        res["snapshots"][name] = str(confirmed["value"]["snapshot"])[:8]
+        res["targets"][name] = "ok"
+        return ""
 
     def handlers(self) -> dict[str, Handler]:
         from ...talos.ops.glue import handlers as talos_handlers
@@ -316,6 +333,8 @@ class SnapshotRun(Session):
             "backup.begin": _clean_os_errors(self.begin),
             "backup.copy-config": _clean_os_errors(self.copy_config),
             "backup.stage": _clean_os_errors(self.stage),
+            "backup.confirm": self.confirm,
+            "backup.retention": self.retention,
             "backup.start": self.start,
             "backup.refused": self.refused,
             "backup.record": self.record,
@@ -326,4 +345,5 @@ class SnapshotRun(Session):
             print(json.dumps(self.results, indent=2))
         if not self.results:
             self.say("no job ran")
-        self.finish("backup.snapshot")
+        # exit 5 when the only failures are repository locks another client holds
+        self.finish("backup.snapshot", locked=len(self.locked) == len(self.failures))
