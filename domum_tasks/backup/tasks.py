@@ -217,6 +217,7 @@ def drill(c: Context, job: str = "") -> Planned:
     from . import jobs, plan
     from .bookkeeping import lock, state
     from .recovery import restore as rs
+    from .recovery import rotation
     from .repository import access, facts
 
     inv = load_inventory()
@@ -224,6 +225,7 @@ def drill(c: Context, job: str = "") -> Planned:
     lock.check_writable(sd)
     data = state.load(sd)
     picked: dict[str, Any] = {}
+    chosen: dict[str, str] = {}
     skipped: list[str] = []
     for j in jobs.select(inv, job):
         if not j.uses_restic:
@@ -231,16 +233,20 @@ def drill(c: Context, job: str = "") -> Planned:
         if not job and not data["jobs"].get(j.name, {}).get("last_success"):
             skipped.append(j.name)
             continue
+        names = list(jobs.restic_targets(inv, j))
         try:  # a target that cannot answer is this job's drill failing, not the plan's
-            tname = next(iter(jobs.restic_targets(inv, j)), None)
-            if tname is None:
+            if not names:
                 raise DomumError(f"job {j.name} has no restic target to drill")
+            tname = rotation.pick(names, data["drill"].get(j.name, {}))  # every target in turn
             r = access.repo_for(inv, tname)
             picked[j.name] = (r, rs.choose(facts.snapshots(r, j.name), "", j.name, tname))
         except DomumError as exc:
             picked[j.name] = str(exc).splitlines()[0]
+            if names:  # a target that cannot answer still takes its turn: the next one follows
+                chosen[j.name] = tname
     run = rs.DrillRun(inv, sd)
-    return Planned(rs.plan_drill(inv, picked, skipped), inv, run.handlers(), report=run.report)
+    p = rs.plan_drill(inv, picked, skipped, chosen)
+    return Planned(p, inv, run.handlers(), report=run.report)
 
 
 @plan_task(

@@ -23,6 +23,7 @@ from ..jobs import Job
 from ..producers import stage
 from ..repository import access, restic
 from ..repository.listing import parse_time
+from . import rotation
 
 _HEX = re.compile(r"^[0-9a-f]{4,64}$")
 
@@ -172,9 +173,11 @@ def plan_drill(
     inv: Inventory,
     picked: dict[str, tuple[restic.Repo, dict[str, Any]] | str],
     skipped: list[str],
+    failed_targets: Mapping[str, str] | None = None,
 ) -> Plan:
     """Per job: restore its newest complete snapshot into <state_dir>/drill/<job>, verify it,
-    delete it, record the result. `picked`: job -> (repo, snapshot), or why there is none."""
+    delete it, record the result. `picked`: job -> (repo, snapshot), or why there is none;
+    `failed_targets`: job -> the target that could not answer (it still takes its turn)."""
     from ...ssh import repo_path
 
     sd = repo_path(inv.backup.state_dir)
@@ -184,7 +187,8 @@ def plan_drill(
     for name, choice in picked.items():
         job = Job(name, inv.backup.jobs[name])
         if isinstance(choice, str):
-            plan.add(Local("backup.drill-record", {"job": name, "error": choice}))
+            failed = {"target": failed_targets[name]} if name in (failed_targets or {}) else {}
+            plan.add(Local("backup.drill-record", {"job": name, "error": choice, **failed}))
             continue
         r, snap = choice
         work = sd / "drill" / name
@@ -243,6 +247,7 @@ class DrillRun(Session):
         name = str(args["job"])
         entry = self.data["drill"].setdefault(name, {})
         entry["last_run"] = time.time()
+        target = str(args.get("target") or "")
         try:
             if args.get("error"):
                 raise DomumError(str(args["error"]))
@@ -256,10 +261,14 @@ class DrillRun(Session):
                 f"{size} bytes, byte-identical"
             )
             entry.update(last_success=time.time(), ok=True, message=msg)
+            if target:
+                rotation.record(entry, target, entry["last_run"], True, msg)
             self.say(msg)
         except (DomumError, OSError) as exc:
             text = str(exc).splitlines()[0]
             entry.update(ok=False, message=text)
+            if target:
+                rotation.record(entry, target, entry["last_run"], False, text)
             self.failures.append(f"drill {name} FAILED: {text}")
         finally:
             if args.get("to"):  # the drill's copy is not kept
