@@ -4,12 +4,94 @@ off-site repository, and `backup.drill` rotating over every target. Real restic,
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from domum_tasks.backup.recovery import rotation
-from tests.backup_lab import Lab
+from tests.backup_lab import PASSWORD, Lab, restic, snapshots
+from tests.test_backup_kinds import nas_host  # noqa: F401  (fixture: sshd on 127.0.0.20)
+from tests.test_backup_snapshot import same_tree
 
 pytestmark = pytest.mark.integration
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _local_restic() -> Path:
+    found = shutil.which("restic")
+    assert found, "the lab needs restic"
+    return Path(os.path.realpath(found))
+
+
+@pytest.fixture
+def nas(lab: Lab, nas_host: Any, tmp_path: Path) -> dict[str, Path]:
+    """The NAS: an sshd on 127.0.0.20 with a share, and its restic repository on its own disk,
+    named as the admin machine sees it (sftp:user@127.0.0.20:<path>)."""
+    appdata = tmp_path / "mnt" / "user" / "appdata"
+    shutil.copytree(lab.src, appdata)
+    lab.data["nas"] = {
+        "hostname": "tower",
+        "host": nas_host.addr,
+        "user": lab.fleet.user,
+        "ssh_port": nas_host.port,
+        "shares": {"appdata": str(appdata)},
+    }
+    repo = tmp_path / "nas-repo"
+    shutil.copytree(lab.template, repo)
+    lab.data["backup"]["targets"]["nas"] = {
+        "type": "restic",
+        "repository": f"sftp:{lab.fleet.user}@{nas_host.addr}:{repo}",
+    }
+    lab.mp.setenv("DOMUM_BACKUP_TARGETS_NAS_PASSWORD", PASSWORD)
+    binary = tmp_path / "nas-bin" / "restic"
+    lab.job("unraid", kind="nas", shares=["appdata"], targets=["nas"], restic_path=str(binary))
+    return {"share": appdata, "repo": repo, "binary": binary}
+
+
+class ProcWatch:
+    """Every process's argv (and restic's environment) sampled from /proc while a run goes:
+    the password must never be in one. `remote` counts the samples of the NAS's restic, so the
+    check cannot pass by never looking at it."""
+
+    def __init__(self, secret: str, remote_exe: Path) -> None:
+        self.secret, self.exe = secret.encode(), str(remote_exe).encode()
+        self.leaks: list[str] = []
+        self.remote = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit():
+                    continue
+                try:
+                    argv = Path(f"/proc/{pid}/cmdline").read_bytes()
+                    env = Path(f"/proc/{pid}/environ").read_bytes() if b"restic" in argv else b""
+                except OSError:
+                    continue
+                if self.secret in argv:
+                    self.leaks.append(f"argv of {pid}: {argv!r}")
+                if argv.startswith(self.exe):
+                    self.remote += 1
+                    if self.secret in env:
+                        self.leaks.append(f"environment of the NAS's restic {pid}")
+
+    def __enter__(self) -> ProcWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 # --- drill rotates over every target ------------------------------------------------------
@@ -51,3 +133,61 @@ def test_drill_of_an_unreachable_target_still_moves_the_rotation_on(lab: Lab) ->
     assert second.returncode == 0, second.stderr
     targets = lab.state()["drill"]["conf"]["targets"]
     assert targets["b"]["ok"] is False and targets["a"]["ok"] is True
+
+
+# --- restic runs on the NAS ---------------------------------------------------------------
+
+
+def test_nas_job_runs_restic_on_the_nas(lab: Lab, nas: dict[str, Path], tmp_path: Path) -> None:
+    with ProcWatch(PASSWORD, nas["binary"]) as watch:
+        run = lab.inv("backup.snapshot")
+    assert run.returncode == 0, run.stderr
+    assert watch.remote > 0, "the NAS's restic was never seen running"
+    assert watch.leaks == []
+    # the pinned binary, byte for byte, where the job named it
+    assert _sha256(nas["binary"]) == _sha256(_local_restic())
+    first_inode = nas["binary"].stat().st_ino
+    # the snapshot: of the share itself (not of a staging mirror), marked complete
+    [snap] = snapshots(nas["repo"], "unraid")
+    assert snap["paths"] == [str(nas["share"])]
+    assert "complete" in snap["tags"] and "partial" not in snap["tags"]
+    assert not (lab.state_dir / "staging" / "unraid").exists()  # nothing mirrored here
+    # restorable, byte-identical
+    out = tmp_path / "out"
+    restic(nas["repo"], "restore", snap["id"], "--target", str(out))
+    assert same_tree(out / str(nas["share"]).lstrip("/"), nas["share"])
+
+    # second run: the binary is not copied again (same file), a new complete snapshot
+    (nas["share"] / "new.txt").write_text("second run\n")
+    again = lab.inv("backup.snapshot", "--json")
+    assert again.returncode == 0, again.stderr
+    assert nas["binary"].stat().st_ino == first_inode
+    assert [("complete" in s["tags"]) for s in snapshots(nas["repo"], "unraid")] == [True, True]
+
+
+def test_a_changed_binary_on_the_nas_is_replaced(lab: Lab, nas: dict[str, Path]) -> None:
+    nas["binary"].parent.mkdir(parents=True)
+    nas["binary"].write_text("#!/bin/sh\necho not restic\n")
+    nas["binary"].chmod(0o700)
+    run = lab.inv("backup.snapshot")
+    assert run.returncode == 0, run.stderr
+    assert _sha256(nas["binary"]) == _sha256(_local_restic())
+    assert not Path(f"{nas['binary']}.tmp").exists()
+
+
+def test_targets_the_nas_cannot_reach_are_refused(lab: Lab, nas: dict[str, Path]) -> None:
+    lab.job("unraid", kind="nas", shares=["appdata"], targets=["nas", "a"])
+    run = lab.inv("backup.snapshot")
+    assert run.returncode == 2
+    [line] = run.stderr.strip().splitlines()
+    assert "backup.jobs.unraid.targets: a (" in line
+    assert "cannot be reached by restic running on the NAS" in line
+    assert not nas["binary"].exists()  # refused while planning: nothing ran
+
+
+def test_the_dry_run_shows_no_password(lab: Lab, nas: dict[str, Path]) -> None:
+    run = lab.inv("backup.snapshot", "--dry-run", "--json")
+    assert run.returncode == 0, run.stderr
+    assert PASSWORD not in run.stdout
+    assert "--password" not in run.stdout  # restic reads it from stdin: nothing to show
+    assert str(nas["share"]) in run.stdout and "backup.nas-install" in run.stdout

@@ -382,6 +382,9 @@ class BackupJob(Strict):
     vmids: list[int] = Field(default_factory=list)
     schedule: str = "0 3 * * *"
     retention: Retention | None = None
+    # kind nas: where Domum keeps its pinned restic on the NAS (relative: under the NAS
+    # login's home; see backup/producers/nas_remote.py for why not /boot/config)
+    restic_path: str | None = None
 
 
 class Backup(Strict):

@@ -187,7 +187,8 @@ def plan_drill(
     for name, choice in picked.items():
         job = Job(name, inv.backup.jobs[name])
         if isinstance(choice, str):
-            failed = {"target": failed_targets[name]} if name in (failed_targets or {}) else {}
+            target = (failed_targets or {}).get(name)
+            failed = {"target": target} if target else {}
             plan.add(Local("backup.drill-record", {"job": name, "error": choice, **failed}))
             continue
         r, snap = choice

@@ -78,7 +78,7 @@ def job_steps(
     notes: dict[str, Any] = {}
     labels: list[str] = []
     producer: list[Step] = []
-    if job.kind in jobs.MIRROR_KINDS:
+    if job.kind == "files":
         labels, cmds, notes["sources"] = _pulls(inv, job, part)
         producer = [Fanout(tuple((c,) for c in cmds), parallel=inv.ssh.parallel, desc=PULL)]
     elif job.kind == "config":
@@ -154,7 +154,12 @@ def job_steps(
         for name, r in repos.items()
     )
     # targets are independent repositories: restic runs for them side by side
-    steps.append(Fanout(backups, parallel=max(1, len(backups)), desc=BACKUP))
+    if job.kind == "nas":  # restic runs on the NAS itself: no mirror, no staging here
+        from ..producers import nas_remote
+
+        steps = nas_remote.steps(inv, job, repos, timeout, BACKUP)
+    else:
+        steps.append(Fanout(backups, parallel=max(1, len(backups)), desc=BACKUP))
     steps.append(Fanout(forgets, parallel=max(1, len(forgets)), desc=FORGET))
     return tuple(steps)
 

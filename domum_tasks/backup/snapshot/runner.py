@@ -103,6 +103,20 @@ def _result(one: dict[str, Any]) -> restic.Result:
     return restic.Result(code if isinstance(code, int) else None, one["stdout"], one["stderr"])
 
 
+def nas_run_handlers(repos: dict[str, dict[str, restic.Repo]]) -> dict[str, Handler]:
+    """restic on the NAS (the `nas` kind): snapshot/nas_run.py."""
+    from . import nas_run
+
+    def repo(args: Mapping[str, Any]) -> restic.Repo:
+        return repos[str(args["job"])][str(args["target"])]
+
+    return {
+        "backup.nas-install": _clean_os_errors(nas_run.install),
+        "backup.nas-restic": lambda a: nas_run.run_restic(repo(a), a),
+        "backup.nas-confirm": lambda a: nas_run.confirm(repo(a), a),
+    }
+
+
 def _rsync_error(cmd_desc: str, one: dict[str, Any]) -> str:
     code = one.get("value")
     tail = " | ".join(str(one.get("stderr") or "").strip().splitlines()[-3:])
@@ -334,6 +348,7 @@ class SnapshotRun(Session):
             "backup.copy-config": _clean_os_errors(self.copy_config),
             "backup.stage": _clean_os_errors(self.stage),
             "backup.confirm": self.confirm,
+            **nas_run_handlers(self.repos),
             "backup.retention": self.retention,
             "backup.start": self.start,
             "backup.refused": self.refused,
