@@ -191,3 +191,40 @@ def test_the_dry_run_shows_no_password(lab: Lab, nas: dict[str, Path]) -> None:
     assert PASSWORD not in run.stdout
     assert "--password" not in run.stdout  # restic reads it from stdin: nothing to show
     assert str(nas["share"]) in run.stdout and "backup.nas-install" in run.stdout
+
+
+def test_nas_snapshot_restores_drills_and_verifies_from_here(
+    lab: Lab, nas: dict[str, Path], tmp_path: Path
+) -> None:
+    """backup.restore / drill / verify reach the NAS repository over sftp, as the admin
+    machine names it; restic's --verify stands in for the manifest a mirror had."""
+    assert lab.inv("backup.snapshot").returncode == 0
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "unrelated.txt").write_text("mine\n")
+    run = lab.inv("backup.restore", "--job", "unraid", "--to", str(out), "--force")
+    assert run.returncode == 0, run.stderr
+    assert "restic restore --verify" in run.stdout
+    assert same_tree(out / str(nas["share"]).lstrip("/"), nas["share"])
+    assert (out / "unrelated.txt").read_text() == "mine\n"  # a merge: nothing else removed
+    drill = lab.inv("backup.drill")
+    assert drill.returncode == 0, drill.stderr
+    assert lab.state()["drill"]["unraid"]["targets"]["nas"]["ok"] is True
+    verify = lab.inv("backup.verify", "--subset", "1")
+    assert verify.returncode == 0, verify.stderr
+
+
+def test_a_damaged_restore_of_a_nas_snapshot_fails(lab: Lab, nas: dict[str, Path]) -> None:
+    """No manifest, yet damage is caught: restic checks every blob it restores (and --verify
+    re-reads the files it wrote); a pack altered in the repository fails the drill."""
+    assert lab.inv("backup.snapshot").returncode == 0
+    packs = sorted((nas["repo"] / "data").rglob("*"))
+    data_packs = [p for p in packs if p.is_file()]
+    for p in data_packs:  # flip a byte in the middle of every pack
+        raw = bytearray(p.read_bytes())
+        raw[len(raw) // 2] ^= 0xFF
+        p.chmod(0o600)
+        p.write_bytes(bytes(raw))
+    drill = lab.inv("backup.drill")
+    assert drill.returncode == 1, drill.stderr
+    assert "verification failed" in drill.stderr  # restic names the damaged blobs

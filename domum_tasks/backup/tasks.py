@@ -200,7 +200,7 @@ def restore(
         print(
             f"restored {job} snapshot {snap.get('short_id')} ({snap.get('time', '')[:19]}) "
             f"from {name} into {dest}: {files} files, {size} bytes, every one matches "
-            "MANIFEST.sha256"
+            + ("the repository (restic restore --verify)" if j.kind == "nas" else "MANIFEST.sha256")
         )
         if j.kind == "etcd-snapshot":
             print("\n".join(rs.recovery_steps(inv, dest)))

@@ -69,11 +69,14 @@ def snapshot_root(restored: Path, snap: dict[str, Any], job: str) -> Path:
 RESTORE_TMP = ".domum-restore"
 
 
-def restore_step(r: restic.Repo, snap: dict[str, Any], into: Path, timeout_s: float) -> Cmd:
+def restore_step(
+    r: restic.Repo, snap: dict[str, Any], into: Path, timeout_s: float, kind: str = ""
+) -> Cmd:
     sid = str(snap.get("short_id") or snap["id"])
+    verify = ["--verify"] if kind == "nas" else []  # no manifest: restic checks (nas_restore)
     return restic.cmd(
         r,
-        ["restore", sid, "--target", str(into)],
+        ["restore", sid, "--target", str(into), *verify],
         desc=f"snapshot {sid} ({str(snap.get('time', ''))[:19]}) from {r.name}",
         timeout_s=timeout_s,
         check=True,
@@ -84,6 +87,10 @@ def restore_step(r: restic.Repo, snap: dict[str, Any], into: Path, timeout_s: fl
 def place(tmp: Path, to: Path, tree: str, job: str, kind: str, force: bool) -> tuple[int, int]:
     """Move the job's tree of a restored snapshot into `to` (its contents, not the staging
     path), then re-check every file against its manifest (and an etcd snapshot's trailer)."""
+    if kind == "nas":
+        from .nas_restore import place as place_shares
+
+        return place_shares(tmp, to)
     root = tmp / tree.lstrip("/")
     if not root.is_dir():
         raise VerifyError(f"the snapshot holds no {job}/ tree: not a Domum backup of this job")
@@ -108,7 +115,7 @@ def plan_restore(job: Job, r: restic.Repo, snap: dict[str, Any], dest: Path, for
     plan = Plan(f"restore job {job.name} from {r.name} into {dest}")
     plan.add(
         Local("backup.remove", {"path": str(tmp)}, desc="what a killed restore left"),
-        restore_step(r, snap, tmp, job.spec.timeout),
+        restore_step(r, snap, tmp, job.spec.timeout, job.kind),
         Local(
             "backup.place",
             {
@@ -196,7 +203,7 @@ def plan_drill(
         plan.add(
             Local("backup.remove", {"path": str(work)}),
             Local("backup.mkdir", {"path": str(work)}),
-            restore_step(r, snap, work / RESTORE_TMP, job.spec.timeout),
+            restore_step(r, snap, work / RESTORE_TMP, job.spec.timeout, job.kind),
         )
         plan.add(
             Local(
