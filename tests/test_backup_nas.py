@@ -228,3 +228,14 @@ def test_a_damaged_restore_of_a_nas_snapshot_fails(lab: Lab, nas: dict[str, Path
     drill = lab.inv("backup.drill")
     assert drill.returncode == 1, drill.stderr
     assert "verification failed" in drill.stderr  # restic names the damaged blobs
+
+
+@pytest.mark.parity("backup.snapshot")
+def test_nas_snapshot_parity(lab: Lab, nas: dict[str, Path], plan_parity: Any) -> None:
+    from domum_tasks.backup import tasks as T
+
+    [plan] = plan_parity(T.snapshot)
+    [job] = [s for s in plan if s["kind"] == "job"]
+    inner = [s.get("action") or s["kind"] for s in job["steps"]]
+    assert inner == ["backup.nas-install", "fanout", "fanout"]  # binary, backup+confirm, retention
+    assert nas["binary"].exists() and len(snapshots(nas["repo"], "unraid")) == 1
