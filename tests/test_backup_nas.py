@@ -5,9 +5,11 @@ off-site repository, and `backup.drill` rotating over every target. Real restic,
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -239,3 +241,99 @@ def test_nas_snapshot_parity(lab: Lab, nas: dict[str, Path], plan_parity: Any) -
     inner = [s.get("action") or s["kind"] for s in job["steps"]]
     assert inner == ["backup.nas-install", "fanout", "fanout"]  # binary, backup+confirm, retention
     assert nas["binary"].exists() and len(snapshots(nas["repo"], "unraid")) == 1
+
+
+# --- 3-2-1: restic copy to the off-site repository ----------------------------------------
+
+
+def _copy_lab(lab: Lab) -> Path:
+    """a: the repository the job backs up to; b: its off-site copy (targets.a.copy_to)."""
+    b = lab.add_repo("b")
+    lab.data["backup"]["targets"]["a"]["copy_to"] = ["b"]
+    lab.job("conf", kind="config", targets=["a"])
+    return b
+
+
+def test_copy_to_sends_only_complete_snapshots(lab: Lab, tmp_path: Path) -> None:
+    b = _copy_lab(lab)
+    # a partial snapshot of the job already in a (a run that could not read everything)
+    restic(lab.repo("a"), "backup", "--tag", "domum", "--tag", "job=conf", "--tag", "partial",
+           "--host", "partial-host", str(lab.src))  # fmt: skip
+    run = lab.inv("backup.snapshot")
+    assert run.returncode == 0, run.stderr
+    [source] = [s for s in snapshots(lab.repo("a"), "conf") if "complete" in s["tags"]]
+    [copied] = snapshots(b, "conf")  # the complete one only, tags kept
+    assert "complete" in copied["tags"] and copied["tree"] == source["tree"]
+    # restic copy keeps the snapshot's original id (the one before `tag` rewrote it)
+    assert copied.get("original") == source.get("original", source["id"])
+    # a second run copies only the new snapshot (restic skips what b already has)
+    assert lab.inv("backup.snapshot").returncode == 0
+    assert len(snapshots(b, "conf")) == 2
+    # the copy is restorable, and the drill reaches it in its turn
+    out = tmp_path / "out"
+    got = lab.inv("backup.restore", "--job", "conf", "--target", "b", "--to", str(out))
+    assert got.returncode == 0, got.stderr
+    for _ in range(2):
+        assert lab.inv("backup.drill").returncode == 0
+    assert set(lab.state()["drill"]["conf"]["targets"]) == {"a", "b"}
+
+
+def test_copy_waits_for_locks_and_names_both_passwords_nowhere(lab: Lab) -> None:
+    _copy_lab(lab)
+    lab.mp.setenv("DOMUM_BACKUP_TARGETS_B_PASSWORD", "off-site password")
+    run = lab.inv("backup.snapshot", "--dry-run", "--json")
+    assert run.returncode == 0, run.stderr
+    [copy] = [s for s in _walk(json.loads(run.stdout)) if s.get("action") == "backup.copy"]
+    argv = copy["args"]["argv"]
+    assert argv[argv.index("--retry-lock") + 1] == "3s" and "unlock" not in argv
+    assert argv[-2:] == ["--tag", "job=conf,complete"]
+    assert PASSWORD not in run.stdout and "off-site password" not in run.stdout
+
+
+def test_a_failing_copy_fails_the_job_and_keeps_the_source(lab: Lab) -> None:
+    b = _copy_lab(lab)
+    lab.mp.setenv("DOMUM_BACKUP_TARGETS_B_PASSWORD", "not-b-s-password")
+    run = lab.inv("backup.snapshot")
+    assert run.returncode == 1
+    assert "restic copy a -> b bad-password" in run.stderr and "not-b-s" not in run.stderr
+    assert [("complete" in s["tags"]) for s in snapshots(lab.repo("a"), "conf")] == [True]
+    assert snapshots(b, "conf") == []
+
+
+@pytest.mark.parametrize(
+    ("copy_to", "targets", "message"),
+    [
+        (["nope"], ["a"], "backup.targets.a.copy_to: 'nope' is not another restic target"),
+        (["a"], ["a"], "backup.targets.a.copy_to: 'a' is not another restic target"),
+        (["b"], ["a", "b"], "backup.jobs.conf.targets: lists b, which backup.targets.a.copy_to"),
+    ],
+)
+def test_copy_to_mistakes_are_bad_input(
+    lab: Lab, copy_to: list[str], targets: list[str], message: str
+) -> None:
+    _copy_lab(lab)
+    lab.data["backup"]["targets"]["a"]["copy_to"] = copy_to
+    lab.job("conf", kind="config", targets=targets)
+    run = lab.inv("backup.snapshot")
+    assert run.returncode == 2 and message in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+
+
+def _walk(steps: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for s in steps:
+        yield s
+        yield from _walk(s.get("steps") or [])
+        for lane in s.get("lanes") or []:
+            yield from _walk(lane)
+
+
+def test_prune_applies_the_job_retention_to_its_copies(lab: Lab) -> None:
+    b = _copy_lab(lab)
+    only_last = {"keep_last": 3, "keep_daily": 0, "keep_weekly": 0, "keep_monthly": 0}
+    lab.job("conf", kind="config", targets=["a"], retention=only_last)
+    for _ in range(4):
+        assert lab.inv("backup.snapshot").returncode == 0
+    assert len(snapshots(b, "conf")) == 4  # restic copy never forgets
+    run = lab.inv("backup.prune", "--yes")
+    assert run.returncode == 0, run.stderr
+    assert len(snapshots(b, "conf")) == 3

@@ -53,7 +53,7 @@ def snapshot(c: Context, job: str = "", all: bool = False, due: bool = False) ->
     from . import jobs
     from .bookkeeping import lock, state
     from .plan import state_dir
-    from .repository import access
+    from .repository import access, copying
     from .snapshot.plan import plan_snapshot
     from .snapshot.runner import SnapshotRun
 
@@ -69,7 +69,7 @@ def snapshot(c: Context, job: str = "", all: bool = False, due: bool = False) ->
     if due:  # the state as it is now: the real run plans (and runs) the same jobs
         selected = jobs.due(selected, state.load(sd), time.time())
     repos = {j.name: access.job_repos(inv, j) for j in selected if j.uses_restic}
-    run = SnapshotRun(inv, sd, repos=repos)
+    run = SnapshotRun(inv, sd, repos=repos, copies=copying.dest_repos(inv, selected))
     pve = None
     if any(j.kind == "vzdump" for j in selected):  # one PVE session: probes, then the calls
         from ..pve import Session
@@ -107,7 +107,7 @@ def prune(c: Context, job: str = "") -> Planned:
     from . import jobs, plan
     from .bookkeeping import lock
     from .bookkeeping.session import Session, say
-    from .repository import access
+    from .repository import access, copying
     from .repository import prune as pr
 
     inv = load_inventory()
@@ -116,11 +116,11 @@ def prune(c: Context, job: str = "") -> Planned:
         jobs.retention_flags(inv, j)
     sd = plan.state_dir(inv)
     lock.check_writable(sd)
-    repos = {t: access.repo_for(inv, t) for j in selected for t in jobs.restic_targets(inv, j)}
+    repos = {t: access.repo_for(inv, t) for j in selected for t in copying.holders(inv, j)}
     decided = {
         (j.name, t): pr.dry_run_rows(inv, j, t, repos[t])
         for j in selected
-        for t in jobs.restic_targets(inv, j)
+        for t in copying.holders(inv, j)  # the job's targets and their restic copies
     }
     p = plan.plan_prune(inv, decided, repos)
     run = Session(inv, sd)
@@ -174,7 +174,7 @@ def restore(
     from ..errors import ConfigError
     from . import jobs
     from .recovery import restore as rs
-    from .repository import access, facts
+    from .repository import access, copying, facts
 
     if not job or not to:
         raise ConfigError("--job J and --to DIR are required")
@@ -186,8 +186,9 @@ def restore(
             "with inv proxmox.restore --node N --from VOLID (each run logs the volids)"
         )
     name = target or next(iter(jobs.restic_targets(inv, j)))
-    if name not in j.spec.targets:
-        raise ConfigError(f"--target {name}: job {job} backs up to {', '.join(j.spec.targets)}")
+    held = copying.holders(inv, j)  # its targets and their copy_to copies
+    if name not in held:
+        raise ConfigError(f"--target {name}: job {job} is stored in {', '.join(held)}")
     dest = Path(to).expanduser().resolve()
     rs.check_destination(dest, force)
     r = access.repo_for(inv, name)
@@ -218,7 +219,7 @@ def drill(c: Context, job: str = "") -> Planned:
     from .bookkeeping import lock, state
     from .recovery import restore as rs
     from .recovery import rotation
-    from .repository import access, facts
+    from .repository import access, copying, facts
 
     inv = load_inventory()
     sd = plan.state_dir(inv)
@@ -233,7 +234,7 @@ def drill(c: Context, job: str = "") -> Planned:
         if not job and not data["jobs"].get(j.name, {}).get("last_success"):
             skipped.append(j.name)
             continue
-        names = list(jobs.restic_targets(inv, j))
+        names = copying.holders(inv, j)  # its copy_to copies are drilled in turn too
         try:  # a target that cannot answer is this job's drill failing, not the plan's
             if not names:
                 raise DomumError(f"job {j.name} has no restic target to drill")

@@ -367,6 +367,9 @@ Duration = Annotated[float, BeforeValidator(_duration_s), Field(gt=0)]
 class BackupTarget(Strict):
     type: Literal["restic", "rsync", "pve-storage"]
     repository: str
+    # restic targets that get this one's complete snapshots by `restic copy` after each job's
+    # backup here (3-2-1: the off-site copy of the NAS repository, not a second backup)
+    copy_to: list[str] = Field(default_factory=list)
 
 
 class BackupJob(Strict):

@@ -160,6 +160,9 @@ def job_steps(
         steps = nas_remote.steps(inv, job, repos, timeout, BACKUP)
     else:
         steps.append(Fanout(backups, parallel=max(1, len(backups)), desc=BACKUP))
+    from ..repository import copying
+
+    steps += copying.steps(inv, job, repos)  # targets' copy_to: restic copy (3-2-1)
     steps.append(Fanout(forgets, parallel=max(1, len(forgets)), desc=FORGET))
     return tuple(steps)
 

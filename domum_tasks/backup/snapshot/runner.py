@@ -130,6 +130,7 @@ class SnapshotRun(Session):
     results: list[dict[str, Any]] = field(default_factory=list)
     started: dict[str, float] = field(default_factory=dict)  # job -> when its start step ran
     locked: list[str] = field(default_factory=list)  # jobs stopped only by another's lock
+    copies: dict[str, restic.Repo] = field(default_factory=dict)  # copy_to destinations
 
     # --- inside a job's process group ------------------------------------------------------
 
@@ -168,6 +169,13 @@ class SnapshotRun(Session):
 
     def confirm(self, args: Mapping[str, Any]) -> dict[str, str]:
         return marking.confirm(self.repos[str(args["job"])][str(args["target"])], args)
+
+    def copy(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        from ..repository import copying
+
+        job = jobs.select(self.inv, str(args["job"]))[0]
+        src, dest = self.repos[job.name][str(args["from"])], self.copies[str(args["to"])]
+        return copying.run(src, dest, args, job.spec.timeout + 60.0)
 
     def retention(self, args: Mapping[str, Any]) -> dict[str, Any]:
         job = jobs.select(self.inv, str(args["job"]))[0]
@@ -349,6 +357,7 @@ class SnapshotRun(Session):
             "backup.stage": _clean_os_errors(self.stage),
             "backup.confirm": self.confirm,
             **nas_run_handlers(self.repos),
+            "backup.copy": self.copy,
             "backup.retention": self.retention,
             "backup.start": self.start,
             "backup.refused": self.refused,
