@@ -337,3 +337,64 @@ def test_prune_applies_the_job_retention_to_its_copies(lab: Lab) -> None:
     run = lab.inv("backup.prune", "--yes")
     assert run.returncode == 0, run.stderr
     assert len(snapshots(b, "conf")) == 3
+
+
+# --- what the targets mean when restic runs on the NAS (pure) -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("repository", "on_nas"),
+    [
+        ("sftp:root@10.0.10.20:/mnt/user/backups/restic", "/mnt/user/backups/restic"),
+        ("sftp:root@tower:/mnt/disk1/restic", "/mnt/disk1/restic"),  # by hostname
+        ("sftp:tower:backups/restic", "backups/restic"),  # relative: the login's home
+        (
+            "rest:https://backup.example.org:8000/domum",
+            "rest:https://backup.example.org:8000/domum",
+        ),
+    ],
+)
+def test_repository_on_the_nas(repository: str, on_nas: str) -> None:
+    from domum_tasks.backup.producers import nas_remote
+    from domum_tasks.inventory.loader import load, repo_root
+    from domum_tasks.inventory.model import BackupTarget
+
+    inv = load(repo_root() / "config" / "domum.yaml")  # nas 10.0.10.20 "tower": never contacted
+    target = BackupTarget(type="restic", repository=repository)
+    assert nas_remote.repository_on_nas(inv, "unraid", "t", target) == on_nas
+
+
+@pytest.mark.parametrize(
+    "repository",
+    [
+        "rclone:gcs:domum-backups/restic",  # rclone and its config live here
+        "s3:s3.amazonaws.com/bucket",  # credentials would be in the NAS's environment
+        "/srv/restic",  # a path on this machine
+        "sftp:root@10.0.10.30:/backups",  # another host: needs Domum's key and known_hosts
+        "rest:https://user:pw@backup.example.org/domum",  # credentials in the NAS's argv
+    ],
+)
+def test_repositories_the_nas_cannot_use_are_refused(repository: str) -> None:
+    from domum_tasks.backup.producers import nas_remote
+    from domum_tasks.errors import ConfigError
+    from domum_tasks.inventory.loader import load, repo_root
+    from domum_tasks.inventory.model import BackupTarget
+
+    inv = load(repo_root() / "config" / "domum.yaml")
+    target = BackupTarget(type="restic", repository=repository)
+    with pytest.raises(ConfigError, match=r"^backup\.jobs\.unraid\.targets: t \("):
+        nas_remote.repository_on_nas(inv, "unraid", "t", target)
+
+
+def test_the_default_restic_path_is_under_the_nas_login_home(
+    lab: Lab, nas: dict[str, Path]
+) -> None:
+    lab.job("unraid", kind="nas", shares=["appdata"], targets=["nas"])
+    run = lab.inv("backup.snapshot", "--dry-run", "--json")
+    assert run.returncode == 0, run.stderr
+    [install] = [
+        s for s in _walk(json.loads(run.stdout)) if s.get("action") == "backup.nas-install"
+    ]
+    assert install["args"]["path"] == ".domum/bin/restic"  # relative: the login's home
+    assert install["args"]["copy"][-1].endswith(":.domum/bin/restic.tmp")
+    assert "/boot" not in run.stdout
