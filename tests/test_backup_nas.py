@@ -4,11 +4,14 @@ off-site repository, and `backup.drill` rotating over every target. Real restic,
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import signal
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,7 @@ from typing import Any
 import pytest
 
 from domum_tasks.backup.recovery import rotation
-from tests.backup_lab import PASSWORD, Lab, restic, snapshots
+from tests.backup_lab import PASSWORD, Lab, kill_tree, restic, snapshots, wait_for, wait_gone
 from tests.test_backup_kinds import nas_host  # noqa: F401  (fixture: sshd on 127.0.0.20)
 from tests.test_backup_snapshot import same_tree
 
@@ -398,3 +401,41 @@ def test_the_default_restic_path_is_under_the_nas_login_home(
     assert install["args"]["path"] == ".domum/bin/restic"  # relative: the login's home
     assert install["args"]["copy"][-1].endswith(":.domum/bin/restic.tmp")
     assert "/boot" not in run.stdout
+
+
+def _nas_restic_pids(binary: Path) -> list[int]:
+    out = []
+    for pid in os.listdir("/proc"):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if pid.isdigit() and argv.startswith(str(binary).encode() + b"\0"):
+            out.append(int(pid))
+    return out
+
+
+def test_a_killed_job_does_not_leave_restic_running_on_the_nas(
+    lab: Lab, nas: dict[str, Path]
+) -> None:
+    """sshd signals nothing to a command without a terminal when its client dies: the
+    NAS's restic must notice by itself (its status write hits the closed pipe)."""
+    with (nas["share"] / "disk.img").open("wb") as fh:  # sparse: minutes of reading, no space
+        fh.truncate(1 << 40)
+    proc = lab.spawn("backup.snapshot")
+    try:
+        wait_for(lambda: _nas_restic_pids(nas["binary"]), 60, "restic to run on the NAS")
+        time.sleep(1.0)  # reading the big file now
+        pids = kill_tree(proc.pid)  # the whole job here: inv, its job, ssh
+        proc.wait(10)
+        wait_gone(pids)
+        start = time.monotonic()
+        wait_for(lambda: not _nas_restic_pids(nas["binary"]), 30, "the NAS's restic to stop")
+        assert time.monotonic() - start < 15  # PROGRESS_S (5 s) and some slack
+    finally:
+        for pid in _nas_restic_pids(nas["binary"]):  # only what this test started
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait(5)
+    # nothing counted: the snapshot was never saved, let alone marked complete
+    assert [s for s in snapshots(nas["repo"], "unraid") if "complete" in s["tags"]] == []

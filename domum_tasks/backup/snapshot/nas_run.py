@@ -84,7 +84,13 @@ def run_restic(r: restic.Repo, args: Mapping[str, Any]) -> StepResult:
         inherit_fds=True,
     )
     step = Local("backup.nas-restic", dict(args))
-    return StepResult(step, proc.returncode == 0, proc.stdout, proc.stderr, proc.returncode)
+    # the status lines only kept restic tied to this job (nas_remote.PROGRESS_S): drop them
+    out = "".join(
+        line
+        for line in proc.stdout.splitlines(keepends=True)
+        if '"message_type":"status"' not in line
+    )
+    return StepResult(step, proc.returncode == 0, out, proc.stderr, proc.returncode)
 
 
 def confirm(r: restic.Repo, args: Mapping[str, Any]) -> dict[str, str]:
