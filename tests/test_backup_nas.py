@@ -279,6 +279,9 @@ def test_copy_to_sends_only_complete_snapshots(lab: Lab, tmp_path: Path) -> None
     for _ in range(2):
         assert lab.inv("backup.drill").returncode == 0
     assert set(lab.state()["drill"]["conf"]["targets"]) == {"a", "b"}
+    # and backup.verify reads the copy's packs too
+    assert lab.inv("backup.verify", "--subset", "1").returncode == 0
+    assert lab.state()["verify"]["b"]["last_result"] == "ok"
 
 
 def test_copy_waits_for_locks_and_names_both_passwords_nowhere(lab: Lab) -> None:
@@ -439,3 +442,15 @@ def test_a_killed_job_does_not_leave_restic_running_on_the_nas(
         proc.wait(5)
     # nothing counted: the snapshot was never saved, let alone marked complete
     assert [s for s in snapshots(nas["repo"], "unraid") if "complete" in s["tags"]] == []
+
+
+def test_nas_repository_copied_off_site(lab: Lab, nas: dict[str, Path]) -> None:
+    """The whole 3-2-1: restic on the NAS into the NAS's repository, then restic copy of the
+    complete snapshot from there (over sftp) to the off-site one (here the lab's `a`)."""
+    lab.data["backup"]["targets"]["nas"]["copy_to"] = ["a"]
+    lab.save()
+    run = lab.inv("backup.snapshot")
+    assert run.returncode == 0, run.stderr
+    [source] = snapshots(nas["repo"], "unraid")
+    [copied] = snapshots(lab.repo("a"), "unraid")
+    assert copied["tree"] == source["tree"] and "complete" in copied["tags"]
