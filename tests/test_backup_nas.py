@@ -309,20 +309,21 @@ def test_a_failing_copy_fails_the_job_and_keeps_the_source(lab: Lab) -> None:
 @pytest.mark.parametrize(
     ("copy_to", "targets", "message"),
     [
-        (["nope"], ["a"], "backup.targets.a.copy_to: 'nope' is not another restic target"),
-        (["a"], ["a"], "backup.targets.a.copy_to: 'a' is not another restic target"),
-        (["b"], ["a", "b"], "backup.jobs.conf.targets: lists b, which backup.targets.a.copy_to"),
+        (["nope"], ["a"], "backup.targets.a.copy_to.0: 'nope' is not another restic target"),
+        (["a"], ["a"], "backup.targets.a.copy_to.0: 'a' is not another restic target; valid: b"),
+        (["b"], ["a", "b"], "backup.jobs.conf.targets.0: 'a' already fills b by restic copy"),
     ],
 )
-def test_copy_to_mistakes_are_bad_input(
+def test_copy_to_mistakes_are_bad_input_of_the_inventory(
     lab: Lab, copy_to: list[str], targets: list[str], message: str
 ) -> None:
     _copy_lab(lab)
     lab.data["backup"]["targets"]["a"]["copy_to"] = copy_to
     lab.job("conf", kind="config", targets=targets)
-    run = lab.inv("backup.snapshot")
+    run = lab.inv("backup.snapshot")  # the inventory check: file, line, field, what is valid
     assert run.returncode == 2 and message in run.stderr
-    assert len(run.stderr.strip().splitlines()) == 1
+    [line] = run.stderr.strip().splitlines()
+    assert f"{lab.inventory}:" in line
 
 
 def _walk(steps: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -454,3 +455,24 @@ def test_nas_repository_copied_off_site(lab: Lab, nas: dict[str, Path]) -> None:
     [source] = snapshots(nas["repo"], "unraid")
     [copied] = snapshots(lab.repo("a"), "unraid")
     assert copied["tree"] == source["tree"] and "complete" in copied["tags"]
+
+
+def test_the_planner_refuses_copy_mistakes_too() -> None:
+    """copying.copies checks again (a Job built without the loader's cross-check)."""
+    from domum_tasks.backup.jobs import Job
+    from domum_tasks.backup.repository import copying
+    from domum_tasks.errors import ConfigError
+    from domum_tasks.inventory.loader import load, repo_root
+    from domum_tasks.inventory.model import BackupJob
+
+    inv = load(repo_root() / "config" / "domum.yaml")
+    inv.backup.targets["nas"].copy_to.append("gcs")
+    job = Job("conf", BackupJob(kind="config", targets=["nas"]))
+    assert copying.copies(inv, job) == [("nas", "gcs")]
+    assert copying.holders(inv, job) == ["nas", "gcs"]
+    both = Job("conf", BackupJob(kind="config", targets=["nas", "gcs"]))
+    with pytest.raises(ConfigError, match=r"lists gcs, which backup\.targets\.nas\.copy_to"):
+        copying.copies(inv, both)
+    inv.backup.targets["nas"].copy_to[:] = ["pve-nas"]  # a pve-storage target
+    with pytest.raises(ConfigError, match="'pve-nas' is not another restic target"):
+        copying.copies(inv, job)
