@@ -279,6 +279,11 @@ def test_copy_to_sends_only_complete_snapshots(lab: Lab, tmp_path: Path) -> None
     for _ in range(2):
         assert lab.inv("backup.drill").returncode == 0
     assert set(lab.state()["drill"]["conf"]["targets"]) == {"a", "b"}
+    # backup.list shows the copy as a target of the job
+    listed = json.loads(lab.inv("backup.list", "--json").stdout)
+    states = {r["target"]: [s["state"] for s in r["snapshots"]] for r in listed}
+    assert sorted(states["a"]) == ["complete", "complete", "partial"]
+    assert states["b"] == ["complete", "complete"]  # the partial one never travelled
     # and backup.verify reads the copy's packs too
     assert lab.inv("backup.verify", "--subset", "1").returncode == 0
     assert lab.state()["verify"]["b"]["last_result"] == "ok"
