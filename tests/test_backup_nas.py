@@ -157,6 +157,9 @@ def test_nas_job_runs_restic_on_the_nas(lab: Lab, nas: dict[str, Path], tmp_path
     assert snap["paths"] == [str(nas["share"])]
     assert "complete" in snap["tags"] and "partial" not in snap["tags"]
     assert not (lab.state_dir / "staging" / "unraid").exists()  # nothing mirrored here
+    last = lab.state()["jobs"]["unraid"]["last_run"]  # restic's own count of the shares
+    assert (last["status"], last["files"]) == ("ok", 20)
+    assert last["bytes"] == sum(p.stat().st_size for p in nas["share"].rglob("*") if p.is_file())
     # restorable, byte-identical
     out = tmp_path / "out"
     restic(nas["repo"], "restore", snap["id"], "--target", str(out))

@@ -329,6 +329,9 @@ class SnapshotRun(Session):
         snap = str(summary.get("snapshot_id") or "")[:8]  # restic's short id, as it shows them
         res["snapshots"][name] = snap
         res.setdefault("added", {})[name] = int(summary.get("data_added") or 0)
+        if job.kind == "nas" and summary:  # no staging here: restic counted the shares
+            res["files"] = int(summary.get("total_files_processed") or 0)
+            res["bytes"] = int(summary.get("total_bytes_processed") or 0)
         if backup.outcome == "incomplete":  # saved tagged `partial` by the backup call itself
             return (
                 f"restic exit 3: snapshot {snap or '?'} is INCOMPLETE (some files unreadable), "
