@@ -41,18 +41,12 @@ def tool_timeout(job: BackupJob) -> float:
 def _pulls(
     inv: Inventory, job: BackupJob, part: Path
 ) -> tuple[list[str], list[Cmd], dict[str, Any]]:
-    """(mirror names, rsync steps, sources for summary.json) of a files or nas job."""
+    """(mirror names, rsync steps, sources for summary.json) of a files job (a nas job's
+    restic runs on the NAS: producers/nas_remote.py)."""
     spec, items = job.spec, []
-    if job.kind == "files":
-        for host in spec.hosts:
-            t = resolve(inv, host)
-            items.append((t.label, t, list(spec.paths)))
-    elif inv.nas is not None:
-        t = resolve(inv, "nas")
-        for share in spec.shares:
-            path = inv.nas.shares[share].rstrip("/") or "/"
-            # a trailing `/./` keeps no prefix under rsync --relative: <part>/<share>/<contents>
-            items.append((share, t, [f"{path.rstrip('/')}/./"]))
+    for host in spec.hosts:
+        t = resolve(inv, host)
+        items.append((t.label, t, list(spec.paths)))
     cmds = [
         Cmd(
             tuple(rsync_argv(inv, t, src, part / label, sudo=spec.sudo)),
