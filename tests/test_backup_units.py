@@ -368,7 +368,7 @@ def test_snapshot_dry_run_json_shows_strict_ssh(
     restics = [s["argv"] for s in restic_steps]
     # issue 16 #1: never `restic unlock`; another client's lock is waited for (--retry-lock)
     argvs = [s.get("argv") or s.get("args", {}).get("argv") or [] for s in steps]
-    assert not [a for a in argvs if "unlock" in a] and all("retry" not in s for s in restic_steps)
+    assert not [a for a in argvs if "unlock" in a]
     [retention] = [s for s in steps if s.get("action") == "backup.retention"]
     restics += [retention["args"]["decide"], retention["args"]["apply"]]
     assert [a[5:8] for a in restics] == [
