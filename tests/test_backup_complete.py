@@ -138,8 +138,12 @@ def test_live_second_client_lock_is_waited_for_named_and_kept(lab: Lab) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_for(lambda: any((lab.repo("a") / "locks").iterdir()), what="the other lock")
-        [lock] = list((lab.repo("a") / "locks").iterdir())
+        # restic's local backend writes `<id>-tmp-<random>` and renames it: wait for the lock
+        def settled() -> list[Path]:
+            return [p for p in (lab.repo("a") / "locks").iterdir() if "-tmp-" not in p.name]
+
+        wait_for(lambda: bool(settled()), what="the other lock")
+        [lock] = settled()
         holder = f"PID {other.pid} on {socket.gethostname()}"
 
         plan = json.loads(lab.inv("backup.prune", "--dry-run", "--json").stdout)

@@ -99,8 +99,9 @@ def list_(c: Context, job: str = "", json: bool = False) -> None:
 
 @plan_task(yes=True, help={"job": JOB})
 def prune(c: Context, job: str = "") -> Planned:
-    """Apply each job's retention to its complete snapshots (never the newest one), and remove
-    partial ones (the newest partial newer than every complete one stays for inspection).
+    """Apply retention to complete snapshots (never the newest) and remove partial ones.
+
+    The newest partial snapshot newer than every complete one stays for inspection.
 
     The plan's notes show the decision row by row (restic's own `forget --dry-run` for the
     complete ones). Another client's lock: wait, then exit 5 naming it (never unlocked)."""
