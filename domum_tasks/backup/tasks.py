@@ -99,7 +99,7 @@ def list_(c: Context, job: str = "", json: bool = False) -> None:
 
 @plan_task(yes=True, help={"job": JOB})
 def prune(c: Context, job: str = "") -> Planned:
-    """Apply retention to complete snapshots (never the newest) and remove partial ones.
+    """Apply retention to complete snapshots (never the newest); remove partial ones.
 
     The newest partial snapshot newer than every complete one stays for inspection.
 
