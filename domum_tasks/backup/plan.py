@@ -25,6 +25,11 @@ def snapshot_host(inv: Inventory) -> str:
 
 
 def backup_args(inv: Inventory, job: Job, path: Path) -> list[str]:
+    return [*backup_flags(inv, job), str(path)]
+
+
+def backup_flags(inv: Inventory, job: Job) -> list[str]:
+    """`restic backup` and its tags, without what it reads (a path, or a command's stdout)."""
     return [
         "backup",
         "--json",
@@ -37,7 +42,6 @@ def backup_args(inv: Inventory, job: Job, path: Path) -> list[str]:
         jobs.PARTIAL_TAG,  # until `confirm_args` marks it complete after exit 0
         "--host",
         snapshot_host(inv),
-        str(path),
     ]
 
 

@@ -266,6 +266,30 @@ def install_timer(c: Context, cron: bool = False, unit_dir: str = "") -> Planned
     return Planned(p, report=report)
 
 
+@plan_task(name="key-rotate", yes=True, help={"target": "the restic target (required)"})
+def key_rotate(c: Context, target: str = "") -> Planned:
+    """Replace a target's restic key with one for the secret backup.targets.NAME.new_password:
+    add it, check it opens the repository, then remove the old key."""
+    from ..errors import ConfigError
+    from ..secrets.store import Secrets
+    from .repository import access, facts, keys
+
+    if not target:
+        raise ConfigError("--target NAME is required (a restic target under backup.targets)")
+    inv = load_inventory()
+    secrets = Secrets()
+    r = access.repo_for(inv, target, secrets)
+    new_password = secrets.get(keys.new_password_key(target)) or ""
+    res = facts.probe(r, ["--no-lock", "key", "list", "--json"], timeout_s=300)
+    access.check_result(r, res, "key list")
+    p = keys.plan_rotate(r, new_password, keys.current_key(res.stdout))
+
+    def report(results: list[Any], json_out: bool) -> None:
+        print(p.notes[-1])
+
+    return Planned(p, inv, keys.handlers(r, new_password), report=report)
+
+
 ns = Collection("backup")
-for _t in (init, snapshot, list_, prune, verify, restore, drill, install_timer):
+for _t in (init, snapshot, list_, prune, verify, restore, drill, install_timer, key_rotate):
     ns.add_task(_t)

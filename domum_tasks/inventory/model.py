@@ -370,7 +370,7 @@ class BackupTarget(Strict):
 
 
 class BackupJob(Strict):
-    kind: Literal["etcd-snapshot", "vzdump", "files", "config", "nas"]
+    kind: Literal["etcd-snapshot", "vzdump", "files", "config", "nas", "postgres"]
     targets: list[str] = Field(min_length=1)
     enabled: bool = True
     timeout: Duration = 7200.0  # seconds, or "2h"/"90m": a hung job is killed at this deadline
@@ -380,6 +380,9 @@ class BackupJob(Strict):
     # files/nas: run the remote rsync as `sudo -n rsync`, so a login like `pi` can read /etc
     sudo: bool = False
     vmids: list[int] = Field(default_factory=list)
+    # kind postgres: the CloudNativePG Cluster whose primary is dumped (cluster/apps/databases)
+    cnpg_cluster: str = "postgres"
+    namespace: str = "databases"
     schedule: str = "0 3 * * *"
     retention: Retention | None = None
 

@@ -22,7 +22,7 @@ from .. import jobs
 from ..bookkeeping import session
 from ..jobs import Job as BackupJob
 from ..plan import backup_args, confirm_args, forget_args
-from ..producers import stage
+from ..producers import postgres, stage
 from ..producers.sources import RSYNC_OK, rsync_argv
 from ..repository import restic
 
@@ -112,9 +112,13 @@ def job_steps(
     # Each lane: the backup saves a snapshot tagged `partial`; the lane stops at a failed step,
     # so the confirm (partial -> complete) runs only after restic exited 0. A kill, a lock
     # held by another client or a failing tag leaves the snapshot `partial`: never counted.
+    if job.kind == "postgres":  # no staging: restic reads pg_dumpall's output itself
+        steps = []
     backups = tuple(
         (
-            restic.cmd(
+            postgres.step(inv, job, r, timeout)
+            if job.kind == "postgres"
+            else restic.cmd(
                 r,
                 backup_args(inv, job, final),
                 desc=f"snapshot ({name}; tagged {jobs.PARTIAL_TAG!r}; exit 3 = incomplete)",

@@ -23,10 +23,10 @@ from .. import jobs
 from ..bookkeeping import state
 from ..bookkeeping.session import Session
 from ..jobs import Job as BackupJob
-from ..producers import sources, stage
+from ..producers import postgres, sources, stage
 from ..repository import restic
 from . import marking
-from .plan import BACKUP, FORGET, PULL
+from .plan import BACKSTOP_S, BACKUP, FORGET, PULL
 
 Handler = Callable[[Mapping[str, Any]], Any]
 
@@ -154,6 +154,11 @@ class SnapshotRun(Session):
 
     def confirm(self, args: Mapping[str, Any]) -> dict[str, str]:
         return marking.confirm(self.repos[str(args["job"])][str(args["target"])], args)
+
+    def pg_dump(self, args: Mapping[str, Any]) -> StepResult:
+        job = jobs.select(self.inv, str(args["job"]))[0]
+        repo = self.repos[job.name][str(args["target"])]
+        return postgres.dump(job, repo, args, job.spec.timeout + BACKSTOP_S)
 
     def retention(self, args: Mapping[str, Any]) -> dict[str, Any]:
         job = jobs.select(self.inv, str(args["job"]))[0]
@@ -334,6 +339,7 @@ class SnapshotRun(Session):
             "backup.copy-config": _clean_os_errors(self.copy_config),
             "backup.stage": _clean_os_errors(self.stage),
             "backup.confirm": self.confirm,
+            postgres.ACTION: self.pg_dump,
             "backup.retention": self.retention,
             "backup.start": self.start,
             "backup.refused": self.refused,
