@@ -207,7 +207,9 @@ def lab(
     root = tmp_path / "repo-root"
     bundle = root / "cluster" / "core" / "01-talos" / "secrets.sops.yaml"
     bundle.parent.mkdir(parents=True)
-    bundle.write_text("cluster:\n    id: ENC[AES256_GCM,data:xyz,type:str]\nsops:\n    mac: ENC[y]\n")
+    bundle.write_text(
+        "cluster:\n    id: ENC[AES256_GCM,data:xyz,type:str]\nsops:\n    mac: ENC[y]\n"
+    )
     monkeypatch.setenv("DOMUM_REPO_ROOT", str(root))
     data["backup"] = {
         "state_dir": str(tmp_path / "state"),

@@ -44,9 +44,7 @@ class GuardFailed(DomumError):
     """A guard refused the staged copy: the job fails, nothing is backed up."""
 
 
-def problems(
-    job: Job, files: int, present: set[str], last_complete: int | None
-) -> list[str]:
+def problems(job: Job, files: int, present: set[str], last_complete: int | None) -> list[str]:
     """Every guard the staged copy fails, as a sentence naming expected and got."""
     out: list[str] = []
     spec = job.spec
@@ -75,9 +73,7 @@ def check(job: Job, final: Path, last_complete: int | None) -> dict[str, Any]:
     manifest = stage.read_manifest(final)
     found = problems(job, len(manifest), set(manifest), last_complete)
     if found:
-        raise GuardFailed(
-            f"guard failed, nothing backed up, retention skipped: {'; '.join(found)}"
-        )
+        raise GuardFailed(f"guard failed, nothing backed up, retention skipped: {'; '.join(found)}")
     return {"files": len(manifest), "last_complete": last_complete}
 
 
