@@ -40,7 +40,7 @@ def test_restore_force_beside_unrelated_files_keeps_them(lab: Lab, tmp_path: Pat
 
 
 def test_restore_dry_run_lists_what_is_written_and_replaced(lab: Lab, tmp_path: Path) -> None:
-    to, held, deep_dir = _restored_then_edited(lab, tmp_path)
+    to, held, _ = _restored_then_edited(lab, tmp_path)
     dry = lab.inv("backup.restore", "--job", "pis", "--to", str(to), "--force", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     new = next(ln for ln in dry.stdout.splitlines() if "written new" in ln)
