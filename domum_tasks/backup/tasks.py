@@ -163,7 +163,8 @@ def verify(c: Context, job: str = "", subset: int = 4) -> Planned:
         "to": "directory to restore into (must be empty unless --force)",
         "at": "snapshot id, or a time: the newest complete snapshot not after it",
         "target": "restic target to restore from (default: the job's first)",
-        "force": "restore into a non-empty directory, replacing what the backup holds",
+        "force": "restore into a non-empty directory: merge, replacing only the backup's own "
+        "paths, never deleting other files",
     }
 )
 def restore(
@@ -193,6 +194,13 @@ def restore(
     rs.check_destination(dest, force)
     r = access.repo_for(inv, name)
     snap = rs.choose(facts.snapshots(r, job), at, job, name)
+    planned = rs.plan_restore(j, r, snap, dest, force)
+    if dest.is_dir() and any(dest.iterdir()):  # what a merge writes and replaces
+        from .recovery.merge import note_preview
+
+        note_preview(
+            planned, facts.snapshot_files(r, str(snap["id"]), rs.tree_path(snap, job)), dest
+        )
 
     def report(results: list[Any], json_out: bool) -> None:
         files, size = next(
@@ -206,9 +214,7 @@ def restore(
         if j.kind == "etcd-snapshot":
             print("\n".join(rs.recovery_steps(inv, dest)))
 
-    return Planned(
-        rs.plan_restore(j, r, snap, dest, force), inv, rs.restore_handlers(), report=report
-    )
+    return Planned(planned, inv, rs.restore_handlers(), report=report)
 
 
 @plan_task(help={"job": JOB})

@@ -385,6 +385,13 @@ class BackupJob(Strict):
     namespace: str = "databases"
     schedule: str = "0 3 * * *"
     retention: Retention | None = None
+    # Guards (issue 16 #4), checked on the staged copy before restic runs: an unmounted disk
+    # or a stopped Unraid array looks like a source that lost its files. On by default and
+    # conservative: at least 1 file, and at most half the files of the last complete run may
+    # go at once (a real clean-up that large is rare and worth a look; an empty mount point
+    # loses ~100 %). min_files 0 or max_shrink_percent 100 turns a guard off.
+    min_files: Annotated[int, Field(ge=0)] = 1
+    max_shrink_percent: Annotated[float, Field(ge=0, le=100)] = 50.0
 
 
 class Backup(Strict):

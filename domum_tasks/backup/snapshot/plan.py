@@ -68,6 +68,16 @@ def _pulls(
     return [label for label, *_ in items], cmds, sources
 
 
+def guard_step(job: BackupJob, sd: Path) -> Local:
+    s = job.spec
+    return Local(
+        "backup.guard",
+        {"state_dir": str(sd), "job": job.name},
+        desc=f"guards: >= {s.min_files} file(s), <= {s.max_shrink_percent:g}% fewer than the "
+        "last complete run, required files of the kind; else fail, back up nothing",
+    )
+
+
 def job_steps(
     inv: Inventory, job: BackupJob, repos: dict[str, restic.Repo], sd: Path
 ) -> tuple[Step, ...]:
@@ -108,6 +118,7 @@ def job_steps(
             desc=f"write {stage.MANIFEST} + {stage.SUMMARY}, sync, rename to {final.name}/",
         )
     )
+    steps.append(guard_step(job, sd))  # issue 16 #4 #5: before restic writes anything
     timeout = tool_timeout(job)
     # Each lane: the backup saves a snapshot tagged `partial`; the lane stops at a failed step,
     # so the confirm (partial -> complete) runs only after restic exited 0. A kill, a lock

@@ -25,7 +25,7 @@ from ..bookkeeping.session import Session
 from ..jobs import Job as BackupJob
 from ..producers import postgres, sources, stage
 from ..repository import restic
-from . import marking
+from . import guards, marking
 from .plan import BACKSTOP_S, BACKUP, FORGET, PULL
 
 Handler = Callable[[Mapping[str, Any]], Any]
@@ -152,6 +152,11 @@ class SnapshotRun(Session):
         stage.finish(sd, name, summary, changed)
         return {"files": files, "bytes": total, "t0": t0, "t1": _mark(sd, name, "backup")}
 
+    def guard(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        job = jobs.select(self.inv, str(args["job"]))[0]
+        last = guards.last_complete(state.job(self.data, job.name))
+        return guards.check(job, stage.final_dir(Path(str(args["state_dir"])), job.name), last)
+
     def confirm(self, args: Mapping[str, Any]) -> dict[str, str]:
         return marking.confirm(self.repos[str(args["job"])][str(args["target"])], args)
 
@@ -264,6 +269,10 @@ class SnapshotRun(Session):
                     marks.update(r.value)
                 else:
                     failures.append(f"stage: {_first_line(r)}")
+            elif isinstance(step, Local) and step.action == "backup.guard":
+                phase = "guard"
+                if not r.ok:
+                    failures.append(_first_line(r))
             elif isinstance(step, Local) and step.action == "backup.begin" and r.ok:
                 marks["t"] = r.value["t"]
             elif not r.ok:
@@ -338,6 +347,7 @@ class SnapshotRun(Session):
             "backup.begin": _clean_os_errors(self.begin),
             "backup.copy-config": _clean_os_errors(self.copy_config),
             "backup.stage": _clean_os_errors(self.stage),
+            "backup.guard": self.guard,
             "backup.confirm": self.confirm,
             postgres.ACTION: self.pg_dump,
             "backup.retention": self.retention,

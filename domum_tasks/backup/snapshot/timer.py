@@ -26,12 +26,44 @@ def inv_binary() -> str:
     return str(Path(sys.executable).parent / "inv")
 
 
-KEEP_ENV = ("DOMUM_INVENTORY", "DOMUM_SECRETS_FILE", "SOPS_AGE_KEY_FILE")
+KEEP_ENV = ("DOMUM_INVENTORY", "DOMUM_SECRETS_FILE")
+
+
+def age_key_file() -> Path:
+    """The installing user's age key, as sops would find it in this shell. A system service
+    has no $HOME (issue 16 #8), so sops would not look in ~/.config: the unit names the file.
+    Under sudo, the invoking user's home, not root's. The key itself is never copied."""
+    if given := settings.get("SOPS_AGE_KEY_FILE"):
+        return Path(given).expanduser().absolute()
+    user = settings.get("SUDO_USER")
+    if user and not settings.get("XDG_CONFIG_HOME"):
+        import pwd
+
+        try:
+            return Path(pwd.getpwnam(user).pw_dir) / ".config" / "sops" / "age" / "keys.txt"
+        except KeyError:
+            pass
+    from ...secrets.store import default_age_key_file
+
+    return default_age_key_file().expanduser().absolute()
 
 
 def _env() -> dict[str, str]:
-    """What the unattended run must see as this shell does (the rest is systemd's/cron's)."""
-    return {k: settings.get(k) for k in KEEP_ENV if settings.get(k)}
+    """What the unattended run must see as this shell does (the rest is systemd's/cron's):
+    absolute paths, since the unit runs from the repository root."""
+    env = {
+        k: str(Path(settings.get(k)).expanduser().absolute()) for k in KEEP_ENV if settings.get(k)
+    }
+    env["SOPS_AGE_KEY_FILE"] = str(age_key_file())
+    return env
+
+
+def key_notes() -> list[str]:
+    """Warnings for the plan: a key the unit cannot use."""
+    key = age_key_file()
+    if settings.get("SOPS_AGE_KEY"):
+        return [f"SOPS_AGE_KEY is set here but is not copied into the unit: it reads {key} instead"]
+    return [] if key.is_file() else [f"no age key at {key}: the unit cannot decrypt secrets"]
 
 
 def _env_lines() -> list[str]:
@@ -127,6 +159,7 @@ def plan_units(unit_dir: str = UNIT_DIR) -> Plan:
                 desc=f"OnCalendar={calendar}",
             ),
         )
+    plan.notes += key_notes()
     names = " ".join(f"{u[0]}.timer" for u in units)
     plan.note(f"then: systemctl daemon-reload && systemctl enable --now {names}")
     return plan
