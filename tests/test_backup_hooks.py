@@ -133,7 +133,8 @@ def test_hooks_and_pings_of_a_good_run(lab: Lab, services: Recorder, tmp_path: P
     assert services.paths() == [f"{HC}/start", HC, KUMA]  # no ntfy on success
     assert "job=pis status=ok" in services.at(HC)[0]["body"]
     assert services.at(KUMA)[0]["query"] == {"status": ["up"], "msg": ["OK"]}
-    assert [s["tags"] for s in snapshots(lab.repo("a"), "pis")][0].count("complete") == 1
+    [snap] = snapshots(lab.repo("a"), "pis")
+    assert "complete" in snap["tags"]
     assert services.base not in lab.log.read_text()
 
 
@@ -154,7 +155,10 @@ def test_before_exit_75_skips_softly(lab: Lab, services: Recorder, tmp_path: Pat
     assert calls(tmp_path, "after") == [] and calls(tmp_path, "onerr") == []
     assert services.requests == []
     assert "status=skipped" in lab.log.read_text()
-    assert "last_success_started" not in lab.state()["jobs"].get("pis", {})
+    entry = lab.state()["jobs"]["pis"]
+    assert entry["last_skipped"]["status"] == "skipped"
+    assert "last_run" not in entry and "last_success" not in entry  # nothing ran: no alert yet
+    assert 'domum_backup_last_run_success{job="pis"} 0' in lab.metrics.read_text()
 
 
 def test_before_failure_fails_the_job_and_runs_on_error(
@@ -216,9 +220,83 @@ def test_a_dead_monitor_never_fails_the_backup(lab: Lab, tmp_path: Path) -> None
 
 def test_a_missing_monitor_secret_is_bad_input(lab: Lab, tmp_path: Path) -> None:
     lab.mp.setenv("DOMUM_SECRETS_FILE", str(tmp_path / "no-secrets-file.yaml"))
-    lab.job(
-        "pis", kind="files", hosts=[93], paths=[str(lab.src)], targets=["a"], monitor=["ntfy"]
-    )
+    lab.job("pis", kind="files", hosts=[93], paths=[str(lab.src)], targets=["a"], monitor=["ntfy"])
     run = lab.inv("backup.snapshot", "--dry-run")
     assert run.returncode == 2
     assert "backup.monitor.pis.ntfy" in run.stderr and "Traceback" not in run.stderr
+
+
+def _alive(needle: str) -> list[int]:
+    out = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if needle in cmd:
+                out.append(int(p.name))
+    return out
+
+
+def test_a_hung_before_hook_dies_with_the_job_at_its_deadline(
+    lab: Lab, services: Recorder, tmp_path: Path
+) -> None:
+    """The hook is a step of the job's process group: the deadline kills it, then on_error
+    runs (its own group) with the reason."""
+    monitored(
+        lab,
+        services.base,
+        timeout="3s",
+        before=["sleep", "61.2345"],
+        on_error=hook(tmp_path, "onerr", 0),
+    )
+    run = lab.inv("backup.snapshot", timeout=60)
+    assert run.returncode == 1
+    assert "killed at its deadline of 3s" in run.stderr
+    assert _alive("sleep 61.2345") == []
+    [line] = calls(tmp_path, "onerr")
+    assert line.startswith("pis|failed|killed at its deadline")
+    assert services.paths() == [f"{HC}/fail", NTFY, KUMA]
+
+
+@pytest.mark.parity("backup.snapshot")
+def test_hooks_and_pings_parity(
+    lab: Lab, services: Recorder, tmp_path: Path, plan_parity: Any
+) -> None:
+    """The hooks and pings the dry-run prints are the ones the real run executes."""
+    from domum_tasks.backup import tasks as T
+
+    monitored(
+        lab,
+        services.base,
+        before=hook(tmp_path, "before", 0),
+        after=hook(tmp_path, "after", 0),
+        on_error=hook(tmp_path, "onerr", 0),
+    )
+    [plan] = plan_parity(T.snapshot)
+    assert [s.get("action") or s["kind"] for s in plan] == [
+        *["backup.lock", "backup.start", "job", "backup.record"],
+        *["job", "backup.ping-finish", "backup.metrics", "backup.unlock"],
+    ]
+    inner = [s.get("desc", "") for s in plan[2]["steps"]]
+    assert inner[0].startswith("before hook") and any(d.startswith("after hook") for d in inner)
+    assert services.base not in json.dumps(plan)
+    assert services.paths() == [f"{HC}/start", HC, KUMA]
+
+
+def test_hook_fields_are_validated() -> None:
+    from pydantic import ValidationError
+
+    from domum_tasks.inventory.model import BackupJob
+
+    job = BackupJob(kind="files", targets=["a"], before=["sh", "-c", "exit 75"])
+    assert job.before == ["sh", "-c", "exit 75"] and job.after == [] and job.monitor == []
+    with pytest.raises(ValidationError, match="restic kinds"):
+        BackupJob(kind="vzdump", targets=["a"], before=["true"])
+    with pytest.raises(ValidationError):
+        BackupJob(kind="files", targets=["a"], after=[""])
+    with pytest.raises(ValidationError):
+        BackupJob(kind="files", targets=["a"], monitor=["pagerduty"])
+    with pytest.raises(ValidationError):  # one argv, not a shell string
+        BackupJob(kind="files", targets=["a"], before="pg_isready -q")

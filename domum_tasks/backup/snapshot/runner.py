@@ -198,7 +198,10 @@ class SnapshotRun(Session):
         else:
             res = dict(outcome.value)
         self.results.append(res)
-        state.record_run(self.data, name, res)
+        if res["status"] == "skipped":  # a soft skip leaves last_run (and its alerts) alone;
+            state.job(self.data, name)["last_skipped"] = res  # staleness still fires
+        else:
+            state.record_run(self.data, name, res)
         self.save()
         try:
             path = repo_path(self.inv.backup.log_file)
