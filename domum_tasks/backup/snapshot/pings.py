@@ -113,9 +113,15 @@ def send(service: str, url: str, body: bytes, headers: Mapping[str, str], secret
 
 
 def start(args: Mapping[str, Any]) -> dict[str, str]:
-    """Runs inside the job's process group; never fails the lane, the warning is data."""
+    """Never fails the lane: the warning is data (a restic job's record carries it to the
+    finish step) and said on stderr (seen when a vzdump job pings from the parent)."""
+    import sys
+
     url = str(args["url"])
-    return {"warning": send("healthchecks", url, b"", {}, url.removesuffix("/start"))}
+    warning = send("healthchecks", url, b"", {}, url.removesuffix("/start"))
+    if warning:
+        print(f"domum: warning: backup job {args['job']}: {warning}", file=sys.stderr)
+    return {"warning": warning}
 
 
 def finish(args: Mapping[str, Any], body: str) -> list[str]:
