@@ -76,7 +76,11 @@ def snapshot(c: Context, job: str = "", all: bool = False, due: bool = False) ->
 
         timeouts = [j.spec.timeout for j in selected if j.kind == "vzdump"]
         pve = Session(inv, task_deadline_s=max(timeouts))
-    p = plan_snapshot(inv, selected, repos, sd, due=due, pve=pve)
+    from ..secrets.store import Secrets
+    from .snapshot.pings import urls
+
+    monitors = urls(inv, selected, Secrets())  # secrets: masked in the plan and the logs
+    p = plan_snapshot(inv, selected, repos, sd, due=due, pve=pve, monitors=monitors)
     handlers = {**run.handlers(), **(pve.handlers() if pve is not None else {})}
     return Planned(p, inv, handlers, report=run.report, pve=pve)
 

@@ -369,6 +369,9 @@ class BackupTarget(Strict):
     repository: str
 
 
+HookArg = Annotated[str, Field(min_length=1)]
+
+
 class BackupJob(Strict):
     kind: Literal["etcd-snapshot", "vzdump", "files", "config", "nas", "postgres"]
     targets: list[str] = Field(min_length=1)
@@ -392,6 +395,22 @@ class BackupJob(Strict):
     # loses ~100 %). min_files 0 or max_shrink_percent 100 turns a guard off.
     min_files: Annotated[int, Field(ge=0)] = 1
     max_shrink_percent: Annotated[float, Field(ge=0, le=100)] = 50.0
+    # Hooks (restic kinds): one argv each, run on the admin machine, never through a shell
+    # (write `[sh, -c, "..."]` for one). `before` exit 75 skips the job softly (borgmatic's
+    # soft failure); `on_error` gets DOMUM_JOB, DOMUM_STATUS, DOMUM_ERROR.
+    before: list[HookArg] = Field(default_factory=list)
+    after: list[HookArg] = Field(default_factory=list)
+    on_error: list[HookArg] = Field(default_factory=list)
+    # Push monitors pinged per run; their URLs are secrets: backup.monitor.<job>.<service>
+    monitor: list[Literal["healthchecks", "ntfy", "uptime_kuma"]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _hooks_need_restic(self) -> BackupJob:
+        if self.kind == "vzdump" and (self.before or self.after or self.on_error):
+            raise PydanticCustomError(
+                "hooks", "before/after/on_error hooks are for restic kinds, not vzdump"
+            )
+        return self
 
 
 class Backup(Strict):

@@ -12,6 +12,7 @@ parent records each job's outcome (state, log line, metrics) from the Job's resu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from ..plan import backup_args, confirm_args, forget_args
 from ..producers import postgres, stage
 from ..producers.sources import RSYNC_OK, rsync_argv
 from ..repository import restic
+from . import hooks, pings
 
 # The job's deadline is enforced by the executor, which kills the whole process group. A
 # tool's own timeout is only a backstop for a parent that died, so it sits past the deadline.
@@ -79,12 +81,17 @@ def guard_step(job: BackupJob, sd: Path) -> Local:
 
 
 def job_steps(
-    inv: Inventory, job: BackupJob, repos: dict[str, restic.Repo], sd: Path
+    inv: Inventory,
+    job: BackupJob,
+    repos: dict[str, restic.Repo],
+    sd: Path,
+    monitors: Mapping[str, str] | None = None,
 ) -> tuple[Step, ...]:
     """What runs inside one restic job's process group, in order."""
     part, final = stage.partial_dir(sd, job.name), stage.final_dir(sd, job.name)
     mirror = job.kind in jobs.MIRROR_KINDS
-    steps: list[Step] = []
+    steps: list[Step] = hooks.before(job, tool_timeout(job))
+    steps += [s for s in [pings.start_step(job.name, monitors or {})] if s is not None]
     notes: dict[str, Any] = {}
     labels: list[str] = []
     producer: list[Step] = []
@@ -170,6 +177,7 @@ def job_steps(
     )
     # targets are independent repositories: restic runs for them side by side
     steps.append(Fanout(backups, parallel=max(1, len(backups)), desc=BACKUP))
+    steps += hooks.after(job, timeout)
     steps.append(Fanout(forgets, parallel=max(1, len(forgets)), desc=FORGET))
     return tuple(steps)
 
@@ -182,6 +190,7 @@ def plan_snapshot(
     *,
     due: bool = False,
     pve: Any = None,
+    monitors: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Plan:
     """`pve`: the run's pve.Session, for vzdump jobs (their guests are located and the
     token's privileges checked while planning)."""
@@ -200,15 +209,29 @@ def plan_snapshot(
         if job.kind == "vzdump":
             from ..producers import vzdump_job
 
-            plan.add(vzdump_job.steps(inv, job, pve))
+            start = pings.start_step(job.name, (monitors or {}).get(job.name) or {})
+            plan.add(*([start] if start else []), vzdump_job.steps(inv, job, pve))
             plan.note("vzdump: Proxmox writes and prunes the archives; WARNINGS fail the job")
         else:
-            plan.add(Job(job.name, job_steps(inv, job, repos[job.name], sd), job.spec.timeout))
+            steps = job_steps(inv, job, repos[job.name], sd, (monitors or {}).get(job.name))
+            plan.add(Job(job.name, steps, job.spec.timeout))
         record = {"job": job.name, "outcome": ResultOf(len(plan.steps) - 1)}
         if job.uses_restic:  # restic exit 3: the snapshot keeps its mark (restic #5288)
             record["incomplete"] = f"the snapshot stays tagged {jobs.PARTIAL_TAG!r}"
         plan.add(Local("backup.record", record, desc="state, log line"))
+        _after_record(plan, job, (monitors or {}).get(job.name) or {})
     plan.add(session.metrics_step(inv))
     plan.finally_steps.append(session.unlock_step(sd))
     plan.secrets.extend(r.password for rs in repos.values() for r in rs.values())
+    plan.secrets.extend(u for m in (monitors or {}).values() for u in m.values())
     return plan
+
+
+def _after_record(plan: Plan, job: BackupJob, services: Mapping[str, str]) -> None:
+    """The job's on_error hook (its own process group) and finish pings, after its record."""
+    record, hook = len(plan.steps) - 1, None
+    if (step := hooks.on_error(job)) is not None:
+        plan.add(step)
+        hook = len(plan.steps) - 1
+    if services or hook is not None:
+        plan.add(pings.finish_step(job.name, services, record, hook))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from ..bookkeeping.session import Session
 from ..jobs import Job as BackupJob
 from ..producers import postgres, sources, stage
 from ..repository import restic
-from . import guards, marking
+from . import guards, hooks, marking, pings
 from .plan import BACKSTOP_S, BACKUP, FORGET, PULL
 
 Handler = Callable[[Mapping[str, Any]], Any]
@@ -207,7 +208,10 @@ class SnapshotRun(Session):
         else:
             res = dict(outcome.value)
         self.results.append(res)
-        state.record_run(self.data, name, res)
+        if res["status"] == "skipped":  # a soft skip leaves last_run (and its alerts) alone;
+            state.job(self.data, name)["last_skipped"] = res  # staleness still fires
+        else:
+            state.record_run(self.data, name, res)
         self.save()
         try:
             path = repo_path(self.inv.backup.log_file)
@@ -219,7 +223,7 @@ class SnapshotRun(Session):
         self.say(log_line(res))
         if res["status"] == "locked":
             self.locked.append(name)
-        if res["status"] != "ok":
+        if res["status"] not in ("ok", "skipped"):  # skipped: the before hook's exit 75
             what = "LOCKED" if res["status"] == "locked" else "FAILED"
             self.failures.append(f"backup job {name} {what}: {res.get('message', '')}")
         return res
@@ -242,6 +246,8 @@ class SnapshotRun(Session):
         steps, results = outcome.step.steps, v["results"]
         if not results:  # killed at the deadline, or the job process died
             return {**res, "message": v["message"], "phase": "?"}
+        if why := hooks.skipped(steps, results):
+            return {**res, "status": "skipped", "message": why, "phase": "before"}
         failures: list[str] = []
         phase, marks = "pull", {}
         repos = self.repos.get(job.name, {})
@@ -275,6 +281,10 @@ class SnapshotRun(Session):
                     failures.append(_first_line(r))
             elif isinstance(step, Local) and step.action == "backup.begin" and r.ok:
                 marks["t"] = r.value["t"]
+            elif isinstance(step, Local) and step.action == pings.START and r.ok:
+                res.setdefault("warnings", []).extend(w for w in [r.value["warning"]] if w)
+            elif msg := hooks.failure(step, r):
+                failures.append(msg)
             elif not r.ok:
                 failures.append(f"{phase}: {_first_line(r)}")
         if {"t", "t0", "t1"} <= set(marks):
@@ -354,7 +364,23 @@ class SnapshotRun(Session):
             "backup.start": self.start,
             "backup.refused": self.refused,
             "backup.record": self.record,
+            pings.START: pings.start,
+            pings.FINISH: self.finish_job,
+            hooks.ON_ERROR: self.on_error,
         }
+
+    def on_error(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """In the on_error Job's own process group (forked after the record was written)."""
+        mine = [r for r in self.results if r["job"] == args["job"]]
+        return hooks.run_on_error(args, mine[-1] if mine else None)
+
+    def finish_job(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """Pings and warnings after a job's record: never a failure of the backup."""
+        res = args["result"].value or {}
+        warnings = [*res.get("warnings", []), *pings.finish(args, log_line(res) if res else "")]
+        for w in warnings:
+            print(f"domum: warning: backup job {args['job']}: {w}", file=sys.stderr)
+        return {"warnings": warnings}
 
     def report(self, results: list[StepResult], json_out: bool) -> None:
         if json_out:
