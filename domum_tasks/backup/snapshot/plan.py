@@ -92,6 +92,7 @@ def job_steps(
     mirror = job.kind in jobs.MIRROR_KINDS
     steps: list[Step] = hooks.before(job, tool_timeout(job))
     steps += [s for s in [pings.start_step(job.name, monitors or {})] if s is not None]
+    first_staging = len(steps)
     notes: dict[str, Any] = {}
     labels: list[str] = []
     producer: list[Step] = []
@@ -131,7 +132,7 @@ def job_steps(
     # so the confirm (partial -> complete) runs only after restic exited 0. A kill, a lock
     # held by another client or a failing tag leaves the snapshot `partial`: never counted.
     if job.kind == "postgres":  # no staging: restic reads pg_dumpall's output itself
-        steps = []
+        del steps[first_staging:]
     backups = tuple(
         (
             postgres.step(inv, job, r, timeout)
