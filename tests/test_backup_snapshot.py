@@ -62,8 +62,11 @@ def test_incremental_runs_and_retention(lab: Lab) -> None:
     for i in range(4):
         (lab.src / "d0" / "f0.txt").write_text(f"change {i}\n")
         assert lab.inv("backup.snapshot", "--job", "pis").returncode == 0
+    # issue 16 #10: a backup never forgets; retention is backup.prune's (daily timer)
+    assert len(snapshots(lab.repo("a"), "pis")) == 4
+    assert lab.inv("backup.prune", "--yes").returncode == 0
     snaps = snapshots(lab.repo("a"), "pis")
-    assert len(snaps) == 3  # keep_last 3, applied by restic forget after each run
+    assert len(snaps) == 3  # keep_last 3, applied by restic forget
     assert lab.state()["jobs"]["pis"]["snapshots"] == {"a": 3}
     assert restic(lab.repo("a"), "check").returncode == 0
 

@@ -26,7 +26,7 @@ from ..jobs import Job as BackupJob
 from ..producers import sources, stage
 from ..repository import restic
 from . import marking
-from .plan import BACKUP, FORGET, PULL
+from .plan import BACKUP, PULL
 
 Handler = Callable[[Mapping[str, Any]], Any]
 
@@ -155,10 +155,6 @@ class SnapshotRun(Session):
     def confirm(self, args: Mapping[str, Any]) -> dict[str, str]:
         return marking.confirm(self.repos[str(args["job"])][str(args["target"])], args)
 
-    def retention(self, args: Mapping[str, Any]) -> dict[str, Any]:
-        job = jobs.select(self.inv, str(args["job"]))[0]
-        return marking.retention(job, self.repos[job.name][str(args["target"])], args)
-
     def _notes(self, name: str, kind: str, part: Path) -> dict[str, Any]:
         """What summary.json says about the producer, read back from what it made."""
         if kind == "config":
@@ -246,10 +242,10 @@ class SnapshotRun(Session):
                     failures.append(
                         f"pull: rsync failed for {len(bad)} source(s): {'; '.join(bad)}"
                     )
-            elif isinstance(step, Fanout) and step.desc in (BACKUP, FORGET):
-                phase = "backup" if step.desc == BACKUP else "forget"
+            elif isinstance(step, Fanout) and step.desc == BACKUP:
+                phase = "backup"
                 for (tname, r_), lane in zip(repos.items(), r.value or [], strict=False):
-                    msg = self._target(job, tname, r_, lane, res, forget=phase == "forget")
+                    msg = self._target(job, tname, r_, lane, res)
                     if msg:
                         failures.append(f"{tname}: {msg}")
             elif isinstance(step, Local) and step.action == "backup.stage":
@@ -287,18 +283,11 @@ class SnapshotRun(Session):
         r: restic.Repo,
         lane: list[dict[str, Any]],
         res: dict[str, Any],
-        *,
-        forget: bool,
     ) -> str:
-        """Read one target's lane (backup, or forget): "" when it went well."""
+        """Read one target's backup lane: "" when it went well."""
         last = _result(lane[-1])
         if last.outcome == "locked":  # waited --retry-lock; the holder is named, never unlocked
             res.setdefault("locked", []).append(name)
-        if forget:
-            if not lane[-1]["ok"]:
-                return _first_line(lane[-1])
-            res["kept"][name] = int(lane[-1]["value"]["kept"])
-            return ""
         res["targets"][name] = "failed"
         backup = _result(lane[0])
         if backup.outcome == "no-repo":
@@ -334,7 +323,6 @@ class SnapshotRun(Session):
             "backup.copy-config": _clean_os_errors(self.copy_config),
             "backup.stage": _clean_os_errors(self.stage),
             "backup.confirm": self.confirm,
-            "backup.retention": self.retention,
             "backup.start": self.start,
             "backup.refused": self.refused,
             "backup.record": self.record,
