@@ -83,7 +83,8 @@ def snapshot(c: Context, job: str = "", all: bool = False, due: bool = False) ->
 
 @domum_task(name="list", help={"job": JOB, "json": "machine-readable output"})
 def list_(c: Context, job: str = "", json: bool = False) -> None:
-    """Snapshots per job and target, the newest and its age, and the last run."""
+    """Snapshots per job and target, the newest and its age, and the last run. Exit 1 when a
+    target could not be listed (4 when it is not initialised yet)."""
     from . import jobs
     from .repository import listing
 
@@ -91,10 +92,11 @@ def list_(c: Context, job: str = "", json: bool = False) -> None:
     rows = listing.rows(inv, jobs.select(inv, job, include_disabled=not job))
     if json:  # the nested rows (every snapshot), not the table's cells
         print(jsonlib.dumps(rows, indent=2))
-        return
-    from ..console import print_table
+    else:
+        from ..console import print_table
 
-    print_table("backups", listing.COLUMNS, listing.table_rows(rows))
+        print_table("backups", listing.COLUMNS, listing.table_rows(rows))
+    listing.raise_failures(rows)  # exit 1 (4: not initialised) when a target failed
 
 
 @plan_task(

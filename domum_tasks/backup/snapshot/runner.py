@@ -116,6 +116,7 @@ class SnapshotRun(Session):
     results: list[dict[str, Any]] = field(default_factory=list)
     started: dict[str, float] = field(default_factory=dict)  # job -> when its start step ran
     locked: list[str] = field(default_factory=list)  # jobs stopped only by another's lock
+    refused_jobs: list[str] = field(default_factory=list)  # only by uninitialised targets
 
     # --- inside a job's process group ------------------------------------------------------
 
@@ -270,6 +271,8 @@ class SnapshotRun(Session):
             res["message"] = "; ".join(failures)
             if len(failures) == len(res.get("locked", [])):  # only another client's lock
                 res["status"] = "locked"
+            elif len(failures) == len(res.get("uninitialised", [])):
+                self.refused_jobs.append(job.name)
         elif len(results) == len(steps):
             res["status"] = "ok"
         else:
@@ -290,7 +293,8 @@ class SnapshotRun(Session):
             res.setdefault("locked", []).append(name)
         res["targets"][name] = "failed"
         backup = _result(lane[0])
-        if backup.outcome == "no-repo":
+        if backup.outcome == "no-repo":  # refused, as README's exit codes say (4), unless
+            res.setdefault("uninitialised", []).append(name)  # something else failed too
             return f"{r.repository} is not a restic repository yet: run `inv backup.init`"
         summary = restic.backup_summary(backup.stdout)
         snap = str(summary.get("snapshot_id") or "")[:8]  # restic's short id, as it shows them
@@ -334,4 +338,8 @@ class SnapshotRun(Session):
         if not self.results:
             self.say("no job ran")
         # exit 5 when the only failures are repository locks another client holds
-        self.finish("backup.snapshot", locked=len(self.locked) == len(self.failures))
+        self.finish(
+            "backup.snapshot",
+            locked=len(self.locked) == len(self.failures),
+            refused=len(self.refused_jobs) == len(self.failures),  # exit 4: run backup.init
+        )
