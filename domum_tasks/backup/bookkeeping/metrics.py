@@ -23,7 +23,7 @@ HELP = {
     "domum_backup_last_run_success": "1 if the job's last run succeeded on every target, else 0",
     "domum_backup_duration_seconds": "Duration of the job's last run",
     "domum_backup_bytes": "Bytes staged by the job's last run",
-    "domum_backup_snapshots": "Snapshots of the job kept on a target after its last forget",
+    "domum_backup_snapshots": "Snapshots of the job kept on a target after its last backup.prune",
     "domum_backup_schedule_period_seconds": "Longest gap between two scheduled runs of the job",
     "domum_backup_job_enabled": "1 if the job is enabled in the inventory",
     "domum_backup_last_verify_success_timestamp_seconds": "Last restic check that passed (per target; unlabelled: every target)",

@@ -168,6 +168,7 @@ def plan_snapshot(
 
             plan.add(vzdump_job.steps(inv, job, pve))
             plan.note("vzdump: Proxmox writes and prunes the archives; WARNINGS fail the job")
+            plan.notes += vzdump_job.retention_notes(inv, job)
         else:
             plan.add(Job(job.name, job_steps(inv, job, repos[job.name], sd), job.spec.timeout))
         record = {"job": job.name, "outcome": ResultOf(len(plan.steps) - 1)}
