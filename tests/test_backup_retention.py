@@ -179,3 +179,20 @@ def test_reclaim_dry_run_shows_restic_prune_with_the_limit(lab: Lab) -> None:
     bad = lab.inv("backup.prune", "--dry-run", "--reclaim")
     assert bad.returncode == 2 and "prune_max_unused" in bad.stderr, bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+@pytest.mark.parity("backup.prune")
+def test_prune_reclaim_parity(lab: Lab, plan_parity: Any) -> None:
+    from domum_tasks.backup import tasks as T
+
+    lab.job("pis", kind="files", hosts=[93], paths=[str(lab.src)], targets=["a"])
+    assert lab.inv("backup.snapshot").returncode == 0
+    [plan] = plan_parity(T.prune, reclaim=True, real_options={"yes": True})
+    kinds = [s.get("action") or s["kind"] for s in plan]
+    assert kinds == [
+        "backup.lock", "backup.retention-record", "cmd", "backup.reclaim-record",
+        "backup.metrics", "backup.unlock",
+    ]  # fmt: skip
+    [prune] = [s for s in plan if s["kind"] == "cmd"]
+    assert prune["destructive"] and prune["argv"][-3:] == ["prune", "--max-unused", "5%"]
+    assert lab.state()["reclaim"]["a"]["status"] == "ok"
