@@ -364,8 +364,9 @@ def _duration_s(value: Any) -> Any:
 Duration = Annotated[float, BeforeValidator(_duration_s), Field(gt=0)]
 
 
-# restic prune --max-unused: "unlimited", a percentage, or a size (restic cmd_prune.go
-# verifyPruneOptions: ui.ParseBytes with an optional k/m/g/t suffix, or a float with "%")
+# restic prune --max-unused: "unlimited", a percentage (5%, 5.5%) or a whole size with an
+# optional k/m/g/t suffix; what restic 0.18's `prune --max-unused` accepts (tried: 1.5G, 10GiB
+# and words are refused by restic)
 MaxUnused = Annotated[
     str, Field(pattern=r"^(unlimited|\d+(\.\d+)?%|\d+[kKmMgGtT]?)$", min_length=1)
 ]
