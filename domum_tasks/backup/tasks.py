@@ -87,7 +87,8 @@ def snapshot(c: Context, job: str = "", all: bool = False, due: bool = False) ->
 
 @domum_task(name="list", help={"job": JOB, "json": "machine-readable output"})
 def list_(c: Context, job: str = "", json: bool = False) -> None:
-    """Snapshots per job and target, the newest and its age, and the last run."""
+    """Snapshots per job and target, the newest and its age, and the last run. Exit 1 when a
+    target could not be listed (4 when it is not initialised yet)."""
     from . import jobs
     from .repository import listing
 
@@ -95,23 +96,34 @@ def list_(c: Context, job: str = "", json: bool = False) -> None:
     rows = listing.rows(inv, jobs.select(inv, job, include_disabled=not job))
     if json:  # the nested rows (every snapshot), not the table's cells
         print(jsonlib.dumps(rows, indent=2))
-        return
-    from ..console import print_table
+    else:
+        from ..console import print_table
 
-    print_table("backups", listing.COLUMNS, listing.table_rows(rows))
+        print_table("backups", listing.COLUMNS, listing.table_rows(rows))
+    listing.raise_failures(rows)  # exit 1 (4: not initialised) when a target failed
 
 
-@plan_task(yes=True, help={"job": JOB})
-def prune(c: Context, job: str = "") -> Planned:
+@plan_task(
+    yes=True,
+    help={
+        "job": JOB,
+        "reclaim": "then `restic prune --max-unused` every target: reclaim unreferenced data "
+        "(a failed or killed backup's) even when nothing was forgotten (the weekly timer)",
+    },
+)
+def prune(c: Context, job: str = "", reclaim: bool = False) -> Planned:
     """Apply retention to complete snapshots (never the newest); remove partial ones.
 
     The newest partial snapshot newer than every complete one stays for inspection.
 
     The plan's notes show the decision row by row (restic's own `forget --dry-run` for the
-    complete ones). Another client's lock: wait, then exit 5 naming it (never unlocked)."""
+    complete ones). Another client's lock: wait, then exit 5 naming it (never unlocked). Each
+    job's retention status is recorded apart from its backups (state, domum_backup_retention_*
+    metrics): a retention failure never makes `snapshot --due` re-run a backup."""
+    from ..errors import CommandFailed
     from . import jobs, plan
     from .bookkeeping import lock
-    from .bookkeeping.session import Session, say
+    from .bookkeeping.retention import RetentionRun
     from .repository import access
     from .repository import prune as pr
 
@@ -122,20 +134,16 @@ def prune(c: Context, job: str = "") -> Planned:
     sd = plan.state_dir(inv)
     lock.check_writable(sd)
     repos = {t: access.repo_for(inv, t) for j in selected for t in jobs.restic_targets(inv, j)}
-    decided = {
-        (j.name, t): pr.dry_run_rows(inv, j, t, repos[t])
-        for j in selected
-        for t in jobs.restic_targets(inv, j)
-    }
-    p = plan.plan_prune(inv, decided, repos)
-    run = Session(inv, sd)
-
-    def report(results: list[Any], json_out: bool) -> None:
-        for line in p.notes:
-            say(line)
-        pr.raise_failures(results, p.secrets)
-
-    return Planned(p, inv, run.handlers(), report=report)
+    decided: dict[tuple[str, str], list[dict[str, Any]] | str] = {}
+    for j in selected:
+        for t in jobs.restic_targets(inv, j):
+            try:  # restic failing to decide is this job's retention failing, recorded as such
+                decided[(j.name, t)] = pr.dry_run_rows(inv, j, t, repos[t])
+            except CommandFailed as exc:
+                decided[(j.name, t)] = str(exc).splitlines()[0]
+    p = plan.plan_prune(inv, decided, repos, reclaim=reclaim)
+    run = RetentionRun(inv, sd, secrets=list(p.secrets))
+    return Planned(p, inv, run.handlers(), report=run.report_with(p.notes))
 
 
 @plan_task(
@@ -262,7 +270,8 @@ def drill(c: Context, job: str = "") -> Planned:
     },
 )
 def install_timer(c: Context, cron: bool = False, unit_dir: str = "") -> Planned:
-    """Write systemd timers: snapshot --due every 15 min, weekly verify and drill."""
+    """Write systemd timers: snapshot --due every 15 min, daily prune, weekly reclaim, verify
+    and drill."""
     from .snapshot import timer
 
     if cron:

@@ -364,6 +364,14 @@ def _duration_s(value: Any) -> Any:
 Duration = Annotated[float, BeforeValidator(_duration_s), Field(gt=0)]
 
 
+# restic prune --max-unused: "unlimited", a percentage (5%, 5.5%) or a whole size with an
+# optional k/m/g/t suffix; what restic 0.18's `prune --max-unused` accepts (tried: 1.5G, 10GiB
+# and words are refused by restic)
+MaxUnused = Annotated[
+    str, Field(pattern=r"^(unlimited|\d+(\.\d+)?%|\d+[kKmMgGtT]?)$", min_length=1)
+]
+
+
 class BackupTarget(Strict):
     type: Literal["restic", "rsync", "pve-storage"]
     repository: str
@@ -423,6 +431,8 @@ class Backup(Strict):
     # The longest Domum waits for a restic repository lock another client holds (restic
     # --retry-lock); each command waits at most its own default (backup.restic.LOCK_WAIT_S).
     lock_wait: Duration | None = None
+    # `backup.prune --reclaim` (weekly): restic prune --max-unused; restic's own default 5%
+    prune_max_unused: MaxUnused = "5%"
 
 
 class Flux(Strict):

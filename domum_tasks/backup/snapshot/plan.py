@@ -1,13 +1,14 @@
 """The plan of `backup.snapshot`: pure, inventory + state + passwords in, Plan out.
 
     lock -> per job: start, Job(pull -> stage -> per target: restic backup (tagged partial),
-         then only after exit 0 restic tag partial->complete -> forget), record -> metrics;
+         then only after exit 0 restic tag partial->complete), record -> metrics;
          always unlock (Domum's own flock; restic's locks are never removed)
 
 Each job is a `Job` step: the executor forks it into a process group of its own and kills the
 whole group (rsync, ssh, restic) at the job's deadline. Inside, the lane stops at its first
-failed step, so retention (`forget`) runs only when every target's backup succeeded. The
-parent records each job's outcome (state, log line, metrics) from the Job's result.
+failed step. The parent records each job's outcome (state, log line, metrics) from the Job's
+result. Retention is not here (issue 16 #10): `backup.prune` applies it on its own daily timer
+and records its own status, so a retention failure never fails, or re-runs, a backup.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ...ssh import resolve
 from .. import jobs
 from ..bookkeeping import session
 from ..jobs import Job as BackupJob
-from ..plan import backup_args, confirm_args, forget_args
+from ..plan import backup_args, confirm_args
 from ..producers import postgres, stage
 from ..producers.sources import RSYNC_OK, rsync_argv
 from ..repository import restic
@@ -31,9 +32,8 @@ from . import hooks, pings
 # The job's deadline is enforced by the executor, which kills the whole process group. A
 # tool's own timeout is only a backstop for a parent that died, so it sits past the deadline.
 BACKSTOP_S = 60.0
-PULL, BACKUP, FORGET = "pull", "restic backup", "apply retention"
+PULL, BACKUP = "pull", "restic backup"
 SNAPSHOT = "<snapshot id of the backup step>"  # filled in by backup.confirm at run time
-RETENTION_IDS = "<ids restic's dry run removes>"  # filled in by backup.retention at run time
 
 
 def tool_timeout(job: BackupJob) -> float:
@@ -158,28 +158,9 @@ def job_steps(
         )
         for name, r in repos.items()
     )
-    # Retention as `backup.prune` does it: restic's own `forget --dry-run` over the complete
-    # snapshots, checked (the newest complete one stays, whatever restic answers), then
-    # `forget --prune` of exactly the ids it listed.
-    forgets = tuple(
-        (
-            Local(
-                "backup.retention",
-                {
-                    "job": job.name,
-                    "target": name,
-                    "decide": r.argv("--no-lock", *forget_args(inv, job, dry_run=True)),
-                    "apply": r.argv("forget", "--prune", RETENTION_IDS, lock="forget"),
-                },
-                desc=f"apply retention to complete snapshots ({name}); never the newest",
-            ),
-        )
-        for name, r in repos.items()
-    )
     # targets are independent repositories: restic runs for them side by side
     steps.append(Fanout(backups, parallel=max(1, len(backups)), desc=BACKUP))
     steps += hooks.after(job, timeout)
-    steps.append(Fanout(forgets, parallel=max(1, len(forgets)), desc=FORGET))
     return tuple(steps)
 
 
@@ -213,6 +194,7 @@ def plan_snapshot(
             start = pings.start_step(job.name, (monitors or {}).get(job.name) or {})
             plan.add(*([start] if start else []), vzdump_job.steps(inv, job, pve))
             plan.note("vzdump: Proxmox writes and prunes the archives; WARNINGS fail the job")
+            plan.notes += vzdump_job.retention_notes(inv, job)
         else:
             steps = job_steps(inv, job, repos[job.name], sd, (monitors or {}).get(job.name))
             plan.add(Job(job.name, steps, job.spec.timeout))

@@ -27,7 +27,7 @@ from ..jobs import Job as BackupJob
 from ..producers import postgres, sources, stage
 from ..repository import restic
 from . import guards, hooks, marking, pings
-from .plan import BACKSTOP_S, BACKUP, FORGET, PULL
+from .plan import BACKSTOP_S, BACKUP, PULL
 
 Handler = Callable[[Mapping[str, Any]], Any]
 
@@ -117,6 +117,7 @@ class SnapshotRun(Session):
     results: list[dict[str, Any]] = field(default_factory=list)
     started: dict[str, float] = field(default_factory=dict)  # job -> when its start step ran
     locked: list[str] = field(default_factory=list)  # jobs stopped only by another's lock
+    refused_jobs: list[str] = field(default_factory=list)  # only by uninitialised targets
 
     # --- inside a job's process group ------------------------------------------------------
 
@@ -165,10 +166,6 @@ class SnapshotRun(Session):
         job = jobs.select(self.inv, str(args["job"]))[0]
         repo = self.repos[job.name][str(args["target"])]
         return postgres.dump(job, repo, args, job.spec.timeout + BACKSTOP_S)
-
-    def retention(self, args: Mapping[str, Any]) -> dict[str, Any]:
-        job = jobs.select(self.inv, str(args["job"]))[0]
-        return marking.retention(job, self.repos[job.name][str(args["target"])], args)
 
     def _notes(self, name: str, kind: str, part: Path) -> dict[str, Any]:
         """What summary.json says about the producer, read back from what it made."""
@@ -262,10 +259,10 @@ class SnapshotRun(Session):
                     failures.append(
                         f"pull: rsync failed for {len(bad)} source(s): {'; '.join(bad)}"
                     )
-            elif isinstance(step, Fanout) and step.desc in (BACKUP, FORGET):
-                phase = "backup" if step.desc == BACKUP else "forget"
+            elif isinstance(step, Fanout) and step.desc == BACKUP:
+                phase = "backup"
                 for (tname, r_), lane in zip(repos.items(), r.value or [], strict=False):
-                    msg = self._target(job, tname, r_, lane, res, forget=phase == "forget")
+                    msg = self._target(job, tname, r_, lane, res)
                     if msg:
                         failures.append(f"{tname}: {msg}")
             elif isinstance(step, Local) and step.action == "backup.stage":
@@ -298,6 +295,8 @@ class SnapshotRun(Session):
             res["message"] = "; ".join(failures)
             if len(failures) == len(res.get("locked", [])):  # only another client's lock
                 res["status"] = "locked"
+            elif len(failures) == len(res.get("uninitialised", [])):
+                self.refused_jobs.append(job.name)
         elif len(results) == len(steps):
             res["status"] = "ok"
         else:
@@ -311,21 +310,15 @@ class SnapshotRun(Session):
         r: restic.Repo,
         lane: list[dict[str, Any]],
         res: dict[str, Any],
-        *,
-        forget: bool,
     ) -> str:
-        """Read one target's lane (backup, or forget): "" when it went well."""
+        """Read one target's backup lane: "" when it went well."""
         last = _result(lane[-1])
         if last.outcome == "locked":  # waited --retry-lock; the holder is named, never unlocked
             res.setdefault("locked", []).append(name)
-        if forget:
-            if not lane[-1]["ok"]:
-                return _first_line(lane[-1])
-            res["kept"][name] = int(lane[-1]["value"]["kept"])
-            return ""
         res["targets"][name] = "failed"
         backup = _result(lane[0])
-        if backup.outcome == "no-repo":
+        if backup.outcome == "no-repo":  # refused, as README's exit codes say (4), unless
+            res.setdefault("uninitialised", []).append(name)  # something else failed too
             return f"{r.repository} is not a restic repository yet: run `inv backup.init`"
         summary = restic.backup_summary(backup.stdout)
         snap = str(summary.get("snapshot_id") or "")[:8]  # restic's short id, as it shows them
@@ -360,7 +353,6 @@ class SnapshotRun(Session):
             "backup.guard": self.guard,
             "backup.confirm": self.confirm,
             postgres.ACTION: self.pg_dump,
-            "backup.retention": self.retention,
             "backup.start": self.start,
             "backup.refused": self.refused,
             "backup.record": self.record,
@@ -388,4 +380,8 @@ class SnapshotRun(Session):
         if not self.results:
             self.say("no job ran")
         # exit 5 when the only failures are repository locks another client holds
-        self.finish("backup.snapshot", locked=len(self.locked) == len(self.failures))
+        self.finish(
+            "backup.snapshot",
+            locked=len(self.locked) == len(self.failures),
+            refused=len(self.refused_jobs) == len(self.failures),  # exit 4: run backup.init
+        )

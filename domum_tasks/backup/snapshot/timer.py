@@ -3,7 +3,12 @@
 - domum-backup.timer: every 15 minutes `inv backup.snapshot --due` (missed runs catch up:
   --due compares each job's cron schedule with its last success; Persistent=true fires a
   missed tick after boot);
-- domum-backup-check.timer: weekly `inv backup.verify` then `inv backup.drill`.
+- domum-backup-prune.timer: daily `inv backup.prune --yes` (retention on its own schedule: a
+  backup never runs forget, so a retention failure never fails or re-runs a backup);
+- domum-backup-reclaim.timer: weekly `inv backup.prune --yes --reclaim` (`restic prune
+  --max-unused`: reclaims what failed or killed backups left, even when nothing is forgotten);
+- domum-backup-verify.timer, domum-backup-drill.timer: weekly `inv backup.verify`,
+  `inv backup.drill`.
 """
 
 from __future__ import annotations
@@ -131,6 +136,26 @@ def check_writable(d: Path) -> None:
     )
 
 
+# Retention on its own schedule (issue 16 #10, #11): after the nightly backups; reclaim (a long
+# repack) midday Saturday, apart from the nightly runs (Domum's lock does not wait).
+RETENTION_UNITS = [
+    (
+        "domum-backup-prune",
+        "Domum backup retention",
+        "backup.prune --yes",
+        "*-*-* 04:30:00",
+        "15m",
+    ),
+    (
+        "domum-backup-reclaim",
+        "Domum backup space reclaim",
+        "backup.prune --yes --reclaim",
+        "Sat *-*-* 12:00:00",
+        "15m",
+    ),
+]
+
+
 def plan_units(unit_dir: str = UNIT_DIR) -> Plan:
     d = Path(unit_dir)
     check_writable(d)
@@ -145,6 +170,7 @@ def plan_units(unit_dir: str = UNIT_DIR) -> Plan:
             "30m",
         ),
         ("domum-backup-drill", "Domum restore drill", "backup.drill", "Sun *-*-* 06:00:00", "30m"),
+        *RETENTION_UNITS,
     ]
     for name, what, command, calendar, delay in units:
         plan.add(
@@ -175,6 +201,8 @@ def crontab() -> str:
             f"*/15 * * * *  {cd} {env}{inv} backup.snapshot --due",
             f"0 5 * * 0     {cd} {env}{inv} backup.verify",
             f"0 6 * * 0     {cd} {env}{inv} backup.drill",
+            f"30 4 * * *    {cd} {env}{inv} backup.prune --yes",
+            f"0 12 * * 6    {cd} {env}{inv} backup.prune --yes --reclaim",
             "",
         ]
     )
