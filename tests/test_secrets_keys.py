@@ -27,6 +27,7 @@ READ_SITES = {  # the modules that read secrets, each exercised below
     "domum_tasks/flux/tasks.py",
     "domum_tasks/pi/flash/session.py",
     "domum_tasks/backup/repository/access.py",
+    "domum_tasks/backup/tasks.py",  # the monitors' URLs, key-rotate's new password
 }
 
 
@@ -61,7 +62,10 @@ def _quietly(fn: Any, *args: Any, **kw: Any) -> None:
 
 def test_the_example_lists_every_key_the_code_reads_and_no_other(asked: store.Secrets) -> None:
     from domum_tasks import pve
+    from domum_tasks.backup import jobs
     from domum_tasks.backup.repository import access
+    from domum_tasks.backup.snapshot import pings
+    from domum_tasks.backup.tasks import key_rotate
     from domum_tasks.flux.tasks import bootstrap
     from domum_tasks.inventory.loader import load
     from domum_tasks.pi.flash import session
@@ -72,6 +76,11 @@ def test_the_example_lists_every_key_the_code_reads_and_no_other(asked: store.Se
     for name, t in inv.backup.targets.items():
         if t.type == "restic":
             _quietly(access.repo_for, inv, name, asked)
+            _quietly(key_rotate, Context(), target=name, dry_run=True)
+    [config] = jobs.select(inv, "config")
+    for service in ("healthchecks", "ntfy", "uptime_kuma"):  # one job's monitors, as shipped
+        spec = config.spec.model_copy(update={"monitor": [service]})
+        _quietly(pings.urls, inv, [jobs.Job("config", spec)], asked)
     _quietly(bootstrap, Context(), dry_run=True)
     for node in inv.pis.values():
         _quietly(session.wifi_psk, inv, node)

@@ -76,10 +76,10 @@ def snapshot(c: Context, job: str = "", all: bool = False, due: bool = False) ->
 
         timeouts = [j.spec.timeout for j in selected if j.kind == "vzdump"]
         pve = Session(inv, task_deadline_s=max(timeouts))
-    from ..secrets.store import Secrets
+    from ..secrets.store import load as load_secrets
     from .snapshot.pings import urls
 
-    monitors = urls(inv, selected, Secrets())  # secrets: masked in the plan and the logs
+    monitors = urls(inv, selected, load_secrets())  # secrets: masked in the plan and the logs
     p = plan_snapshot(inv, selected, repos, sd, due=due, pve=pve, monitors=monitors)
     handlers = {**run.handlers(), **(pve.handlers() if pve is not None else {})}
     return Planned(p, inv, handlers, report=run.report, pve=pve)
@@ -87,8 +87,9 @@ def snapshot(c: Context, job: str = "", all: bool = False, due: bool = False) ->
 
 @domum_task(name="list", help={"job": JOB, "json": "machine-readable output"})
 def list_(c: Context, job: str = "", json: bool = False) -> None:
-    """Snapshots per job and target, the newest and its age, and the last run. Exit 1 when a
-    target could not be listed (4 when it is not initialised yet)."""
+    """Snapshots per job and target, the newest and its age, and the last run.
+
+    Exit 1 when a target could not be listed (4 when it is not initialised yet)."""
     from . import jobs
     from .repository import listing
 
@@ -270,8 +271,9 @@ def drill(c: Context, job: str = "") -> Planned:
     },
 )
 def install_timer(c: Context, cron: bool = False, unit_dir: str = "") -> Planned:
-    """Write systemd timers: snapshot --due every 15 min, daily prune, weekly reclaim, verify
-    and drill."""
+    """Write systemd timers for snapshot --due, prune, reclaim, verify and drill.
+
+    Snapshot every 15 minutes (`--due`), prune daily, reclaim, verify and drill weekly."""
     from .snapshot import timer
 
     if cron:
@@ -287,18 +289,20 @@ def install_timer(c: Context, cron: bool = False, unit_dir: str = "") -> Planned
 
 @plan_task(name="key-rotate", yes=True, help={"target": "the restic target (required)"})
 def key_rotate(c: Context, target: str = "") -> Planned:
-    """Replace a target's restic key with one for the secret backup.targets.NAME.new_password:
-    add it, check it opens the repository, then remove the old key."""
+    """Replace a target's restic key with a new one, checked before the old one goes.
+
+    The new password is the secret backup.targets.NAME.new_password: the key is added, checked
+    to open the repository, then the old key is removed."""
     from ..errors import ConfigError
-    from ..secrets.store import Secrets
+    from ..secrets.store import load as load_secrets
     from .repository import access, facts, keys
 
     if not target:
         raise ConfigError("--target NAME is required (a restic target under backup.targets)")
     inv = load_inventory()
-    secrets = Secrets()
-    r = access.repo_for(inv, target, secrets)
+    secrets = load_secrets()
     new_password = secrets.get(keys.new_password_key(target)) or ""
+    r = access.repo_for(inv, target, secrets)
     res = facts.probe(r, ["--no-lock", "key", "list", "--json"], timeout_s=300)
     access.check_result(r, res, "key list")
     p = keys.plan_rotate(r, new_password, keys.current_key(res.stdout))
