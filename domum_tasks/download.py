@@ -120,6 +120,28 @@ def post(
         raise DomumError(f"{url} unreachable: {_describe(exc)}") from None
 
 
+def ping(
+    url: str, body: bytes = b"", *, headers: dict[str, str] | None = None, timeout_s: float = 10.0
+) -> int:
+    """POST a monitoring ping (healthchecks, ntfy, Uptime Kuma): the HTTP status. Short timeout,
+    no redirects; the caller decides what a failure means (for backups: a warning only)."""
+    import requests
+
+    check_url(url)
+    try:
+        resp = requests.post(
+            url,
+            data=body,
+            headers={**HEADERS, **(headers or {})},
+            timeout=timeout_s,
+            allow_redirects=False,
+        )
+        resp.close()
+        return int(resp.status_code)
+    except requests.RequestException as exc:
+        raise DomumError(f"unreachable: {_describe(exc)}") from None
+
+
 def download(
     url: str,
     part: Path,

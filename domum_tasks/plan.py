@@ -48,20 +48,12 @@ class Cmd:
     # Keep inheritable descriptors open in the child (backup's flock: no second run starts
     # while anything this run started still lives).
     inherit_fds: bool = False
-    # When the command fails with one of these stderr markers, run `retry_after`, then the
-    # command once more (restic refused a lock: `restic unlock`, which clears stale locks
-    # only, then again). Shown in the plan: {"retry": {"when": [...], "first": {...}}}.
-    retry_when: tuple[str, ...] = ()
-    retry_after: Cmd | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "argv", tuple(str(a) for a in self.argv))
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"kind": "cmd", "argv": list(self.argv)}
-        if self.retry_after is not None:
-            out["retry"] = {"when": list(self.retry_when), "first": self.retry_after.to_dict()}
-        return out
+        return {"kind": "cmd", "argv": list(self.argv)}
 
 
 @dataclass(frozen=True)
@@ -226,8 +218,6 @@ Step: TypeAlias = Cmd | Ssh | PveCall | Write | Wait | Local | Fanout | Job
 def substeps(step: Step) -> list[Step]:
     """The steps a step runs itself: a fan-out's lanes, a job's steps, a wait's probe."""
     match step:
-        case Cmd() if step.retry_after is not None:
-            return [step.retry_after]
         case Fanout():
             return [s for lane in step.lanes for s in lane]
         case Job():
@@ -332,8 +322,6 @@ def describe(step: Step) -> str:
     match step:
         case Cmd():
             text = shlex.join(step.argv)
-            if step.retry_after is not None:
-                text += f"  (if refused: {shlex.join(step.retry_after.argv)}, then once more)"
         case Ssh():
             text = f"ssh {step.host}: {step.command}"
         case PveCall():

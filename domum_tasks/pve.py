@@ -98,7 +98,9 @@ def token_secret(host_name: str) -> str:
     from .secrets import store as secrets
 
     try:
-        value = secrets.load().get(secret_key(host_name))
+        store = secrets.load()
+        value = store.get(secret_key(host_name))
+        why = "" if value else store.unset_reason(secret_key(host_name))
     except DomumError as exc:
         raise PveUnavailable(
             f"cannot read the token secret of Proxmox host {host_name!r}: "
@@ -107,7 +109,7 @@ def token_secret(host_name: str) -> str:
         ) from None
     if not value:
         raise PveUnavailable(
-            f"no API token secret for Proxmox host {host_name!r}",
+            f"no API token secret for Proxmox host {host_name!r}: {secret_key(host_name)} {why}",
             hint=f"set {env_var(host_name)}, or {secret_key(host_name)} in config/secrets.sops.yaml",
         )
     return value

@@ -203,6 +203,14 @@ def lab(
     secrets = tmp_path / "secrets.sops.yaml"
     secrets.write_text("token: ENC[AES256_GCM,data:abc,type:str]\nsops:\n    mac: ENC[x]\n")
     monkeypatch.setenv("DOMUM_SECRETS_FILE", str(secrets))
+    # the Talos secrets bundle a config job requires (issue 16 #5), under a repo root of its own
+    root = tmp_path / "repo-root"
+    bundle = root / "cluster" / "core" / "01-talos" / "secrets.sops.yaml"
+    bundle.parent.mkdir(parents=True)
+    bundle.write_text(
+        "cluster:\n    id: ENC[AES256_GCM,data:xyz,type:str]\nsops:\n    mac: ENC[y]\n"
+    )
+    monkeypatch.setenv("DOMUM_REPO_ROOT", str(root))
     data["backup"] = {
         "state_dir": str(tmp_path / "state"),
         "log_file": str(tmp_path / "log" / "backup.log"),

@@ -238,4 +238,5 @@ def test_lock_of_a_killed_restic_is_never_removed(lab: Lab) -> None:
     assert restic(lab.repo("a"), "unlock").returncode == 0  # the person's step
     assert not list((lab.repo("a") / "locks").iterdir())
     assert lab.inv("backup.snapshot").returncode == 0
+    assert lab.inv("backup.prune", "--yes").returncode == 0  # counts are retention's (#10)
     assert lab.state()["jobs"]["pis"]["snapshots"] == {"a": 1}  # complete ones only

@@ -80,8 +80,11 @@ def test_prune_parity(lab: Lab, plan_parity: Any) -> None:
     [plan] = plan_parity(T.prune, real_options={"yes": True})
     [forget] = [s for s in plan if "--prune" in s.get("argv", [])]
     assert forget["destructive"] and len(forget["argv"]) - forget["argv"].index("--prune") == 3
-    assert kinds(plan) == ["backup.lock", "cmd", "backup.unlock"]  # flock, forget, flock
-    assert "unlock" not in forget["argv"] and "retry" not in forget  # restic's locks: never
+    # flock, forget, its own status (issue 16 #10), metrics, flock
+    assert kinds(plan) == [
+        "backup.lock", "cmd", "backup.retention-record", "backup.metrics", "backup.unlock",
+    ]  # fmt: skip
+    assert "unlock" not in forget["argv"]  # restic's locks: never removed by Domum
     assert forget["argv"][3:6] == ["--retry-lock", "3s", "forget"]  # the lab's lock_wait
     assert len(snapshots(lab.repo("a"), "pis")) == 3  # keep_last 3
 

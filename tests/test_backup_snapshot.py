@@ -39,9 +39,11 @@ def test_files_job_cron_run_is_quiet_and_restores_byte_identical(lab: Lab, tmp_p
     assert st["last_run"]["status"] == "ok" and st["last_success"] >= st["last_run"]["started"]
     assert st["last_run"]["snapshots"] == {"a": snap["short_id"]}
     assert 'domum_backup_last_run_success{job="pis"} 1' in lab.metrics.read_text()
-    assert 'domum_backup_snapshots{job="pis",target="a"} 1' in lab.metrics.read_text()
     [line] = lab.log.read_text().splitlines()
     assert "job=pis status=ok" in line and f"a:{snap['short_id']}" in line
+    # the snapshot count is retention's (issue 16 #10: backup.prune, on its own timer)
+    assert lab.inv("backup.prune", "--yes").returncode == 0
+    assert 'domum_backup_snapshots{job="pis",target="a"} 1' in lab.metrics.read_text()
 
     out = tmp_path / "restored"
     res = lab.inv("backup.restore", "--job", "pis", "--to", str(out))
@@ -62,8 +64,11 @@ def test_incremental_runs_and_retention(lab: Lab) -> None:
     for i in range(4):
         (lab.src / "d0" / "f0.txt").write_text(f"change {i}\n")
         assert lab.inv("backup.snapshot", "--job", "pis").returncode == 0
+    # issue 16 #10: a backup never forgets; retention is backup.prune's (daily timer)
+    assert len(snapshots(lab.repo("a"), "pis")) == 4
+    assert lab.inv("backup.prune", "--yes").returncode == 0
     snaps = snapshots(lab.repo("a"), "pis")
-    assert len(snaps) == 3  # keep_last 3, applied by restic forget after each run
+    assert len(snaps) == 3  # keep_last 3, applied by restic forget
     assert lab.state()["jobs"]["pis"]["snapshots"] == {"a": 3}
     assert restic(lab.repo("a"), "check").returncode == 0
 
@@ -73,7 +78,7 @@ def test_uninitialised_target_is_refused_until_init(lab: Lab) -> None:
     files_job(lab)
     lab.job("pis", kind="files", hosts=[93], paths=[str(lab.src)], targets=["a", "b"])
     run = lab.inv("backup.snapshot")
-    assert run.returncode == 1
+    assert run.returncode == 4  # README: 4 refused (target not initialised)
     assert "not a restic repository yet: run `inv backup.init`" in run.stderr
     assert snapshots(lab.repo("a"), "pis") != []  # target a still got its snapshot
     dry = lab.inv("backup.init", "--dry-run", "--json")

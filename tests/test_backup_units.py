@@ -368,20 +368,15 @@ def test_snapshot_dry_run_json_shows_strict_ssh(
     restics = [s["argv"] for s in restic_steps]
     # issue 16 #1: never `restic unlock`; another client's lock is waited for (--retry-lock)
     argvs = [s.get("argv") or s.get("args", {}).get("argv") or [] for s in steps]
-    assert not [a for a in argvs if "unlock" in a] and all("retry" not in s for s in restic_steps)
-    [retention] = [s for s in steps if s.get("action") == "backup.retention"]
-    restics += [retention["args"]["decide"], retention["args"]["apply"]]
-    assert [a[5:8] for a in restics] == [
-        ["--retry-lock", "300s", "backup"],
-        ["--no-lock", "forget", "--json"],  # restic's own dry run decides, Domum checks it
-        ["--retry-lock", "600s", "forget"],
-    ]
+    assert not [a for a in argvs if "unlock" in a]
+    # issue 16 #10: a backup never runs forget or prune (backup.prune does, on its own timer)
+    assert not [s for s in steps if s.get("action") == "backup.retention"]
+    assert not [a for a in argvs if "forget" in a or "prune" in a]
+    assert [a[5:8] for a in restics] == [["--retry-lock", "300s", "backup"]]
     assert restics[0][3:5] == ["-o", restics[0][4]] and "sftp.command=ssh" in restics[0][4]
-    assert "job=edge-pis" in restics[0] and "--dry-run" in restics[1]
-    assert restics[2][-2:] == ["--prune", "<ids restic's dry run removes>"]
-    # issue 16 #2/#3: saved `partial` by the backup call itself; retention only over `complete`
+    assert "job=edge-pis" in restics[0]
+    # issue 16 #2/#3: saved `partial` by the backup call itself
     assert restics[0][restics[0].index("partial") - 1] == "--tag"
-    assert restics[1][restics[1].index("job=edge-pis,complete") - 1] == "--tag"
     [confirm] = [s for s in steps if s.get("action") == "backup.confirm"]
     assert confirm["args"]["backup"] == {"result_of": 0}
     tag = confirm["args"]["argv"]
@@ -409,12 +404,23 @@ def test_install_timer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     install_timer(Context(), unit_dir=str(tmp_path))
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == sorted(
-        f"domum-backup{s}.{t}" for s in ("", "-verify", "-drill") for t in ("service", "timer")
+        f"domum-backup{s}.{t}"
+        for s in ("", "-verify", "-drill", "-prune", "-reclaim")
+        for t in ("service", "timer")
     )
+    # issue 16 #10/#11: retention daily, restic prune --max-unused weekly, on their own timers
+    prune = (tmp_path / "domum-backup-prune.service").read_text()
+    assert prune.splitlines().count(next(x for x in prune.splitlines() if "ExecStart" in x)) == 1
+    assert prune.split("ExecStart=", 1)[1].split("\n")[0].endswith(" backup.prune --yes")
+    assert "OnCalendar=*-*-* 04:30:00" in (tmp_path / "domum-backup-prune.timer").read_text()
+    reclaim = (tmp_path / "domum-backup-reclaim.service").read_text()
+    assert reclaim.split("ExecStart=", 1)[1].split("\n")[0].endswith(" --yes --reclaim")
+    assert "OnCalendar=Sat " in (tmp_path / "domum-backup-reclaim.timer").read_text()
     assert "Persistent=true" in (tmp_path / "domum-backup.timer").read_text()
     install_timer(Context(), cron=True)
     cron = capsys.readouterr().out
     assert "*/15 * * * *" in cron and "backup.verify" in cron and "backup.drill" in cron
+    assert " backup.prune --yes\n" in cron and " backup.prune --yes --reclaim\n" in cron
 
 
 @pytest.mark.parametrize(

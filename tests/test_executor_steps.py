@@ -130,27 +130,8 @@ def test_a_local_step_gets_the_result_of_an_earlier_step() -> None:
     assert results[1].step is plan.steps[1]  # the planned step is what was recorded
 
 
-def test_retry_after_runs_only_when_refused_then_once_more(tmp_path: Path) -> None:
-    lock, log = tmp_path / "lock", tmp_path / "log"
-    lock.touch()
-    unlock = sh(f"echo unlock >> {log}; rm -f {lock}")
-    step = sh(
-        f"echo try >> {log}; if [ -e {lock} ]; then echo 'repository is already locked' >&2; exit 1; fi",
-        retry_when=("already locked",),
-        retry_after=unlock,
-    )
-    assert Executor().run_step(step).ok
-    assert log.read_text().split() == ["try", "unlock", "try"]
-    log.unlink()
-    assert Executor().run_step(step).ok  # not refused: no unlock
-    assert log.read_text().split() == ["try"]
-    shown = json.loads(Plan("p", [step]).to_json())[0]
-    assert shown["retry"] == {"when": ["already locked"], "first": unlock.to_dict()}
-
-
-def test_retry_after_keeps_other_failures_as_they_were() -> None:
-    step = sh("echo boom >&2; exit 4", retry_when=("locked",), retry_after=sh("exit 0"))
+def test_unchecked_failure_is_the_outcome_and_checked_one_raises() -> None:
     with pytest.raises(DomumError, match="exit code 4"):
-        Executor().run_step(step)
-    outcome = Executor().run_step(sh("exit 4", check=False, retry_after=sh("true")))
+        Executor().run_step(sh("echo boom >&2; exit 4"))
+    outcome = Executor().run_step(sh("exit 4", check=False))
     assert not outcome.ok and outcome.value == 4

@@ -85,6 +85,7 @@ def _cases(tmp: Path) -> dict[str, dict[str, Any]]:
         "backup.restore": {"job": "config", "to": str(tmp / "restore")},
         "backup.drill": {},
         "backup.install-timer": {"unit_dir": str(tmp / "units")},
+        "backup.key-rotate": {"target": "nas"},
         "tools.install": {},
         "secrets.edit": {},
         "secrets.init": {},
@@ -109,6 +110,8 @@ EXPECTED_REFUSALS: dict[str, tuple[int, str]] = {
     "backup.prune": (1, "restic forget --dry-run on nas failed"),
     # which snapshot to restore, and how much to verify, come from the repository too
     "backup.restore": (1, "restic snapshots on nas failed"),
+    # the old key's id is read from the repository (`restic key list`)
+    "backup.key-rotate": (1, "restic key list on nas failed"),
     # no node is in maintenance mode in the walk: nothing to read, nothing to propose
     "talos.discover": (1, "maintenance mode"),
 }

@@ -184,7 +184,7 @@ def test_wrong_key_is_a_clear_error(keys: Keys, monkeypatch: pytest.MonkeyPatch)
 
 def test_sops_errors_are_masked(keys: Keys, monkeypatch: pytest.MonkeyPatch) -> None:
     # A real sops failure whose stderr contains a secret value (here: in the file name).
-    monkeypatch.setenv("DOMUM_NAS_SSH_PASSWORD", "hunter2hunter2")
+    monkeypatch.setenv("DOMUM_FLUX_GIT_TOKEN", "hunter2hunter2")  # a key the example lists
     bad = keys.root / "config" / "hunter2hunter2.sops.yaml"
     bad.write_text("not: [a, sops, file\n")
     s = sec.Secrets(bad)

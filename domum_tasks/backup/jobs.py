@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..inventory.model import BackupJob, BackupTarget, Inventory, Retention
 
-RESTIC_KINDS = ("etcd-snapshot", "config", "files", "nas")
+RESTIC_KINDS = ("etcd-snapshot", "config", "files", "nas", "postgres")
 # Kinds whose staging directory is a persistent mirror that rsync updates in place.
 MIRROR_KINDS = ("files",)  # a nas job's restic runs on the NAS (producers/nas_remote.py)
 TAG = "domum"

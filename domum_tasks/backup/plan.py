@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..inventory.model import Inventory
-from ..plan import Plan
+from ..plan import Local, Plan, ResultOf
 from ..ssh import repo_path
 from . import jobs
 from .bookkeeping import session
@@ -25,6 +25,11 @@ def snapshot_host(inv: Inventory) -> str:
 
 
 def backup_args(inv: Inventory, job: Job, path: Path) -> list[str]:
+    return [*backup_flags(inv, job), str(path)]
+
+
+def backup_flags(inv: Inventory, job: Job) -> list[str]:
+    """`restic backup` and its tags, without what it reads (a path, or a command's stdout)."""
     return [
         "backup",
         "--json",
@@ -37,7 +42,6 @@ def backup_args(inv: Inventory, job: Job, path: Path) -> list[str]:
         jobs.PARTIAL_TAG,  # until `confirm_args` marks it complete after exit 0
         "--host",
         snapshot_host(inv),
-        str(path),
     ]
 
 
@@ -99,37 +103,74 @@ def decision_line(row: dict[str, Any]) -> str:
 
 def plan_prune(
     inv: Inventory,
-    decided: dict[tuple[str, str], list[dict[str, Any]]],
+    decided: dict[tuple[str, str], list[dict[str, Any]] | str],
     repos: dict[str, restic.Repo],
+    *,
+    reclaim: bool = False,
 ) -> Plan:
     """Forget (and prune) exactly the snapshots restic's own dry run listed, by id: what was
-    shown is what is deleted. The decision itself is in the notes, row by row."""
+    shown is what is deleted. The decision itself is in the notes, row by row. A decision that
+    could not be made (str: restic's error) is recorded as that job's retention failure.
+
+    Each job/target's outcome is recorded (bookkeeping/retention.py), then the metrics. With
+    `reclaim` (the weekly timer), `restic prune --max-unused` runs on every target after the
+    forgets: since restic 0.16 it also removes packs no snapshot references (a killed or failed
+    backup's) when nothing was forgotten, which `forget --prune` alone never reaches."""
     sd = state_dir(inv)
-    plan = Plan("apply retention (restic forget --prune)")
+    plan = Plan("apply retention (restic forget --prune)" + (", reclaim space" if reclaim else ""))
     for rows in decided.values():
+        if isinstance(rows, str):
+            continue
         plan.notes += [decision_line(row) for row in rows]
     plan.add(session.lock_step(sd))
     doomed = 0
     for (job, target), rows in decided.items():
-        ids = [str(row["id"]) for row in rows if row["action"] == "remove"]
-        if not ids:
+        record: dict[str, Any] = {"job": job, "target": target}
+        if isinstance(rows, str):
+            plan.note(f"{job}/{target}: retention not decided: {rows}")
+            record["error"] = rows
+            plan.add(Local("backup.retention-record", record, desc="retention FAILED: state"))
             continue
-        doomed += len(ids)
-        r = repos[target]
-        timeout = inv.backup.jobs[job].timeout
-        plan.add(
-            restic.cmd(
-                r,
-                ["forget", "--prune", *ids],
-                desc=f"remove {len(ids)} snapshot(s) of {job} from {target}: "
-                + ", ".join(i[:8] for i in ids),
-                timeout_s=timeout,
-                destructive=True,
-                lock="prune",
-            ),
-        )
+        ids = [str(row["id"]) for row in rows if row["action"] == "remove"]
+        record["kept"] = sum(1 for row in rows if row["action"] == "keep")
+        if ids:
+            doomed += len(ids)
+            r = repos[target]
+            timeout = inv.backup.jobs[job].timeout
+            plan.add(
+                restic.cmd(
+                    r,
+                    ["forget", "--prune", *ids],
+                    desc=f"remove {len(ids)} snapshot(s) of {job} from {target}: "
+                    + ", ".join(i[:8] for i in ids),
+                    timeout_s=timeout,
+                    destructive=True,
+                    lock="prune",
+                ),
+            )
+            record["outcome"] = ResultOf(len(plan.steps) - 1)
+        plan.add(Local("backup.retention-record", record, desc="retention status: state"))
     if not doomed:
         plan.note("nothing to remove")
+    if reclaim:
+        for name, r in sorted(repos.items()):
+            plan.add(
+                restic.cmd(
+                    r,
+                    ["prune", "--max-unused", inv.backup.prune_max_unused],
+                    desc=f"reclaim unreferenced data on {name} (repack above "
+                    f"{inv.backup.prune_max_unused} unused)",
+                    timeout_s=max((j.timeout for j in inv.backup.jobs.values()), default=7200.0),
+                    destructive=True,
+                    lock="prune",
+                ),
+                Local(
+                    "backup.reclaim-record",
+                    {"target": name, "outcome": ResultOf(len(plan.steps))},
+                    desc="reclaim status: state",
+                ),
+            )
+    plan.add(session.metrics_step(inv))
     plan.finally_steps.append(session.unlock_step(sd))
     plan.secrets.extend(r.password for r in repos.values())
     return plan

@@ -76,14 +76,20 @@ def snapshot(c: Context, job: str = "", all: bool = False, due: bool = False) ->
 
         timeouts = [j.spec.timeout for j in selected if j.kind == "vzdump"]
         pve = Session(inv, task_deadline_s=max(timeouts))
-    p = plan_snapshot(inv, selected, repos, sd, due=due, pve=pve)
+    from ..secrets.store import load as load_secrets
+    from .snapshot.pings import urls
+
+    monitors = urls(inv, selected, load_secrets())  # secrets: masked in the plan and the logs
+    p = plan_snapshot(inv, selected, repos, sd, due=due, pve=pve, monitors=monitors)
     handlers = {**run.handlers(), **(pve.handlers() if pve is not None else {})}
     return Planned(p, inv, handlers, report=run.report, pve=pve)
 
 
 @domum_task(name="list", help={"job": JOB, "json": "machine-readable output"})
 def list_(c: Context, job: str = "", json: bool = False) -> None:
-    """Snapshots per job and target, the newest and its age, and the last run."""
+    """Snapshots per job and target, the newest and its age, and the last run.
+
+    Exit 1 when a target could not be listed (4 when it is not initialised yet)."""
     from . import jobs
     from .repository import listing
 
@@ -91,22 +97,34 @@ def list_(c: Context, job: str = "", json: bool = False) -> None:
     rows = listing.rows(inv, jobs.select(inv, job, include_disabled=not job))
     if json:  # the nested rows (every snapshot), not the table's cells
         print(jsonlib.dumps(rows, indent=2))
-        return
-    from ..console import print_table
+    else:
+        from ..console import print_table
 
-    print_table("backups", listing.COLUMNS, listing.table_rows(rows))
+        print_table("backups", listing.COLUMNS, listing.table_rows(rows))
+    listing.raise_failures(rows)  # exit 1 (4: not initialised) when a target failed
 
 
-@plan_task(yes=True, help={"job": JOB})
-def prune(c: Context, job: str = "") -> Planned:
-    """Apply each job's retention to its complete snapshots (never the newest one), and remove
-    partial ones (the newest partial newer than every complete one stays for inspection).
+@plan_task(
+    yes=True,
+    help={
+        "job": JOB,
+        "reclaim": "then `restic prune --max-unused` every target: reclaim unreferenced data "
+        "(a failed or killed backup's) even when nothing was forgotten (the weekly timer)",
+    },
+)
+def prune(c: Context, job: str = "", reclaim: bool = False) -> Planned:
+    """Apply retention to complete snapshots (never the newest); remove partial ones.
+
+    The newest partial snapshot newer than every complete one stays for inspection.
 
     The plan's notes show the decision row by row (restic's own `forget --dry-run` for the
-    complete ones). Another client's lock: wait, then exit 5 naming it (never unlocked)."""
+    complete ones). Another client's lock: wait, then exit 5 naming it (never unlocked). Each
+    job's retention status is recorded apart from its backups (state, domum_backup_retention_*
+    metrics): a retention failure never makes `snapshot --due` re-run a backup."""
+    from ..errors import CommandFailed
     from . import jobs, plan
     from .bookkeeping import lock
-    from .bookkeeping.session import Session, say
+    from .bookkeeping.retention import RetentionRun
     from .repository import access, copying
     from .repository import prune as pr
 
@@ -117,20 +135,16 @@ def prune(c: Context, job: str = "") -> Planned:
     sd = plan.state_dir(inv)
     lock.check_writable(sd)
     repos = {t: access.repo_for(inv, t) for j in selected for t in copying.holders(inv, j)}
-    decided = {
-        (j.name, t): pr.dry_run_rows(inv, j, t, repos[t])
-        for j in selected
-        for t in copying.holders(inv, j)  # the job's targets and their restic copies
-    }
-    p = plan.plan_prune(inv, decided, repos)
-    run = Session(inv, sd)
-
-    def report(results: list[Any], json_out: bool) -> None:
-        for line in p.notes:
-            say(line)
-        pr.raise_failures(results, p.secrets)
-
-    return Planned(p, inv, run.handlers(), report=report)
+    decided: dict[tuple[str, str], list[dict[str, Any]] | str] = {}
+    for j in selected:
+        for t in copying.holders(inv, j):  # the job's targets and their restic copies
+            try:  # restic failing to decide is this job's retention failing, recorded as such
+                decided[(j.name, t)] = pr.dry_run_rows(inv, j, t, repos[t])
+            except CommandFailed as exc:
+                decided[(j.name, t)] = str(exc).splitlines()[0]
+    p = plan.plan_prune(inv, decided, repos, reclaim=reclaim)
+    run = RetentionRun(inv, sd, secrets=list(p.secrets))
+    return Planned(p, inv, run.handlers(), report=run.report_with(p.notes))
 
 
 @plan_task(
@@ -162,7 +176,8 @@ def verify(c: Context, job: str = "", subset: int = 4) -> Planned:
         "to": "directory to restore into (must be empty unless --force)",
         "at": "snapshot id, or a time: the newest complete snapshot not after it",
         "target": "restic target to restore from (default: the job's first)",
-        "force": "restore into a non-empty directory, replacing what the backup holds",
+        "force": "restore into a non-empty directory: merge, replacing only the backup's own "
+        "paths, never deleting other files",
     }
 )
 def restore(
@@ -193,6 +208,13 @@ def restore(
     rs.check_destination(dest, force)
     r = access.repo_for(inv, name)
     snap = rs.choose(facts.snapshots(r, job), at, job, name)
+    planned = rs.plan_restore(j, r, snap, dest, force)
+    if dest.is_dir() and any(dest.iterdir()):  # what a merge writes and replaces
+        from .recovery.merge import note_preview
+
+        note_preview(
+            planned, facts.snapshot_files(r, str(snap["id"]), rs.tree_path(snap, job)), dest
+        )
 
     def report(results: list[Any], json_out: bool) -> None:
         files, size = next(
@@ -206,9 +228,7 @@ def restore(
         if j.kind == "etcd-snapshot":
             print("\n".join(rs.recovery_steps(inv, dest)))
 
-    return Planned(
-        rs.plan_restore(j, r, snap, dest, force), inv, rs.restore_handlers(), report=report
-    )
+    return Planned(planned, inv, rs.restore_handlers(), report=report)
 
 
 @plan_task(help={"job": JOB})
@@ -258,7 +278,9 @@ def drill(c: Context, job: str = "") -> Planned:
     },
 )
 def install_timer(c: Context, cron: bool = False, unit_dir: str = "") -> Planned:
-    """Write systemd timers: snapshot --due every 15 min, weekly verify and drill."""
+    """Write systemd timers for snapshot --due, prune, reclaim, verify and drill.
+
+    Snapshot every 15 minutes (`--due`), prune daily, reclaim, verify and drill weekly."""
     from .snapshot import timer
 
     if cron:
@@ -272,6 +294,32 @@ def install_timer(c: Context, cron: bool = False, unit_dir: str = "") -> Planned
     return Planned(p, report=report)
 
 
+@plan_task(name="key-rotate", yes=True, help={"target": "the restic target (required)"})
+def key_rotate(c: Context, target: str = "") -> Planned:
+    """Replace a target's restic key with a new one, checked before the old one goes.
+
+    The new password is the secret backup.targets.NAME.new_password: the key is added, checked
+    to open the repository, then the old key is removed."""
+    from ..errors import ConfigError
+    from ..secrets.store import load as load_secrets
+    from .repository import access, facts, keys
+
+    if not target:
+        raise ConfigError("--target NAME is required (a restic target under backup.targets)")
+    inv = load_inventory()
+    secrets = load_secrets()
+    new_password = secrets.get(keys.new_password_key(target)) or ""
+    r = access.repo_for(inv, target, secrets)
+    res = facts.probe(r, ["--no-lock", "key", "list", "--json"], timeout_s=300)
+    access.check_result(r, res, "key list")
+    p = keys.plan_rotate(r, new_password, keys.current_key(res.stdout))
+
+    def report(results: list[Any], json_out: bool) -> None:
+        print(p.notes[-1])
+
+    return Planned(p, inv, keys.handlers(r, new_password), report=report)
+
+
 ns = Collection("backup")
-for _t in (init, snapshot, list_, prune, verify, restore, drill, install_timer):
+for _t in (init, snapshot, list_, prune, verify, restore, drill, install_timer, key_rotate):
     ns.add_task(_t)

@@ -29,16 +29,23 @@ def bootstrap(c: Context) -> Planned:
     """Install Flux on the cluster and point it at the inventory's Git repository."""
     from .. import settings
     from ..errors import ConfigError
+    from ..secrets.store import is_placeholder
     from ..secrets.store import load as load_secrets
     from .plan import TOKEN_ENV, TOKEN_SECRET_KEY, bootstrap_plan
 
     inv = load_inventory()
     env_var = TOKEN_ENV[inv.flux.provider]
-    token = settings.get(env_var) or load_secrets().get(TOKEN_SECRET_KEY)
+    store = load_secrets()
+    token = settings.get(env_var) or store.get(TOKEN_SECRET_KEY)
+    why = "unset"
+    if token and is_placeholder(token):  # `ghp_change-me` copied from the example
+        token, why = None, f"{env_var} is a placeholder value"
+    elif not token:
+        why = f"{TOKEN_SECRET_KEY} {store.unset_reason(TOKEN_SECRET_KEY)}"
     if not token:  # --dry-run too: a plan that the real run would refuse is no plan
         raise ConfigError(
             f"no Git token for flux bootstrap: set {env_var}, or {TOKEN_SECRET_KEY} in "
-            "config/secrets.sops.yaml (env DOMUM_FLUX_GIT_TOKEN)"
+            f"config/secrets.sops.yaml (env DOMUM_FLUX_GIT_TOKEN); {why}"
         )
     # Refuse a tree the cluster could not decrypt (--dry-run too): reads the SOPS metadata of
     # cluster/ and the public halves of your age keys (age-keygen -y, key on stdin).

@@ -364,6 +364,14 @@ def _duration_s(value: Any) -> Any:
 Duration = Annotated[float, BeforeValidator(_duration_s), Field(gt=0)]
 
 
+# restic prune --max-unused: "unlimited", a percentage (5%, 5.5%) or a whole size with an
+# optional k/m/g/t suffix; what restic 0.18's `prune --max-unused` accepts (tried: 1.5G, 10GiB
+# and words are refused by restic)
+MaxUnused = Annotated[
+    str, Field(pattern=r"^(unlimited|\d+(\.\d+)?%|\d+[kKmMgGtT]?)$", min_length=1)
+]
+
+
 class BackupTarget(Strict):
     type: Literal["restic", "rsync", "pve-storage"]
     repository: str
@@ -372,8 +380,11 @@ class BackupTarget(Strict):
     copy_to: list[str] = Field(default_factory=list)
 
 
+HookArg = Annotated[str, Field(min_length=1)]
+
+
 class BackupJob(Strict):
-    kind: Literal["etcd-snapshot", "vzdump", "files", "config", "nas"]
+    kind: Literal["etcd-snapshot", "vzdump", "files", "config", "nas", "postgres"]
     targets: list[str] = Field(min_length=1)
     enabled: bool = True
     timeout: Duration = 7200.0  # seconds, or "2h"/"90m": a hung job is killed at this deadline
@@ -383,11 +394,37 @@ class BackupJob(Strict):
     # files/nas: run the remote rsync as `sudo -n rsync`, so a login like `pi` can read /etc
     sudo: bool = False
     vmids: list[int] = Field(default_factory=list)
+    # kind postgres: the CloudNativePG Cluster whose primary is dumped (cluster/apps/databases)
+    cnpg_cluster: str = "postgres"
+    namespace: str = "databases"
     schedule: str = "0 3 * * *"
     retention: Retention | None = None
     # kind nas: where Domum keeps its pinned restic on the NAS (relative: under the NAS
     # login's home; see backup/producers/nas_remote.py for why not /boot/config)
     restic_path: str | None = None
+    # Guards (issue 16 #4), checked on the staged copy before restic runs: an unmounted disk
+    # or a stopped Unraid array looks like a source that lost its files. On by default and
+    # conservative: at least 1 file, and at most half the files of the last complete run may
+    # go at once (a real clean-up that large is rare and worth a look; an empty mount point
+    # loses ~100 %). min_files 0 or max_shrink_percent 100 turns a guard off.
+    min_files: Annotated[int, Field(ge=0)] = 1
+    max_shrink_percent: Annotated[float, Field(ge=0, le=100)] = 50.0
+    # Hooks (restic kinds): one argv each, run on the admin machine, never through a shell
+    # (write `[sh, -c, "..."]` for one). `before` exit 75 skips the job softly (borgmatic's
+    # soft failure); `on_error` gets DOMUM_JOB, DOMUM_STATUS, DOMUM_ERROR.
+    before: list[HookArg] = Field(default_factory=list)
+    after: list[HookArg] = Field(default_factory=list)
+    on_error: list[HookArg] = Field(default_factory=list)
+    # Push monitors pinged per run; their URLs are secrets: backup.monitor.<job>.<service>
+    monitor: list[Literal["healthchecks", "ntfy", "uptime_kuma"]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _hooks_need_restic(self) -> BackupJob:
+        if self.kind == "vzdump" and (self.before or self.after or self.on_error):
+            raise PydanticCustomError(
+                "hooks", "before/after/on_error hooks are for restic kinds, not vzdump"
+            )
+        return self
 
 
 class Backup(Strict):
@@ -400,6 +437,8 @@ class Backup(Strict):
     # The longest Domum waits for a restic repository lock another client holds (restic
     # --retry-lock); each command waits at most its own default (backup.restic.LOCK_WAIT_S).
     lock_wait: Duration | None = None
+    # `backup.prune --reclaim` (weekly): restic prune --max-unused; restic's own default 5%
+    prune_max_unused: MaxUnused = "5%"
 
 
 class Flux(Strict):

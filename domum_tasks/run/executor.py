@@ -6,12 +6,12 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from ..errors import CommandFailed, DomumError, ToolMissing
 from ..plan import Cmd, Fanout, Job, Local, Plan, PveCall, Ssh, Step, Wait, Write, mask, substeps
-from .local import confirm, run_cmd, tail, write_atomic
+from .local import confirm, run_cmd, write_atomic
 from .results import ResolvedLocal, StepResult, with_results
 
 SshRunner = Callable[[Ssh], StepResult]
@@ -111,21 +111,6 @@ class Executor:
     def _cmd(self, step: Cmd, secrets: Sequence[str]) -> StepResult:
         """A checked command raises on failure; an unchecked one (check=False) returns its exit
         code, a timeout included, as the outcome (the program missing still raises)."""
-        if step.retry_after is None:
-            return self._cmd_once(step, secrets)
-        first = self._cmd_once(replace(step, check=False), secrets)
-        if not first.ok and any(m in first.stderr for m in step.retry_when):
-            self._cmd_once(step.retry_after, secrets)
-            return self._cmd_once(step, secrets)
-        if step.check and not first.ok:
-            raise CommandFailed(
-                f"exit code {first.value}: {mask(' '.join(step.argv), secrets)}",
-                stderr_tail=mask(tail(first.stderr or first.stdout), secrets),
-                returncode=first.value,
-            )
-        return StepResult(step, first.ok, first.stdout, first.stderr, first.value)
-
-    def _cmd_once(self, step: Cmd, secrets: Sequence[str]) -> StepResult:
         try:
             proc = run_cmd(
                 step.argv,

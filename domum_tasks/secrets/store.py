@@ -317,6 +317,15 @@ def known_keys(example: Path | None = None) -> list[str]:
     return sorted(flatten(data)) if isinstance(data, dict) else []
 
 
+# A value still as config/secrets.example.yaml ships it is not a secret anyone chose.
+_PLACEHOLDER = re.compile(r"change[-_ ]?me|^0{8}-0{4}-0{4}-0{4}-0{12}$", re.IGNORECASE)
+
+
+def is_placeholder(value: str) -> bool:
+    """`change-me`, `ghp_change-me`, the all-zero token UUID: the example file's values."""
+    return bool(_PLACEHOLDER.search(value.strip()))
+
+
 class Secrets:
     """Secret values by dotted key; env first, then the sops file (decrypted once, lazily).
 
@@ -351,17 +360,30 @@ class Secrets:
         return "file" if key in self._from_file() else "missing"
 
     def get(self, key: str, default: str | None = None) -> str | None:
+        """The value, or `default` when unset. A placeholder copied from secrets.example.yaml
+        (`change-me`) counts as unset: a repository must not be created with it as password."""
         self._asked.add(key)
         value = self._env.get(env_name(key))
-        if value:
-            return value
-        return self._from_file().get(key, default)
+        if not value:
+            value = self._from_file().get(key)
+        if value is None or is_placeholder(value):
+            return default
+        return value
+
+    def unset_reason(self, key: str) -> str:
+        """Why get(key) gave nothing, for the error message."""
+        value = self._env.get(env_name(key)) or self._from_file().get(key)
+        if value is not None and is_placeholder(value):
+            where = env_name(key) if self._env.get(env_name(key)) else str(self.path)
+            return f"still has the placeholder value from secrets.example.yaml (in {where})"
+        return "is not set"
 
     def __getitem__(self, key: str) -> str:
         value = self.get(key)
         if value is None:
             raise ConfigError(
-                f"secret {key!r} is not set: export {env_name(key)} or add it to {self.path}",
+                f"secret {key!r} {self.unset_reason(key)}: export {env_name(key)} or set it "
+                f"in {self.path}",
                 hint="`inv secrets.edit` opens the encrypted file; `inv secrets.keys` lists keys",
             )
         return value

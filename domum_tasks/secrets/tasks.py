@@ -76,7 +76,9 @@ def keys(c: Context, json: bool = False) -> None:
     rows = []
     for key in names:
         var = secrets.env_name(key)
-        if settings.get(var):
+        if settings.get(var) and secrets.is_placeholder(settings.get(var) or ""):
+            source = "env: placeholder value, counts as unset"
+        elif settings.get(var):
             source = "env" + (" (overrides file)" if key in in_file else "")
         else:
             source = "file" if key in in_file else "missing"

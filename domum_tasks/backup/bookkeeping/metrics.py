@@ -23,12 +23,15 @@ HELP = {
     "domum_backup_last_run_success": "1 if the job's last run succeeded on every target, else 0",
     "domum_backup_duration_seconds": "Duration of the job's last run",
     "domum_backup_bytes": "Bytes staged by the job's last run",
-    "domum_backup_snapshots": "Snapshots of the job kept on a target after its last forget",
+    "domum_backup_snapshots": "Snapshots of the job kept on a target after its last backup.prune",
     "domum_backup_schedule_period_seconds": "Longest gap between two scheduled runs of the job",
     "domum_backup_job_enabled": "1 if the job is enabled in the inventory",
     "domum_backup_last_verify_success_timestamp_seconds": "Last restic check that passed (per target; unlabelled: every target)",
     "domum_backup_verify_coverage_ratio": "Share of the target's packs read since the current full-verify cycle began",
     "domum_backup_last_drill_success_timestamp_seconds": "Last restore drill that passed (per job; unlabelled: every job)",
+    "domum_backup_retention_last_success_timestamp_seconds": "End of the job's last backup.prune that applied its retention on every target (0: never)",
+    "domum_backup_retention_last_run_success": "1 if the job's last backup.prune succeeded on every target, else 0",
+    "domum_backup_retention_reclaim_last_success_timestamp_seconds": "Last restic prune --max-unused that passed on the target (0: never)",
 }
 
 
@@ -63,6 +66,7 @@ def render(inv: Inventory, data: dict[str, Any], now: float | None = None) -> st
             count = (entry.get("snapshots") or {}).get(target)
             if count is not None:
                 add("domum_backup_snapshots", {"job": name, "target": target}, count)
+    retention(inv, data, add)
     verify = data.get("verify", {})
     for target, v in sorted(verify.items()):
         add(
@@ -99,6 +103,28 @@ def render(inv: Inventory, data: dict[str, Any], now: float | None = None) -> st
         if rows:
             lines += [f"# HELP {name} {HELP[name]}", f"# TYPE {name} gauge", *rows]
     return "\n".join(lines) + "\n"
+
+
+def retention(inv: Inventory, data: dict[str, Any], add: Any) -> None:
+    """Retention's own series (issue 16 #10), present for every restic job and target from the
+    first write (0: never), so a staleness alert can fire before the first prune."""
+    for name, spec in sorted(inv.backup.jobs.items()):
+        if spec.kind not in jobs.RESTIC_KINDS:
+            continue
+        r = data.get("retention", {}).get(name, {})
+        lab = {"job": name}
+        add(
+            "domum_backup_retention_last_success_timestamp_seconds", lab, r.get("last_success") or 0
+        )
+        add("domum_backup_retention_last_run_success", lab, 1 if r.get("status") == "ok" else 0)
+    for target, t in sorted(inv.backup.targets.items()):
+        if t.type == "restic":
+            got = data.get("reclaim", {}).get(target, {}).get("last_success") or 0
+            add(
+                "domum_backup_retention_reclaim_last_success_timestamp_seconds",
+                {"target": target},
+                got,
+            )
 
 
 def write(inv: Inventory, data: dict[str, Any], metrics_dir: Path) -> Path:

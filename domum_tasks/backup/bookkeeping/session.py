@@ -90,15 +90,18 @@ class Session:
             "backup.metrics": self.metrics,
         }
 
-    def finish(self, what: str, *, locked: bool = False) -> None:
+    def finish(self, what: str, *, locked: bool = False, refused: bool = False) -> None:
         """One stderr line per failure, then exit 1 if there was any (5 when `locked`: every
-        failure was a restic lock another client holds)."""
-        from ...errors import DomumError, LockHeld
+        failure was a restic lock another client holds; 4 when `refused`: every failure was a
+        target that is not a repository yet)."""
+        from ...errors import DomumError, LockHeld, Refused
 
         lines = [*self.failures, *(f"backup: {p}" for p in self.problems)]
         for line in lines:
             print(f"domum: {line}", file=sys.stderr)
         if lines and locked and not self.problems:
             raise LockHeld(f"{what}: {len(lines)} job(s) stopped by a restic lock")
+        if lines and refused and not self.problems:
+            raise Refused(f"{what}: {len(lines)} job(s) refused: a target is not initialised")
         if lines:
             raise DomumError(f"{what}: {len(lines)} failure(s)")

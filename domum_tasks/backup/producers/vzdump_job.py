@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ...errors import DomumError
+from ...errors import ConfigError, DomumError
 from ...inventory.model import Inventory
 from ...plan import Fanout, Local
 from ...pve import Session
@@ -19,10 +19,44 @@ from ..jobs import Job
 
 
 def prune_policy(inv: Inventory, job: Job) -> dict[str, int]:
-    """The job's retention as PVE prune-backups keys (keep_within has no PVE equivalent)."""
+    """The job's retention as PVE prune-backups keys. PVE has no keep-within (its prune-backups
+    schema: keep-all, keep-last ... keep-yearly): a policy of keep_within alone would reach PVE
+    as no policy at all (keep everything, or the storage's setting), so it is refused."""
     policy = jobs.retention(inv, job)
     keys = ("keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly")
-    return {k: int(getattr(policy, k)) for k in keys if getattr(policy, k)}
+    out = {k: int(getattr(policy, k)) for k in keys if getattr(policy, k)}
+    if not out and policy.keep_within:
+        raise ConfigError(
+            f"{_where(job)}: keep_within is the only rule, and Proxmox's prune-backups has no "
+            "keep-within: set keep_last/daily/weekly/monthly/yearly for this vzdump job"
+        )
+    return out
+
+
+def _where(job: Job) -> str:
+    return f"backup.jobs.{job.name}.retention" if job.spec.retention else "backup.retention"
+
+
+def retention_notes(inv: Inventory, job: Job) -> list[str]:
+    """What one retention block means on PVE, said in the plan (it cannot be mapped exactly).
+
+    Proxmox applies the keep rules in sequence: each rule skips the backups an earlier rule kept
+    and does not count a period an earlier rule already covered (proxmox/pve-storage,
+    src/PVE/Storage.pm, prune_mark_backup_group and its $prune_mark). restic counts every rule
+    over all snapshots independently. So `keep_last 1, keep_daily 2` keeps three days of
+    archives on PVE when several backups ran today, two in restic."""
+    policy = jobs.retention(inv, job)
+    notes = [
+        f"{job.name}: PVE applies keep rules in sequence (a period kept by an earlier rule is "
+        "not counted again), restic counts each independently: on PVE the same retention "
+        "keeps as many or more archives"
+    ]
+    if policy.keep_within:
+        notes.append(
+            f"{job.name}: keep_within {policy.keep_within} is NOT applied to vzdump archives "
+            f"(PVE has no keep-within); only {', '.join(prune_policy(inv, job))} are"
+        )
+    return notes
 
 
 def storage(inv: Inventory, job: Job) -> str | None:

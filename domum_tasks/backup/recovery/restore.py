@@ -4,7 +4,6 @@ against MANIFEST.sha256 (and an etcd snapshot's own sha256 trailer) before sayin
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import time
@@ -94,13 +93,9 @@ def place(tmp: Path, to: Path, tree: str, job: str, kind: str, force: bool) -> t
     root = tmp / tree.lstrip("/")
     if not root.is_dir():
         raise VerifyError(f"the snapshot holds no {job}/ tree: not a Domum backup of this job")
-    for entry in sorted(root.iterdir()):
-        dest = to / entry.name
-        if dest.is_dir() and not dest.is_symlink():
-            shutil.rmtree(dest)
-        elif dest.exists() or dest.is_symlink():
-            dest.unlink()
-        os.rename(entry, dest)
+    from .merge import merge
+
+    merge(root, to)  # file by file: never deletes what the snapshot does not hold
     shutil.rmtree(tmp, ignore_errors=True)
     files, size = stage.verify_tree(to, allow_extra=force)
     if kind == "etcd-snapshot":
@@ -140,7 +135,8 @@ def check_destination(to: Path, force: bool) -> None:
     if to.is_dir() and any(to.iterdir()) and not force:
         raise Refused(
             f"--to {to} is not empty",
-            hint="choose an empty directory, or pass --force to overwrite what the backup holds",
+            hint="choose an empty directory, or pass --force to merge: the backup's files "
+            "replace the same paths, nothing else is touched",
         )
 
 

@@ -53,3 +53,19 @@ def forget_decision(r: restic.Repo, args: Sequence[str], timeout_s: float) -> st
     res = probe(r, ["--no-lock", *args], timeout_s=timeout_s)
     access.check_result(r, res, "forget --dry-run")
     return res.stdout
+
+
+def snapshot_files(r: restic.Repo, snap_id: str, under: str) -> list[tuple[str, str]]:
+    """(path relative to `under`, restic node type) of everything a snapshot holds below
+    `under`: `restic ls --json` (read-only, no lock), for a restore's preview."""
+    res = probe(r, ["--no-lock", "ls", "--json", "--recursive", snap_id, under])
+    access.check_result(r, res, "ls")
+    base = under.rstrip("/") + "/"
+    out: list[tuple[str, str]] = []
+    for line in res.stdout.splitlines():
+        node = restic.json_value(line)
+        if isinstance(node, dict) and node.get("struct_type") == "node":
+            path = str(node.get("path", ""))
+            if path.startswith(base):
+                out.append((path[len(base) :], str(node.get("type", ""))))
+    return out

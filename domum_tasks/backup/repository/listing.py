@@ -61,6 +61,7 @@ def rows(inv: Inventory, selected: list[Job], now: float | None = None) -> list[
                 snaps = facts.snapshots(access.repo_for(inv, name), job.name)
             except DomumError as exc:
                 row["error"] = str(exc).splitlines()[0]
+                row["exit_code"] = exc.exit_code  # 4: not initialised; 2: wrong password
                 out.append(row)
                 continue
             for s in snaps:
@@ -84,6 +85,26 @@ def rows(inv: Inventory, selected: list[Job], now: float | None = None) -> list[
                 row["newest"] = {**newest, "age_s": round(now - parse_time(str(newest["time"])), 1)}
             out.append(row)
     return out
+
+
+def raise_failures(rows_: list[dict[str, Any]]) -> None:
+    """After the listing was shown: a target that could not be listed fails the task (README's
+    exit codes: 4 when every failure is a refusal, i.e. a target not initialised; 2 when a
+    configuration error such as a wrong password; else 1), so cron and scripts see it."""
+    from ...errors import ConfigError, Refused
+
+    bad = [r for r in rows_ if r.get("error")]
+    if not bad:
+        return
+    text = "; ".join(f"{r['job']}/{r['target']}: {r['error']}" for r in bad)
+    codes = {int(r.get("exit_code") or 1) for r in bad}
+    if codes == {Refused.exit_code}:
+        raise Refused(
+            f"backup.list: {len(bad)} target(s) not listed: {text}", hint="run `inv backup.init`"
+        )
+    if codes <= {Refused.exit_code, ConfigError.exit_code}:
+        raise ConfigError(f"backup.list: {len(bad)} target(s) not listed: {text}")
+    raise DomumError(f"backup.list: {len(bad)} target(s) not listed: {text}")
 
 
 COLUMNS = ("job", "target", "snapshots", "newest complete", "age", "size", "last run")

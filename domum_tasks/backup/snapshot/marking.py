@@ -1,5 +1,5 @@
-"""The two steps that decide what counts, run inside a job's process group: marking a snapshot
-`complete` after restic exited 0, and retention over complete snapshots.
+"""The step that decides what counts, run inside a job's process group: marking a snapshot
+`complete` after restic exited 0 (retention is `backup.prune`'s, repository/prune.py).
 
 Why a positive mark (issue 16 #2, #3): restic has no option to refuse saving a snapshot when it
 cannot read some files (exit 3 still saves one), and `restic tag` is a second command that can
@@ -19,10 +19,8 @@ from typing import Any
 from ...errors import CommandFailed, DomumError
 from ...run import run_cmd
 from .. import jobs
-from ..jobs import Job
-from ..repository import facts, restic
-from ..repository.prune import never_the_newest
-from .plan import RETENTION_IDS, SNAPSHOT
+from ..repository import restic
+from .plan import SNAPSHOT
 
 
 def confirm(r: restic.Repo, args: Mapping[str, Any]) -> dict[str, str]:
@@ -51,37 +49,3 @@ def confirm(r: restic.Repo, args: Mapping[str, Any]) -> dict[str, str]:
             returncode=res.code,
         )
     return {"snapshot": new, "original": snap}
-
-
-def retention(job: Job, r: restic.Repo, args: Mapping[str, Any]) -> dict[str, Any]:
-    """restic's own dry run decides, Domum checks it (repository/prune.py's rail), then
-    exactly the listed ids are forgotten and pruned; nothing when nothing is listed."""
-    name = str(args["target"])
-    decide = [str(a) for a in args["decide"]]
-    probe = facts.probe(r, decide[decide.index("--no-lock") :], timeout_s=job.spec.timeout)
-    if probe.outcome != "ok":
-        raise CommandFailed(
-            f"restic forget --dry-run {probe.outcome} (exit {probe.code}): {probe.tail()}",
-            returncode=probe.code,
-        )
-    rows = restic.forget_rows(probe.stdout, job.name, name)
-    never_the_newest(rows, facts.snapshots(r, job.name), job, name)
-    ids = [str(row["id"]) for row in rows if row["action"] == "remove"]
-    kept = sum(1 for row in rows if row["action"] == "keep")
-    if ids:
-        argv = [a for x in args["apply"] for a in (ids if x == RETENTION_IDS else [str(x)])]
-        proc = run_cmd(
-            argv,
-            timeout_s=job.spec.timeout,
-            env=r.env(),
-            secrets=[r.password],
-            check=False,
-            inherit_fds=True,
-        )
-        res = restic.Result(proc.returncode, proc.stdout, proc.stderr)
-        if res.outcome != "ok":
-            raise CommandFailed(
-                f"restic forget {res.outcome} (exit {res.code}): {res.tail()}",
-                returncode=res.code,
-            )
-    return {"kept": kept, "removed": ids}

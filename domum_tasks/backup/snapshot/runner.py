@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,10 +24,10 @@ from .. import jobs
 from ..bookkeeping import state
 from ..bookkeeping.session import Session
 from ..jobs import Job as BackupJob
-from ..producers import sources, stage
+from ..producers import postgres, sources, stage
 from ..repository import restic
-from . import marking
-from .plan import BACKUP, FORGET, PULL
+from . import guards, hooks, marking, pings
+from .plan import BACKSTOP_S, BACKUP, PULL
 
 Handler = Callable[[Mapping[str, Any]], Any]
 
@@ -131,6 +132,7 @@ class SnapshotRun(Session):
     started: dict[str, float] = field(default_factory=dict)  # job -> when its start step ran
     locked: list[str] = field(default_factory=list)  # jobs stopped only by another's lock
     copies: dict[str, restic.Repo] = field(default_factory=dict)  # copy_to destinations
+    refused_jobs: list[str] = field(default_factory=list)  # only by uninitialised targets
 
     # --- inside a job's process group ------------------------------------------------------
 
@@ -167,6 +169,11 @@ class SnapshotRun(Session):
         stage.finish(sd, name, summary, changed)
         return {"files": files, "bytes": total, "t0": t0, "t1": _mark(sd, name, "backup")}
 
+    def guard(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        job = jobs.select(self.inv, str(args["job"]))[0]
+        last = guards.last_complete(state.job(self.data, job.name))
+        return guards.check(job, stage.final_dir(Path(str(args["state_dir"])), job.name), last)
+
     def confirm(self, args: Mapping[str, Any]) -> dict[str, str]:
         return marking.confirm(self.repos[str(args["job"])][str(args["target"])], args)
 
@@ -177,9 +184,10 @@ class SnapshotRun(Session):
         src, dest = self.repos[job.name][str(args["from"])], self.copies[str(args["to"])]
         return copying.run(src, dest, args, job.spec.timeout + 60.0)
 
-    def retention(self, args: Mapping[str, Any]) -> dict[str, Any]:
+    def pg_dump(self, args: Mapping[str, Any]) -> StepResult:
         job = jobs.select(self.inv, str(args["job"]))[0]
-        return marking.retention(job, self.repos[job.name][str(args["target"])], args)
+        repo = self.repos[job.name][str(args["target"])]
+        return postgres.dump(job, repo, args, job.spec.timeout + BACKSTOP_S)
 
     def _notes(self, name: str, kind: str, part: Path) -> dict[str, Any]:
         """What summary.json says about the producer, read back from what it made."""
@@ -219,7 +227,10 @@ class SnapshotRun(Session):
         else:
             res = dict(outcome.value)
         self.results.append(res)
-        state.record_run(self.data, name, res)
+        if res["status"] == "skipped":  # a soft skip leaves last_run (and its alerts) alone;
+            state.job(self.data, name)["last_skipped"] = res  # staleness still fires
+        else:
+            state.record_run(self.data, name, res)
         self.save()
         try:
             path = repo_path(self.inv.backup.log_file)
@@ -231,7 +242,7 @@ class SnapshotRun(Session):
         self.say(log_line(res))
         if res["status"] == "locked":
             self.locked.append(name)
-        if res["status"] != "ok":
+        if res["status"] not in ("ok", "skipped"):  # skipped: the before hook's exit 75
             what = "LOCKED" if res["status"] == "locked" else "FAILED"
             self.failures.append(f"backup job {name} {what}: {res.get('message', '')}")
         return res
@@ -254,6 +265,8 @@ class SnapshotRun(Session):
         steps, results = outcome.step.steps, v["results"]
         if not results:  # killed at the deadline, or the job process died
             return {**res, "message": v["message"], "phase": "?"}
+        if why := hooks.skipped(steps, results):
+            return {**res, "status": "skipped", "message": why, "phase": "before"}
         failures: list[str] = []
         phase, marks = "pull", {}
         repos = self.repos.get(job.name, {})
@@ -268,10 +281,10 @@ class SnapshotRun(Session):
                     failures.append(
                         f"pull: rsync failed for {len(bad)} source(s): {'; '.join(bad)}"
                     )
-            elif isinstance(step, Fanout) and step.desc in (BACKUP, FORGET):
-                phase = "backup" if step.desc == BACKUP else "forget"
+            elif isinstance(step, Fanout) and step.desc == BACKUP:
+                phase = "backup"
                 for (tname, r_), lane in zip(repos.items(), r.value or [], strict=False):
-                    msg = self._target(job, tname, r_, lane, res, forget=phase == "forget")
+                    msg = self._target(job, tname, r_, lane, res)
                     if msg:
                         failures.append(f"{tname}: {msg}")
             elif isinstance(step, Local) and step.action == "backup.stage":
@@ -281,8 +294,16 @@ class SnapshotRun(Session):
                     marks.update(r.value)
                 else:
                     failures.append(f"stage: {_first_line(r)}")
+            elif isinstance(step, Local) and step.action == "backup.guard":
+                phase = "guard"
+                if not r.ok:
+                    failures.append(_first_line(r))
             elif isinstance(step, Local) and step.action == "backup.begin" and r.ok:
                 marks["t"] = r.value["t"]
+            elif isinstance(step, Local) and step.action == pings.START and r.ok:
+                res.setdefault("warnings", []).extend(w for w in [r.value["warning"]] if w)
+            elif msg := hooks.failure(step, r):
+                failures.append(msg)
             elif not r.ok:
                 failures.append(f"{phase}: {_first_line(r)}")
         if {"t", "t0", "t1"} <= set(marks):
@@ -296,6 +317,8 @@ class SnapshotRun(Session):
             res["message"] = "; ".join(failures)
             if len(failures) == len(res.get("locked", [])):  # only another client's lock
                 res["status"] = "locked"
+            elif len(failures) == len(res.get("uninitialised", [])):
+                self.refused_jobs.append(job.name)
         elif len(results) == len(steps):
             res["status"] = "ok"
         else:
@@ -309,21 +332,15 @@ class SnapshotRun(Session):
         r: restic.Repo,
         lane: list[dict[str, Any]],
         res: dict[str, Any],
-        *,
-        forget: bool,
     ) -> str:
-        """Read one target's lane (backup, or forget): "" when it went well."""
+        """Read one target's backup lane: "" when it went well."""
         last = _result(lane[-1])
         if last.outcome == "locked":  # waited --retry-lock; the holder is named, never unlocked
             res.setdefault("locked", []).append(name)
-        if forget:
-            if not lane[-1]["ok"]:
-                return _first_line(lane[-1])
-            res["kept"][name] = int(lane[-1]["value"]["kept"])
-            return ""
         res["targets"][name] = "failed"
         backup = _result(lane[0])
-        if backup.outcome == "no-repo":
+        if backup.outcome == "no-repo":  # refused, as README's exit codes say (4), unless
+            res.setdefault("uninitialised", []).append(name)  # something else failed too
             return f"{r.repository} is not a restic repository yet: run `inv backup.init`"
         summary = restic.backup_summary(backup.stdout)
         snap = str(summary.get("snapshot_id") or "")[:8]  # restic's short id, as it shows them
@@ -358,14 +375,31 @@ class SnapshotRun(Session):
             "backup.begin": _clean_os_errors(self.begin),
             "backup.copy-config": _clean_os_errors(self.copy_config),
             "backup.stage": _clean_os_errors(self.stage),
+            "backup.guard": self.guard,
             "backup.confirm": self.confirm,
             **nas_run_handlers(self.repos),
             "backup.copy": self.copy,
-            "backup.retention": self.retention,
+            postgres.ACTION: self.pg_dump,
             "backup.start": self.start,
             "backup.refused": self.refused,
             "backup.record": self.record,
+            pings.START: pings.start,
+            pings.FINISH: self.finish_job,
+            hooks.ON_ERROR: self.on_error,
         }
+
+    def on_error(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """In the on_error Job's own process group (forked after the record was written)."""
+        mine = [r for r in self.results if r["job"] == args["job"]]
+        return hooks.run_on_error(args, mine[-1] if mine else None)
+
+    def finish_job(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """Pings and warnings after a job's record: never a failure of the backup."""
+        res = args["result"].value or {}
+        warnings = [*res.get("warnings", []), *pings.finish(args, log_line(res) if res else "")]
+        for w in warnings:
+            print(f"domum: warning: backup job {args['job']}: {w}", file=sys.stderr)
+        return {"warnings": warnings}
 
     def report(self, results: list[StepResult], json_out: bool) -> None:
         if json_out:
@@ -373,4 +407,8 @@ class SnapshotRun(Session):
         if not self.results:
             self.say("no job ran")
         # exit 5 when the only failures are repository locks another client holds
-        self.finish("backup.snapshot", locked=len(self.locked) == len(self.failures))
+        self.finish(
+            "backup.snapshot",
+            locked=len(self.locked) == len(self.failures),
+            refused=len(self.refused_jobs) == len(self.failures),  # exit 4: run backup.init
+        )

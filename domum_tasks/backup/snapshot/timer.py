@@ -3,7 +3,12 @@
 - domum-backup.timer: every 15 minutes `inv backup.snapshot --due` (missed runs catch up:
   --due compares each job's cron schedule with its last success; Persistent=true fires a
   missed tick after boot);
-- domum-backup-check.timer: weekly `inv backup.verify` then `inv backup.drill`.
+- domum-backup-prune.timer: daily `inv backup.prune --yes` (retention on its own schedule: a
+  backup never runs forget, so a retention failure never fails or re-runs a backup);
+- domum-backup-reclaim.timer: weekly `inv backup.prune --yes --reclaim` (`restic prune
+  --max-unused`: reclaims what failed or killed backups left, even when nothing is forgotten);
+- domum-backup-verify.timer, domum-backup-drill.timer: weekly `inv backup.verify`,
+  `inv backup.drill`.
 """
 
 from __future__ import annotations
@@ -26,12 +31,44 @@ def inv_binary() -> str:
     return str(Path(sys.executable).parent / "inv")
 
 
-KEEP_ENV = ("DOMUM_INVENTORY", "DOMUM_SECRETS_FILE", "SOPS_AGE_KEY_FILE")
+KEEP_ENV = ("DOMUM_INVENTORY", "DOMUM_SECRETS_FILE")
+
+
+def age_key_file() -> Path:
+    """The installing user's age key, as sops would find it in this shell. A system service
+    has no $HOME (issue 16 #8), so sops would not look in ~/.config: the unit names the file.
+    Under sudo, the invoking user's home, not root's. The key itself is never copied."""
+    if given := settings.get("SOPS_AGE_KEY_FILE"):
+        return Path(given).expanduser().absolute()
+    user = settings.get("SUDO_USER")
+    if user and not settings.get("XDG_CONFIG_HOME"):
+        import pwd
+
+        try:
+            return Path(pwd.getpwnam(user).pw_dir) / ".config" / "sops" / "age" / "keys.txt"
+        except KeyError:
+            pass
+    from ...secrets.store import default_age_key_file
+
+    return default_age_key_file().expanduser().absolute()
 
 
 def _env() -> dict[str, str]:
-    """What the unattended run must see as this shell does (the rest is systemd's/cron's)."""
-    return {k: settings.get(k) for k in KEEP_ENV if settings.get(k)}
+    """What the unattended run must see as this shell does (the rest is systemd's/cron's):
+    absolute paths, since the unit runs from the repository root."""
+    env = {
+        k: str(Path(settings.get(k)).expanduser().absolute()) for k in KEEP_ENV if settings.get(k)
+    }
+    env["SOPS_AGE_KEY_FILE"] = str(age_key_file())
+    return env
+
+
+def key_notes() -> list[str]:
+    """Warnings for the plan: a key the unit cannot use."""
+    key = age_key_file()
+    if settings.get("SOPS_AGE_KEY"):
+        return [f"SOPS_AGE_KEY is set here but is not copied into the unit: it reads {key} instead"]
+    return [] if key.is_file() else [f"no age key at {key}: the unit cannot decrypt secrets"]
 
 
 def _env_lines() -> list[str]:
@@ -99,6 +136,26 @@ def check_writable(d: Path) -> None:
     )
 
 
+# Retention on its own schedule (issue 16 #10, #11): after the nightly backups; reclaim (a long
+# repack) midday Saturday, apart from the nightly runs (Domum's lock does not wait).
+RETENTION_UNITS = [
+    (
+        "domum-backup-prune",
+        "Domum backup retention",
+        "backup.prune --yes",
+        "*-*-* 04:30:00",
+        "15m",
+    ),
+    (
+        "domum-backup-reclaim",
+        "Domum backup space reclaim",
+        "backup.prune --yes --reclaim",
+        "Sat *-*-* 12:00:00",
+        "15m",
+    ),
+]
+
+
 def plan_units(unit_dir: str = UNIT_DIR) -> Plan:
     d = Path(unit_dir)
     check_writable(d)
@@ -113,6 +170,7 @@ def plan_units(unit_dir: str = UNIT_DIR) -> Plan:
             "30m",
         ),
         ("domum-backup-drill", "Domum restore drill", "backup.drill", "Sun *-*-* 06:00:00", "30m"),
+        *RETENTION_UNITS,
     ]
     for name, what, command, calendar, delay in units:
         plan.add(
@@ -127,6 +185,7 @@ def plan_units(unit_dir: str = UNIT_DIR) -> Plan:
                 desc=f"OnCalendar={calendar}",
             ),
         )
+    plan.notes += key_notes()
     names = " ".join(f"{u[0]}.timer" for u in units)
     plan.note(f"then: systemctl daemon-reload && systemctl enable --now {names}")
     return plan
@@ -142,6 +201,8 @@ def crontab() -> str:
             f"*/15 * * * *  {cd} {env}{inv} backup.snapshot --due",
             f"0 5 * * 0     {cd} {env}{inv} backup.verify",
             f"0 6 * * 0     {cd} {env}{inv} backup.drill",
+            f"30 4 * * *    {cd} {env}{inv} backup.prune --yes",
+            f"0 12 * * 6    {cd} {env}{inv} backup.prune --yes --reclaim",
             "",
         ]
     )
