@@ -484,3 +484,21 @@ def test_the_planner_refuses_copy_mistakes_too() -> None:
     inv.backup.targets["nas"].copy_to[:] = ["pve-nas"]  # a pve-storage target
     with pytest.raises(ConfigError, match="'pve-nas' is not another restic target"):
         copying.copies(inv, job)
+
+
+def test_a_stopped_array_is_not_a_complete_backup(lab: Lab, nas: dict[str, Path]) -> None:
+    """The guards on restic's own count: an emptied share (Unraid array stopped, disk not
+    mounted) leaves its snapshot `partial`, the job failed, the good snapshot the newest."""
+    assert lab.inv("backup.snapshot").returncode == 0
+    hidden = nas["share"].parent / "appdata.away"
+    nas["share"].rename(hidden)
+    nas["share"].mkdir()  # the mount point, empty
+    run = lab.inv("backup.snapshot")
+    assert run.returncode == 1
+    assert "guard failed" in run.stderr and "min_files" in run.stderr
+    snaps = snapshots(nas["repo"], "unraid")
+    assert [("complete" in s["tags"], "partial" in s["tags"]) for s in snaps] == [
+        (True, False),
+        (False, True),  # saved, never counted: no copy, no retention, no restore picks it
+    ]
+    assert lab.state()["jobs"]["unraid"]["last_run"]["status"] == "failed"

@@ -12,6 +12,8 @@ from typing import Any
 from ...errors import CommandFailed, DomumError
 from ...plan import Local
 from ...run import StepResult, resolve_program, run_cmd
+from .. import jobs
+from ..jobs import Job
 from ..producers.nas_remote import SNAPSHOT
 from ..repository import restic
 
@@ -93,11 +95,28 @@ def run_restic(r: restic.Repo, args: Mapping[str, Any]) -> StepResult:
     return StepResult(step, proc.returncode == 0, out, proc.stderr, proc.returncode)
 
 
-def confirm(r: restic.Repo, args: Mapping[str, Any]) -> dict[str, str]:
-    """As marking.confirm, on the NAS: reached only after exit 0; a failure leaves `partial`."""
-    snap = str(restic.backup_summary(args["backup"].stdout).get("snapshot_id") or "")
+def confirm(
+    r: restic.Repo, args: Mapping[str, Any], job: Job, last_complete: int | None
+) -> dict[str, str]:
+    """As marking.confirm, on the NAS: reached only after exit 0; a failure leaves `partial`.
+
+    The guards (snapshot/guards.py) run here, on restic's own count of the shares: with no
+    staged copy there is nothing to count before restic ran. A stopped Unraid array or an
+    unmounted disk then leaves a near-empty snapshot tagged `partial`, which nothing counts
+    (retention, restore, drill, copy_to) and backup.prune removes."""
+    from .guards import GuardFailed, problems
+
+    summary = restic.backup_summary(args["backup"].stdout)
+    snap = str(summary.get("snapshot_id") or "")
     if not snap:
         raise DomumError("restic backup reported no snapshot id: nothing marked complete")
+    files = int(summary.get("total_files_processed") or 0)
+    found = problems(job, files, set(), last_complete)
+    if found:
+        raise GuardFailed(
+            f"guard failed: snapshot {snap[:8]} stays {jobs.PARTIAL_TAG!r} (not counted), "
+            f"retention skipped: {'; '.join(found)}"
+        )
     argv = [str(a).replace(f"'{SNAPSHOT}'", snap) for a in args["argv"]]
     proc = run_cmd(
         argv,

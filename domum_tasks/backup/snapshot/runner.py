@@ -104,17 +104,22 @@ def _result(one: dict[str, Any]) -> restic.Result:
     return restic.Result(code if isinstance(code, int) else None, one["stdout"], one["stderr"])
 
 
-def nas_run_handlers(repos: dict[str, dict[str, restic.Repo]]) -> dict[str, Handler]:
+def nas_run_handlers(run: SnapshotRun) -> dict[str, Handler]:
     """restic on the NAS (the `nas` kind): snapshot/nas_run.py."""
     from . import nas_run
 
     def repo(args: Mapping[str, Any]) -> restic.Repo:
-        return repos[str(args["job"])][str(args["target"])]
+        return run.repos[str(args["job"])][str(args["target"])]
+
+    def confirm(args: Mapping[str, Any]) -> dict[str, str]:
+        job = jobs.select(run.inv, str(args["job"]))[0]
+        last = guards.last_complete(state.job(run.data, job.name))
+        return nas_run.confirm(repo(args), args, job, last)
 
     return {
         "backup.nas-install": _clean_os_errors(nas_run.install),
         "backup.nas-restic": lambda a: nas_run.run_restic(repo(a), a),
-        "backup.nas-confirm": lambda a: nas_run.confirm(repo(a), a),
+        "backup.nas-confirm": confirm,
     }
 
 
@@ -377,7 +382,7 @@ class SnapshotRun(Session):
             "backup.stage": _clean_os_errors(self.stage),
             "backup.guard": self.guard,
             "backup.confirm": self.confirm,
-            **nas_run_handlers(self.repos),
+            **nas_run_handlers(self),
             "backup.copy": self.copy,
             postgres.ACTION: self.pg_dump,
             "backup.start": self.start,
