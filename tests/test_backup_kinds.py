@@ -1,4 +1,4 @@
-"""Each job kind round-trips byte-identical: files (above), nas, config, etcd-snapshot (real etcd
+"""Each job kind round-trips byte-identical: files (above), nas (tests/test_backup_nas.py), config, etcd-snapshot (real etcd
 through the talosctl stand-in), a restic target in a GCS emulator through rclone, and vzdump
 through fakepve. Plus retention agreeing with restic's own forget --dry-run."""
 
@@ -53,23 +53,6 @@ def nas_host(lab: Lab) -> Iterator[Any]:
         yield host
     finally:
         host.stop()
-
-
-def test_nas_job_pulls_named_shares(lab: Lab, nas_host: Any, tmp_path: Path) -> None:
-    appdata = tmp_path / "mnt" / "user" / "appdata"
-    shutil.copytree(lab.src, appdata)
-    lab.data["nas"] = {
-        "hostname": "tower",
-        "host": nas_host.addr,
-        "user": lab.fleet.user,
-        "ssh_port": nas_host.port,
-        "shares": {"appdata": str(appdata), "media": str(tmp_path / "mnt" / "user" / "media")},
-    }
-    lab.job("unraid", kind="nas", shares=["appdata"], targets=["a"])
-    assert lab.inv("backup.snapshot").returncode == 0
-    out = tmp_path / "back"
-    assert lab.inv("backup.restore", "--job", "unraid", "--to", str(out)).returncode == 0
-    assert same_tree(out / "appdata", appdata)
 
 
 def test_config_job_copies_encrypted_files_verbatim(lab: Lab, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from ..inventory.model import BackupJob, BackupTarget, Inventory, Retention
 
 RESTIC_KINDS = ("etcd-snapshot", "config", "files", "nas", "postgres")
 # Kinds whose staging directory is a persistent mirror that rsync updates in place.
-MIRROR_KINDS = ("files", "nas")
+MIRROR_KINDS = ("files",)  # a nas job's restic runs on the NAS (producers/nas_remote.py)
 TAG = "domum"
 # Completeness is marked positively (issue 16): every snapshot is saved tagged `partial` by the
 # `restic backup` call itself, and only after restic exited 0 does `restic tag` swap that for

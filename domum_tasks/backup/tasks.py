@@ -53,7 +53,7 @@ def snapshot(c: Context, job: str = "", all: bool = False, due: bool = False) ->
     from . import jobs
     from .bookkeeping import lock, state
     from .plan import state_dir
-    from .repository import access
+    from .repository import access, copying
     from .snapshot.plan import plan_snapshot
     from .snapshot.runner import SnapshotRun
 
@@ -69,7 +69,7 @@ def snapshot(c: Context, job: str = "", all: bool = False, due: bool = False) ->
     if due:  # the state as it is now: the real run plans (and runs) the same jobs
         selected = jobs.due(selected, state.load(sd), time.time())
     repos = {j.name: access.job_repos(inv, j) for j in selected if j.uses_restic}
-    run = SnapshotRun(inv, sd, repos=repos)
+    run = SnapshotRun(inv, sd, repos=repos, copies=copying.dest_repos(inv, selected))
     pve = None
     if any(j.kind == "vzdump" for j in selected):  # one PVE session: probes, then the calls
         from ..pve import Session
@@ -125,7 +125,7 @@ def prune(c: Context, job: str = "", reclaim: bool = False) -> Planned:
     from . import jobs, plan
     from .bookkeeping import lock
     from .bookkeeping.retention import RetentionRun
-    from .repository import access
+    from .repository import access, copying
     from .repository import prune as pr
 
     inv = load_inventory()
@@ -134,10 +134,10 @@ def prune(c: Context, job: str = "", reclaim: bool = False) -> Planned:
         jobs.retention_flags(inv, j)
     sd = plan.state_dir(inv)
     lock.check_writable(sd)
-    repos = {t: access.repo_for(inv, t) for j in selected for t in jobs.restic_targets(inv, j)}
+    repos = {t: access.repo_for(inv, t) for j in selected for t in copying.holders(inv, j)}
     decided: dict[tuple[str, str], list[dict[str, Any]] | str] = {}
     for j in selected:
-        for t in jobs.restic_targets(inv, j):
+        for t in copying.holders(inv, j):  # the job's targets and their restic copies
             try:  # restic failing to decide is this job's retention failing, recorded as such
                 decided[(j.name, t)] = pr.dry_run_rows(inv, j, t, repos[t])
             except CommandFailed as exc:
@@ -189,7 +189,7 @@ def restore(
     from ..errors import ConfigError
     from . import jobs
     from .recovery import restore as rs
-    from .repository import access, facts
+    from .repository import access, copying, facts
 
     if not job or not to:
         raise ConfigError("--job J and --to DIR are required")
@@ -201,8 +201,9 @@ def restore(
             "with inv proxmox.restore --node N --from VOLID (each run logs the volids)"
         )
     name = target or next(iter(jobs.restic_targets(inv, j)))
-    if name not in j.spec.targets:
-        raise ConfigError(f"--target {name}: job {job} backs up to {', '.join(j.spec.targets)}")
+    held = copying.holders(inv, j)  # its targets and their copy_to copies
+    if name not in held:
+        raise ConfigError(f"--target {name}: job {job} is stored in {', '.join(held)}")
     dest = Path(to).expanduser().resolve()
     rs.check_destination(dest, force)
     r = access.repo_for(inv, name)
@@ -222,7 +223,7 @@ def restore(
         print(
             f"restored {job} snapshot {snap.get('short_id')} ({snap.get('time', '')[:19]}) "
             f"from {name} into {dest}: {files} files, {size} bytes, every one matches "
-            "MANIFEST.sha256"
+            + ("the repository (restic restore --verify)" if j.kind == "nas" else "MANIFEST.sha256")
         )
         if j.kind == "etcd-snapshot":
             print("\n".join(rs.recovery_steps(inv, dest)))
@@ -237,13 +238,15 @@ def drill(c: Context, job: str = "") -> Planned:
     from . import jobs, plan
     from .bookkeeping import lock, state
     from .recovery import restore as rs
-    from .repository import access, facts
+    from .recovery import rotation
+    from .repository import access, copying, facts
 
     inv = load_inventory()
     sd = plan.state_dir(inv)
     lock.check_writable(sd)
     data = state.load(sd)
     picked: dict[str, Any] = {}
+    chosen: dict[str, str] = {}
     skipped: list[str] = []
     for j in jobs.select(inv, job):
         if not j.uses_restic:
@@ -251,16 +254,20 @@ def drill(c: Context, job: str = "") -> Planned:
         if not job and not data["jobs"].get(j.name, {}).get("last_success"):
             skipped.append(j.name)
             continue
+        names = copying.holders(inv, j)  # its copy_to copies are drilled in turn too
         try:  # a target that cannot answer is this job's drill failing, not the plan's
-            tname = next(iter(jobs.restic_targets(inv, j)), None)
-            if tname is None:
+            if not names:
                 raise DomumError(f"job {j.name} has no restic target to drill")
+            tname = rotation.pick(names, data["drill"].get(j.name, {}))  # every target in turn
             r = access.repo_for(inv, tname)
             picked[j.name] = (r, rs.choose(facts.snapshots(r, j.name), "", j.name, tname))
         except DomumError as exc:
             picked[j.name] = str(exc).splitlines()[0]
+            if names:  # a target that cannot answer still takes its turn: the next one follows
+                chosen[j.name] = tname
     run = rs.DrillRun(inv, sd)
-    return Planned(rs.plan_drill(inv, picked, skipped), inv, run.handlers(), report=run.report)
+    p = rs.plan_drill(inv, picked, skipped, chosen)
+    return Planned(p, inv, run.handlers(), report=run.report)
 
 
 @plan_task(

@@ -282,6 +282,32 @@ def _backup_refs(inv: Inventory) -> Iterator[Finding]:
                     f"{vmid} is not the vmid of a proxmox-vm node or a container; known: {sorted(vmids)}",
                 )
         yield from _backup_job_shape(inv, base, job)
+    yield from _copy_to_refs(inv)
+
+
+def _copy_to_refs(inv: Inventory) -> Iterator[Finding]:
+    """targets.<t>.copy_to: other restic targets, which the jobs then do not list themselves
+    (restic copy already fills them: backup/repository/copying.py)."""
+    restic = sorted(t for t, s in inv.backup.targets.items() if s.type == "restic")
+    for name, target in sorted(inv.backup.targets.items()):
+        for i, dest in enumerate(target.copy_to):
+            loc: Loc = ("backup", "targets", name, "copy_to", i)
+            if target.type != "restic" or dest == name or dest not in restic:
+                valid = ", ".join(t for t in restic if t != name) or "(none)"
+                yield Finding(
+                    "error", loc, f"{dest!r} is not another restic target; valid: {valid}"
+                )
+    for job_name, job in sorted(inv.backup.jobs.items()):
+        for i, src in enumerate(job.targets):
+            spec = inv.backup.targets.get(src)
+            both = [d for d in (spec.copy_to if spec else []) if d in job.targets and d != src]
+            if both:
+                yield Finding(
+                    "error",
+                    ("backup", "jobs", job_name, "targets", i),
+                    f"{src!r} already fills {', '.join(both)} by restic copy (its copy_to): "
+                    f"list only {src!r}",
+                )
 
 
 def _backup_job_shape(inv: Inventory, base: Loc, job: BackupJob) -> Iterator[Finding]:

@@ -375,6 +375,9 @@ MaxUnused = Annotated[
 class BackupTarget(Strict):
     type: Literal["restic", "rsync", "pve-storage"]
     repository: str
+    # restic targets that get this one's complete snapshots by `restic copy` after each job's
+    # backup here (3-2-1: the off-site copy of the NAS repository, not a second backup)
+    copy_to: list[str] = Field(default_factory=list)
 
 
 HookArg = Annotated[str, Field(min_length=1)]
@@ -396,6 +399,9 @@ class BackupJob(Strict):
     namespace: str = "databases"
     schedule: str = "0 3 * * *"
     retention: Retention | None = None
+    # kind nas: where Domum keeps its pinned restic on the NAS (relative: under the NAS
+    # login's home; see backup/producers/nas_remote.py for why not /boot/config)
+    restic_path: str | None = None
     # Guards (issue 16 #4), checked on the staged copy before restic runs: an unmounted disk
     # or a stopped Unraid array looks like a source that lost its files. On by default and
     # conservative: at least 1 file, and at most half the files of the last complete run may

@@ -2,7 +2,7 @@
 
 - files: `rsync -a --delete` of each host's paths over strict SSH, one mirror per host label
   (the argv here; the plan runs it);
-- nas: the same for the Unraid shares the job names;
+- nas: nothing here: restic runs on the NAS itself (nas_remote.py);
 - config: the encrypted secrets, the inventory and known_hosts, copied byte for byte (never
   decrypted: a file without sops metadata is refused);
 - etcd-snapshot: talos.etcd-snapshot's own plan steps and verifier.

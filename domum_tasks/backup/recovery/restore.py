@@ -22,6 +22,7 @@ from ..jobs import Job
 from ..producers import stage
 from ..repository import access, restic
 from ..repository.listing import parse_time
+from . import rotation
 
 _HEX = re.compile(r"^[0-9a-f]{4,64}$")
 
@@ -67,11 +68,14 @@ def snapshot_root(restored: Path, snap: dict[str, Any], job: str) -> Path:
 RESTORE_TMP = ".domum-restore"
 
 
-def restore_step(r: restic.Repo, snap: dict[str, Any], into: Path, timeout_s: float) -> Cmd:
+def restore_step(
+    r: restic.Repo, snap: dict[str, Any], into: Path, timeout_s: float, kind: str = ""
+) -> Cmd:
     sid = str(snap.get("short_id") or snap["id"])
+    verify = ["--verify"] if kind == "nas" else []  # no manifest: restic checks (nas_restore)
     return restic.cmd(
         r,
-        ["restore", sid, "--target", str(into)],
+        ["restore", sid, "--target", str(into), *verify],
         desc=f"snapshot {sid} ({str(snap.get('time', ''))[:19]}) from {r.name}",
         timeout_s=timeout_s,
         check=True,
@@ -82,6 +86,10 @@ def restore_step(r: restic.Repo, snap: dict[str, Any], into: Path, timeout_s: fl
 def place(tmp: Path, to: Path, tree: str, job: str, kind: str, force: bool) -> tuple[int, int]:
     """Move the job's tree of a restored snapshot into `to` (its contents, not the staging
     path), then re-check every file against its manifest (and an etcd snapshot's trailer)."""
+    if kind == "nas":
+        from .nas_restore import place as place_shares
+
+        return place_shares(tmp, to)
     root = tmp / tree.lstrip("/")
     if not root.is_dir():
         raise VerifyError(f"the snapshot holds no {job}/ tree: not a Domum backup of this job")
@@ -102,7 +110,7 @@ def plan_restore(job: Job, r: restic.Repo, snap: dict[str, Any], dest: Path, for
     plan = Plan(f"restore job {job.name} from {r.name} into {dest}")
     plan.add(
         Local("backup.remove", {"path": str(tmp)}, desc="what a killed restore left"),
-        restore_step(r, snap, tmp, job.spec.timeout),
+        restore_step(r, snap, tmp, job.spec.timeout, job.kind),
         Local(
             "backup.place",
             {
@@ -168,9 +176,11 @@ def plan_drill(
     inv: Inventory,
     picked: dict[str, tuple[restic.Repo, dict[str, Any]] | str],
     skipped: list[str],
+    failed_targets: Mapping[str, str] | None = None,
 ) -> Plan:
     """Per job: restore its newest complete snapshot into <state_dir>/drill/<job>, verify it,
-    delete it, record the result. `picked`: job -> (repo, snapshot), or why there is none."""
+    delete it, record the result. `picked`: job -> (repo, snapshot), or why there is none;
+    `failed_targets`: job -> the target that could not answer (it still takes its turn)."""
     from ...ssh import repo_path
 
     sd = repo_path(inv.backup.state_dir)
@@ -180,14 +190,16 @@ def plan_drill(
     for name, choice in picked.items():
         job = Job(name, inv.backup.jobs[name])
         if isinstance(choice, str):
-            plan.add(Local("backup.drill-record", {"job": name, "error": choice}))
+            target = (failed_targets or {}).get(name)
+            failed = {"target": target} if target else {}
+            plan.add(Local("backup.drill-record", {"job": name, "error": choice, **failed}))
             continue
         r, snap = choice
         work = sd / "drill" / name
         plan.add(
             Local("backup.remove", {"path": str(work)}),
             Local("backup.mkdir", {"path": str(work)}),
-            restore_step(r, snap, work / RESTORE_TMP, job.spec.timeout),
+            restore_step(r, snap, work / RESTORE_TMP, job.spec.timeout, job.kind),
         )
         plan.add(
             Local(
@@ -239,6 +251,7 @@ class DrillRun(Session):
         name = str(args["job"])
         entry = self.data["drill"].setdefault(name, {})
         entry["last_run"] = time.time()
+        target = str(args.get("target") or "")
         try:
             if args.get("error"):
                 raise DomumError(str(args["error"]))
@@ -252,10 +265,14 @@ class DrillRun(Session):
                 f"{size} bytes, byte-identical"
             )
             entry.update(last_success=time.time(), ok=True, message=msg)
+            if target:
+                rotation.record(entry, target, entry["last_run"], True, msg)
             self.say(msg)
         except (DomumError, OSError) as exc:
             text = str(exc).splitlines()[0]
             entry.update(ok=False, message=text)
+            if target:
+                rotation.record(entry, target, entry["last_run"], False, text)
             self.failures.append(f"drill {name} FAILED: {text}")
         finally:
             if args.get("to"):  # the drill's copy is not kept

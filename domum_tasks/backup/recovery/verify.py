@@ -101,12 +101,13 @@ def check_newest_manifest(r: restic.Repo, job: Job) -> str:
 
 
 def targets_of(inv: Inventory, selected: list[Job]) -> dict[str, list[Job]]:
+    from ..repository.copying import holders
+
     out: dict[str, list[Job]] = {}
     for job in selected:
         if job.uses_restic:
-            for t in job.spec.targets:
-                if inv.backup.targets[t].type == "restic":
-                    out.setdefault(t, []).append(job)
+            for t in holders(inv, job):  # its restic targets and their copy_to copies
+                out.setdefault(t, []).append(job)
     return dict(sorted(out.items()))
 
 
@@ -175,6 +176,8 @@ class VerifyRun(Session):
             if failure:
                 raise VerifyError(failure)
             for job in args["manifests"]:
+                if self.inv.backup.jobs[job].kind == "nas":
+                    continue  # restic ran on the shares: no manifest (the check read the data)
                 if self.data["jobs"].get(job, {}).get("last_success"):  # not yet run: none
                     check_newest_manifest(r, Job(job, self.inv.backup.jobs[job]))
             advance(entry, n, subset, time.time())

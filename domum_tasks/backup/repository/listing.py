@@ -53,7 +53,9 @@ def rows(inv: Inventory, selected: list[Job], now: float | None = None) -> list[
                 {**base, "target": ",".join(job.spec.targets), "snapshots": [], "newest": None}
             )
             continue
-        for name in job.spec.targets:
+        from .copying import holders
+
+        for name in holders(inv, job):  # its targets, then their copy_to copies
             row: dict[str, Any] = {**base, "target": name, "snapshots": [], "newest": None}
             try:
                 snaps = facts.snapshots(access.repo_for(inv, name), job.name)

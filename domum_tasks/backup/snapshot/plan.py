@@ -43,18 +43,12 @@ def tool_timeout(job: BackupJob) -> float:
 def _pulls(
     inv: Inventory, job: BackupJob, part: Path
 ) -> tuple[list[str], list[Cmd], dict[str, Any]]:
-    """(mirror names, rsync steps, sources for summary.json) of a files or nas job."""
+    """(mirror names, rsync steps, sources for summary.json) of a files job (a nas job's
+    restic runs on the NAS: producers/nas_remote.py)."""
     spec, items = job.spec, []
-    if job.kind == "files":
-        for host in spec.hosts:
-            t = resolve(inv, host)
-            items.append((t.label, t, list(spec.paths)))
-    elif inv.nas is not None:
-        t = resolve(inv, "nas")
-        for share in spec.shares:
-            path = inv.nas.shares[share].rstrip("/") or "/"
-            # a trailing `/./` keeps no prefix under rsync --relative: <part>/<share>/<contents>
-            items.append((share, t, [f"{path.rstrip('/')}/./"]))
+    for host in spec.hosts:
+        t = resolve(inv, host)
+        items.append((t.label, t, list(spec.paths)))
     cmds = [
         Cmd(
             tuple(rsync_argv(inv, t, src, part / label, sudo=spec.sudo)),
@@ -96,7 +90,7 @@ def job_steps(
     notes: dict[str, Any] = {}
     labels: list[str] = []
     producer: list[Step] = []
-    if job.kind in jobs.MIRROR_KINDS:
+    if job.kind == "files":
         labels, cmds, notes["sources"] = _pulls(inv, job, part)
         producer = [Fanout(tuple((c,) for c in cmds), parallel=inv.ssh.parallel, desc=PULL)]
     elif job.kind == "config":
@@ -159,7 +153,16 @@ def job_steps(
         for name, r in repos.items()
     )
     # targets are independent repositories: restic runs for them side by side
-    steps.append(Fanout(backups, parallel=max(1, len(backups)), desc=BACKUP))
+    if job.kind == "nas":  # restic runs on the NAS itself: no mirror, no staging here
+        from ..producers import nas_remote
+
+        del steps[first_staging:]
+        steps += nas_remote.steps(inv, job, repos, timeout, BACKUP)
+    else:
+        steps.append(Fanout(backups, parallel=max(1, len(backups)), desc=BACKUP))
+    from ..repository import copying
+
+    steps += copying.steps(inv, job, repos)  # targets' copy_to: restic copy (3-2-1)
     steps += hooks.after(job, timeout)
     return tuple(steps)
 

@@ -104,6 +104,25 @@ def _result(one: dict[str, Any]) -> restic.Result:
     return restic.Result(code if isinstance(code, int) else None, one["stdout"], one["stderr"])
 
 
+def nas_run_handlers(run: SnapshotRun) -> dict[str, Handler]:
+    """restic on the NAS (the `nas` kind): snapshot/nas_run.py."""
+    from . import nas_run
+
+    def repo(args: Mapping[str, Any]) -> restic.Repo:
+        return run.repos[str(args["job"])][str(args["target"])]
+
+    def confirm(args: Mapping[str, Any]) -> dict[str, str]:
+        job = jobs.select(run.inv, str(args["job"]))[0]
+        last = guards.last_complete(state.job(run.data, job.name))
+        return nas_run.confirm(repo(args), args, job, last)
+
+    return {
+        "backup.nas-install": _clean_os_errors(nas_run.install),
+        "backup.nas-restic": lambda a: nas_run.run_restic(repo(a), a),
+        "backup.nas-confirm": confirm,
+    }
+
+
 def _rsync_error(cmd_desc: str, one: dict[str, Any]) -> str:
     code = one.get("value")
     tail = " | ".join(str(one.get("stderr") or "").strip().splitlines()[-3:])
@@ -117,6 +136,7 @@ class SnapshotRun(Session):
     results: list[dict[str, Any]] = field(default_factory=list)
     started: dict[str, float] = field(default_factory=dict)  # job -> when its start step ran
     locked: list[str] = field(default_factory=list)  # jobs stopped only by another's lock
+    copies: dict[str, restic.Repo] = field(default_factory=dict)  # copy_to destinations
     refused_jobs: list[str] = field(default_factory=list)  # only by uninitialised targets
 
     # --- inside a job's process group ------------------------------------------------------
@@ -161,6 +181,13 @@ class SnapshotRun(Session):
 
     def confirm(self, args: Mapping[str, Any]) -> dict[str, str]:
         return marking.confirm(self.repos[str(args["job"])][str(args["target"])], args)
+
+    def copy(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        from ..repository import copying
+
+        job = jobs.select(self.inv, str(args["job"]))[0]
+        src, dest = self.repos[job.name][str(args["from"])], self.copies[str(args["to"])]
+        return copying.run(src, dest, args, job.spec.timeout + 60.0)
 
     def pg_dump(self, args: Mapping[str, Any]) -> StepResult:
         job = jobs.select(self.inv, str(args["job"]))[0]
@@ -324,6 +351,9 @@ class SnapshotRun(Session):
         snap = str(summary.get("snapshot_id") or "")[:8]  # restic's short id, as it shows them
         res["snapshots"][name] = snap
         res.setdefault("added", {})[name] = int(summary.get("data_added") or 0)
+        if job.kind == "nas" and summary:  # no staging here: restic counted the shares
+            res["files"] = int(summary.get("total_files_processed") or 0)
+            res["bytes"] = int(summary.get("total_bytes_processed") or 0)
         if backup.outcome == "incomplete":  # saved tagged `partial` by the backup call itself
             return (
                 f"restic exit 3: snapshot {snap or '?'} is INCOMPLETE (some files unreadable), "
@@ -352,6 +382,8 @@ class SnapshotRun(Session):
             "backup.stage": _clean_os_errors(self.stage),
             "backup.guard": self.guard,
             "backup.confirm": self.confirm,
+            **nas_run_handlers(self),
+            "backup.copy": self.copy,
             postgres.ACTION: self.pg_dump,
             "backup.start": self.start,
             "backup.refused": self.refused,
