@@ -60,6 +60,8 @@ def record_run(data: dict[str, Any], name: str, result: dict[str, Any]) -> None:
     if result.get("status") == "ok":
         entry["last_success"] = result["finished"]
         entry["last_success_started"] = result["started"]
+        if result.get("files") is not None:  # the shrink alert compares with this
+            entry["last_success_files"] = result["files"]
     for target, count in (result.get("kept") or {}).items():
         entry.setdefault("snapshots", {})[target] = count
     for snap_id in (result.get("snapshots") or {}).values():

@@ -18,14 +18,13 @@ from typing import Any
 from ...errors import DomumError
 from ...plan import Fanout, Job, Local
 from ...run import StepResult
-from ...ssh import repo_path
 from .. import jobs
 from ..bookkeeping import state
-from ..bookkeeping.session import Session
 from ..jobs import Job as BackupJob
 from ..producers import sources, stage
 from ..repository import restic
 from . import marking
+from .lifecycle import RunLifecycle
 from .plan import BACKUP, FORGET, PULL
 
 Handler = Callable[[Mapping[str, Any]], Any]
@@ -111,10 +110,8 @@ def _rsync_error(cmd_desc: str, one: dict[str, Any]) -> str:
 
 
 @dataclass
-class SnapshotRun(Session):
+class SnapshotRun(RunLifecycle):
     repos: dict[str, dict[str, restic.Repo]] = field(default_factory=dict)
-    results: list[dict[str, Any]] = field(default_factory=list)
-    started: dict[str, float] = field(default_factory=dict)  # job -> when its start step ran
     locked: list[str] = field(default_factory=list)  # jobs stopped only by another's lock
 
     # --- inside a job's process group ------------------------------------------------------
@@ -177,7 +174,7 @@ class SnapshotRun(Session):
     # --- in the parent, holding the lock ---------------------------------------------------
 
     def start(self, args: Mapping[str, Any]) -> None:
-        self.started[str(args["job"])] = time.time()
+        self.started[str(args["job"])] = _mark(self.state_dir, str(args["job"]), "start")
         self.say(f"{args['job']}: running ({args['kind']}, deadline {args['deadline_s']:g}s)")
 
     def refused(self, args: Mapping[str, Any]) -> dict[str, Any]:
@@ -199,13 +196,8 @@ class SnapshotRun(Session):
         self.results.append(res)
         state.record_run(self.data, name, res)
         self.save()
-        try:
-            path = repo_path(self.inv.backup.log_file)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("a", encoding="utf-8") as fh:
-                fh.write(log_line(res) + "\n")
-        except OSError as exc:
-            self.problems.append(f"cannot write the log file: {exc.strerror or exc}")
+        self.log(res)
+        self.progress()  # the metrics after every job, not only at the end
         self.say(log_line(res))
         if res["status"] == "locked":
             self.locked.append(name)
