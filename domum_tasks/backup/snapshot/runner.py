@@ -154,6 +154,7 @@ class SnapshotRun(RunLifecycle):
 
     def retention(self, args: Mapping[str, Any]) -> dict[str, Any]:
         job = jobs.select(self.inv, str(args["job"]))[0]
+        _mark(self.state_dir, job.name, "retention")  # what a signal or kill interrupted
         return marking.retention(job, self.repos[job.name][str(args["target"])], args)
 
     def _notes(self, name: str, kind: str, part: Path) -> dict[str, Any]:
