@@ -20,6 +20,7 @@ from ...ssh import repo_path
 from .. import jobs
 from ..bookkeeping import logrotate, metrics, signals, state
 from ..bookkeeping.session import Session
+from .record import failed_result, log_line, phase_file
 
 # Past the sum of the jobs' deadlines: each killed job's grace (run/jobs.py), the bookkeeping.
 DEADLINE_SLACK_S = 900.0
@@ -58,8 +59,6 @@ class RunLifecycle(Session):
         super().metrics(args)
 
     def log(self, res: dict[str, Any]) -> None:
-        from .runner import log_line
-
         try:
             path = repo_path(self.inv.backup.log_file)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -83,8 +82,6 @@ class RunLifecycle(Session):
 
     def _terminated(self, caught: signals.Terminated) -> None:
         """Record the job the signal interrupted (its Job's process group is already gone)."""
-        from .runner import failed_result, phase_file
-
         done = {r["job"] for r in self.results}
         for name, t in self.started.items():
             if name in done:

@@ -26,12 +26,9 @@ from ..repository import restic
 from . import marking
 from .lifecycle import RunLifecycle
 from .plan import BACKUP, FORGET, PULL
+from .record import failed_result, log_line, phase_file
 
 Handler = Callable[[Mapping[str, Any]], Any]
-
-
-def phase_file(state_dir: Path, job: str) -> Path:
-    return state_dir / "run" / f"{job}.phase"
 
 
 def _mark(state_dir: Path, job: str, name: str) -> float:
@@ -55,39 +52,6 @@ def _clean_os_errors(fn: Handler) -> Handler:
             raise DomumError(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from None
 
     return wrapped
-
-
-def failed_result(job: BackupJob, started: float, message: str) -> dict[str, Any]:
-    finished = time.time()
-    return {
-        "job": job.name,
-        "kind": job.kind,
-        "status": "failed",
-        "message": message,
-        "started": started,
-        "finished": finished,
-        "duration_s": round(finished - started, 3),
-        "snapshots": {},
-        "kept": {},
-    }
-
-
-def log_line(result: dict[str, Any]) -> str:
-    when = datetime.fromtimestamp(result["finished"], UTC).isoformat(timespec="seconds")
-    snaps = ",".join(f"{t}:{s}" for t, s in sorted((result.get("snapshots") or {}).items()) if s)
-    parts = [
-        when,
-        f"job={result['job']}",
-        f"status={result['status']}",
-        f"duration={result.get('duration_s', 0):.1f}s",
-        f"bytes={int(result.get('bytes') or 0)}",
-        f"snapshots={snaps or '-'}",
-    ]
-    if result.get("timings"):
-        parts.append("phases=" + ",".join(f"{k}:{v:.2f}s" for k, v in result["timings"].items()))
-    if result.get("message"):
-        parts.append(f"message={json.dumps(result['message'])}")
-    return " ".join(parts)
 
 
 def _first_line(r: StepResult | dict[str, Any]) -> str:
