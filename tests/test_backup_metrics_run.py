@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from domum_tasks.backup.bookkeeping import logrotate
-from tests.backup_lab import Lab, wait_for
+from tests.backup_lab import Lab, kill_tree, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -82,8 +82,8 @@ def test_metrics_at_start_after_each_job_and_at_the_end(lab: Lab) -> None:
 
         _release(second)
         assert proc.wait(60) == 0, proc.stderr.read() if proc.stderr else ""
-    finally:
-        proc.kill()
+    finally:  # on a failure, nothing of the run may outlive the test
+        kill_tree(proc.pid)
         proc.wait()
         for node in (93, 94):
             (lab.fleet.host(node).dir / "bin" / "rsync").unlink(missing_ok=True)

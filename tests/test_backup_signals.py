@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.backup_lab import Lab, _session_members, restic, snapshots, wait_for
+from domum_tasks.run.jobs import INTERRUPT_GRACE_S
+from tests.backup_lab import Lab, _session_members, kill_tree, restic, snapshots, wait_for
 from tests.test_backup_faults import ok_job, wrapper_dir
 
 pytestmark = pytest.mark.integration
@@ -57,19 +58,16 @@ def _hold(lab: Lab, phase: str, marker: Path) -> Path | None:
         slow.write_text(f'#!/bin/sh\ntouch {marker}\nsleep 20\nexec /usr/bin/rsync "$@"\n')
         slow.chmod(0o755)
         return slow
-    if phase == "backup":  # 16 MiB of random data at 20 KiB/s: restic runs, its lock held
-        (lab.src / "blob.bin").write_bytes(os.urandom(16 << 20))
+    if phase == "backup":  # 48 MiB of random data at 4 MiB/s: restic uploads, its lock held
+        (lab.src / "blob.bin").write_bytes(os.urandom(48 << 20))
         wrapper_dir(
             lab,
-            f'case " $* " in *" backup "*) touch {marker}; exec {real} --limit-upload 20 "$@" ;;'
-            " esac",
-        )
-    else:  # retention's `forget --prune` (the only exclusive-locking forget) reads slowly
-        wrapper_dir(
-            lab,
-            f'case " $* " in *" --prune "*) touch {marker}; exec {real} --limit-download 1 "$@"'
+            f'case " $* " in *" backup "*) touch {marker}; exec {real} --limit-upload 4096 "$@"'
             " ;; esac",
         )
+    else:  # retention's `forget --prune` starts late: the signal finds the retention step
+        # running (restic's own lock is shown removed in the backup phase)
+        wrapper_dir(lab, f'case " $* " in *" --prune "*) touch {marker}; sleep 20 ;; esac')
     return lab.root / "wrap" / "restic"
 
 
@@ -87,23 +85,32 @@ def test_signal_ends_the_run_in_each_phase(lab: Lab, sig: signal.Signals, phase:
     try:
         proc = lab.spawn("backup.snapshot")
         wait_for(marker.exists, what=f"{phase} phase")
-        if phase != "pull":  # restic has taken its repository lock: it must remove it itself
+        if phase == "backup":  # restic has taken its repository lock: it must remove it itself
             wait_for(lambda: _locks(lab.repo("a")), what="restic's lock")
+            held_lock = _locks(lab.repo("a"))
+            # Past restic's own locking: for ~200 ms after writing its lock restic re-checks
+            # for others, and a signal then leaves the lock behind (restic 0.18,
+            # internal/repository/lock.go newLock: the unlock after a failed re-check uses
+            # the cancelled context). That window is restic's; the test signals after it.
+            time.sleep(1.5)
+            assert _locks(lab.repo("a")) == held_lock  # the same restic still holds it
         else:
             time.sleep(0.3)
         t0 = time.monotonic()
         os.kill(proc.pid, sig)  # to the inv process alone, as systemd (KillMode=mixed) does
         _, err = proc.communicate(timeout=60)
         took = time.monotonic() - t0
+        left = _session_members(proc.pid)  # before the clean-up below could end them
     finally:
         if held is not None:
             held.unlink(missing_ok=True)
+        kill_tree(proc.pid)  # only does something when the run left processes behind
     assert proc.returncode == 128 + sig, err
     assert f"backup job pis TERMINATED by {sig.name}" in err, err
     # nothing of the run is left: every process of its session is gone (no orphaned rsync,
-    # ssh or restic), and well before SIGINT's grace ran out, so restic ended on SIGINT
-    assert _session_members(proc.pid) == []
-    assert took < 5.0, took
+    # ssh or restic), and before SIGINT's grace ran out: restic ended on SIGINT
+    assert left == []
+    assert took < INTERRUPT_GRACE_S, took
     assert _flock_free(lab.state_dir)
     assert _locks(lab.repo("a")) == []  # removed by restic itself: Domum never unlocks
     last = lab.state()["jobs"]["pis"]["last_run"]

@@ -19,7 +19,10 @@ from .results import StepResult
 if TYPE_CHECKING:
     from .executor import Executor
 
-GRACE_S = 5.0  # between SIGINT, SIGTERM and SIGKILL of a job being ended
+# After SIGINT: restic finishes the upload in flight, then removes its own lock (a SIGKILLed
+# restic leaves it for a person to remove). Then SIGTERM, and SIGKILL after GRACE_S each.
+INTERRUPT_GRACE_S = 30.0
+GRACE_S = 5.0
 
 
 def _first_line(result: StepResult) -> str:
@@ -47,8 +50,8 @@ def _group_alive(pgid: int) -> bool:
 
 def _kill_group(pid: int) -> None:
     """End the job's process group: SIGINT first (restic's handler removes its own repository
-    lock, rsync and ssh stop), then SIGTERM, then SIGKILL, each after GRACE_S while any member
-    is left. Escalating only once the whole group is gone (not just the forked child, which
+    lock, rsync and ssh stop), then SIGTERM, then SIGKILL, each while any member is left after
+    its grace. Escalating only once the whole group is gone (not just the forked child, which
     dies at once) gives restic the time to clean up; the child is reaped either way."""
     import signal
 
@@ -58,7 +61,7 @@ def _kill_group(pid: int) -> None:
             os.killpg(pid, sig)
         except ProcessLookupError:
             break
-        end = time.monotonic() + GRACE_S
+        end = time.monotonic() + (INTERRUPT_GRACE_S if sig == signal.SIGINT else GRACE_S)
         while time.monotonic() < end:
             if not reaped:
                 with contextlib.suppress(ChildProcessError):
