@@ -133,8 +133,9 @@ def domum_task(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Task
                 return result
             except DomumError as exc:
                 raise Exit(f"domum: {exc}", code=exc.exit_code) from None
-            except KeyboardInterrupt:
-                raise Exit("domum: interrupted", code=130) from None
+            except KeyboardInterrupt as exc:  # a run may turn SIGTERM/SIGHUP into one (143/129)
+                code = getattr(exc, "exit_code", 130)
+                raise Exit(f"domum: {exc or 'interrupted'}", code=code) from None
             except Exit:
                 raise
             except BrokenPipeError:

@@ -272,9 +272,15 @@ def test_metrics_render_and_atomic_write(tmp_path: Path) -> None:
         'domum_backup_last_success_timestamp_seconds{job="edge-pis"} 0',  # never: still a series
         'domum_backup_schedule_period_seconds{job="pve-vms"} 604800',
         'domum_backup_last_verify_success_timestamp_seconds{target="nas"} 50',
-        "domum_backup_last_verify_success_timestamp_seconds 50",
+        # issue 16 #12: every expected target and job has a series from the first run, 0 =
+        # never; so the oldest of them (unlabelled) is 0 while gcs was never checked
+        'domum_backup_last_verify_success_timestamp_seconds{target="gcs"} 0',
+        "domum_backup_last_verify_success_timestamp_seconds 0",
         'domum_backup_verify_coverage_ratio{target="nas"} 0.25',
-        "domum_backup_last_drill_success_timestamp_seconds 60",
+        'domum_backup_last_drill_success_timestamp_seconds{job="etcd"} 60',
+        'domum_backup_last_drill_success_timestamp_seconds{job="config"} 0',
+        "domum_backup_last_drill_success_timestamp_seconds 0",
+        "domum_backup_running 0",
     ):
         assert line in text.splitlines(), line
     path = metrics.write(inv, data, tmp_path)

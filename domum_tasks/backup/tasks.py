@@ -69,7 +69,13 @@ def snapshot(c: Context, job: str = "", all: bool = False, due: bool = False) ->
     if due:  # the state as it is now: the real run plans (and runs) the same jobs
         selected = jobs.due(selected, state.load(sd), time.time())
     repos = {j.name: access.job_repos(inv, j) for j in selected if j.uses_restic}
-    run = SnapshotRun(inv, sd, repos=repos, copies=copying.dest_repos(inv, selected))
+    run = SnapshotRun(
+        inv,
+        sd,
+        repos=repos,
+        copies=copying.dest_repos(inv, selected),
+        deadline_s=sum(j.spec.timeout for j in selected),
+    )
     pve = None
     if any(j.kind == "vzdump" for j in selected):  # one PVE session: probes, then the calls
         from ..pve import Session

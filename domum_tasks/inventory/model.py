@@ -430,6 +430,10 @@ class BackupJob(Strict):
 class Backup(Strict):
     state_dir: str = "/var/lib/domum"
     log_file: str = "/var/log/domum/backup.log"
+    # backup.snapshot rotates the log at its start once it reached log_max_bytes, keeping
+    # log_keep older files (backup.log.1 .. backup.log.<log_keep>)
+    log_max_bytes: Annotated[int, Field(ge=1024)] = 5 * 1024 * 1024
+    log_keep: Annotated[int, Field(ge=0, le=100)] = 5
     metrics_dir: str = "/var/lib/node_exporter/textfile_collector"
     retention: Retention = Field(default_factory=Retention)
     targets: dict[str, BackupTarget] = Field(default_factory=dict)

@@ -19,7 +19,10 @@ from .results import StepResult
 if TYPE_CHECKING:
     from .executor import Executor
 
-GRACE_S = 5.0  # between SIGTERM and SIGKILL of a job past its deadline
+# After SIGINT: restic finishes the upload in flight, then removes its own lock (a SIGKILLed
+# restic leaves it for a person to remove). Then SIGTERM, and SIGKILL after GRACE_S each.
+INTERRUPT_GRACE_S = 30.0
+GRACE_S = 5.0
 
 
 def _first_line(result: StepResult) -> str:
@@ -35,31 +38,45 @@ def _file_tail(path: Path, lines: int = 3) -> str:
     return " | ".join(text[-lines:])
 
 
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _kill_group(pid: int) -> None:
-    """SIGTERM the job's process group, SIGKILL what is left after GRACE_S, reap the child."""
+    """End the job's process group: SIGINT first (restic's handler removes its own repository
+    lock, rsync and ssh stop), then SIGTERM, then SIGKILL, each while any member is left after
+    its grace. Escalating only once the whole group is gone (not just the forked child, which
+    dies at once) gives restic the time to clean up; the child is reaped either way."""
     import signal
 
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+    reaped = False
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(pid, sig)
         except ProcessLookupError:
             break
-        end = time.monotonic() + GRACE_S
+        end = time.monotonic() + (INTERRUPT_GRACE_S if sig == signal.SIGINT else GRACE_S)
         while time.monotonic() < end:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
+            if not reaped:
+                with contextlib.suppress(ChildProcessError):
+                    reaped = os.waitpid(pid, os.WNOHANG)[0] != 0
+            if reaped and not _group_alive(pid):
+                return
             time.sleep(0.05)
-        else:
-            continue
-        break
-    with contextlib.suppress(ChildProcessError, ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)  # grandchildren that outlived the child
-        os.waitpid(pid, 0)
+    if not reaped:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
 
 
 def _wait_child(pid: int, deadline: float, clock: Callable[[], float]) -> int | None:
-    """The child's exit code, or None when it was killed at the deadline (Ctrl-C kills it too)."""
+    """The child's exit code, or None when it was killed at the deadline (Ctrl-C, or the
+    signals a run turns into the same exception, end it too)."""
     try:
         while True:
             done, raw = os.waitpid(pid, os.WNOHANG)
@@ -116,8 +133,8 @@ def _child(ex: Executor, step: Job, result_path: Path, err_path: Path) -> None:
     code = 1
     try:
         os.setpgid(0, 0)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # the parent's handlers
+            signal.signal(sig, signal.SIG_DFL)
         err = os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         null = os.open(os.devnull, os.O_RDWR)
         os.dup2(null, 0)

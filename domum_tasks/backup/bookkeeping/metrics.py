@@ -2,12 +2,19 @@
 
 Every series of every job is written on every run (a failed job keeps its old
 last_success), so the series never disappear; the file's mtime (node_textfile_mtime_seconds)
-shows that the timer still runs even when no job was due.
+shows that the timer still runs even when no job was due. `backup.snapshot` rewrites the file
+when it starts (`domum_backup_running 1`, with the time by which the run must have ended) and
+after every job, so a long run is visible as running, not as a stopped timer.
+
+Verify and drill series exist from the first run, before either ever passed: 0 means never
+(as for last_success), and `..._tracked_since_timestamp_seconds` says since when Domum has
+expected one, so the staleness alerts fire 8 days after that, not at once on a new install.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +39,36 @@ HELP = {
     "domum_backup_retention_last_success_timestamp_seconds": "End of the job's last backup.prune that applied its retention on every target (0: never)",
     "domum_backup_retention_last_run_success": "1 if the job's last backup.prune succeeded on every target, else 0",
     "domum_backup_retention_reclaim_last_success_timestamp_seconds": "Last restic prune --max-unused that passed on the target (0: never)",
+    "domum_backup_verify_tracked_since_timestamp_seconds": "Since when a passing restic check of the target is expected (first run that knew it)",
+    "domum_backup_drill_tracked_since_timestamp_seconds": "Since when a passing restore drill of the job is expected (first run that knew it)",
+    "domum_backup_files": "Files staged by the job's last run (the count its guard judged)",
+    "domum_backup_last_success_files": "Files of the job's last successful run",
+    "domum_backup_files_max_shrink_percent": "The job's guard: largest drop of files against its last successful run",
+    "domum_backup_running": "1 while a backup.snapshot run holds the lock, else 0",
+    "domum_backup_run_started_timestamp_seconds": "Start of the current (or last) backup.snapshot run",
+    "domum_backup_run_deadline_timestamp_seconds": "When the current run must have ended at the latest (its jobs' deadlines)",
 }
+
+# The guard's default (max_shrink_percent of a job) until the inventory names one.
+DEFAULT_MAX_SHRINK_PERCENT = 50.0
+
+
+def expected(inv: Inventory) -> tuple[list[str], list[str]]:
+    """(restic targets a verify should check, jobs a drill should restore): every enabled
+    restic job and its restic targets."""
+    enabled = [j for j in jobs.select(inv) if j.uses_restic]
+    targets = sorted({t for j in enabled for t in jobs.restic_targets(inv, j)})
+    return targets, sorted(j.name for j in enabled)
+
+
+def track(inv: Inventory, data: dict[str, Any], now: float) -> None:
+    """Note (once) when each expected target and job was first seen, in the state."""
+    targets, names = expected(inv)
+    tracked = data.setdefault("tracked", {})
+    for key, items in (("verify", targets), ("drill", names)):
+        since = tracked.setdefault(key, {})
+        for item in items:
+            since.setdefault(item, now)
 
 
 def _label(value: str) -> str:
@@ -43,7 +79,13 @@ def _fmt(value: float) -> str:
     return repr(float(value)) if value != int(value) else str(int(value))
 
 
-def render(inv: Inventory, data: dict[str, Any], now: float | None = None) -> str:
+def render(
+    inv: Inventory,
+    data: dict[str, Any],
+    now: float | None = None,
+    run: dict[str, float] | None = None,
+) -> str:
+    """`run`: {"started", "deadline"} of the backup.snapshot run in progress, else None."""
     now = time.time() if now is None else now
     series: dict[str, list[str]] = {name: [] for name in HELP}
 
@@ -62,42 +104,31 @@ def render(inv: Inventory, data: dict[str, Any], now: float | None = None) -> st
         add("domum_backup_bytes", lab, last.get("bytes") or 0)
         add("domum_backup_schedule_period_seconds", lab, jobs.period_s(spec.schedule, now))
         add("domum_backup_job_enabled", lab, 1 if spec.enabled else 0)
+        if last.get("files") is not None:
+            add("domum_backup_files", lab, last["files"])
+        if entry.get("last_success_files") is not None:
+            add("domum_backup_last_success_files", lab, entry["last_success_files"])
+        shrink = getattr(spec, "max_shrink_percent", DEFAULT_MAX_SHRINK_PERCENT)
+        add("domum_backup_files_max_shrink_percent", lab, float(shrink))
         for target in spec.targets:
             count = (entry.get("snapshots") or {}).get(target)
             if count is not None:
                 add("domum_backup_snapshots", {"job": name, "target": target}, count)
     retention(inv, data, add)
-    verify = data.get("verify", {})
-    for target, v in sorted(verify.items()):
-        add(
-            "domum_backup_last_verify_success_timestamp_seconds",
-            {"target": target},
-            v.get("last_success") or 0,
-        )
+    targets, drilled = expected(inv)
+    tracked = data.get("tracked", {})
+    _since(add, "verify", "target", data.get("verify", {}), targets, tracked.get("verify", {}))
+    for target, v in sorted(data.get("verify", {}).items()):
         add(
             "domum_backup_verify_coverage_ratio",
             {"target": target},
             len(v.get("covered", [])) / max(1, int(v.get("of") or 1)),
         )
-    if verify:
-        add(
-            "domum_backup_last_verify_success_timestamp_seconds",
-            {},
-            min(v.get("last_success") or 0 for v in verify.values()),
-        )
-    drill = data.get("drill", {})
-    for name, d in sorted(drill.items()):
-        add(
-            "domum_backup_last_drill_success_timestamp_seconds",
-            {"job": name},
-            d.get("last_success") or 0,
-        )
-    if drill:
-        add(
-            "domum_backup_last_drill_success_timestamp_seconds",
-            {},
-            min(d.get("last_success") or 0 for d in drill.values()),
-        )
+    _since(add, "drill", "job", data.get("drill", {}), drilled, tracked.get("drill", {}))
+    add("domum_backup_running", {}, 1 if run else 0)
+    last_run = run or data.get("run") or {}
+    add("domum_backup_run_started_timestamp_seconds", {}, last_run.get("started") or 0)
+    add("domum_backup_run_deadline_timestamp_seconds", {}, last_run.get("deadline") or 0)
     lines: list[str] = []
     for name, rows in series.items():
         if rows:
@@ -127,7 +158,32 @@ def retention(inv: Inventory, data: dict[str, Any], add: Any) -> None:
             )
 
 
-def write(inv: Inventory, data: dict[str, Any], metrics_dir: Path) -> Path:
+def _since(
+    add: Callable[[str, dict[str, str], float], None],
+    what: str,
+    label: str,
+    done: dict[str, Any],
+    expected: list[str],
+    tracked: dict[str, float],
+) -> None:
+    """Last success per item (0: never) for what ran or is expected, the time since when it
+    is expected, and unlabelled: the oldest of them (the whole picture in one series)."""
+    items = sorted(set(done) | set(expected))
+    success = f"domum_backup_last_{what}_success_timestamp_seconds"
+    since = f"domum_backup_{what}_tracked_since_timestamp_seconds"
+    for item in items:
+        add(success, {label: item}, (done.get(item) or {}).get("last_success") or 0)
+        if item in tracked:
+            add(since, {label: item}, tracked[item])
+    if items:
+        add(success, {}, min((done.get(i) or {}).get("last_success") or 0 for i in items))
+    if tracked:
+        add(since, {}, max(tracked.values()))
+
+
+def write(
+    inv: Inventory, data: dict[str, Any], metrics_dir: Path, run: dict[str, float] | None = None
+) -> Path:
     target = metrics_dir / FILE_NAME
-    write_atomic(target, render(inv, data).encode())
+    write_atomic(target, render(inv, data, run=run).encode())
     return target

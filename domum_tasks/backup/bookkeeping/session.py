@@ -58,6 +58,8 @@ class Session:
     problems: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     say: Callable[[str], None] = say
+    # {"started", "deadline"} while a backup.snapshot run is in progress (metrics: running 1)
+    run: dict[str, float] | None = None
 
     def lock(self, args: Mapping[str, Any]) -> None:
         self.fd = lock.acquire(self.state_dir)
@@ -76,7 +78,7 @@ class Session:
 
     def metrics(self, args: Mapping[str, Any]) -> None:
         try:
-            metrics.write(self.inv, self.data, Path(str(args["file"])).parent)
+            metrics.write(self.inv, self.data, Path(str(args["file"])).parent, run=self.run)
         except OSError as exc:
             self.problems.append(
                 f"cannot write metrics to {self.inv.backup.metrics_dir}: {exc.strerror or exc}"

@@ -62,6 +62,8 @@ def record_run(data: dict[str, Any], name: str, result: dict[str, Any]) -> None:
         entry["last_success_started"] = result["started"]
         if isinstance(result.get("files"), int):  # the shrink guard's baseline (guards.py)
             entry["last_complete_files"] = result["files"]
+        if result.get("files") is not None:  # the shrink alert compares with this
+            entry["last_success_files"] = result["files"]
     for target, count in (result.get("kept") or {}).items():
         entry.setdefault("snapshots", {})[target] = count
     for snap_id in (result.get("snapshots") or {}).values():

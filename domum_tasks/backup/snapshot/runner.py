@@ -19,21 +19,17 @@ from typing import Any
 from ...errors import DomumError
 from ...plan import Fanout, Job, Local
 from ...run import StepResult
-from ...ssh import repo_path
 from .. import jobs
 from ..bookkeeping import state
-from ..bookkeeping.session import Session
 from ..jobs import Job as BackupJob
 from ..producers import postgres, sources, stage
 from ..repository import restic
 from . import guards, hooks, marking, pings
+from .lifecycle import RunLifecycle
 from .plan import BACKSTOP_S, BACKUP, PULL
+from .record import failed_result, log_line, phase_file
 
 Handler = Callable[[Mapping[str, Any]], Any]
-
-
-def phase_file(state_dir: Path, job: str) -> Path:
-    return state_dir / "run" / f"{job}.phase"
 
 
 def _mark(state_dir: Path, job: str, name: str) -> float:
@@ -57,39 +53,6 @@ def _clean_os_errors(fn: Handler) -> Handler:
             raise DomumError(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from None
 
     return wrapped
-
-
-def failed_result(job: BackupJob, started: float, message: str) -> dict[str, Any]:
-    finished = time.time()
-    return {
-        "job": job.name,
-        "kind": job.kind,
-        "status": "failed",
-        "message": message,
-        "started": started,
-        "finished": finished,
-        "duration_s": round(finished - started, 3),
-        "snapshots": {},
-        "kept": {},
-    }
-
-
-def log_line(result: dict[str, Any]) -> str:
-    when = datetime.fromtimestamp(result["finished"], UTC).isoformat(timespec="seconds")
-    snaps = ",".join(f"{t}:{s}" for t, s in sorted((result.get("snapshots") or {}).items()) if s)
-    parts = [
-        when,
-        f"job={result['job']}",
-        f"status={result['status']}",
-        f"duration={result.get('duration_s', 0):.1f}s",
-        f"bytes={int(result.get('bytes') or 0)}",
-        f"snapshots={snaps or '-'}",
-    ]
-    if result.get("timings"):
-        parts.append("phases=" + ",".join(f"{k}:{v:.2f}s" for k, v in result["timings"].items()))
-    if result.get("message"):
-        parts.append(f"message={json.dumps(result['message'])}")
-    return " ".join(parts)
 
 
 def _first_line(r: StepResult | dict[str, Any]) -> str:
@@ -131,10 +94,8 @@ def _rsync_error(cmd_desc: str, one: dict[str, Any]) -> str:
 
 
 @dataclass
-class SnapshotRun(Session):
+class SnapshotRun(RunLifecycle):
     repos: dict[str, dict[str, restic.Repo]] = field(default_factory=dict)
-    results: list[dict[str, Any]] = field(default_factory=list)
-    started: dict[str, float] = field(default_factory=dict)  # job -> when its start step ran
     locked: list[str] = field(default_factory=list)  # jobs stopped only by another's lock
     copies: dict[str, restic.Repo] = field(default_factory=dict)  # copy_to destinations
     refused_jobs: list[str] = field(default_factory=list)  # only by uninitialised targets
@@ -212,7 +173,7 @@ class SnapshotRun(Session):
     # --- in the parent, holding the lock ---------------------------------------------------
 
     def start(self, args: Mapping[str, Any]) -> None:
-        self.started[str(args["job"])] = time.time()
+        self.started[str(args["job"])] = _mark(self.state_dir, str(args["job"]), "start")
         self.say(f"{args['job']}: running ({args['kind']}, deadline {args['deadline_s']:g}s)")
 
     def refused(self, args: Mapping[str, Any]) -> dict[str, Any]:
@@ -237,13 +198,8 @@ class SnapshotRun(Session):
         else:
             state.record_run(self.data, name, res)
         self.save()
-        try:
-            path = repo_path(self.inv.backup.log_file)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("a", encoding="utf-8") as fh:
-                fh.write(log_line(res) + "\n")
-        except OSError as exc:
-            self.problems.append(f"cannot write the log file: {exc.strerror or exc}")
+        self.log(res)
+        self.progress()  # the metrics after every job, not only at the end
         self.say(log_line(res))
         if res["status"] == "locked":
             self.locked.append(name)

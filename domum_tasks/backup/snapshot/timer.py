@@ -93,6 +93,10 @@ def service(name: str, description: str, commands: list[str]) -> str:
             "IOSchedulingClass=idle",
             # The job deadlines live in Domum; this only stops a run that ignores them.
             "TimeoutStartSec=1d",
+            # `systemctl stop`: SIGTERM to Domum only, which ends each job's process group
+            # itself (SIGINT first: restic removes its own lock) and records the run; SIGKILL
+            # for what is left only after TimeoutStopSec (systemd.kill(5)).
+            "KillMode=mixed",
             f"SyslogIdentifier={name}",
             "",
         ]
