@@ -30,18 +30,6 @@ def dry_run_rows(inv: Inventory, job: Job, target: str, r: restic.Repo) -> list[
     return rows
 
 
-def _row(s: dict[str, Any], job: str, target: str, action: str, why: str) -> dict[str, Any]:
-    return {
-        "job": job,
-        "target": target,
-        "snapshot": s.get("short_id") or str(s.get("id", ""))[:8],
-        "id": s.get("id", ""),
-        "time": s.get("time", ""),
-        "action": action,
-        "reasons": [why],
-    }
-
-
 def partial_rows(snaps: list[dict[str, Any]], job: str, target: str) -> list[dict[str, Any]]:
     """Partial snapshots: removed, but the newest one newer than every complete one stays."""
     good = access.complete(snaps)
@@ -53,11 +41,17 @@ def partial_rows(snaps: list[dict[str, Any]], job: str, target: str) -> list[dic
     for i, s in enumerate(partial):
         inspect = i == len(partial) - 1 and parse_time(str(s["time"])) > newest_good
         if inspect:
-            rows.append(_row(s, job, target, "keep", "partial, newer than any complete one"))
+            rows.append(
+                restic.snapshot_row(
+                    s, job, target, "keep", ["partial, newer than any complete one"]
+                )
+            )
         else:
-            rows.append(_row(s, job, target, "remove", "partial (does not count)"))
+            rows.append(restic.snapshot_row(s, job, target, "remove", ["partial (does not count)"]))
     rows += [
-        _row(s, job, target, "keep", "unmarked (older Domum): never counted, never removed")
+        restic.snapshot_row(
+            s, job, target, "keep", ["unmarked (older Domum): never counted, never removed"]
+        )
         for s in snaps
         if access.state_of(s) == "unmarked"
     ]

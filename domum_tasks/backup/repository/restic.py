@@ -238,6 +238,21 @@ def json_value(stdout: str) -> Any:
     return None
 
 
+def snapshot_row(
+    s: dict[str, Any], job: str, target: str, action: str, reasons: list[str]
+) -> dict[str, Any]:
+    """One retention decision about snapshot `s` (keep/remove), as the plans show it."""
+    return {
+        "job": job,
+        "target": target,
+        "snapshot": s.get("short_id") or str(s.get("id", ""))[:8],
+        "id": s.get("id", ""),
+        "time": s.get("time", ""),
+        "action": action,
+        "reasons": reasons,
+    }
+
+
 def forget_rows(stdout: str, job: str, target: str) -> list[dict[str, Any]]:
     """`forget --json` groups -> one row per snapshot: keep/remove and restic's own reasons.
 
@@ -257,17 +272,7 @@ def forget_rows(stdout: str, job: str, target: str) -> list[dict[str, Any]]:
         ):
             for s in snaps:
                 why = reasons.get((s.get("time"), s.get("tree")), []) if action == "keep" else []
-                rows.append(
-                    {
-                        "job": job,
-                        "target": target,
-                        "snapshot": s.get("short_id") or str(s.get("id", ""))[:8],
-                        "id": s.get("id", ""),
-                        "time": s.get("time", ""),
-                        "action": action,
-                        "reasons": list(why),
-                    }
-                )
+                rows.append(snapshot_row(s, job, target, action, list(why)))
     rows.sort(key=lambda r: str(r["time"]), reverse=True)
     return rows
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from ...secrets.recipients import rule_recipients
 from .model import Finding
 
 AGE_PRIVATE = "AGE-SECRET-KEY-1"
@@ -23,18 +24,6 @@ def _rel(root: Path, path: Path) -> str:
         return str(path.relative_to(root))
     except ValueError:
         return str(path)
-
-
-def _rule_recipients(rule: dict[str, Any]) -> set[str]:
-    found: set[str] = set()
-    age = rule.get("age")
-    if isinstance(age, str):
-        found |= {a.strip() for a in age.split(",") if a.strip()}
-    elif isinstance(age, list):
-        found |= {str(a).strip() for a in age}
-    for group in rule.get("key_groups") or []:
-        found |= {str(a).strip() for a in (group or {}).get("age") or []}
-    return found
 
 
 def load_rules(repo_root: Path) -> tuple[list[dict[str, Any]], str]:
@@ -89,7 +78,7 @@ def check_sops_files(repo_root: Path, tree: Path) -> Iterator[Finding]:
             yield Finding(rel, "-", "sops", f"not valid YAML: {str(exc).splitlines()[0]}")
             continue
         rule = _rule_for(rules, rel)
-        want = _rule_recipients(rule) if rule else set()
+        want = set(rule_recipients(rule))
         for doc in docs:
             label = f"{doc.get('kind', '?')}/{(doc.get('metadata') or {}).get('name', '?')}"
             meta = doc.get("sops")
