@@ -104,8 +104,16 @@ def test_signal_ends_the_run_in_each_phase(lab: Lab, sig: signal.Signals, phase:
     assert left == []
     assert took < INTERRUPT_GRACE_S, took
     assert _flock_free(lab.state_dir)
-    left_locks = {p.name: p.read_bytes()[:0] for p in (lab.repo("a") / "locks").iterdir()}
-    assert not left_locks, (left_locks, err)  # removed by restic itself: Domum never unlocks
+    left_locks = _locks(lab.repo("a"))
+    if left_locks:
+        # restic's own race (see above: a signal while it re-checks its fresh lock, which it
+        # loses more often under load) can leave the interrupted restic's lock. Domum's part
+        # holds either way: it names the lock and never removes it; a person runs
+        # `restic unlock`, as after a kill -9.
+        verify = lab.inv("backup.verify", "--subset", "1")
+        assert verify.returncode == 5 and "`restic unlock` by hand" in verify.stderr, verify.stderr
+        assert _locks(lab.repo("a")) == left_locks
+        assert restic(lab.repo("a"), "unlock").returncode == 0  # the person's step
     last = lab.state()["jobs"]["pis"]["last_run"]
     assert last["status"] == "terminated" and last["phase"] == phase
     assert last["message"] == f"terminated by {sig.name} during {last['phase']}"
