@@ -36,10 +36,10 @@ from ...inventory.model import BackupTarget, Inventory
 from ...plan import Fanout, Local, ResultOf, Step
 from ..jobs import Job
 from ..repository.restic import Repo
+from .nas_session import bound
 from .transport import strict_ssh, strict_ssh_text
 
 DEFAULT_RESTIC_PATH = ".domum/bin/restic"
-PROGRESS_S = 5.0  # restic's status interval on the NAS (restic cmd/restic/progress.go)
 SNAPSHOT = "<snapshot id of the backup step>"  # filled in by backup.nas-confirm at run time
 _SFTP = re.compile(r"^sftp:(?:(?P<user>[^@/]+)@)?(?P<host>[^:/]+):(?P<path>.+)$")
 # restic reads the password from stdin only when none of these is set (global.go)
@@ -84,16 +84,11 @@ def ssh_argv(inv: Inventory, remote: str) -> list[str]:
     return [*strict_ssh(inv, inv.nas.ssh_port), login(inv), remote]
 
 
-def restic_remote(path: str, repository: str, args: list[str], *, progress: bool = False) -> str:
-    """The remote command: restic from `path` with the password from stdin (see above).
-
-    `progress`: a JSON status line every PROGRESS_S instead of --quiet. It is also how a
-    killed job ends the restic on the NAS: without a terminal, sshd signals nothing when the
-    client goes, but restic's next status write then hits a closed pipe and it stops
-    (Go exits on SIGPIPE at fd 1), so it outlives a killed job by PROGRESS_S at most."""
+def restic_remote(path: str, repository: str, args: list[str]) -> str:
+    """The remote command: restic from `path` with the password from stdin (see above), bound
+    to the SSH session (nas_session.py: a killed job's restic gets SIGINT and unlocks)."""
     unset = [a for v in _PASSWORD_VARS for a in ("-u", v)]
-    rate = [f"RESTIC_PROGRESS_FPS={1 / PROGRESS_S:g}"] if progress else []
-    return shlex.join(["env", *unset, *rate, path, "-r", repository, *args])
+    return bound(["env", *unset, path, "-r", repository, *args])
 
 
 def share_paths(inv: Inventory, job: Job) -> list[str]:
@@ -139,7 +134,7 @@ def steps(
     lanes = []
     for name, r in repos.items():
         where = repository_on_nas(inv, job.name, name, inv.backup.targets[name])
-        args = [a for a in backup_args(inv, job, Path("/"))[:-1] if a != "--quiet"]
+        args = backup_args(inv, job, Path("/"))[:-1]
         args = [*r.retry_lock("backup"), *args]
         tag = [*r.retry_lock("tag"), *confirm_args(SNAPSHOT)]
         lanes.append(
@@ -152,9 +147,7 @@ def steps(
                         "timeout_s": timeout_s,
                         "argv": ssh_argv(
                             inv,
-                            restic_remote(
-                                path, where, [*args, *share_paths(inv, job)], progress=True
-                            ),
+                            restic_remote(path, where, [*args, *share_paths(inv, job)]),
                         ),
                     },
                     desc=f"restic backup on the NAS into {where} ({name}; password on stdin)",

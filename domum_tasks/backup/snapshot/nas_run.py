@@ -86,7 +86,7 @@ def run_restic(r: restic.Repo, args: Mapping[str, Any]) -> StepResult:
         inherit_fds=True,
     )
     step = Local("backup.nas-restic", dict(args))
-    # the status lines only kept restic tied to this job (nas_remote.PROGRESS_S): drop them
+    # restic's status lines, if any (--quiet keeps them out): not part of the result
     out = "".join(
         line
         for line in proc.stdout.splitlines(keepends=True)
