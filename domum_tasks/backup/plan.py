@@ -122,7 +122,9 @@ def plan_prune(
         if isinstance(rows, str):
             continue
         plan.notes += [decision_line(row) for row in rows]
-    plan.add(session.lock_step(sd))
+    from .repository import on_nas  # the NAS's own repository: restic runs on the NAS
+
+    plan.add(session.lock_step(sd), *on_nas.install_steps(inv, sorted(repos)))
     doomed = 0
     for (job, target), rows in decided.items():
         record: dict[str, Any] = {"job": job, "target": target}
@@ -138,7 +140,8 @@ def plan_prune(
             r = repos[target]
             timeout = inv.backup.jobs[job].timeout
             plan.add(
-                restic.cmd(
+                on_nas.restic_step(
+                    inv,
                     r,
                     ["forget", "--prune", *ids],
                     desc=f"remove {len(ids)} snapshot(s) of {job} from {target}: "
@@ -155,7 +158,8 @@ def plan_prune(
     if reclaim:
         for name, r in sorted(repos.items()):
             plan.add(
-                restic.cmd(
+                on_nas.restic_step(
+                    inv,
                     r,
                     ["prune", "--max-unused", inv.backup.prune_max_unused],
                     desc=f"reclaim unreferenced data on {name} (repack above "

@@ -131,7 +131,7 @@ def prune(c: Context, job: str = "", reclaim: bool = False) -> Planned:
     from . import jobs, plan
     from .bookkeeping import lock
     from .bookkeeping.retention import RetentionRun
-    from .repository import access, copying
+    from .repository import access, copying, on_nas
     from .repository import prune as pr
 
     inv = load_inventory()
@@ -150,7 +150,8 @@ def prune(c: Context, job: str = "", reclaim: bool = False) -> Planned:
                 decided[(j.name, t)] = str(exc).splitlines()[0]
     p = plan.plan_prune(inv, decided, repos, reclaim=reclaim)
     run = RetentionRun(inv, sd, secrets=list(p.secrets))
-    return Planned(p, inv, run.handlers(), report=run.report_with(p.notes))
+    handlers = {**run.handlers(), **on_nas.handlers(repos)}  # restic on the NAS
+    return Planned(p, inv, handlers, report=run.report_with(p.notes))
 
 
 @plan_task(
@@ -162,7 +163,7 @@ def verify(c: Context, job: str = "", subset: int = 4) -> Planned:
     from . import jobs, plan
     from .bookkeeping import lock, state
     from .recovery import verify as vf
-    from .repository import access
+    from .repository import access, on_nas
 
     if subset < 1:
         raise ConfigError(f"--subset {subset}: must be 1 or more")
@@ -173,7 +174,8 @@ def verify(c: Context, job: str = "", subset: int = 4) -> Planned:
     repos = {t: access.repo_for(inv, t) for t in vf.targets_of(inv, selected)}
     p = vf.plan_verify(inv, selected, state.load(sd), subset, repos)
     run = vf.VerifyRun(inv, sd, repos=repos)
-    return Planned(p, inv, run.handlers(), report=run.report)
+    handlers = {**run.handlers(), **on_nas.handlers(repos)}  # restic on the NAS
+    return Planned(p, inv, handlers, report=run.report)
 
 
 @plan_task(

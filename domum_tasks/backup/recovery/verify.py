@@ -122,13 +122,16 @@ def plan_verify(
     client's lock is waited for, never removed), then the verdict, the newest manifests and the rotation (backup.verify-target)."""
     sd = repo_path(inv.backup.state_dir)
     plan = Plan(f"verify restic targets ({subset} slice(s) per full read)")
-    plan.add(session.lock_step(sd))
+    from ..repository import on_nas  # the NAS's own repository: checked on the NAS
+
+    plan.add(session.lock_step(sd), *on_nas.install_steps(inv, targets_of(inv, selected)))
     for name, its_jobs in targets_of(inv, selected).items():
         r = repos[name]
         n = next_slice(dict(data["verify"].get(name, {})), subset)
         timeout = max(j.spec.timeout for j in its_jobs)
         plan.add(
-            restic.cmd(
+            on_nas.restic_step(
+                inv,
                 r,
                 ["check", f"--read-data-subset={n}/{subset}"],
                 desc=f"read slice {n} of {subset} of the packs ({name})",
