@@ -204,8 +204,9 @@ def test_the_dry_run_shows_no_password(lab: Lab, nas: dict[str, Path]) -> None:
 def test_nas_snapshot_restores_drills_and_verifies_from_here(
     lab: Lab, nas: dict[str, Path], tmp_path: Path
 ) -> None:
-    """backup.restore / drill / verify reach the NAS repository over sftp, as the admin
-    machine names it; restic's --verify stands in for the manifest a mirror had."""
+    """backup.restore reaches the NAS repository over sftp, as the admin machine names it
+    (drill and verify run on the NAS: test_backup_nas_ops.py); restic's --verify stands in
+    for the manifest a mirror had."""
     assert lab.inv("backup.snapshot").returncode == 0
     out = tmp_path / "out"
     out.mkdir()
@@ -233,9 +234,11 @@ def test_a_damaged_restore_of_a_nas_snapshot_fails(lab: Lab, nas: dict[str, Path
         raw[len(raw) // 2] ^= 0xFF
         p.chmod(0o600)
         p.write_bytes(bytes(raw))
-    drill = lab.inv("backup.drill")
+    drill = lab.inv("backup.drill")  # restored on the NAS (recovery/nas_drill.py)
     assert drill.returncode == 1, drill.stderr
-    assert "verification failed" in drill.stderr  # restic names the damaged blobs
+    assert "drill unraid FAILED: restic restore --verify on the NAS failed" in drill.stderr
+    assert lab.state()["drill"]["unraid"]["targets"]["nas"]["ok"] is False
+    assert not (nas["repo"].parent / ".domum-drill-unraid").exists()  # removed all the same
 
 
 @pytest.mark.parity("backup.snapshot")

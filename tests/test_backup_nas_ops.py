@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -141,3 +143,115 @@ def test_a_live_lock_on_the_nas_repository_is_waited_for_and_named(
         other.stdin.close()
         other.wait(60)
     assert len(snapshots(nas["repo"], "unraid")) == 2  # nothing forgotten while it waited
+
+
+# --- backup.drill of a nas job: restored and checked on the NAS ---------------------------
+
+
+def _drill_dir(nas: dict[str, Path]) -> Path:
+    return nas["repo"].parent / ".domum-drill-unraid"  # beside the repository, on the NAS
+
+
+def test_drill_of_a_nas_job_restores_on_the_nas_and_removes_its_copy(
+    lab: Lab, nas: dict[str, Path]
+) -> None:
+    assert lab.inv("backup.snapshot").returncode == 0
+    seen: list[bool] = []
+    with NasRestics(nas["binary"]) as watch:
+        run = lab.spawn("backup.drill")
+        while run.poll() is None:  # the copy exists on the NAS while restic restores
+            seen.append(_drill_dir(nas).exists())
+        _, err = run.communicate()
+    assert run.returncode == 0, err
+    assert watch.commands() == ["stats", "restore"]
+    restore = watch.seen[1]
+    assert restore[restore.index("--target") + 1] == str(_drill_dir(nas))
+    assert "--verify" in restore and "--retry-lock" in restore
+    assert any(seen) and not _drill_dir(nas).exists()  # restored there, removed after
+    assert not (lab.state_dir / "drill" / "unraid").exists()  # nothing restored here
+    entry = lab.state()["drill"]["unraid"]
+    assert entry["ok"] is True and entry["targets"]["nas"]["ok"] is True
+    files = [p.stat().st_size for p in nas["share"].rglob("*") if p.is_file()]
+    assert f"{len(files)} files, {sum(files)} bytes" in entry["message"], entry["message"]
+    assert _locks(nas["repo"]) == []
+
+
+def test_a_drill_that_would_not_fit_on_the_nas_is_refused(
+    lab: Lab, nas: dict[str, Path], nas_host: Any
+) -> None:
+    """The NAS's disk nearly full (its `df` says 10 KiB free): the drill is refused before
+    restic restores anything, with the reason and what to do."""
+    assert lab.inv("backup.snapshot").returncode == 0
+    df = nas_host.dir / "bin" / "df"  # first on the NAS login's PATH (the lab's SetEnv)
+    df.write_text(
+        "#!/bin/sh\necho 'Filesystem 1024-blocks Used Available Capacity Mounted on'\n"
+        "echo '/dev/md1 1000000 999990 10 100% /mnt/disk1'\n"
+    )
+    df.chmod(0o755)
+    with NasRestics(nas["binary"]) as watch:
+        run = lab.inv("backup.drill")
+    assert run.returncode == 1
+    assert "refused: restoring snapshot" in run.stderr and "10240 free" in run.stderr
+    assert "backup.jobs.unraid.drill_dir" in run.stderr
+    assert watch.commands() == ["stats"]  # sized, never restored
+    assert not _drill_dir(nas).exists()
+    assert lab.state()["drill"]["unraid"]["targets"]["nas"]["ok"] is False
+
+
+def test_the_job_names_where_the_drill_restores(
+    lab: Lab, nas: dict[str, Path], tmp_path: Path
+) -> None:
+    place = tmp_path / "nas-scratch"
+    lab.job("unraid", **{**lab.data["backup"]["jobs"]["unraid"], "drill_dir": str(place)})
+    assert lab.inv("backup.snapshot").returncode == 0
+    plan = json.loads(lab.inv("backup.drill", "--dry-run", "--json").stdout)
+    [drill] = [s for s in _walk(plan) if s.get("action") == "backup.nas-drill"]
+    assert drill["args"]["work"] == str(place / ".domum-drill-unraid")
+    assert PASSWORD not in json.dumps(plan)
+    assert lab.inv("backup.drill").returncode == 0
+    assert place.is_dir() and list(place.iterdir()) == []
+
+
+def test_an_interrupted_drill_removes_its_copy_and_restic_on_the_nas_unlocks(
+    lab: Lab, nas: dict[str, Path]
+) -> None:
+    """Ctrl-C (SIGINT to Domum) while restic restores on the NAS: the NAS's restic gets
+    SIGINT (the session is gone) and removes its lock, the finally step removes the copy."""
+    from datetime import UTC, datetime
+
+    from tests.restic_lockfile import lock_doc, write_lock
+
+    assert lab.inv("backup.snapshot").returncode == 0
+    lab.data["backup"]["lock_wait"] = "120s"
+    lab.save()
+    # another client's exclusive lock, fresh: the restore on the NAS waits for it
+    master = json.loads(restic(nas["repo"], "cat", "masterkey").stdout)
+    doc = {**lock_doc(datetime.now(UTC), host="laptop", user="alice", pid=4242), "exclusive": True}
+    theirs = write_lock(nas["repo"], master, doc)
+    run = lab.spawn("backup.drill")
+    try:
+        wait_for(lambda: _nas_pids(nas["binary"], "restore"), 60, "restic restore on the NAS")
+        assert _drill_dir(nas).is_dir()  # the drill's directory, made before the restore
+        time.sleep(1.0)  # restic waits for their lock (--retry-lock), holding none of its own
+        os.kill(run.pid, signal.SIGINT)
+        run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode != 0
+    wait_for(lambda: not _nas_pids(nas["binary"]), 15, "the NAS's restic to stop")
+    assert not _drill_dir(nas).exists()
+    assert _locks(nas["repo"]) == [theirs]  # theirs stays (never an unlock); none of ours
+
+
+def _nas_pids(binary: Path, command: str = "") -> list[int]:
+    out = []
+    for pid in os.listdir("/proc"):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        mine = pid.isdigit() and argv.startswith(str(binary).encode() + b"\0")
+        if mine and (not command or f"\0{command}\0".encode() in argv):
+            out.append(int(pid))
+    return out

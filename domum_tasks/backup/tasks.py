@@ -245,8 +245,8 @@ def drill(c: Context, job: str = "") -> Planned:
     from ..errors import DomumError
     from . import jobs, plan
     from .bookkeeping import lock, state
+    from .recovery import nas_drill, rotation
     from .recovery import restore as rs
-    from .recovery import rotation
     from .repository import access, copying, facts
 
     inv = load_inventory()
@@ -275,7 +275,9 @@ def drill(c: Context, job: str = "") -> Planned:
                 chosen[j.name] = tname
     run = rs.DrillRun(inv, sd)
     p = rs.plan_drill(inv, picked, skipped, chosen)
-    return Planned(p, inv, run.handlers(), report=run.report)
+    repos = {c[0].name: c[0] for c in picked.values() if not isinstance(c, str)}
+    handlers = {**run.handlers(), **nas_drill.handlers(repos)}  # drills done on the NAS
+    return Planned(p, inv, handlers, report=run.report)
 
 
 @plan_task(

@@ -402,6 +402,9 @@ class BackupJob(Strict):
     # kind nas: where Domum keeps its pinned restic on the NAS (relative: under the NAS
     # login's home; see backup/producers/nas_remote.py for why not /boot/config)
     restic_path: str | None = None
+    # kind nas: where backup.drill restores on the NAS (default: beside the repository there;
+    # see backup/recovery/nas_drill.py)
+    drill_dir: str | None = None
     # Guards (issue 16 #4), checked on the staged copy before restic runs: an unmounted disk
     # or a stopped Unraid array looks like a source that lost its files. On by default and
     # conservative: at least 1 file, and at most half the files of the last complete run may

@@ -15,7 +15,7 @@ from typing import Any
 
 from ...errors import ConfigError, DomumError, Refused, VerifyError
 from ...inventory.model import Inventory
-from ...plan import Cmd, Local, Plan
+from ...plan import Cmd, Local, Plan, ResultOf
 from ..bookkeeping import session
 from ..bookkeeping.session import Session
 from ..jobs import Job
@@ -182,6 +182,7 @@ def plan_drill(
     delete it, record the result. `picked`: job -> (repo, snapshot), or why there is none;
     `failed_targets`: job -> the target that could not answer (it still takes its turn)."""
     from ...ssh import repo_path
+    from . import nas_drill
 
     sd = repo_path(inv.backup.state_dir)
     plan = Plan(f"restore drill of {', '.join(picked) or 'no job'}")
@@ -195,6 +196,15 @@ def plan_drill(
             plan.add(Local("backup.drill-record", {"job": name, "error": choice, **failed}))
             continue
         r, snap = choice
+        on_nas = nas_drill.steps(inv, job, r, snap)  # the NAS's own repository: drilled there
+        if on_nas is not None:
+            drill, remove = on_nas
+            plan.add(*drill)
+            nas = {"nas": ResultOf(len(plan.steps) - 1), "target": r.name}
+            snap_id = {"snapshot": str(snap.get("short_id") or snap["id"])}
+            plan.add(Local("backup.drill-record", {"job": name, **nas, **snap_id}), remove)
+            plan.finally_steps.append(remove)
+            continue
         work = sd / "drill" / name
         plan.add(
             Local("backup.remove", {"path": str(work)}),
@@ -256,10 +266,15 @@ class DrillRun(Session):
             if args.get("error"):
                 raise DomumError(str(args["error"]))
             job = Job(name, self.inv.backup.jobs[name])
-            to = Path(str(args["to"]))
-            files, size = place(
-                Path(str(args["from"])), to, str(args["tree"]), name, job.kind, False
-            )
+            if "nas" in args:  # restored and checked on the NAS (nas_drill.py)
+                from .nas_drill import outcome
+
+                files, size = outcome(args["nas"])
+            else:
+                to = Path(str(args["to"]))
+                files, size = place(
+                    Path(str(args["from"])), to, str(args["tree"]), name, job.kind, False
+                )
             msg = (
                 f"{name}: snapshot {args['snapshot']} from {args['target']}: {files} files, "
                 f"{size} bytes, byte-identical"
