@@ -255,3 +255,49 @@ def _nas_pids(binary: Path, command: str = "") -> list[int]:
         if mine and (not command or f"\0{command}\0".encode() in argv):
             out.append(int(pid))
     return out
+
+
+# --- the plans the NAS runs are the plans --dry-run shows -----------------------------------
+
+
+def _actions(plan: list[dict[str, Any]]) -> list[str]:
+    return [s.get("action") or s["kind"] for s in plan]
+
+
+@pytest.mark.parity("backup.prune")
+def test_nas_prune_parity(lab: Lab, nas: dict[str, Path], plan_parity: Any) -> None:
+    from domum_tasks.backup import tasks as T
+
+    _two_snapshots(lab)
+    [plan] = plan_parity(T.prune, reclaim=True, real_options={"yes": True})
+    assert _actions(plan) == [
+        "backup.lock", "backup.nas-install", "backup.nas-run", "backup.retention-record",
+        "backup.nas-run", "backup.reclaim-record", "backup.metrics", "backup.unlock",
+    ]  # fmt: skip
+    assert plan[2]["destructive"] and plan[4]["destructive"]
+    assert len(snapshots(nas["repo"], "unraid")) == 1
+
+
+@pytest.mark.parity("backup.verify")
+def test_nas_verify_parity(lab: Lab, nas: dict[str, Path], plan_parity: Any) -> None:
+    from domum_tasks.backup import tasks as T
+
+    assert lab.inv("backup.snapshot").returncode == 0
+    [plan] = plan_parity(T.verify, subset=2)
+    [check] = [s for s in plan if s.get("action") == "backup.nas-run"]
+    assert "--read-data-subset=1/2" in check["args"]["argv"][-1]
+    assert lab.state()["verify"]["nas"]["next"] == 2
+
+
+@pytest.mark.parity("backup.drill")
+def test_nas_drill_parity(lab: Lab, nas: dict[str, Path], plan_parity: Any) -> None:
+    from domum_tasks.backup import tasks as T
+
+    assert lab.inv("backup.snapshot").returncode == 0
+    [plan] = plan_parity(T.drill)
+    assert _actions(plan) == [
+        "backup.lock", "backup.nas-install", "backup.nas-drill", "backup.drill-record",
+        "backup.nas-remove", "backup.save-state", "backup.metrics", "backup.nas-remove",
+        "backup.unlock",
+    ]  # fmt: skip
+    assert lab.state()["drill"]["unraid"]["ok"] is True

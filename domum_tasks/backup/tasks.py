@@ -150,7 +150,7 @@ def prune(c: Context, job: str = "", reclaim: bool = False) -> Planned:
                 decided[(j.name, t)] = str(exc).splitlines()[0]
     p = plan.plan_prune(inv, decided, repos, reclaim=reclaim)
     run = RetentionRun(inv, sd, secrets=list(p.secrets))
-    handlers = {**run.handlers(), **on_nas.handlers(repos)}  # restic on the NAS
+    handlers = {**run.handlers(), **on_nas.handlers(repos, p)}  # restic on the NAS
     return Planned(p, inv, handlers, report=run.report_with(p.notes))
 
 
@@ -174,7 +174,7 @@ def verify(c: Context, job: str = "", subset: int = 4) -> Planned:
     repos = {t: access.repo_for(inv, t) for t in vf.targets_of(inv, selected)}
     p = vf.plan_verify(inv, selected, state.load(sd), subset, repos)
     run = vf.VerifyRun(inv, sd, repos=repos)
-    handlers = {**run.handlers(), **on_nas.handlers(repos)}  # restic on the NAS
+    handlers = {**run.handlers(), **on_nas.handlers(repos, p)}  # restic on the NAS
     return Planned(p, inv, handlers, report=run.report)
 
 

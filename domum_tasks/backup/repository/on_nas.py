@@ -20,7 +20,7 @@ from typing import Any
 
 from ...errors import ConfigError
 from ...inventory.model import Inventory
-from ...plan import Local, Step
+from ...plan import Local, Plan, Step
 from .. import jobs
 from ..jobs import Job
 from . import restic
@@ -112,8 +112,9 @@ def remote_args(
     }
 
 
-def run(r: restic.Repo, args: Mapping[str, Any]) -> Any:
-    """One restic on the NAS: a StepResult as a restic Cmd step's (exit code as value)."""
+def run(r: restic.Repo, args: Mapping[str, Any], step: Step | None = None) -> Any:
+    """One restic on the NAS: a StepResult as a restic Cmd step's (exit code as value),
+    recorded under `step` (the planned one, when there is one)."""
     from ...run import StepResult, run_cmd
 
     proc = run_cmd(
@@ -124,12 +125,28 @@ def run(r: restic.Repo, args: Mapping[str, Any]) -> Any:
         input_text=r.password + "\n",
         inherit_fds=True,
     )
-    return StepResult(
-        Local(RUN, dict(args)), proc.returncode == 0, proc.stdout, proc.stderr, proc.returncode
-    )
+    step = step or Local(RUN, dict(args))
+    return StepResult(step, proc.returncode == 0, proc.stdout, proc.stderr, proc.returncode)
 
 
-def handlers(repos: Mapping[str, restic.Repo]) -> dict[str, Callable[[Mapping[str, Any]], Any]]:
+def handlers(
+    repos: Mapping[str, restic.Repo], plan: Plan | None = None
+) -> dict[str, Callable[[Mapping[str, Any]], Any]]:
+    """`plan`: its restic-on-the-NAS steps, so each result is recorded under its planned step
+    (the executor records a handler's own StepResult as it is)."""
     from ..snapshot import nas_run
 
-    return {INSTALL: nas_run.install, RUN: lambda a: run(repos[str(a["target"])], a)}
+    planned = (
+        {
+            id(s.args): s
+            for s in [*plan.steps, *plan.finally_steps]
+            if isinstance(s, Local) and s.action == RUN
+        }
+        if plan is not None
+        else {}
+    )
+
+    def one(args: Mapping[str, Any]) -> Any:
+        return run(repos[str(args["target"])], args, planned.get(id(args)))
+
+    return {INSTALL: nas_run.install, RUN: one}
