@@ -154,10 +154,10 @@ def job_steps(
     )
     # targets are independent repositories: restic runs for them side by side
     if job.kind == "nas":  # restic runs on the NAS itself: no mirror, no staging here
-        from ..producers import nas_remote
+        from ..producers import nas_steps
 
         del steps[first_staging:]
-        steps += nas_remote.steps(inv, job, repos, timeout, BACKUP)
+        steps += nas_steps.steps(inv, job, repos, timeout, BACKUP)
     else:
         steps.append(Fanout(backups, parallel=max(1, len(backups)), desc=BACKUP))
     from ..repository import copying
