@@ -301,3 +301,68 @@ def test_nas_drill_parity(lab: Lab, nas: dict[str, Path], plan_parity: Any) -> N
         "backup.unlock",
     ]  # fmt: skip
     assert lab.state()["drill"]["unraid"]["ok"] is True
+
+
+def test_a_drill_killed_outright_is_cleaned_up_by_the_next(lab: Lab, nas: dict[str, Path]) -> None:
+    """kill -9 of Domum while restic restores on the NAS: that restic gets SIGINT from the
+    wrapper and stops; the copy it was writing is removed by the next drill, which passes."""
+    from tests.backup_lab import kill_tree, wait_gone
+
+    big = nas["share"] / "big.bin"  # enough to restore for a while
+    with big.open("wb") as fh:
+        for _ in range(64):
+            fh.write(os.urandom(1 << 20))
+    assert lab.inv("backup.snapshot").returncode == 0
+    run = lab.spawn("backup.drill")
+    try:
+        wait_for(lambda: _nas_pids(nas["binary"], "restore"), 60, "restic restore on the NAS")
+        pids = kill_tree(run.pid)
+        run.wait(10)
+        wait_gone(pids)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    wait_for(lambda: not _nas_pids(nas["binary"]), 15, "the NAS's restic to stop")
+    assert _locks(nas["repo"]) == []  # restic removed its lock (SIGINT from the wrapper)
+    assert _drill_dir(nas).is_dir()  # left by the killed drill: no finally step ran
+    again = lab.inv("backup.drill")
+    assert again.returncode == 0, again.stderr
+    assert not _drill_dir(nas).exists()
+    assert lab.state()["drill"]["unraid"]["ok"] is True
+
+
+def test_restic_ignores_sighup_and_unlocks_on_sigint(lab: Lab, tmp_path: Path) -> None:
+    """Why the wrapper sends SIGINT: restic 0.18 ignores SIGHUP (internal/restic/lock.go, init:
+    other clients probe a lock holder's liveness with SIGHUP, lock_unix.go processExists), so a
+    terminal's hangup would not stop it; SIGINT (and SIGTERM, cmd/restic/cleanup.go) cancel it
+    and it removes its lock."""
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(lab.template, repo)
+    src = tmp_path / "big"
+    src.mkdir()
+    with (src / "disk.img").open("wb") as fh:  # sparse: minutes of reading, no space
+        fh.truncate(1 << 40)
+    other = subprocess.Popen(
+        ["restic", "backup", str(src)],
+        env=restic_env(repo),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        # the default disposition, as a login's command has it
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
+    )
+    try:
+        wait_for(lambda: _locks(repo), what="restic's lock")
+        time.sleep(1.0)  # reading the big file now
+        other.send_signal(signal.SIGHUP)
+        time.sleep(3.0)
+        assert other.poll() is None and _locks(repo)  # still running, still locked
+        other.send_signal(signal.SIGINT)
+        other.wait(30)
+    finally:
+        if other.poll() is None:
+            other.kill()
+            other.wait(10)
+    assert _locks(repo) == []

@@ -6,8 +6,9 @@ Waiting for restic's next write to the dead channel does not help either: Go end
 whose write to fd 1/2 hits a closed pipe with SIGPIPE at once (runtime sigpipe/dieFromSignal),
 before restic's cleanup, so its lock stays in the repository. restic removes its lock only
 when it gets SIGINT or SIGTERM: restic 0.18.0 cmd/restic/cleanup.go, createGlobalContext
-(signal.Notify for SIGINT and SIGTERM cancels the global context; SIGHUP is not handled and
-kills it with its lock left behind).
+(signal.Notify for SIGINT and SIGTERM cancels the global context). SIGHUP, what a terminal's
+hangup would send (ssh -t), does nothing: restic ignores it (internal/restic/lock.go, init),
+because other clients probe a lock holder's liveness with it (lock_unix.go, processExists).
 
 So the remote command is a small POSIX sh wrapper (`bound`):
 - restic's stdin is the channel (it reads the password there, see nas_remote.py); its stdout
