@@ -366,3 +366,52 @@ def test_restic_ignores_sighup_and_unlocks_on_sigint(lab: Lab, tmp_path: Path) -
             other.kill()
             other.wait(10)
     assert _locks(repo) == []
+
+
+# --- backup.restore --on-nas: restic restores on the NAS into a path there ------------------
+
+
+def test_restore_on_the_nas_into_a_path_there(
+    lab: Lab, nas: dict[str, Path], tmp_path: Path
+) -> None:
+    from tests.test_backup_snapshot import same_tree
+
+    assert lab.inv("backup.snapshot").returncode == 0
+    to = tmp_path / "nas-restore"  # a path on the NAS (the lab NAS shares this disk)
+    with NasRestics(nas["binary"]) as watch:
+        run = lab.inv("backup.restore", "--job", "unraid", "--to", str(to), "--on-nas")
+    assert run.returncode == 0, run.stderr
+    assert "ON the NAS" in run.stdout and "restic restore --verify" in run.stdout
+    assert watch.commands() == ["stats", "restore"]
+    assert same_tree(to / str(nas["share"]).lstrip("/"), nas["share"])
+
+    (to / "unrelated.txt").write_text("mine\n")  # not empty now: refused without --force
+    again = lab.inv("backup.restore", "--job", "unraid", "--to", str(to), "--on-nas")
+    assert again.returncode == 4 and "on the NAS is not empty" in again.stderr
+    (nas["share"] / "d0" / "f0.txt").write_text("changed on the share\n")
+    forced = lab.inv("backup.restore", "--job", "unraid", "--to", str(to), "--on-nas", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert (to / "unrelated.txt").read_text() == "mine\n"  # a merge: nothing else removed
+    restored = to / str(nas["share"]).lstrip("/") / "d0" / "f0.txt"
+    assert restored.read_text() != "changed on the share\n"  # the snapshot's own bytes
+    assert _locks(nas["repo"]) == []
+
+
+def test_restore_on_the_nas_is_for_nas_jobs(lab: Lab, nas: dict[str, Path]) -> None:
+    lab.job("conf", kind="config", targets=["a"])
+    assert lab.inv("backup.snapshot", "--job", "conf").returncode == 0
+    run = lab.inv("backup.restore", "--job", "conf", "--to", "/srv/x", "--on-nas")
+    assert run.returncode == 2 and "--on-nas: job conf on a is not a nas job" in run.stderr
+
+
+@pytest.mark.parity("backup.restore")
+def test_nas_restore_on_nas_parity(
+    lab: Lab, nas: dict[str, Path], plan_parity: Any, tmp_path: Path
+) -> None:
+    from domum_tasks.backup import tasks as T
+
+    assert lab.inv("backup.snapshot").returncode == 0
+    to = tmp_path / "nas-restore"
+    [plan] = plan_parity(T.restore, job="unraid", to=str(to), on_nas=True)
+    assert _actions(plan) == ["backup.nas-install", "backup.nas-restore"]
+    assert (to / str(nas["share"]).lstrip("/") / "d0").is_dir()

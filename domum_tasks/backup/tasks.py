@@ -186,10 +186,17 @@ def verify(c: Context, job: str = "", subset: int = 4) -> Planned:
         "target": "restic target to restore from (default: the job's first)",
         "force": "restore into a non-empty directory: merge, replacing only the backup's own "
         "paths, never deleting other files",
+        "on_nas": "a nas job: restic restores ON the NAS, --to is a path there",
     }
 )
 def restore(
-    c: Context, job: str = "", to: str = "", at: str = "", target: str = "", force: bool = False
+    c: Context,
+    job: str = "",
+    to: str = "",
+    at: str = "",
+    target: str = "",
+    force: bool = False,
+    on_nas: bool = False,
 ) -> Planned:
     """Restore a job's snapshot into DIR and re-check every file's sha256."""
     from pathlib import Path
@@ -212,6 +219,18 @@ def restore(
     held = copying.holders(inv, j)  # its targets and their copy_to copies
     if name not in held:
         raise ConfigError(f"--target {name}: job {job} is stored in {', '.join(held)}")
+    if on_nas:  # restic restores on the NAS into a path there (recovery/nas_restore_on_nas.py)
+        from .recovery import nas_restore_on_nas as on
+
+        r = access.repo_for(inv, name)
+        on.where(inv, j, r)
+        snap = rs.choose(facts.snapshots(r, job), at, job, name)
+        return Planned(
+            on.plan_restore(inv, j, r, snap, to, force),
+            inv,
+            on.handlers(r),
+            report=on.report(job, name, to, snap),
+        )
     dest = Path(to).expanduser().resolve()
     rs.check_destination(dest, force)
     r = access.repo_for(inv, name)

@@ -109,7 +109,7 @@ def needed(size: int) -> int:
     return size + max(int(size * MARGIN), MARGIN_MIN)
 
 
-def _ssh(argv: list[str], what: str) -> str:
+def ssh_out(argv: list[str], what: str) -> str:
     from ...run import run_cmd
 
     proc = run_cmd([str(a) for a in argv], timeout_s=600, check=False)
@@ -119,7 +119,7 @@ def _ssh(argv: list[str], what: str) -> str:
     return proc.stdout
 
 
-def _restic(r: restic.Repo, args: Mapping[str, Any], what: str) -> str:
+def restic_out(r: restic.Repo, args: Mapping[str, Any], what: str) -> str:
     done = on_nas.run(r, args)
     res = restic.Result(done.value, done.stdout, done.stderr)
     if res.outcome != "ok":
@@ -133,8 +133,8 @@ def drill(r: restic.Repo, args: Mapping[str, Any]) -> dict[str, Any]:
     """Run the drill on the NAS: {"ok": True, "files", "bytes"} (regular files, their bytes)
     or {"ok": False, "error"}."""
     try:
-        free = free_bytes(_ssh(args["prepare"], f"prepare {args['work']}"))
-        stats = restic.json_value(_restic(r, args["stats"], "stats")) or {}
+        free = free_bytes(ssh_out(args["prepare"], f"prepare {args['work']}"))
+        stats = restic.json_value(restic_out(r, args["stats"], "stats")) or {}
         size, nodes = int(stats.get("total_size") or 0), int(stats.get("total_file_count") or 0)
         if free < needed(size):
             return {
@@ -143,8 +143,8 @@ def drill(r: restic.Repo, args: Mapping[str, Any]) -> dict[str, Any]:
                 f"bytes ({size} + margin) but {args['base']} on the NAS has {free} free; "
                 f"nothing restored (set backup.jobs.{args['job']}.drill_dir to a larger place)",
             }
-        _restic(r, args["restore"], "restore --verify")
-        got = _ssh(args["count"], "count the restored files").split()
+        restic_out(r, args["restore"], "restore --verify")
+        got = ssh_out(args["count"], "count the restored files").split()
         n, f, b = int(got[0]), int(got[1]), int(got[2])
         if (n, b) != (nodes, size):
             return {
@@ -168,7 +168,7 @@ def outcome(done: Any) -> tuple[int, int]:
 
 def handlers(repos: Mapping[str, restic.Repo]) -> dict[str, Callable[[Mapping[str, Any]], Any]]:
     def remove(args: Mapping[str, Any]) -> None:
-        _ssh(list(args["argv"]), "remove the drill's copy")
+        ssh_out(list(args["argv"]), "remove the drill's copy")
 
     return {
         **on_nas.handlers(repos),
