@@ -49,6 +49,11 @@ def pi_rows(inv: Inventory, node_id: int, timeout_s: float) -> list[Row]:
     bounded = _bounded(inv, timeout_s)
     result = ssh.run_on(bounded, ssh.resolve(bounded, node_id), PROBE, timeout_s=timeout_s)
     f = facts_from_ssh(bounded, result)
+    wait = bounded.ssh.connect_timeout_s
+    if not result.ok and result.status != "timeout" and result.elapsed_s >= wait:
+        # A host that takes the TCP connection and never speaks fails paramiko's banner wait
+        # as "No existing session": say what happened.
+        f.error += f" (no answer within {wait:g}s)"
     ok, detail = judge(f)
     fields: dict[str, Any] = f.to_dict()
     return [Row("pi", f"{f.hostname} ({node_id})", ok, detail, fields)]

@@ -1,0 +1,284 @@
+"""`domum status` against the stand-ins: healthy -> exit 0; each part down in turn -> its row
+says why and the exit is 1; bad input -> exit 2; a part that hangs costs one timeout.
+
+The homelab is tests/status_lab.py's: talosctl/flux stand-ins, fakepve, real sshd Pis and a
+local restic repository, all on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from invoke import Context
+from invoke.exceptions import Exit
+
+from domum_tasks.status import tasks as status_tasks
+from tests.backup_lab import make_tree
+from tests.fixtures.sshd_hosts import SshdFleet
+from tests.status_lab import (
+    PASSWORD,
+    cli_state,
+    copy_repo,
+    fill_backups,
+    inventory_data,
+    restic,
+    silent_listener,
+    snapshot,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Homelab:
+    path: Path
+    data: dict[str, Any]
+    fleet: SshdFleet
+    cli: Any
+    guests: Any
+    repo: Path
+    src: Path
+    cts: dict[str, Any]
+
+    def save(self) -> None:
+        self.path.write_text(yaml.safe_dump(self.data, sort_keys=False))
+
+    def forget(self, job: str) -> None:
+        """Every snapshot of `job` gone (restic forget by id: nothing else is touched)."""
+        snaps = json.loads(restic(self.repo, "snapshots", "--json", "--tag", f"job={job}"))
+        restic(self.repo, "forget", *(s["id"] for s in snaps))
+
+
+@pytest.fixture
+def homelab(
+    sshd_fleet: SshdFleet,
+    fake_cli: Any,
+    pve_guests: Any,
+    restic_template: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Homelab:
+    sshd_fleet.reset()
+    sim = pve_guests.sim
+    base = sshd_fleet.inventory_data(base=sim.inventory_path)
+    repo = copy_repo(restic_template, tmp_path / "repo-a")
+    lab = Homelab(tmp_path / "homelab.yaml", inventory_data(base, tmp_path, repo), sshd_fleet,
+                  fake_cli, pve_guests, repo, tmp_path / "src", {})  # fmt: skip
+    lab.save()
+    monkeypatch.setenv("DOMUM_INVENTORY", str(lab.path))
+    monkeypatch.setenv("DOMUM_BACKUP_TARGETS_A_PASSWORD", PASSWORD)
+    monkeypatch.setenv("COLUMNS", "250")
+    fake_cli.set_state(**cli_state())
+    sim.add_inventory_vm(96, status="running")
+    for ct in ("unifi", "mqtt"):
+        lab.cts[ct] = pve_guests.add_inventory_ct(ct, status="running")
+    make_tree(lab.src)
+    fill_backups(repo, lab.src, tmp_path / "state")
+    return lab
+
+
+def status(capsys: pytest.CaptureFixture[str], **kw: Any) -> tuple[int, list[dict[str, Any]], str]:
+    """(exit code, the JSON rows, the one stderr line) of `domum status --json`."""
+    code, message = 0, ""
+    try:
+        status_tasks.status(Context(), json=True, **kw)
+    except Exit as exc:
+        code, message = exc.code, str(exc.message)
+    out = capsys.readouterr().out
+    return code, (json.loads(out) if out.strip() else []), message
+
+
+def by_name(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {f"{r['part']} {r['name']}": r for r in rows}
+
+
+HEALTHY = {
+    "talos": 6,  # 90, 91, 92, 96, 97, 98
+    "etcd": 3,  # one row per control plane
+    "proxmox": 4,  # pve1, VM 196, containers 210 and 211
+    "pi": 3,  # the Raspberry Pi OS Pis 93-95
+    "backup": 4,  # etcd, edge-pis, config -> a; pve-vms -> pve-nas
+}
+
+
+def test_all_healthy_is_exit_0_with_every_part(homelab: Homelab, capsys: Any) -> None:
+    code, rows, message = status(capsys)
+    assert (code, message) == (0, ""), [r for r in rows if not r["ok"]]
+    parts = [r["part"] for r in rows]
+    for part, n in HEALTHY.items():
+        assert parts.count(part) == n, (part, parts)
+    flux = by_name([r for r in rows if r["part"] == "flux"])
+    assert "flux Kustomization flux-system/flux-system" in flux
+    assert any(n.startswith("flux HelmRelease ") for n in flux)
+    assert all(r["ok"] for r in rows)
+    # the screen's order: parts in a fixed order, nodes in theirs
+    assert parts == sorted(parts, key=["talos", "etcd", "flux", "proxmox", "pi", "backup"].index)
+    rows_ = by_name(rows)
+    cp3 = rows_["talos domum-cp3 (96)"]
+    assert cp3["fields"]["version"] == "v1.13.9" and cp3["detail"] == "v1.13.9, running, ready"
+    assert rows_["etcd domum-cp1 (90)"]["fields"]["members"] == [
+        "domum-cp1", "domum-cp2", "domum-cp3"]  # fmt: skip
+    assert rows_["proxmox qemu 196 domum-cp3"]["detail"].startswith("running on pve1")
+    assert "48.3°C" in rows_["pi domum-dns (93)"]["detail"]
+    assert rows_["backup etcd -> a"]["detail"].startswith("complete snapshot ")
+    # status only reads: no talosctl/flux call that changes anything, no PVE write
+    assert homelab.guests.sim.writes() == []
+    assert {c[1] for c in homelab.cli.calls} <= {"version", "get", "etcd"}
+    assert all(c[2] == "members" for c in homelab.cli.calls if c[1] == "etcd")
+
+
+def _ks_failing(lab: Homelab) -> None:
+    lab.cli.set_state(kustomizations=[
+        {"name": "flux-system", "namespace": "flux-system", "ready": True},
+        {"name": "apps", "namespace": "flux-system", "ready": False,
+         "message": "kustomize build failed: accumulating resources: missing.yaml"}])  # fmt: skip
+
+
+def _hr_failing(lab: Homelab) -> None:
+    lab.cli.set_state(helmreleases=[
+        {"name": "traefik", "namespace": "traefik", "ready": False,
+         "message": "install retries exhausted"}])  # fmt: skip
+
+
+def _pve_unreachable(lab: Homelab) -> None:
+    lab.data["proxmox"]["pve1"]["api_url"] = "https://127.0.0.10:9/"  # discard: nothing listens
+    lab.save()
+
+
+def _stale(lab: Homelab) -> None:
+    lab.forget("config")
+    snapshot(lab.repo, "config", lab.src, when="2020-01-01 03:20:00")
+
+
+DOWN: dict[str, tuple[Callable[[Homelab], Any], str, str]] = {
+    "talos node unhealthy": (
+        lambda lab: lab.cli.set_state(unhealthy=["127.0.0.92"]),
+        "talos domum-xr2 (92)", "not ready"),
+    "etcd member down": (
+        lambda lab: lab.cli.set_state(etcd_down=["127.0.0.91"]),
+        "etcd domum-cp2 (91)", "etcd is not running on this node"),
+    "kustomization failing": (
+        _ks_failing, "flux Kustomization flux-system/apps", "missing.yaml"),
+    "helmrelease failing": (
+        _hr_failing, "flux HelmRelease traefik/traefik", "install retries exhausted"),
+    "pve host unreachable": (_pve_unreachable, "proxmox host pve1", "unreachable"),
+    "guest stopped": (
+        lambda lab: setattr(lab.cts["mqtt"], "status", "stopped"),
+        "proxmox lxc 211 domum-mqtt", "stopped"),
+    "pi sshd down": (None, "pi domum-zigbee (94)", "connection refused"),  # type: ignore[dict-item]
+    "backup without snapshot": (
+        lambda lab: lab.forget("edge-pis"), "backup edge-pis -> a", "no complete snapshot"),
+    "backup stale": (_stale, "backup config -> a", "stale: complete snapshot"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(DOWN))
+def test_each_part_down_in_turn(homelab: Homelab, capsys: Any, case: str) -> None:
+    make_down, name, reason = DOWN[case]
+    if make_down is None:  # the Pi: its sshd stopped for the run
+        with homelab.fleet.down(94):
+            code, rows, message = status(capsys)
+    else:
+        make_down(homelab)
+        code, rows, message = status(capsys)
+    assert code == 1
+    rows_ = by_name(rows)
+    bad = [n for n, r in rows_.items() if not r["ok"]]
+    assert bad == [name], (bad, [rows_[n]["detail"] for n in bad])
+    assert reason in rows_[name]["detail"], rows_[name]
+    assert f"{name}: " in message and "1 of " in message
+    # every other part is still on the screen
+    assert {r["part"] for r in rows} == {"talos", "etcd", "flux", "proxmox", "pi", "backup"}
+
+
+def test_a_missing_tool_is_a_failing_row(homelab: Homelab, capsys: Any) -> None:
+    homelab.cli.remove("talosctl")
+    homelab.cli.remove("flux")
+    code, rows, message = status(capsys)
+    assert code == 1
+    rows_ = by_name(rows)
+    assert rows_["talos talosctl"]["detail"] == "talosctl not found: run `inv tools.install`"
+    assert rows_["flux flux"]["detail"] == "flux not found: run `inv tools.install`"
+    assert not [r for r in rows if r["part"] == "etcd"]  # asked through talosctl: one row says so
+    assert all(r["ok"] for r in rows if r["part"] in ("proxmox", "pi", "backup"))
+
+
+def test_parts_the_inventory_lacks_are_absent(homelab: Homelab, capsys: Any) -> None:
+    data = homelab.data
+    del data["proxmox"], data["containers"]
+    cp3 = data["nodes"][96]
+    del cp3["vm"]
+    cp3["platform"] = "baremetal"
+    data["backup"]["jobs"] = {}
+    homelab.save()
+    code, rows, _ = status(capsys)
+    assert code == 0, [r for r in rows if not r["ok"]]
+    assert {r["part"] for r in rows} == {"talos", "etcd", "flux", "pi"}
+
+
+def test_only_and_bad_input(homelab: Homelab, capsys: Any) -> None:
+    code, rows, _ = status(capsys, only="pi,etcd")
+    assert code == 0 and {r["part"] for r in rows} == {"pi", "etcd"}
+    for kw, words in (({"only": "pis"}, "--only pis: no such part; valid: talos, etcd"),
+                      ({"timeout": "soon"}, "--timeout soon: 'soon' is not a number"),
+                      ({"timeout": "pve=3"}, "--timeout pve=3: no part 'pve'"),
+                      ({"timeout": "pi=0"}, "not a number of seconds above 0")):  # fmt: skip
+        code, rows, message = status(capsys, **kw)
+        assert code == 2 and rows == [] and words in message, (kw, message)
+
+
+def test_the_table_shows_what_json_says(homelab: Homelab, capsys: Any) -> None:
+    homelab.cli.set_state(unhealthy=["127.0.0.92"])
+    code, rows, _ = status(capsys)
+    with pytest.raises(Exit) as exc:
+        status_tasks.status(Context())
+    assert code == exc.value.code == 1
+    out = capsys.readouterr().out
+    assert "domum status" in out
+    lines = [ln for ln in out.splitlines() if "│" in ln]
+    for r in rows:
+        cells = next(
+            [c.strip() for c in ln.split("│")[1:-1]]
+            for ln in lines
+            if f"│ {r['name']} " in ln and ln.split("│")[1].strip() == r["part"]
+        )
+        assert cells[2] == ("ok" if r["ok"] else "error"), (r, cells)
+
+
+def test_a_hanging_part_costs_one_timeout(homelab: Homelab, capsys: Any) -> None:
+    """The PVE API and all three Pis accept connections and never answer. Serially that is
+    four timeouts; in parallel about one (the bound below is generous, the structure is the
+    test: every other row is there and healthy, the hanging ones say they timed out)."""
+    with silent_listener("127.0.0.10") as port:
+        homelab.data["proxmox"]["pve1"]["api_url"] = f"https://127.0.0.10:{port}/"
+        homelab.save()
+        with homelab.fleet.down(93), homelab.fleet.down(94), homelab.fleet.down(95):
+            pis = [homelab.fleet.host(i) for i in (93, 94, 95)]
+            with (
+                silent_listener(pis[0].addr, pis[0].port),
+                silent_listener(pis[1].addr, pis[1].port),
+                silent_listener(pis[2].addr, pis[2].port),
+            ):
+                started = time.monotonic()
+                code, rows, message = status(capsys, timeout="proxmox=3,pi=3")
+                took = time.monotonic() - started
+    assert code == 1
+    rows_ = by_name(rows)
+    # PVE's client times out on its own (its read timeout is the probe's), or the runner does
+    pve1 = rows_["proxmox host pve1"]["detail"]
+    assert "no answer within 3s" in pve1 or "timed out after 3s" in pve1, pve1
+    for name in ("domum-dns (93)", "domum-zigbee (94)", "domum-edge (95)"):
+        detail = rows_[f"pi {name}"]["detail"]
+        assert "no answer within 3s" in detail or "timed out" in detail, detail
+    bad = sorted(n for n, r in rows_.items() if not r["ok"])
+    assert bad == ["pi domum-dns (93)", "pi domum-edge (95)", "pi domum-zigbee (94)",
+                   "proxmox host pve1"]  # fmt: skip
+    assert {"talos", "etcd", "flux", "backup"} <= {r["part"] for r in rows}
+    assert took < 4 * 3, f"{took:.1f}s: the four hanging probes ran one after another"
