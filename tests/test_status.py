@@ -201,7 +201,7 @@ def test_each_part_down_in_turn(homelab: Homelab, capsys: Any, case: str) -> Non
 def test_a_missing_tool_is_a_failing_row(homelab: Homelab, capsys: Any) -> None:
     homelab.cli.remove("talosctl")
     homelab.cli.remove("flux")
-    code, rows, message = status(capsys)
+    code, rows, _ = status(capsys)
     assert code == 1
     rows_ = by_name(rows)
     assert rows_["talos talosctl"]["detail"] == "talosctl not found: run `inv tools.install`"
@@ -267,7 +267,7 @@ def test_a_hanging_part_costs_one_timeout(homelab: Homelab, capsys: Any) -> None
                 silent_listener(pis[2].addr, pis[2].port),
             ):
                 started = time.monotonic()
-                code, rows, message = status(capsys, timeout="proxmox=3,pi=3")
+                code, rows, _ = status(capsys, timeout="proxmox=3,pi=3")
                 took = time.monotonic() - started
     assert code == 1
     rows_ = by_name(rows)
