@@ -61,7 +61,7 @@ def inventory_data(base: dict[str, Any], root: Path, repo: Path) -> dict[str, An
         "targets": {
             "a": {"type": "restic", "repository": str(repo)},
             "pve-nas": backup["targets"]["pve-nas"],
-        },  # fmt: skip
+        },
         "jobs": {
             name: {**spec, "targets": ["a"] if spec["kind"] != "vzdump" else spec["targets"]}
             for name, spec in backup["jobs"].items()
