@@ -21,10 +21,14 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
+from invoke import Context
+from invoke.exceptions import Exit
 
 PASSWORD = "correct horse battery staple"
 CONTROL_PLANES = {90: "domum-cp1", 91: "domum-cp2", 96: "domum-cp3"}
@@ -112,3 +116,73 @@ def silent_listener(addr: str, port: int = 0) -> Iterator[int]:
         sock.bind((addr, port))
         sock.listen(64)
         yield int(sock.getsockname()[1])
+
+
+# --- pytest side (tests/test_status*.py) ---------------------------------------------
+
+
+@dataclass
+class Homelab:
+    path: Path
+    data: dict[str, Any]
+    fleet: Any
+    cli: Any
+    guests: Any
+    repo: Path
+    src: Path
+    cts: dict[str, Any]
+
+    def save(self) -> None:
+        self.path.write_text(yaml.safe_dump(self.data, sort_keys=False))
+
+    def forget(self, job: str) -> None:
+        """Every snapshot of `job` gone (restic forget by id: nothing else is touched)."""
+        snaps = json.loads(restic(self.repo, "snapshots", "--json", "--tag", f"job={job}"))
+        restic(self.repo, "forget", *(s["id"] for s in snaps))
+
+
+@pytest.fixture
+def homelab(
+    sshd_fleet: Any,
+    fake_cli: Any,
+    pve_guests: Any,
+    restic_template: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Homelab:
+    sshd_fleet.reset()
+    sim = pve_guests.sim
+    base = sshd_fleet.inventory_data(base=sim.inventory_path)
+    repo = copy_repo(restic_template, tmp_path / "repo-a")
+    lab = Homelab(tmp_path / "homelab.yaml", inventory_data(base, tmp_path, repo), sshd_fleet,
+                  fake_cli, pve_guests, repo, tmp_path / "src", {})  # fmt: skip
+    lab.save()
+    monkeypatch.setenv("DOMUM_INVENTORY", str(lab.path))
+    monkeypatch.setenv("DOMUM_BACKUP_TARGETS_A_PASSWORD", PASSWORD)
+    monkeypatch.setenv("COLUMNS", "250")
+    fake_cli.set_state(**cli_state())
+    sim.add_inventory_vm(96, status="running")
+    for ct in ("unifi", "mqtt"):
+        lab.cts[ct] = pve_guests.add_inventory_ct(ct, status="running")
+    from tests.backup_lab import make_tree
+
+    make_tree(lab.src)
+    fill_backups(repo, lab.src, tmp_path / "state")
+    return lab
+
+
+def status(capsys: pytest.CaptureFixture[str], **kw: Any) -> tuple[int, list[dict[str, Any]], str]:
+    """(exit code, the JSON rows, the one stderr line) of `domum status --json`, in-process."""
+    from domum_tasks.status import tasks as status_tasks
+
+    code, message = 0, ""
+    try:
+        status_tasks.status(Context(), json=True, **kw)
+    except Exit as exc:
+        code, message = exc.code, str(exc.message)
+    out = capsys.readouterr().out
+    return code, (json.loads(out) if out.strip() else []), message
+
+
+def by_name(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {f"{r['part']} {r['name']}": r for r in rows}

@@ -7,96 +7,17 @@ local restic repository, all on loopback.
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from invoke import Context
 from invoke.exceptions import Exit
 
 from domum_tasks.status import tasks as status_tasks
-from tests.backup_lab import make_tree
-from tests.fixtures.sshd_hosts import SshdFleet
-from tests.status_lab import (
-    PASSWORD,
-    cli_state,
-    copy_repo,
-    fill_backups,
-    inventory_data,
-    restic,
-    silent_listener,
-    snapshot,
-)
+from tests.status_lab import Homelab, by_name, homelab, silent_listener, status  # noqa: F401
 
 pytestmark = pytest.mark.integration
-
-
-@dataclass
-class Homelab:
-    path: Path
-    data: dict[str, Any]
-    fleet: SshdFleet
-    cli: Any
-    guests: Any
-    repo: Path
-    src: Path
-    cts: dict[str, Any]
-
-    def save(self) -> None:
-        self.path.write_text(yaml.safe_dump(self.data, sort_keys=False))
-
-    def forget(self, job: str) -> None:
-        """Every snapshot of `job` gone (restic forget by id: nothing else is touched)."""
-        snaps = json.loads(restic(self.repo, "snapshots", "--json", "--tag", f"job={job}"))
-        restic(self.repo, "forget", *(s["id"] for s in snaps))
-
-
-@pytest.fixture
-def homelab(
-    sshd_fleet: SshdFleet,
-    fake_cli: Any,
-    pve_guests: Any,
-    restic_template: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Homelab:
-    sshd_fleet.reset()
-    sim = pve_guests.sim
-    base = sshd_fleet.inventory_data(base=sim.inventory_path)
-    repo = copy_repo(restic_template, tmp_path / "repo-a")
-    lab = Homelab(tmp_path / "homelab.yaml", inventory_data(base, tmp_path, repo), sshd_fleet,
-                  fake_cli, pve_guests, repo, tmp_path / "src", {})  # fmt: skip
-    lab.save()
-    monkeypatch.setenv("DOMUM_INVENTORY", str(lab.path))
-    monkeypatch.setenv("DOMUM_BACKUP_TARGETS_A_PASSWORD", PASSWORD)
-    monkeypatch.setenv("COLUMNS", "250")
-    fake_cli.set_state(**cli_state())
-    sim.add_inventory_vm(96, status="running")
-    for ct in ("unifi", "mqtt"):
-        lab.cts[ct] = pve_guests.add_inventory_ct(ct, status="running")
-    make_tree(lab.src)
-    fill_backups(repo, lab.src, tmp_path / "state")
-    return lab
-
-
-def status(capsys: pytest.CaptureFixture[str], **kw: Any) -> tuple[int, list[dict[str, Any]], str]:
-    """(exit code, the JSON rows, the one stderr line) of `domum status --json`."""
-    code, message = 0, ""
-    try:
-        status_tasks.status(Context(), json=True, **kw)
-    except Exit as exc:
-        code, message = exc.code, str(exc.message)
-    out = capsys.readouterr().out
-    return code, (json.loads(out) if out.strip() else []), message
-
-
-def by_name(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {f"{r['part']} {r['name']}": r for r in rows}
 
 
 HEALTHY = {
@@ -132,70 +53,6 @@ def test_all_healthy_is_exit_0_with_every_part(homelab: Homelab, capsys: Any) ->
     assert homelab.guests.sim.writes() == []
     assert {c[1] for c in homelab.cli.calls} <= {"version", "get", "etcd"}
     assert all(c[2] == "members" for c in homelab.cli.calls if c[1] == "etcd")
-
-
-def _ks_failing(lab: Homelab) -> None:
-    lab.cli.set_state(kustomizations=[
-        {"name": "flux-system", "namespace": "flux-system", "ready": True},
-        {"name": "apps", "namespace": "flux-system", "ready": False,
-         "message": "kustomize build failed: accumulating resources: missing.yaml"}])  # fmt: skip
-
-
-def _hr_failing(lab: Homelab) -> None:
-    lab.cli.set_state(helmreleases=[
-        {"name": "traefik", "namespace": "traefik", "ready": False,
-         "message": "install retries exhausted"}])  # fmt: skip
-
-
-def _pve_unreachable(lab: Homelab) -> None:
-    lab.data["proxmox"]["pve1"]["api_url"] = "https://127.0.0.10:9/"  # discard: nothing listens
-    lab.save()
-
-
-def _stale(lab: Homelab) -> None:
-    lab.forget("config")
-    snapshot(lab.repo, "config", lab.src, when="2020-01-01 03:20:00")
-
-
-DOWN: dict[str, tuple[Callable[[Homelab], Any], str, str]] = {
-    "talos node unhealthy": (
-        lambda lab: lab.cli.set_state(unhealthy=["127.0.0.92"]),
-        "talos domum-xr2 (92)", "not ready"),
-    "etcd member down": (
-        lambda lab: lab.cli.set_state(etcd_down=["127.0.0.91"]),
-        "etcd domum-cp2 (91)", "etcd is not running on this node"),
-    "kustomization failing": (
-        _ks_failing, "flux Kustomization flux-system/apps", "missing.yaml"),
-    "helmrelease failing": (
-        _hr_failing, "flux HelmRelease traefik/traefik", "install retries exhausted"),
-    "pve host unreachable": (_pve_unreachable, "proxmox host pve1", "unreachable"),
-    "guest stopped": (
-        lambda lab: setattr(lab.cts["mqtt"], "status", "stopped"),
-        "proxmox lxc 211 domum-mqtt", "stopped"),
-    "pi sshd down": (None, "pi domum-zigbee (94)", "connection refused"),  # type: ignore[dict-item]
-    "backup without snapshot": (
-        lambda lab: lab.forget("edge-pis"), "backup edge-pis -> a", "no complete snapshot"),
-    "backup stale": (_stale, "backup config -> a", "stale: complete snapshot"),
-}  # fmt: skip
-
-
-@pytest.mark.parametrize("case", list(DOWN))
-def test_each_part_down_in_turn(homelab: Homelab, capsys: Any, case: str) -> None:
-    make_down, name, reason = DOWN[case]
-    if make_down is None:  # the Pi: its sshd stopped for the run
-        with homelab.fleet.down(94):
-            code, rows, message = status(capsys)
-    else:
-        make_down(homelab)
-        code, rows, message = status(capsys)
-    assert code == 1
-    rows_ = by_name(rows)
-    bad = [n for n, r in rows_.items() if not r["ok"]]
-    assert bad == [name], (bad, [rows_[n]["detail"] for n in bad])
-    assert reason in rows_[name]["detail"], rows_[name]
-    assert f"{name}: " in message and "1 of " in message
-    # every other part is still on the screen
-    assert {r["part"] for r in rows} == {"talos", "etcd", "flux", "proxmox", "pi", "backup"}
 
 
 def test_a_missing_tool_is_a_failing_row(homelab: Homelab, capsys: Any) -> None:
