@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -41,7 +42,7 @@ def parse_timeouts(text: str) -> dict[str, float]:
             seconds = float(value)
         except ValueError:
             seconds = -1.0
-        if not seconds > 0:
+        if not (seconds > 0 and math.isfinite(seconds)):
             raise ConfigError(f"--timeout {text}: {value!r} is not a number of seconds above 0 "
                               "(e.g. --timeout 5 or --timeout proxmox=2,pi=3)")  # fmt: skip
         for name in PARTS if part is None else (part.strip(),):
