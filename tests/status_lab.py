@@ -135,6 +135,14 @@ class Homelab:
     def save(self) -> None:
         self.path.write_text(yaml.safe_dump(self.data, sort_keys=False))
 
+    def record(self, section: str, key: str, entry: dict[str, Any]) -> None:
+        """Add what backup.verify/backup.drill record to the state file (verify: per target,
+        drill: per job)."""
+        state = self.path.parent / "state" / "state.json"
+        data = json.loads(state.read_text())
+        data[section][key] = entry
+        state.write_text(json.dumps(data))
+
     def forget(self, job: str) -> None:
         """Every snapshot of `job` gone (restic forget by id: nothing else is touched)."""
         snaps = json.loads(restic(self.repo, "snapshots", "--json", "--tag", f"job={job}"))

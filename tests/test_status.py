@@ -30,6 +30,9 @@ HEALTHY = {
 
 
 def test_all_healthy_is_exit_0_with_every_part(homelab: Homelab, capsys: Any) -> None:
+    now = time.time()
+    homelab.record("verify", "a", {"last_success": now - 7200, "last_result": "ok"})
+    homelab.record("drill", "etcd", {"last_success": now - 3 * 86400, "ok": True})
     code, rows, message = status(capsys)
     assert (code, message) == (0, ""), [r for r in rows if not r["ok"]]
     parts = [r["part"] for r in rows]
@@ -48,7 +51,10 @@ def test_all_healthy_is_exit_0_with_every_part(homelab: Homelab, capsys: Any) ->
         "domum-cp1", "domum-cp2", "domum-cp3"]  # fmt: skip
     assert rows_["proxmox qemu 196 domum-cp3"]["detail"].startswith("running on pve1")
     assert "48.3°C" in rows_["pi domum-dns (93)"]["detail"]
-    assert rows_["backup etcd -> a"]["detail"].startswith("complete snapshot ")
+    etcd = rows_["backup etcd -> a"]["detail"]
+    assert etcd.startswith("complete snapshot ") and etcd.endswith(
+        "; verify 2.0h ago; drill 3.0d ago"
+    )
     # status only reads: no talosctl/flux call that changes anything, no PVE write
     assert homelab.guests.sim.writes() == []
     assert {c[1] for c in homelab.cli.calls} <= {"version", "get", "etcd"}

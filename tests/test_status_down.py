@@ -55,6 +55,10 @@ DOWN: dict[str, tuple[Callable[[Homelab], Any], str, str]] = {
     "backup without snapshot": (
         lambda lab: lab.forget("edge-pis"), "backup edge-pis -> a", "no complete snapshot"),
     "backup stale": (_stale, "backup config -> a", "stale: complete snapshot"),
+    "backup drill failed": (
+        lambda lab: lab.record("drill", "etcd", {"ok": False, "last_run": 1.0,
+                                                 "message": "etcd: sha256 trailer mismatch"}),
+        "backup etcd -> a", "last drill failed: etcd: sha256 trailer mismatch"),
 }  # fmt: skip
 
 
