@@ -69,8 +69,22 @@ def test_a_missing_tool_is_a_failing_row(homelab: Homelab, capsys: Any) -> None:
     rows_ = by_name(rows)
     assert rows_["talos talosctl"]["detail"] == "talosctl not found: run `inv tools.install`"
     assert rows_["flux flux"]["detail"] == "flux not found: run `inv tools.install`"
-    assert not [r for r in rows if r["part"] == "etcd"]  # asked through talosctl: one row says so
+    assert rows_["etcd talosctl"]["detail"] == rows_["talos talosctl"]["detail"]
+    assert [r["part"] for r in rows].count("etcd") == 1  # not one row per control plane
     assert all(r["ok"] for r in rows if r["part"] in ("proxmox", "pi", "backup"))
+
+
+def test_no_talosconfig_is_one_failing_row(homelab: Homelab, capsys: Any) -> None:
+    homelab.data["cluster"]["talosconfig"] = "/nonexistent/talosconfig"
+    homelab.save()
+    code, rows, _ = status(capsys, only="talos,etcd,pi")
+    assert code == 1
+    why = "no talosconfig at /nonexistent/talosconfig: run `inv talos.genconfig`"
+    assert [(r["part"], r["name"], r["ok"], r["detail"]) for r in rows if r["part"] != "pi"] == [
+        ("talos", "talosconfig", False, why),
+        ("etcd", "talosconfig", False, why),
+    ]
+    assert homelab.cli.calls == []
 
 
 def test_parts_the_inventory_lacks_are_absent(homelab: Homelab, capsys: Any) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
-from .model import Probe, Row
+from .model import Probe, Row, known
 
 if TYPE_CHECKING:
     from ..inventory.model import Inventory
@@ -50,7 +50,7 @@ def probes(inv: Inventory, timeout_s: float | None) -> list[Probe]:
     t = timeout_s or DEFAULT_TIMEOUT_S
     missing = tool_row("flux", "flux")
     if missing is not None:
-        return [Probe("flux", "flux", t, lambda _t: [missing])]
+        return [Probe("flux", "flux", t, known(missing))]
     return [
         Probe("flux", f"{kind}s", t, partial(listing_rows, argv, kind))
         for kind, argv in zip(KINDS, status_argvs(inv), strict=True)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from .model import Probe, Row
+from .model import Probe, Row, known
 
 if TYPE_CHECKING:
     from ..inventory.model import Inventory
@@ -30,6 +31,17 @@ def tool_row(part: str, tool: str) -> Row | None:
 
     if find_tool(tool) is None:
         return Row(part, tool, False, f"{tool} not found: run `inv tools.install`")
+    return None
+
+
+def talosconfig_row(inv: Inventory) -> Row | None:
+    from ..ssh import repo_path
+
+    path = inv.cluster.talosconfig
+    if not repo_path(path).exists():
+        return Row(
+            "talos", "talosconfig", False, f"no talosconfig at {path}: run `inv talos.genconfig`"
+        )
     return None
 
 
@@ -106,8 +118,11 @@ def probes(inv: Inventory, timeout_s: float | None) -> list[Probe]:
     if not inv.talos_nodes:
         return []
     missing = tool_row("talos", "talosctl")
-    if missing is not None:
-        return [Probe("talos", "talosctl", t, lambda _t: [missing])]
+    if missing is None:
+        missing = talosconfig_row(inv)
+    if missing is not None:  # nobody can ask a node: one row per part, not one per node
+        rows = [missing] + ([replace(missing, part="etcd")] if inv.controlplanes else [])
+        return [Probe(r.part, r.name, t, known(r)) for r in rows]
     out = [Probe("talos", "nodes", t, partial(nodes_rows, inv))]
     out += [
         Probe("etcd", f"{inv.nodes[i].hostname} ({i})", t, partial(etcd_rows, inv, i))
