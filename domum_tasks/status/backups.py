@@ -69,7 +69,7 @@ def job_rows(inv: Inventory, job: Job, timeout_s: float) -> list[Row]:
     data = state.load(state_dir(inv))
     period = jobs.period_s(job.spec.schedule, now)
     out = []
-    for r in listing.rows(inv, [job], now):
+    for r in listing.rows(inv, [job], now, timeout_s=timeout_s):
         fields = {"last_run": r.get("last_run"), "newest": r.get("newest")}
         if r.get("error"):
             out.append(Row("backup", f"{job.name} -> {r['target']}", False, r["error"], fields))

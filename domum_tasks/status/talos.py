@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
@@ -64,10 +65,12 @@ def nodes_rows(inv: Inventory, timeout_s: float) -> list[Row]:
     from ..talos.ops import facts
 
     ips = {i: str(n.ip) for i, n in sorted(inv.talos_nodes.items())}
-    run = _runner(timeout_s)
-    proc_v = run(talosctl(inv, "version", "--short", nodes=list(ips.values())))
+    deadline = time.monotonic() + timeout_s  # two calls share the probe's one timeout
+    proc_v = _runner(timeout_s)(talosctl(inv, "version", "--short", nodes=list(ips.values())))
     versions = facts.parse_server_versions(proc_v.stdout or "")
-    proc_s = run(talosctl(inv, "get", "machinestatus", "-o", "json", nodes=list(ips.values())))
+    left = max(0.1, deadline - time.monotonic())
+    argv = talosctl(inv, "get", "machinestatus", "-o", "json", nodes=list(ips.values()))
+    proc_s = _runner(left)(argv)
     stages: dict[str, tuple[str, bool] | None] = {}
     for obj in facts.json_stream(proc_s.stdout or ""):
         stages[str(obj.get("node", ""))] = facts.parse_machine_status(json.dumps(obj))
