@@ -40,10 +40,9 @@ def is_repo(r: restic.Repo) -> bool | str:
     return True
 
 
-def snapshots(r: restic.Repo, job: str, *, timeout_s: float = 600.0) -> list[dict[str, Any]]:
+def snapshots(r: restic.Repo, job: str) -> list[dict[str, Any]]:
     """The job's snapshots on one target, oldest first."""
-    args = ["--no-lock", "snapshots", "--json", "--tag", jobs.job_tag(job)]
-    res = probe(r, args, timeout_s=timeout_s)
+    res = probe(r, ["--no-lock", "snapshots", "--json", "--tag", jobs.job_tag(job)])
     access.check_result(r, res, "snapshots")
     snaps = restic.json_value(res.stdout) or []
     return sorted(snaps, key=lambda s: str(s.get("time", "")))

@@ -28,10 +28,7 @@ def age_text(seconds: float) -> str:
     return f"{seconds:.0f}s"
 
 
-def rows(
-    inv: Inventory, selected: list[Job], now: float | None = None, *, timeout_s: float = 600.0
-) -> list[dict[str, Any]]:
-    """`timeout_s`: for each restic listing (`domum status` gives its probe's)."""
+def rows(inv: Inventory, selected: list[Job], now: float | None = None) -> list[dict[str, Any]]:
     now = time.time() if now is None else now
     if any(j.uses_restic for j in selected):
         require_restic()  # exit 3, not one error per row
@@ -61,7 +58,7 @@ def rows(
         for name in holders(inv, job):  # its targets, then their copy_to copies
             row: dict[str, Any] = {**base, "target": name, "snapshots": [], "newest": None}
             try:
-                snaps = facts.snapshots(access.repo_for(inv, name), job.name, timeout_s=timeout_s)
+                snaps = facts.snapshots(access.repo_for(inv, name), job.name)
             except DomumError as exc:
                 row["error"] = str(exc).splitlines()[0]
                 row["exit_code"] = exc.exit_code  # 4: not initialised; 2: wrong password
