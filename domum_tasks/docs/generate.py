@@ -8,32 +8,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..inventory.loader import display_path, load
+from ..inventory.loader import inventory_path, load
+from . import networking
 
 
 def networking_page(inventory: Path | None = None) -> str:
-    from ..inventory.loader import inventory_path
-    from . import networking
-
     path = inventory or inventory_path()
-    return networking.render(load(path), _shown(path))
-
-
-def _shown(path: Path) -> str:
-    """The inventory as the page names it: relative to the repo root when inside it, so the
-    committed page is the same on every checkout."""
-    from ..inventory.loader import repo_root
-
-    try:
-        return str(path.resolve().relative_to(repo_root().resolve()))
-    except ValueError:
-        return display_path(path)
+    return networking.render(load(path), networking.source_name(path))
 
 
 def pages(inventory: Path | None = None) -> dict[str, str]:
     """Repo-relative path -> the text the code and the inventory render."""
     from .. import ns
-    from . import environment, networking, tasks_ref
+    from . import environment, tasks_ref
 
     return {
         tasks_ref.PAGE: tasks_ref.render(ns),

@@ -5,8 +5,10 @@ inventory, so a committed page can be compared with what the inventory renders).
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..inventory.loader import display_path, repo_root
 from ..inventory.model import Inventory
 from .md import table as _table
 
@@ -159,6 +161,15 @@ def _dhcp(inv: Inventory) -> list[str]:
             "",
         ]
     return lines
+
+
+def source_name(path: Path) -> str:
+    """The inventory as the page names it: relative to the repo root when inside it, so the
+    committed page is the same on every checkout."""
+    try:
+        return str(path.resolve().relative_to(repo_root().resolve()))
+    except ValueError:
+        return display_path(path)
 
 
 def render(inv: Inventory, source: str) -> str:
