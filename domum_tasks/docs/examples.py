@@ -70,7 +70,7 @@ EXAMPLES: dict[str, list[Example]] = {
         E("inv talos.upgrade --node 92"),
     ],
     "talos.upgrade-k8s": [E("inv talos.upgrade-k8s --dry-run")],
-    "talos.etcd-snapshot": [E("inv talos.etcd-snapshot --out backups/etcd-$(date +%F).db")],
+    "talos.etcd-snapshot": [E('inv talos.etcd-snapshot --out "backups/etcd-$(date +%F).db"')],
     "talos.reboot": [E("inv talos.reboot --node 92 --wait")],
     "talos.shutdown": [E("inv talos.shutdown --node 92")],
     "talos.reset": [
@@ -113,7 +113,7 @@ EXAMPLES: dict[str, list[Example]] = {
         E("inv proxmox.start --node unifi --dry-run", "a container, by its inventory name", 0)
     ],
     "proxmox.stop": [E("inv proxmox.stop --node 96")],
-    "proxmox.shutdown": [E("inv proxmox.shutdown --node 96 --force-after")],
+    "proxmox.shutdown": [E("inv proxmox.shutdown --node 96 --force-after 120")],
     "proxmox.reboot": [E("inv proxmox.reboot --node 96")],
     "proxmox.snapshot": [E("inv proxmox.snapshot --node 96 --name pre-upgrade --dry-run", "", 0)],
     "proxmox.snapshot-list": [E("inv proxmox.snapshot-list --node 96")],
@@ -137,7 +137,7 @@ EXAMPLES: dict[str, list[Example]] = {
     ],
     "backup.list": [E("inv backup.list --job etcd")],
     "backup.prune": [E("inv backup.prune --dry-run"), E("inv backup.prune --reclaim --yes")],
-    "backup.verify": [E("inv backup.verify --job etcd --subset 5%")],
+    "backup.verify": [E("inv backup.verify --job etcd --subset 7")],
     "backup.restore": [E("inv backup.restore --job config --to /tmp/restore --dry-run")],
     "backup.drill": [E("inv backup.drill --job etcd")],
     "backup.install-timer": [
