@@ -1,6 +1,6 @@
 """The one place paths and environment variables are resolved. No other module reads os.environ.
 
-Every variable Domum reads (the README's "Environment variables" table is this list):
+Every variable Domum reads (docs/reference/environment.md is generated from this table):
 
 | variable | default | purpose |
 |---|---|---|
