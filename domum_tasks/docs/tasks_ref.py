@@ -46,7 +46,13 @@ def _default(arg: Argument) -> str:
 
 
 def _options(task: Task[Any]) -> list[str]:
-    args = task.get_arguments()
+    # invoke's Task.arg_opts pops each option's help out of task.help as it builds the
+    # Argument (invoke/tasks.py): put it back, or the task loses its help in this process.
+    saved = dict(task.help)
+    try:
+        args = task.get_arguments()
+    finally:
+        task.help.update(saved)
     if not args:
         return ["No options.", ""]
     lines = ["| option | default | help |", "|---|---|---|"]
