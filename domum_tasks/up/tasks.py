@@ -12,7 +12,7 @@ from ..taskutil import DRY_RUN, YES, domum_task
         "dry_run": DRY_RUN + ": every phase's probes and plans",
         "json": "with --dry-run: the phases, their probes and plans as one JSON document",
         "yes": YES,
-        "from": "start at this phase (preflight schematics machines talos flux backups summary)",
+        "from_": "start at this phase (preflight schematics machines talos flux backups summary)",
         "only": "run only this phase",
         "wait": "wait for absent Pis and mini PCs to appear instead of stopping",
         "wait_timeout": "how long --wait (and a new VM's boot) may take (e.g. 30m)",
@@ -34,7 +34,7 @@ def up(
     talos_timeout: str = "10m",
     unit_dir: str = "",
 ) -> None:
-    """Bring the homelab to the inventory's state: machines, Talos, Flux, backups (resumable)."""
+    """Bring up the whole homelab: machines, Talos, Flux, backups (resumable)."""
     from ..backup.bookkeeping.signals import Catcher
     from ..talos.ops.plan import parse_duration
     from .driver import Run
