@@ -17,6 +17,7 @@ from .secrets.tasks import ns as secrets_ns
 from .talos.tasks import ns as talos_ns
 from .taskutil import domum_task
 from .tools.tasks import ns as tools_ns
+from .up.tasks import up
 
 
 @domum_task(help={"json": "print the findings as JSON (a list of check/result/subject/detail)"})
@@ -35,7 +36,7 @@ def check(c: Context, json: bool = False) -> None:
 
 
 install_broken_pipe_hook()
-ns = Collection(check)
+ns = Collection(check, up)
 for sub in (talos_ns, flux_ns, proxmox_ns, pi_ns, backup_ns, tools_ns, secrets_ns):
     ns.add_collection(sub)
 
