@@ -18,6 +18,7 @@ from .status import tasks as status_tasks
 from .talos.tasks import ns as talos_ns
 from .taskutil import domum_task
 from .tools.tasks import ns as tools_ns
+from .up.tasks import up
 
 
 @domum_task(help={"json": "print the findings as JSON (a list of check/result/subject/detail)"})
@@ -36,7 +37,7 @@ def check(c: Context, json: bool = False) -> None:
 
 
 install_broken_pipe_hook()
-ns = Collection(check, status_tasks.status)
+ns = Collection(check, status_tasks.status, up)
 for sub in (talos_ns, flux_ns, proxmox_ns, pi_ns, backup_ns, tools_ns, secrets_ns):
     ns.add_collection(sub)
 
