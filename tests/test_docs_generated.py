@@ -27,16 +27,6 @@ REPO = Path(__file__).resolve().parent.parent
 EMBEDDED = REPO / "config" / "domum.yaml"
 
 
-@pytest.fixture(autouse=True)
-def _keep_task_help() -> Any:
-    """invoke's Task.arg_opts pops each option's help from task.help while building Arguments
-    (get_arguments, to_contexts): restore it, or later tests in this process see no help."""
-    saved = {name: dict(task.help) for name, task in _walk(ns)}
-    yield
-    for name, task in _walk(ns):
-        task.help.update(saved[name])
-
-
 @pytest.fixture
 def embedded(monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("DOMUM_INVENTORY", raising=False)
