@@ -14,9 +14,11 @@ from .flux.tasks import ns as flux_ns
 from .pi.tasks import ns as pi_ns
 from .proxmox.tasks import ns as proxmox_ns
 from .secrets.tasks import ns as secrets_ns
+from .status import tasks as status_tasks
 from .talos.tasks import ns as talos_ns
 from .taskutil import domum_task
 from .tools.tasks import ns as tools_ns
+from .up.tasks import up
 
 
 @domum_task(help={"json": "print the findings as JSON (a list of check/result/subject/detail)"})
@@ -35,7 +37,7 @@ def check(c: Context, json: bool = False) -> None:
 
 
 install_broken_pipe_hook()
-ns = Collection(check)
+ns = Collection(check, status_tasks.status, up)
 for sub in (talos_ns, flux_ns, proxmox_ns, pi_ns, backup_ns, tools_ns, secrets_ns):
     ns.add_collection(sub)
 

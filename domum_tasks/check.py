@@ -53,12 +53,19 @@ def check_flux(loaded: Loaded) -> Iterable[CheckFinding]:
     return flux_checker(loaded)
 
 
+def check_docs(loaded: Loaded) -> Iterable[CheckFinding]:
+    from .docs.checks import check_networking
+
+    return check_networking(loaded)
+
+
 CHECKERS: list[tuple[str, Checker]] = [
     ("inventory", check_inventory),
     ("talos", check_talos),
     ("flux-settings", check_flux_settings),
     ("flux-secrets", check_flux_secrets),
     ("flux", check_flux),
+    ("docs", check_docs),
 ]
 
 

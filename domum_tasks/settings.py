@@ -1,6 +1,6 @@
 """The one place paths and environment variables are resolved. No other module reads os.environ.
 
-Every variable Domum reads (the README's "Environment variables" table is this list):
+Every variable Domum reads (docs/reference/environment.md is generated from this table):
 
 | variable | default | purpose |
 |---|---|---|
@@ -20,6 +20,7 @@ Every variable Domum reads (the README's "Environment variables" table is this l
 | CI | (unset) | `true`: flux.validate treats a kind without a schema, or a chart it cannot read, as an error |
 | SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, ... | sops's own | the age key sops decrypts with |
 | XDG_CONFIG_HOME | `~/.config` | where sops looks for `sops/age/keys.txt` |
+| XDG_STATE_HOME | `~/.local/state` | `domum up`'s state file: `domum/up.json` (finished phases) |
 | RESTIC_CACHE_DIR | `<state_dir>/cache/restic` | restic's own cache directory |
 
 Values are read when asked (cheap), so a test's environment and a cron job's are both seen as
@@ -114,3 +115,12 @@ def in_ci() -> bool:
 
 def config_home() -> Path:
     return _path("XDG_CONFIG_HOME") or Path.home() / ".config"
+
+
+def state_home() -> Path:
+    return _path("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+
+
+def up_state_file() -> Path:
+    """Which phases `domum up` finished, with the inventory's hash (domum_tasks/up/state.py)."""
+    return state_home() / "domum" / "up.json"

@@ -232,7 +232,10 @@ def plan_task(
         body.__signature__ = sig.replace(parameters=[*params, *extra])  # type: ignore[attr-defined]
         del body.__wrapped__  # invoke reads the signature above, not the planner's
         merged = {k: v for k, v in COMMON_HELP.items() if k in [*own, *sig.parameters]}
-        return domum_task(*args, help={**merged, **(help or {})}, **kwargs)(body)
+        made = domum_task(*args, help={**merged, **(help or {})}, **kwargs)(body)
+        # `up` composes tasks: it calls their planners and executes the Planned itself
+        made.planner = planner  # type: ignore[attr-defined]
+        return made
 
     return decorate
 

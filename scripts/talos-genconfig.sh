@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Kept for muscle memory: the real work is `inv talos.genconfig` (see README "Talos").
+# Kept for muscle memory: the real work is `inv talos.genconfig` (docs/runbooks.md).
 # Runs the repository's own .venv/bin/inv, so no virtualenv needs to be activated (cron, new shells).
 set -euo pipefail
 cd "$(dirname "$0")/.."

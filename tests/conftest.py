@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,3 +62,24 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, _pinned_tools
     monkeypatch.delenv("DOMUM_CHARTS", raising=False)
     # CI=true turns unreadable schemas and charts into errors; a test of that sets it itself.
     monkeypatch.delenv("CI", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _task_help_kept() -> Iterator[None]:
+    """invoke's Task.arg_opts pops each option's help out of task.help while it builds the
+    Arguments (invoke/tasks.py): a test that parses a command line in this process would leave
+    the task without help for every later test (the task tree's help check, the generated
+    reference). Put every task's help back after each test."""
+    from invoke import Collection
+
+    from domum_tasks import ns
+
+    def tasks(coll: Collection) -> Iterator[Any]:
+        yield from coll.tasks.values()
+        for sub in coll.collections.values():
+            yield from tasks(sub)
+
+    saved = [(task, dict(task.help)) for task in tasks(ns)]
+    yield
+    for task, help_ in saved:
+        task.help.update(help_)

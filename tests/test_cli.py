@@ -104,6 +104,23 @@ def test_shim_finds_the_repo_venv_without_activation(
     assert '"kind"' in proc.stdout
 
 
+def test_flux_sync_shim_needs_no_activated_venv(tmp_path: Path, fake_cli: Any) -> None:
+    """scripts/flux-sync.sh runs the repo's .venv/bin/inv too, not an `inv` from PATH."""
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    env["PATH"] = "/usr/bin:/bin"  # no .venv/bin, as in cron or a fresh shell
+    proc = subprocess.run(
+        [str(REPO / "scripts" / "flux-sync.sh"), "--dry-run", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    assert "inv: not found" not in proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert '"reconcile"' in proc.stdout
+
+
 def _arguments(task: Any) -> list[Any]:
     """task.get_arguments() without using up its help dict (invoke pops from it)."""
     saved = dict(task.help)

@@ -26,7 +26,7 @@ def _options(task: Any) -> set[str]:
 # Tasks that only read: no --dry-run (their output is the answer), and nothing to compare.
 READ_ONLY = {
     "check", "flux.validate", "flux.status", "proxmox.status", "proxmox.snapshot-list",
-    "pi.status", "backup.list", "tools.check", "secrets.keys",
+    "pi.status", "backup.list", "tools.check", "secrets.keys", "status",
 }  # fmt: skip
 
 

@@ -29,7 +29,7 @@ def settings(inv: Inventory) -> dict[str, str]:
     if site is None:
         raise ConfigError(
             "site: section missing from the inventory; the GitOps tree needs site.domain, "
-            "site.acme_email, site.metallb and the NAS paths (see README 'The GitOps tree')"
+            "site.acme_email, site.metallb and the NAS paths (see docs/gitops.md)"
         )
     if inv.nas is None:
         raise ConfigError(

@@ -137,5 +137,5 @@ def stuck_error(stuck: list[Change]) -> ConfigError:
         f"secrets.rekey: {len(stuck)} file(s) cannot be re-keyed (no key of yours decrypts "
         f"them): {names}",
         hint="re-create each one as the notes above (or `inv secrets.rekey --dry-run`) show; "
-        "README, 'Secrets'",
+        "docs/concepts/secrets.md",
     )

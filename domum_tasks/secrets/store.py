@@ -236,7 +236,9 @@ def encryption_config(target: Path, config: Path | None = None) -> Path:
     the placeholder recipient (dry runs call this too, so they fail where the real run would)."""
     conf = config or sops_config_for(target)
     if conf is None:
-        raise ConfigError(f"no .sops.yaml found above {target}", hint="see README, Secrets")
+        raise ConfigError(
+            f"no .sops.yaml found above {target}", hint="see docs/concepts/secrets.md"
+        )
     if PLACEHOLDER_RECIPIENT in conf.read_text():
         raise ConfigError(
             f"{conf}: still has the placeholder age recipient; put your public key there",

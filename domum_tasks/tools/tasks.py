@@ -33,7 +33,7 @@ def check(c: Context, json: bool = False) -> None:
     if missing:
         raise ToolMissing(
             f"missing: {', '.join(missing)}",
-            hint="`inv tools.install` for talosctl/flux/restic; apt/pip for the rest (see README)",
+            hint="`inv tools.install` for talosctl/flux/restic; apt/pip for the rest (scripts/setup.sh)",
         )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import flux_lifecycle as life
 from fake_flux_bootstrap import HANDLERS as BOOTSTRAP_HANDLERS
 from fakecli import Call, Fail
 
@@ -84,6 +85,8 @@ def resume(call: Call) -> None:
 
 
 def get_kustomizations(call: Call) -> None:
+    life.require_crds(call, "kustomizations")
+    life.settle(call, "kustomizations")
     items = _scope(call, call.pos[0] if call.pos else None)
     every_ns = call.bool("--all-namespaces")
     status = call.flag("--status-selector")
@@ -179,8 +182,23 @@ def _helmreleases(call: Call) -> list[dict[str, Any]]:
     return hrs  # type: ignore[no-any-return]
 
 
+def tree_defaults() -> dict[str, list[dict[str, Any]]]:
+    """What a bootstrap installs when the test did not set the tree's objects."""
+    return {
+        "kustomizations": [
+            {"name": n, "namespace": "flux-system", "suspended": False} for n in DEFAULT_KS
+        ],
+        "helmreleases": [
+            {"name": n, "namespace": n if n != "longhorn" else "longhorn-system"}
+            for n in DEFAULT_HR
+        ],
+    }
+
+
 def get_helmreleases(call: Call) -> None:
     """flux v2's HelmRelease table (same printer as kustomizations; revision = chart version)."""
+    life.require_crds(call, "helmreleases")
+    life.settle(call, "helmreleases")
     every_ns = call.bool("--all-namespaces")
     ns = call.flag("--namespace") or "flux-system"
     items = [h for h in _helmreleases(call) if every_ns or h.get("namespace") == ns]

@@ -156,6 +156,10 @@ def bootstrap(call: Call) -> None:
     call.eprint(f"✔ committed component manifests to {call.flag('--branch') or 'main'!r}")
     call.eprint("✔ all components are healthy")
     call.set("bootstrapped_path", path)
+    import fake_flux  # (imports this module: import late)
+    import flux_lifecycle
+
+    flux_lifecycle.on_bootstrap(call, fake_flux.tree_defaults())
 
 
 HANDLERS = {f"bootstrap {p}": bootstrap for p in ("git", *PROVIDERS)}

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 import artifacts as art
+import talos_lifecycle as life
 import talos_patch
 import talos_resources
 import yaml
@@ -57,6 +58,7 @@ def client(call: Call, single: str | None = None) -> tuple[list[str], list[str],
     if call.bool("--insecure"):
         if not nodes:
             raise Fail(NODES_NOT_SET)
+        life.gate(call, nodes, nodes)
         return nodes, call.multi("--endpoints") or nodes, {}
     cfg = _load_talosconfig(_talosconfig_path(call))
     name = call.flag("--context") or cfg.get("context")
@@ -71,6 +73,7 @@ def client(call: Call, single: str | None = None) -> tuple[list[str], list[str],
         raise Fail(NODES_NOT_SET)
     if single and len(nodes) > 1:
         raise Fail(f'command "{single}" is not supported with multiple nodes')
+    life.gate(call, nodes, endpoints)
     return nodes, endpoints, ctx
 
 
@@ -257,12 +260,14 @@ def bootstrap(call: Call) -> None:
     recover = call.flag("--recover-from")
     if recover and not os.path.exists(call.path_of(recover)):
         raise Fail(f"open {recover}: no such file or directory")
+    life.require_controlplane(call, nodes, "bootstrap")
     if call.state.get("bootstrapped") and not recover:
         raise Fail(
             "error executing bootstrap: rpc error: code = AlreadyExists "
             "desc = etcd data directory is not empty"
         )
     call.set("bootstrapped", True)
+    life.count_bootstrap(call)
 
 
 def _cluster_nodes(call: Call, nodes: list[str]) -> list[str]:
@@ -278,6 +283,11 @@ def health(call: Call) -> None:
     allnodes = _cluster_nodes(call, nodes)
     bad = [n for n in allnodes if n in set(call.state.get("unhealthy") or [])]
     call.eprint(f"discovered nodes: {json.dumps(allnodes)}")
+    life.require_controlplane(call, nodes, "cluster health check")
+    problem = life.health_problem(call, allnodes)
+    if problem:  # the server-side check retries until --wait-timeout, then the stream ends so
+        call.eprint(problem)
+        raise Fail("rpc error: code = DeadlineExceeded desc = context deadline exceeded")
     for step in (
         "etcd to be healthy",
         "etcd members to be consistent across nodes",
@@ -442,6 +452,7 @@ def apply_config(call: Call) -> None:
         }
     call.set("applied", applied)
     _mark_after(call, nodes)
+    life.after_apply(call, nodes)
     word = {
         "reboot": "Applied configuration with a reboot",
         "no-reboot": "Applied configuration without a reboot",
@@ -506,6 +517,7 @@ def version(call: Call) -> None:
 def kubeconfig(call: Call) -> None:
     nodes, _, _ = client(call, single="kubeconfig")
     call.injected_failure(nodes)
+    life.require_controlplane(call, nodes, "kubeconfig")
     target = call.pos[0] if call.pos else os.path.join(call.home(), ".kube", "config")
     # the cluster name: from the state, else the talosconfig's current context (as gen config names it)
     cfgname = call.state.get("cluster_name")
@@ -673,6 +685,7 @@ def etcd_members(call: Call) -> None:
     in `etcd_down`); before that the API answers with an error per node."""
     nodes, _, _ = client(call)
     call.injected_failure(nodes)
+    life.require_controlplane(call, nodes, "member list")
     down = set(call.state.get("etcd_down") or [])
     if not call.state.get("bootstrapped") or down & set(nodes):
         bad = [n for n in nodes if n in down or not call.state.get("bootstrapped")]

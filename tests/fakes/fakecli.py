@@ -47,6 +47,24 @@ Environment
     cluster_name / k8s_endpoint          used in kubeconfig (default: talosconfig context / https://node:6443)
     maintenance: {ip: {"disks": [...], "links": [...]}}   nodes without a config: `get disks|links`
                                          answer only with --insecure (talos_resources.py)
+  Opt-in node lifecycle (talos_lifecycle.py; nodes it does not name behave as above):
+    nodes: {ip: "absent"|"maintenance"|"configured"}   absent: every call fails with gRPC's
+                                         connection refused; maintenance: only --insecure works
+                                         (the talosconfig's CA fails with x509 unknown authority),
+                                         `apply-config --insecure` makes it configured; configured:
+                                         --insecure fails with tls "certificate required"
+    reboot_calls: N                      after that apply, the next N calls reaching the node are
+                                         refused (it reboots); `rebooting: {ip: N}` counts down
+    bootstrap_count: N                   set by the stand-in: successful bootstraps
+    healthy_after_calls: N               `health` fails its first N calls; with `nodes` set it also
+                                         fails until bootstrapped and every named node configured
+  Opt-in flux lifecycle (flux_lifecycle.py):
+    flux_installed: false                `flux get kustomizations|helmreleases` fail (no CRDs) until
+                                         `flux bootstrap`, which shows `kustomizations`/`helmreleases`
+                                         (or the defaults) not yet reconciled
+    ready_after_polls: N                 the first N `flux get <kind>` after bootstrap: READY False,
+                                         "waiting to be reconciled"; then Ready
+    failing: {name: "message"}           that object stays READY False with that MESSAGE
 - `DOMUM_FAKECLI_HOME`: stands in for $HOME (~/.talos/config, ~/.kube/config), so the real home is
   never touched. `TALOSCONFIG` is honoured like the real CLI.
 

@@ -2,7 +2,9 @@
 
 State key (see fakecli.py):
     maintenance: {ip: {"disks": [disk, ...], "links": [link, ...]}}
-        a node with no config yet: it answers only `--insecure`. A disk is {"id": "nvme0n1",
+        a node with no config yet: it answers only `--insecure`. With the lifecycle
+        (talos_lifecycle.py), `nodes: {ip: stage}` decides the stage and this map only
+        supplies the hardware. A disk is {"id": "nvme0n1",
         "size": bytes, ...DiskSpec fields}; a link is {"id": "end0", ...LinkStatusSpec fields}.
 
 Shapes follow siderolabs/talos v1.13.9 (commit 3ebd10a7):
@@ -123,26 +125,23 @@ def _resource(rtype: str, item: dict[str, Any]) -> dict[str, Any]:
 
 def get(call: Call, client: Any) -> None:
     """`get disks|links` against nodes that may be in maintenance mode."""
+    import talos_lifecycle as life  # (imports this module: import late)
+
     maintenance: dict[str, Any] = call.state.get("maintenance") or {}
     rtype = call.pos[0].lower()
     if not call.bool("--insecure"):
         nodes, _, _ = client(call)  # the talosconfig must resolve first, as for any command
-        if any(n in maintenance for n in nodes):
+        if any(life.stage(call, n) == "maintenance" for n in nodes):
             raise Fail(UNKNOWN_AUTHORITY)
         call.injected_failure(nodes)
         return _print(call, rtype, [])  # configured nodes: no hardware modelled
-    nodes = call.multi("--nodes")
-    if not nodes:
-        raise Fail(
-            "nodes are not set for the command: please use `--nodes` flag or configuration "
-            "file to set the nodes to run the command against"
-        )
+    nodes, _, _ = client(call)  # --insecure: no talosconfig; a modelled node's stage decides
     node = nodes[0]  # endpoints = nodes: the client talks to one of them
-    if node not in maintenance:
+    if life.stage(call, node) != "maintenance":
         raise Fail(CERT_REQUIRED)
     call.injected_failure([node])
     key = "disks" if rtype in DISK_TYPES else "links"
-    items = [_resource(rtype, it) for it in maintenance[node].get(key) or []]
+    items = [_resource(rtype, it) for it in (maintenance.get(node) or {}).get(key) or []]
     if len(call.pos) > 1:
         items = [it for it in items if it["metadata"]["id"] == call.pos[1]]
         if not items:
