@@ -149,7 +149,9 @@ def prune(c: Context, job: str = "", reclaim: bool = False) -> Planned:
             except CommandFailed as exc:
                 decided[(j.name, t)] = str(exc).splitlines()[0]
     p = plan.plan_prune(inv, decided, repos, reclaim=reclaim)
-    run = RetentionRun(inv, sd, secrets=list(p.secrets))
+    run = RetentionRun(inv, sd, secrets=list(p.secrets), task="backup.prune")
+    run.pending = [("retention", j) for j, _ in decided]
+    run.pending += [("reclaim", t) for t in sorted(repos) if reclaim]
     return Planned(p, inv, run.handlers(), report=run.report_with(p.notes))
 
 
@@ -172,7 +174,8 @@ def verify(c: Context, job: str = "", subset: int = 4) -> Planned:
     selected = jobs.select(inv, job)
     repos = {t: access.repo_for(inv, t) for t in vf.targets_of(inv, selected)}
     p = vf.plan_verify(inv, selected, state.load(sd), subset, repos)
-    run = vf.VerifyRun(inv, sd, repos=repos)
+    run = vf.VerifyRun(inv, sd, repos=repos, task="backup.verify")
+    run.pending = [("verify", t) for t in repos]  # the plan's order (targets_of: sorted)
     return Planned(p, inv, run.handlers(), report=run.report)
 
 
@@ -271,7 +274,7 @@ def drill(c: Context, job: str = "") -> Planned:
             picked[j.name] = str(exc).splitlines()[0]
             if names:  # a target that cannot answer still takes its turn: the next one follows
                 chosen[j.name] = tname
-    run = rs.DrillRun(inv, sd)
+    run = rs.DrillRun(inv, sd, task="backup.drill", pending=[("drill", n) for n in picked])
     p = rs.plan_drill(inv, picked, skipped, chosen)
     return Planned(p, inv, run.handlers(), report=run.report)
 

@@ -15,9 +15,8 @@ from typing import Any
 
 from ...errors import ConfigError, DomumError, Refused, VerifyError
 from ...inventory.model import Inventory
-from ...plan import Cmd, Local, Plan
-from ..bookkeeping import session
-from ..bookkeeping.session import Session
+from ...plan import Cmd, Local, Plan, ResultOf
+from ..bookkeeping import interrupt, session
 from ..jobs import Job
 from ..producers import stage
 from ..repository import access, restic
@@ -108,12 +107,15 @@ def place(tmp: Path, to: Path, tree: str, job: str, kind: str, force: bool) -> t
 def plan_restore(job: Job, r: restic.Repo, snap: dict[str, Any], dest: Path, force: bool) -> Plan:
     tmp = dest / RESTORE_TMP
     plan = Plan(f"restore job {job.name} from {r.name} into {dest}")
+    trap, untrap = interrupt.trap_steps()
     plan.add(
+        trap,
         Local("backup.remove", {"path": str(tmp)}, desc="what a killed restore left"),
-        restore_step(r, snap, tmp, job.spec.timeout, job.kind),
+        interrupt.grouped(restore_step(r, snap, tmp, job.spec.timeout, job.kind), "restore"),
         Local(
             "backup.place",
             {
+                "restored": ResultOf(2),
                 "job": job.name,
                 "kind": job.kind,
                 "from": str(tmp),
@@ -124,7 +126,7 @@ def plan_restore(job: Job, r: restic.Repo, snap: dict[str, Any], dest: Path, for
             desc="move into place; every file against MANIFEST.sha256",
         ),
     )
-    plan.finally_steps.append(Local("backup.remove", {"path": str(tmp)}))
+    plan.finally_steps += [Local("backup.remove", {"path": str(tmp)}), untrap]
     plan.secrets.append(r.password)
     return plan
 
@@ -199,12 +201,16 @@ def plan_drill(
         plan.add(
             Local("backup.remove", {"path": str(work)}),
             Local("backup.mkdir", {"path": str(work)}),
-            restore_step(r, snap, work / RESTORE_TMP, job.spec.timeout, job.kind),
+            interrupt.grouped(
+                restore_step(r, snap, work / RESTORE_TMP, job.spec.timeout, job.kind),
+                f"restore-{name}",
+            ),
         )
         plan.add(
             Local(
                 "backup.drill-record",
                 {
+                    "restored": ResultOf(len(plan.steps) - 1),
                     "job": name,
                     "target": r.name,
                     "snapshot": str(snap.get("short_id") or snap["id"]),
@@ -231,6 +237,7 @@ def _mkdir(args: Mapping[str, Any]) -> None:
 
 
 def _place(args: Mapping[str, Any]) -> tuple[int, int]:
+    interrupt.raise_failed(args.get("restored"), "restic restore")
     return place(
         Path(str(args["from"])),
         Path(str(args["to"])),
@@ -242,19 +249,26 @@ def _place(args: Mapping[str, Any]) -> tuple[int, int]:
 
 
 def restore_handlers() -> dict[str, Callable[[Mapping[str, Any]], Any]]:
-    return {"backup.remove": _remove, "backup.mkdir": _mkdir, "backup.place": _place}
+    return {
+        "backup.remove": _remove,
+        "backup.mkdir": _mkdir,
+        "backup.place": _place,
+        **interrupt.Trap().handlers(),
+    }
 
 
 @dataclass
-class DrillRun(Session):
+class DrillRun(interrupt.Interruptible):
     def record(self, args: Mapping[str, Any]) -> None:
         name = str(args["job"])
+        self.done("drill", name)
         entry = self.data["drill"].setdefault(name, {})
         entry["last_run"] = time.time()
         target = str(args.get("target") or "")
         try:
             if args.get("error"):
                 raise DomumError(str(args["error"]))
+            interrupt.raise_failed(args.get("restored"), f"restic restore from {target}")
             job = Job(name, self.inv.backup.jobs[name])
             to = Path(str(args["to"]))
             files, size = place(

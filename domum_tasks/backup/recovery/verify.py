@@ -17,8 +17,7 @@ from ...errors import DomumError, VerifyError
 from ...inventory.model import Inventory
 from ...plan import Local, Plan, ResultOf
 from ...ssh import repo_path
-from ..bookkeeping import session
-from ..bookkeeping.session import Session
+from ..bookkeeping import interrupt, session
 from ..jobs import Job
 from ..producers import stage
 from ..repository import access, facts, restic
@@ -127,15 +126,14 @@ def plan_verify(
         r = repos[name]
         n = next_slice(dict(data["verify"].get(name, {})), subset)
         timeout = max(j.spec.timeout for j in its_jobs)
-        plan.add(
-            restic.cmd(
-                r,
-                ["check", f"--read-data-subset={n}/{subset}"],
-                desc=f"read slice {n} of {subset} of the packs ({name})",
-                timeout_s=timeout,
-                lock="check",
-            ),
+        check = restic.cmd(
+            r,
+            ["check", f"--read-data-subset={n}/{subset}"],
+            desc=f"read slice {n} of {subset} of the packs ({name})",
+            timeout_s=timeout,
+            lock="check",
         )
+        plan.add(interrupt.grouped(check, f"check-{name}"))
         plan.add(
             Local(
                 "backup.verify-target",
@@ -156,7 +154,7 @@ def plan_verify(
 
 
 @dataclass
-class VerifyRun(Session):
+class VerifyRun(interrupt.Interruptible):
     repos: dict[str, restic.Repo] = field(default_factory=dict)
     locked: list[str] = field(default_factory=list)  # targets another client's lock stopped
 
@@ -165,7 +163,8 @@ class VerifyRun(Session):
         entry = self.data["verify"].setdefault(name, {})
         next_slice(entry, subset)
         r = self.repos[name]
-        done = args["check"]
+        self.done("verify", name)
+        done = interrupt.inner(args["check"])
         res = restic.Result(
             done.value if isinstance(done.value, int) else None, done.stdout, done.stderr
         )
