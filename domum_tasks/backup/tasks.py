@@ -217,6 +217,10 @@ def restore(
     rs.check_destination(dest, force)
     r = access.repo_for(inv, name)
     snap = rs.choose(facts.snapshots(r, job), at, job, name)
+    if j.kind == "postgres":  # one pg_dumpall script: written out, the operator loads it
+        from .recovery import pg_dumpfile
+
+        return pg_dumpfile.planned(inv, job, r, snap, dest)
     planned = rs.plan_restore(j, r, snap, dest, force)
     if dest.is_dir() and any(dest.iterdir()):  # what a merge writes and replaces
         from .recovery.merge import note_preview

@@ -175,8 +175,9 @@ class VerifyRun(interrupt.Interruptible):
             if failure:
                 raise VerifyError(failure)
             for job in args["manifests"]:
-                if self.inv.backup.jobs[job].kind == "nas":
-                    continue  # restic ran on the shares: no manifest (the check read the data)
+                if self.inv.backup.jobs[job].kind in ("nas", "postgres"):
+                    continue  # restic read the shares or pg_dumpall: no manifest (the check
+                    # read the data; a postgres snapshot exists only when the dump exited 0)
                 if self.data["jobs"].get(job, {}).get("last_success"):  # not yet run: none
                     check_newest_manifest(r, Job(job, self.inv.backup.jobs[job]))
             advance(entry, n, subset, time.time())
