@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -154,3 +155,30 @@ def test_drill_without_local_postgres_is_partial(
     entry = lab.state()["drill"]["pg"]
     assert entry["partial"] is True and "last_success" not in entry
     assert "2 database(s) (app, postgres), 1 table(s), 500 row(s)" in entry["message"]
+
+
+@pytest.mark.parity("backup.restore")
+def test_restore_of_a_postgres_job_parity(
+    lab: Lab, pg_pair: tuple[PgServer, PgServer], plan_parity: Any
+) -> None:
+    from domum_tasks.backup import tasks as T
+
+    src, _ = pg_pair
+    _snapshot(lab, src)
+    out = lab.root / "restored"
+    [plan] = plan_parity(T.restore, job="pg", to=str(out))
+    [job] = [s for s in plan if s["kind"] == "job"]  # restic in a process group of its own
+    assert job["steps"][0]["argv"][-5:-3] == ["dump", "--target"]
+    assert sorted(p.name for p in out.iterdir()) == ["pg.sql"]
+
+
+@pytest.mark.parity("backup.drill")
+def test_drill_of_a_postgres_job_parity(
+    lab: Lab, pg_pair: tuple[PgServer, PgServer], plan_parity: Any
+) -> None:
+    from domum_tasks.backup import tasks as T
+
+    src, _ = pg_pair
+    _snapshot(lab, src)
+    plan_parity(T.drill)
+    assert lab.state()["drill"]["pg"]["ok"] is True
