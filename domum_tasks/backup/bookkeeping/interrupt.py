@@ -14,6 +14,7 @@ rewritten, and the task exits 128 + the signal (taskutil).
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -54,13 +55,21 @@ def raise_failed(result: Any, what: str) -> None:
     """A checked restic step inside a Job failed as data: fail as the plain Cmd did."""
     got = inner(result)
     if isinstance(got, StepResult) and not got.ok:
-        text = (got.stderr or got.stdout).strip().splitlines()
+        # the lane's text: "exit code N: <argv>" then restic's stderr tail as "  | line"
+        lines = [
+            x.strip().removeprefix("|").strip() for x in (got.stderr or got.stdout).splitlines()
+        ]
+        said = [x for x in lines if x and not x.startswith("exit code ")]
+        # restic's own words about what failed first (e.g. restore's "verification failed"),
+        # then its last line ("Fatal: There were 2 errors"), on the one line a record keeps
+        telling = [x for x in said if re.search(r"(?i)error|fail|fatal|denied|no such", x)]
+        picked = list(dict.fromkeys([*telling[:2], *said[-1:]]))
         code = got.value if isinstance(got.value, int) else None
         raise CommandFailed(
             f"{what} failed"
             + (f" (exit {code})" if code is not None else "")
-            + (f": {text[-1]}" if text else ""),
-            stderr_tail="\n".join(text[-3:]),
+            + (f": {' | '.join(picked)}" if picked else ""),
+            stderr_tail="\n".join(said[-12:]),
             returncode=code,
         )
 
