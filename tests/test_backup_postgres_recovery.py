@@ -6,13 +6,15 @@ no TCP) and checks every database, table and row count the script holds."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.backup_lab import Lab, restic, snapshots
+from tests.backup_lab import Lab, _session_members, kill_tree, restic, snapshots, wait_for
 from tests.pg_lab import PgServer, pg_pair  # noqa: F401  (fixture)
 from tests.test_backup_postgres import TRAILER, pod, seed, setup_cluster
 
@@ -44,8 +46,9 @@ def _pg_leftovers() -> list[str]:
     procs = []
     for cmd in Path("/proc").glob("[0-9]*/cmdline"):
         try:
-            if b"domum-pgdrill-" in cmd.read_bytes():
-                procs.append(cmd.parent.name)
+            argv = cmd.read_bytes()
+            if b"domum-pgdrill-" in argv:
+                procs.append(argv.replace(b"\0", b" ").decode(errors="replace"))
         except OSError:
             continue
     return procs
@@ -182,3 +185,43 @@ def test_drill_of_a_postgres_job_parity(
     _snapshot(lab, src)
     plan_parity(T.drill)
     assert lab.state()["drill"]["pg"]["ok"] is True
+
+
+def _server_running() -> bool:
+    """The drill's throw-away postgres is up (its data directory is in its argv)."""
+    for cmd in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmd.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"postgres") and any(b"domum-pgdrill-" in a for a in argv):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_a_signal_during_the_load_stops_the_throwaway_server(
+    lab: Lab, pg_pair: tuple[PgServer, PgServer], sig: signal.Signals
+) -> None:
+    src, _ = pg_pair
+    src.psql("CREATE DATABASE big")
+    src.psql(  # enough rows that the load is still running when the signal comes
+        "CREATE TABLE t (id int, body text);"
+        "INSERT INTO t SELECT i, repeat(md5(i::text), 4) FROM generate_series(1, 400000) i;",
+        db="big",
+    )
+    _snapshot(lab, src)
+    proc = lab.spawn("backup.drill", "--job", "pg")
+    try:
+        wait_for(_server_running, timeout=120, what="the drill's throw-away server")
+        os.kill(proc.pid, sig)
+        _, err = proc.communicate(timeout=60)
+        left = _session_members(proc.pid)
+    finally:
+        kill_tree(proc.pid)
+    assert proc.returncode == 128 + sig, err
+    assert "drill of pg TERMINATED" in err, err
+    assert left == [] and _pg_leftovers() == [] and not _server_running()
+    assert not list(Path(tempfile.gettempdir()).glob("domum-pgdrill-*"))
+    entry = lab.state()["drill"]["pg"]
+    assert entry["ok"] is False and entry["message"] == f"terminated by {sig.name}"

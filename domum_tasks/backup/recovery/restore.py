@@ -269,8 +269,11 @@ class DrillRun(interrupt.Interruptible):
     warnings: list[str] = field(default_factory=list)
 
     def record(self, args: Mapping[str, Any]) -> None:
+        self._record(args)  # a signal inside (a postgres load) leaves the job pending:
+        self.done("drill", str(args["job"]))  # recorded "terminated" at unlock
+
+    def _record(self, args: Mapping[str, Any]) -> None:
         name = str(args["job"])
-        self.done("drill", name)
         entry = self.data["drill"].setdefault(name, {})
         entry["last_run"] = time.time()
         target = str(args.get("target") or "")

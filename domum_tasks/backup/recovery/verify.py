@@ -163,7 +163,6 @@ class VerifyRun(interrupt.Interruptible):
         entry = self.data["verify"].setdefault(name, {})
         next_slice(entry, subset)
         r = self.repos[name]
-        self.done("verify", name)
         done = interrupt.inner(args["check"])
         res = restic.Result(
             done.value if isinstance(done.value, int) else None, done.stdout, done.stderr
@@ -186,6 +185,7 @@ class VerifyRun(interrupt.Interruptible):
             entry["last_result"] = str(exc).splitlines()[0]
             self.failures.append(f"{name}: {entry['last_result']}")
         entry["last_run"] = time.time()
+        self.done("verify", name)  # not reached when a signal ends the manifest check
 
     def handlers(self) -> dict[str, Callable[[Mapping[str, Any]], Any]]:
         return {**super().handlers(), "backup.verify-target": self.verify_target}
