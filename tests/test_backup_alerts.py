@@ -9,6 +9,7 @@ text for people; the expressions and labels are what this checks."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,9 +21,11 @@ import yaml
 RULE = (
     Path(__file__).resolve().parent.parent / "cluster/apps/infra/monitoring/rules/domum-backup.yaml"
 )
-PROMTOOL = shutil.which("promtool")
+# the pinned promtool scripts/setup.sh puts in .bin/ (scripts/pinned-tools.sh), else PATH's
+PINNED = Path(__file__).resolve().parent.parent / ".bin" / "promtool"
+PROMTOOL = str(PINNED) if os.access(PINNED, os.X_OK) else shutil.which("promtool")
 pytestmark = pytest.mark.skipif(
-    PROMTOOL is None, reason="promtool not installed (Debian: apt-get install prometheus)"
+    PROMTOOL is None, reason="promtool not installed: run scripts/setup.sh (it pins one in .bin/)"
 )
 # what the node-exporter scrape adds to every series; the metrics' own `job` label becomes
 # `exported_job` (no honor_labels), as the rule file's header says

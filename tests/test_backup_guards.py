@@ -57,7 +57,7 @@ def test_an_emptied_source_fails_the_guard_and_keeps_the_good_snapshot(
     assert "max_shrink_percent" in run.stderr and "(20), got 0" in run.stderr
     st = lab.state()["jobs"]["pis"]
     assert st["last_run"]["status"] == "failed" and st["last_run"]["phase"] == "guard"
-    assert st["last_complete_files"] == 20  # the baseline is not lowered by a failed run
+    assert st["last_success_files"] == 20  # the baseline is not lowered by a failed run
     assert [s["id"] for s in snapshots(lab.repo("a"), "pis")] == [good["id"]]
 
     assert lab.inv("backup.prune", "--yes").returncode == 0

@@ -157,7 +157,8 @@ def test_prune_dry_run_json_agrees_with_restic_forget(lab: Lab) -> None:
     assert run.returncode == 0, run.stderr
     # stdout is the plan; restic's own decision, row by row, is in its notes (stderr)
     plan = json.loads(run.stdout)
-    [forget] = [s for s in plan if s["kind"] == "cmd" and "forget" in s["argv"]]
+    steps = [x for s in plan for x in s.get("steps", [])]  # restic runs in a job of its own
+    [forget] = [s for s in steps if s["kind"] == "cmd" and "forget" in s["argv"]]
     assert forget["destructive"]
     ours = []
     for line in run.stderr.splitlines():

@@ -190,9 +190,9 @@ def test_prune_reclaim_parity(lab: Lab, plan_parity: Any) -> None:
     [plan] = plan_parity(T.prune, reclaim=True, real_options={"yes": True})
     kinds = [s.get("action") or s["kind"] for s in plan]
     assert kinds == [
-        "backup.lock", "backup.retention-record", "cmd", "backup.reclaim-record",
+        "backup.lock", "backup.retention-record", "job", "backup.reclaim-record",
         "backup.metrics", "backup.unlock",
     ]  # fmt: skip
-    [prune] = [s for s in plan if s["kind"] == "cmd"]
+    [prune] = [x for s in plan if s["kind"] == "job" for x in s["steps"]]
     assert prune["destructive"] and prune["argv"][-3:] == ["prune", "--max-unused", "5%"]
     assert lab.state()["reclaim"]["a"]["status"] == "ok"

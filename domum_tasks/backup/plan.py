@@ -10,7 +10,7 @@ from ..inventory.model import Inventory
 from ..plan import Local, Plan, ResultOf
 from ..ssh import repo_path
 from . import jobs
-from .bookkeeping import session
+from .bookkeeping import interrupt, session
 from .jobs import Job
 from .repository import restic
 
@@ -139,35 +139,35 @@ def plan_prune(
             doomed += len(ids)
             r = repos[target]
             timeout = inv.backup.jobs[job].timeout
-            plan.add(
-                on_nas.restic_step(
-                    inv,
-                    r,
-                    ["forget", "--prune", *ids],
-                    desc=f"remove {len(ids)} snapshot(s) of {job} from {target}: "
-                    + ", ".join(i[:8] for i in ids),
-                    timeout_s=timeout,
-                    destructive=True,
-                    lock="prune",
-                ),
+            forget = on_nas.restic_step(
+                inv,
+                r,
+                ["forget", "--prune", *ids],
+                desc=f"remove {len(ids)} snapshot(s) of {job} from {target}: "
+                + ", ".join(i[:8] for i in ids),
+                timeout_s=timeout,
+                destructive=True,
+                lock="prune",
             )
+            plan.add(interrupt.grouped(forget, f"forget-{job}-{target}"))
             record["outcome"] = ResultOf(len(plan.steps) - 1)
         plan.add(Local("backup.retention-record", record, desc="retention status: state"))
     if not doomed:
         plan.note("nothing to remove")
     if reclaim:
         for name, r in sorted(repos.items()):
+            prune = on_nas.restic_step(
+                inv,
+                r,
+                ["prune", "--max-unused", inv.backup.prune_max_unused],
+                desc=f"reclaim unreferenced data on {name} (repack above "
+                f"{inv.backup.prune_max_unused} unused)",
+                timeout_s=max((j.timeout for j in inv.backup.jobs.values()), default=7200.0),
+                destructive=True,
+                lock="prune",
+            )
             plan.add(
-                on_nas.restic_step(
-                    inv,
-                    r,
-                    ["prune", "--max-unused", inv.backup.prune_max_unused],
-                    desc=f"reclaim unreferenced data on {name} (repack above "
-                    f"{inv.backup.prune_max_unused} unused)",
-                    timeout_s=max((j.timeout for j in inv.backup.jobs.values()), default=7200.0),
-                    destructive=True,
-                    lock="prune",
-                ),
+                interrupt.grouped(prune, f"reclaim-{name}"),
                 Local(
                     "backup.reclaim-record",
                     {"target": name, "outcome": ResultOf(len(plan.steps))},

@@ -149,7 +149,9 @@ def prune(c: Context, job: str = "", reclaim: bool = False) -> Planned:
             except CommandFailed as exc:
                 decided[(j.name, t)] = str(exc).splitlines()[0]
     p = plan.plan_prune(inv, decided, repos, reclaim=reclaim)
-    run = RetentionRun(inv, sd, secrets=list(p.secrets))
+    run = RetentionRun(inv, sd, secrets=list(p.secrets), task="backup.prune")
+    run.pending = [("retention", j) for j, _ in decided]
+    run.pending += [("reclaim", t) for t in sorted(repos) if reclaim]
     handlers = {**run.handlers(), **on_nas.handlers(repos, p)}  # restic on the NAS
     return Planned(p, inv, handlers, report=run.report_with(p.notes))
 
@@ -173,7 +175,8 @@ def verify(c: Context, job: str = "", subset: int = 4) -> Planned:
     selected = jobs.select(inv, job)
     repos = {t: access.repo_for(inv, t) for t in vf.targets_of(inv, selected)}
     p = vf.plan_verify(inv, selected, state.load(sd), subset, repos)
-    run = vf.VerifyRun(inv, sd, repos=repos)
+    run = vf.VerifyRun(inv, sd, repos=repos, task="backup.verify")
+    run.pending = [("verify", t) for t in repos]  # the plan's order (targets_of: sorted)
     handlers = {**run.handlers(), **on_nas.handlers(repos, p)}  # restic on the NAS
     return Planned(p, inv, handlers, report=run.report)
 
@@ -235,6 +238,10 @@ def restore(
     rs.check_destination(dest, force)
     r = access.repo_for(inv, name)
     snap = rs.choose(facts.snapshots(r, job), at, job, name)
+    if j.kind == "postgres":  # one pg_dumpall script: written out, the operator loads it
+        from .recovery import pg_dumpfile
+
+        return pg_dumpfile.planned(inv, job, r, snap, dest)
     planned = rs.plan_restore(j, r, snap, dest, force)
     if dest.is_dir() and any(dest.iterdir()):  # what a merge writes and replaces
         from .recovery.merge import note_preview
@@ -292,7 +299,7 @@ def drill(c: Context, job: str = "") -> Planned:
             picked[j.name] = str(exc).splitlines()[0]
             if names:  # a target that cannot answer still takes its turn: the next one follows
                 chosen[j.name] = tname
-    run = rs.DrillRun(inv, sd)
+    run = rs.DrillRun(inv, sd, task="backup.drill", pending=[("drill", n) for n in picked])
     p = rs.plan_drill(inv, picked, skipped, chosen)
     repos = {c[0].name: c[0] for c in picked.values() if not isinstance(c, str)}
     handlers = {**run.handlers(), **nas_drill.handlers(repos)}  # drills done on the NAS

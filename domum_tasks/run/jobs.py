@@ -135,6 +135,12 @@ def _child(ex: Executor, step: Job, result_path: Path, err_path: Path) -> None:
         os.setpgid(0, 0)
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # the parent's handlers
             signal.signal(sig, signal.SIG_DFL)
+        # SIGINT (the group's first signal, _kill_group) must not end this fork before the
+        # command it waits for: restic, answering SIGINT, writes "cleaning up" to its stderr,
+        # our pipe, and a Go program writing to a pipe nobody reads dies of SIGPIPE before it
+        # removes its repository lock. The command's failing exit then stops the lane;
+        # SIGTERM (after INTERRUPT_GRACE_S) ends this fork as before.
+        signal.signal(signal.SIGINT, lambda signum, frame: None)
         err = os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         null = os.open(os.devnull, os.O_RDWR)
         os.dup2(null, 0)

@@ -18,7 +18,8 @@ from ...errors import CommandFailed, LockHeld
 from ...plan import mask
 from ...run import StepResult
 from ..repository import restic
-from .session import Session, say
+from .interrupt import Interruptible, inner
+from .session import say
 
 # worst first: a job's status over its targets is the worst of theirs
 _ORDER = ("failed", "locked", "ok")
@@ -46,7 +47,7 @@ def entry(data: dict[str, Any], key: str, name: str) -> dict[str, Any]:
 
 
 @dataclass
-class RetentionRun(Session):
+class RetentionRun(Interruptible):
     secrets: list[str] = field(default_factory=list)
     this_run: dict[str, str] = field(default_factory=dict)  # job or target -> status so far
     locked_only: bool = True
@@ -62,7 +63,8 @@ class RetentionRun(Session):
         if args.get("error"):
             status, message = "failed", str(args["error"])
         else:
-            status, message = outcome_of(args.get("outcome"), self.secrets)
+            status, message = outcome_of(inner(args.get("outcome")), self.secrets)
+        self.done("retention", job)
         now = time.time()
         e = entry(self.data, "retention", job)
         prior = self.this_run.get(f"job:{job}")
@@ -85,7 +87,8 @@ class RetentionRun(Session):
         """One target's `restic prune --max-unused`: space of unreferenced packs (a killed or
         failed backup's) back, whether or not any snapshot was forgotten."""
         target = str(args["target"])
-        status, message = outcome_of(args["outcome"], self.secrets)
+        status, message = outcome_of(inner(args["outcome"]), self.secrets)
+        self.done("reclaim", target)
         now = time.time()
         e = entry(self.data, "reclaim", target)
         e.update(last_run=now, status=status, message=message)

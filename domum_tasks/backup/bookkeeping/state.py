@@ -17,6 +17,10 @@ from ...run import write_atomic
 STATE_NAME = "state.json"
 VERSION = 1
 KEEP_SIZES = 500  # snapshot id -> bytes, for `backup.list` (restic 0.14's JSON has no size)
+# jobs.<job>.<this>: files of the job's last ok (complete) run. One baseline for the shrink
+# guard (snapshot/guards.py) and the shrink alert (domum_backup_last_success_files).
+BASELINE = "last_success_files"
+OLD_BASELINES = ("last_complete_files",)  # written beside it until 2026-12; folded in on read
 
 
 def path(state_dir: Path) -> Path:
@@ -38,7 +42,19 @@ def load(state_dir: Path) -> dict[str, Any]:
     data.setdefault("version", VERSION)
     for key in ("jobs", "verify", "drill", "sizes"):
         data.setdefault(key, {})
+    for entry in data["jobs"].values():
+        if isinstance(entry, dict):
+            migrate_baseline(entry)
     return data
+
+
+def migrate_baseline(entry: dict[str, Any]) -> None:
+    """An old state's duplicate baseline: the same ok run wrote both, so BASELINE (when there)
+    is as new as any; an old key alone becomes BASELINE."""
+    for old in OLD_BASELINES:
+        value = entry.pop(old, None)
+        if isinstance(value, int) and not isinstance(entry.get(BASELINE), int):
+            entry[BASELINE] = value
 
 
 def save(state_dir: Path, data: dict[str, Any]) -> None:
@@ -60,10 +76,8 @@ def record_run(data: dict[str, Any], name: str, result: dict[str, Any]) -> None:
     if result.get("status") == "ok":
         entry["last_success"] = result["finished"]
         entry["last_success_started"] = result["started"]
-        if isinstance(result.get("files"), int):  # the shrink guard's baseline (guards.py)
-            entry["last_complete_files"] = result["files"]
-        if result.get("files") is not None:  # the shrink alert compares with this
-            entry["last_success_files"] = result["files"]
+        if isinstance(result.get("files"), int):  # the shrink guard's and alert's baseline
+            entry[BASELINE] = result["files"]
     for target, count in (result.get("kept") or {}).items():
         entry.setdefault("snapshots", {})[target] = count
     for snap_id in (result.get("snapshots") or {}).values():

@@ -17,8 +17,7 @@ from ...errors import DomumError, VerifyError
 from ...inventory.model import Inventory
 from ...plan import Local, Plan, ResultOf
 from ...ssh import repo_path
-from ..bookkeeping import session
-from ..bookkeeping.session import Session
+from ..bookkeeping import interrupt, session
 from ..jobs import Job
 from ..producers import stage
 from ..repository import access, facts, restic
@@ -129,16 +128,15 @@ def plan_verify(
         r = repos[name]
         n = next_slice(dict(data["verify"].get(name, {})), subset)
         timeout = max(j.spec.timeout for j in its_jobs)
-        plan.add(
-            on_nas.restic_step(
-                inv,
-                r,
-                ["check", f"--read-data-subset={n}/{subset}"],
-                desc=f"read slice {n} of {subset} of the packs ({name})",
-                timeout_s=timeout,
-                lock="check",
-            ),
+        check = on_nas.restic_step(
+            inv,
+            r,
+            ["check", f"--read-data-subset={n}/{subset}"],
+            desc=f"read slice {n} of {subset} of the packs ({name})",
+            timeout_s=timeout,
+            lock="check",
         )
+        plan.add(interrupt.grouped(check, f"check-{name}"))
         plan.add(
             Local(
                 "backup.verify-target",
@@ -159,7 +157,7 @@ def plan_verify(
 
 
 @dataclass
-class VerifyRun(Session):
+class VerifyRun(interrupt.Interruptible):
     repos: dict[str, restic.Repo] = field(default_factory=dict)
     locked: list[str] = field(default_factory=list)  # targets another client's lock stopped
 
@@ -168,7 +166,7 @@ class VerifyRun(Session):
         entry = self.data["verify"].setdefault(name, {})
         next_slice(entry, subset)
         r = self.repos[name]
-        done = args["check"]
+        done = interrupt.inner(args["check"])
         res = restic.Result(
             done.value if isinstance(done.value, int) else None, done.stdout, done.stderr
         )
@@ -179,8 +177,9 @@ class VerifyRun(Session):
             if failure:
                 raise VerifyError(failure)
             for job in args["manifests"]:
-                if self.inv.backup.jobs[job].kind == "nas":
-                    continue  # restic ran on the shares: no manifest (the check read the data)
+                if self.inv.backup.jobs[job].kind in ("nas", "postgres"):
+                    continue  # restic read the shares or pg_dumpall: no manifest (the check
+                    # read the data; a postgres snapshot exists only when the dump exited 0)
                 if self.data["jobs"].get(job, {}).get("last_success"):  # not yet run: none
                     check_newest_manifest(r, Job(job, self.inv.backup.jobs[job]))
             advance(entry, n, subset, time.time())
@@ -189,6 +188,7 @@ class VerifyRun(Session):
             entry["last_result"] = str(exc).splitlines()[0]
             self.failures.append(f"{name}: {entry['last_result']}")
         entry["last_run"] = time.time()
+        self.done("verify", name)  # not reached when a signal ends the manifest check
 
     def handlers(self) -> dict[str, Callable[[Mapping[str, Any]], Any]]:
         return {**super().handlers(), "backup.verify-target": self.verify_target}

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import DomumError
+from ..bookkeeping.state import BASELINE
 from ..jobs import Job
 from ..producers import stage
 
@@ -37,7 +38,7 @@ REQUIRED: dict[str, dict[str, str]] = {
     },
     "etcd-snapshot": {"etcd.snapshot": "the etcd snapshot"},
 }
-LAST_COMPLETE = "last_complete_files"  # state.json jobs.<job>.<this>: files of the last ok run
+LAST_COMPLETE = BASELINE  # state.json jobs.<job>.<this>: files of the last ok run
 
 
 class GuardFailed(DomumError):
