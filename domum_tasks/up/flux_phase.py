@@ -50,7 +50,7 @@ def ready(ctx: Ctx) -> Part:
     plan = Plan("wait for Flux to reconcile").add(
         Local(
             READY,
-            {"deadline_s": deadline, "interval_s": 10},
+            {"deadline_s": deadline, "interval_s": ctx.options.poll_s},
             desc=f"poll `flux get kustomizations|helmreleases -A` until all Ready "
             f"(at most {deadline:g}s)",
         )

@@ -42,7 +42,7 @@ def _wait_for(ctx: Ctx, ids: list[int], deadline_s: float, why: str) -> Any:
     for i in ids:
         node = ctx.inv.nodes[i]
         probe = Local(NODE_ANSWERS, {"node": i}, desc="configured or in maintenance mode")
-        plan.add(Wait(f"{node.hostname} ({node.ip}) to answer", deadline_s, probe, 10))
+        plan.add(Wait(f"{node.hostname} ({node.ip}) to answer", deadline_s, probe, ctx.options.poll_s))
     return planned_of(plan, ctx.inv, _answers_handler(ctx))
 
 

@@ -9,6 +9,10 @@ each must have apiVersion, kind and metadata.name, a namespaced kind a namespace
 "cluster" file $DOMUM_FAKEKUBECTL_STATE; every invocation is logged as a JSON line to
 $DOMUM_FAKEKUBECTL_LOG with its argv, what was applied (kind/namespace/name only: never the
 data) and its exit code. Output is kubectl's: `secret/sops-age serverside-applied`.
+
+`kubectl kustomize` is an offline render, not a cluster call: with $DOMUM_FAKEKUBECTL_REAL set
+(a real kubectl), the stand-in hands it over to that program, so `domum check` renders the tree
+as it would with the real tool first on PATH.
 """
 
 from __future__ import annotations
@@ -114,6 +118,9 @@ def run(args: list[str], stdin: str) -> tuple[int, str, str, list[str]]:
 
 def main() -> int:
     args = sys.argv[1:]
+    real = os.environ.get("DOMUM_FAKEKUBECTL_REAL")
+    if args[:1] == ["kustomize"] and real:
+        os.execv(real, [real, *args])
     stdin = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
     code, out, err, applied = run(args, stdin)
     sys.stdout.write(out)
