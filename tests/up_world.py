@@ -23,7 +23,6 @@ import contextlib
 import fcntl
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -64,6 +63,8 @@ class World:
     units: Path
     repos: dict[str, Path]
     stop_booting: threading.Event = field(default_factory=threading.Event)
+    spawned: subprocess.Popen[str] | None = None  # the `up` a kill test started last
+    vm_boots: threading.Event = field(default_factory=threading.Event)  # the ISO boots (or hangs)
 
     # -- the stand-ins' state, changed under the stand-in's own lock (fakecli._locked_state)
     @contextlib.contextmanager
@@ -76,6 +77,10 @@ class World:
             tmp = path.with_suffix(".test.tmp")
             tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
             os.replace(tmp, path)
+
+    def update_state(self, **kw: Any) -> None:
+        with self.cli_state() as st:
+            st.update(kw)
 
     def set_node(self, node_id: int, stage: str) -> None:
         with self.cli_state() as st:
@@ -137,6 +142,17 @@ def _inventory(pve: PveSim, fleet: SshdFleet, root: Path, units: Path) -> dict[s
     data["ssh"] = fleet_data["ssh"]
     for node_id in (93, 94, 95):  # the Raspberry Pi OS Pis: the fleet's user and ports
         data["nodes"][node_id] = fleet_data["nodes"][node_id]
+    # config/domum.yaml's site: section, on loopback (tests/data/loopback.yaml has none)
+    embedded = yaml.safe_load((REPO / "config" / "domum.yaml").read_text())["site"]
+    data["site"] = {
+        **embedded,
+        "metallb": {
+            "addresses": "127.0.0.200-127.0.0.229",
+            "ingress_ip": "127.0.0.200",
+            "dns_ip": "127.0.0.201",
+        },
+        "admin_node_exporter": "127.0.0.5:9100",
+    }
     backup = data["backup"]
     backup.update(
         state_dir=str(root / "backup-state"),
@@ -206,6 +222,8 @@ def boot_vms(world: World) -> threading.Thread:
 
     def loop() -> None:
         while not world.stop_booting.wait(0.05):
+            if not world.vm_boots.is_set():
+                continue
             vm = next((v for v in world.pve.pve.vms if v.vmid == VM_ID), None)
             if vm is None or vm.status != "running":
                 continue
@@ -213,10 +231,7 @@ def boot_vms(world: World) -> threading.Thread:
                 if st["nodes"].get(ip(VM_NODE)) == "absent":
                     st["nodes"][ip(VM_NODE)] = "maintenance"
 
+    world.vm_boots.set()
     thread = threading.Thread(target=loop, name="vm-console", daemon=True)
     thread.start()
     return thread
-
-
-def shutil_which_all(*tools: str) -> list[str]:
-    return [t for t in tools if shutil.which(t) is None]
