@@ -4,6 +4,7 @@ it reaches the summary; a second `up` makes zero writes and says so."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import time
@@ -177,12 +178,12 @@ POINTS = {
 }
 
 
-def _kill(world: World, sig: signal.Signals, point: Point) -> None:
+def _kill(world: World, sig: signal.Signals, point: Point, name: str) -> None:
     reached = point.prepare(world)
     proc = world.spawned = world.spawn()
     try:
-        wait_for(lambda: reached() or proc.poll() is not None, 150, f"up to reach {point}")
-        assert proc.poll() is None, f"up ended before {point.phase}: {proc.communicate()}"
+        wait_for(lambda: reached() or proc.poll() is not None, 150, f"up to reach {name}")
+        assert proc.poll() is None, f"up ended before {name}: {proc.communicate()}"
         if sig == signal.SIGKILL:  # a power cut or a cgroup kill: every process at once
             pids = kill_tree(proc.pid)
             proc.communicate()  # reaps up itself
@@ -210,5 +211,28 @@ def test_up_killed_in_each_phase_finishes_on_the_next_run(
     """Killed at each point in turn: each next run resumes there and goes on to the next point;
     the last run finishes, with etcd bootstrapped exactly once."""
     for name, point in POINTS.items():
-        _kill(world, sig, point)
+        _kill(world, sig, point, name)
     finished(world, world.up())
+
+
+def test_an_absent_pi_and_mini_pc_stop_up_with_what_to_do_then_it_resumes(world: World) -> None:
+    world.set_node(92, "absent")  # the Pi 5's SD card is not flashed yet
+    world.set_node(97, "absent")  # the mini PC was never booted from the Talos ISO
+    proc = world.up()
+    assert proc.returncode == 4, proc.stdout[-3000:] + proc.stderr[-3000:]
+    err = proc.stderr
+    assert "domum pi.flash --node 92 --device /dev/sdX" in err
+    iso = re.search(r"node 97 domum-x .*boot it from the Talos ISO (\S+)", err)
+    assert iso is not None, err
+    assert iso.group(1).startswith(f"{world.pve.inventory().cluster.image_factory}/image/")
+    assert iso.group(1).endswith("/v1.13.9/metal-amd64.iso")
+    assert "domum up` again: it resumes at the machines phase" in err
+    recorded = json.loads(world.state_file().read_text())["phases"]
+    assert list(recorded) == ["schematics"]
+    assert cli_writes(world) == []  # nothing was applied to any node
+
+    world.set_node(92, "maintenance")  # flashed and powered on
+    world.set_node(97, "maintenance")  # booted from the ISO
+    again = world.up()
+    assert "resuming at machines (not finished)" in again.stdout
+    finished(world, again)
