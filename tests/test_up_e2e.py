@@ -184,6 +184,11 @@ def _kill(world: World, sig: signal.Signals, point: Point, name: str) -> None:
     try:
         wait_for(lambda: reached() or proc.poll() is not None, 150, f"up to reach {name}")
         assert proc.poll() is None, f"up ended before {name}: {proc.communicate()}"
+        if name == "talos: bootstrap sent":  # meanwhile, a second up is refused: exit 5
+            second = world.up()
+            assert second.returncode == 5, second.stdout + second.stderr
+            assert f"another `domum up` run holds" in second.stderr
+            assert f"(pid {proc.pid})" in second.stderr
         if sig == signal.SIGKILL:  # a power cut or a cgroup kill: every process at once
             pids = kill_tree(proc.pid)
             proc.communicate()  # reaps up itself
