@@ -4,8 +4,8 @@ it reaches the summary; a second `up` makes zero writes and says so."""
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -68,6 +68,7 @@ def test_up_reaches_the_summary_then_a_second_up_writes_nothing(world: World) ->
     finished(world, first)
     assert "[ ] DNS: *.domum-lab.net" in first.stdout
     assert "domum pi.flash" not in first.stdout
+    assert "cloudflare token: set (cluster/core/03-cert-manager/issuers/" in first.stdout
     print(f"\nfirst up: {took:.1f}s")
     assert [m for m, _ in world.pve_writes()].count("POST") >= 2  # the VM created and started
     assert [r["applied"] for r in world.kubectl.records] == [
@@ -121,6 +122,12 @@ def _held(command: str, when: str = "before") -> Callable[[World], Callable[[], 
     return prepare
 
 
+def _rebooting(world: World) -> Callable[[], bool]:
+    """apply-config done, the node installs and reboots slowly: killed before it is back."""
+    world.update_state(reboot_calls=12)
+    return _held("talosctl apply-config", "after")(world)
+
+
 def _unhold(world: World) -> None:
     with world.cli_state() as st:
         st.pop("hold", None)
@@ -170,6 +177,7 @@ def _restic(verb: str) -> Callable[[World], Callable[[], bool]]:
 POINTS = {
     "machines: the new VM boots": Point("machines", _vm_silent, lambda w: w.vm_boots.set()),
     "talos: apply-config": Point("talos", _held("talosctl apply-config"), _unhold),
+    "talos: a node reboots after apply": Point("talos", _rebooting, _unhold),
     "talos: bootstrap sent": Point("talos", _held("talosctl bootstrap"), _unhold),
     "talos: bootstrap done": Point("talos", _held("talosctl bootstrap", "after"), _unhold),
     "flux: flux bootstrap": Point("flux", _held("flux bootstrap github"), _unhold),
@@ -187,7 +195,7 @@ def _kill(world: World, sig: signal.Signals, point: Point, name: str) -> None:
         if name == "talos: bootstrap sent":  # meanwhile, a second up is refused: exit 5
             second = world.up()
             assert second.returncode == 5, second.stdout + second.stderr
-            assert f"another `domum up` run holds" in second.stderr
+            assert "another `domum up` run holds" in second.stderr
             assert f"(pid {proc.pid})" in second.stderr
         if sig == signal.SIGKILL:  # a power cut or a cgroup kill: every process at once
             pids = kill_tree(proc.pid)

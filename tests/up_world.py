@@ -185,6 +185,16 @@ def build(
         f"    age: {mine}\n"
     )
     repo.encrypt("cluster/apps/demo/secret.sops.yaml", SECRET, mine)
+    # cert-manager's DNS-01 token (preflight refuses the example's placeholder)
+    cloudflare = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "cloudflare-api-token", "namespace": "cert-manager"},
+        "stringData": {"api-token": "Zq3-not-a-real-cloudflare-token-7f0e"},
+    }
+    repo.encrypt(
+        "cluster/core/03-cert-manager/issuers/cloudflare-api-token.sops.yaml", cloudflare, mine
+    )
     # Domum's own secrets: the config backup job requires the file (it copies it encrypted)
     secrets = {"proxmox": {"pve1": {"token_secret": "in-the-environment-instead"}}}
     repo.encrypt("config/secrets.sops.yaml", secrets, mine, k8s=False)
@@ -211,7 +221,8 @@ def build(
     kubectl = install_kubectl(cli.bin_dir, tmp_path, monkeypatch)
     nodes = {ip(i): "maintenance" for i in TALOS_IDS}
     nodes[ip(VM_NODE)] = "absent"  # no VM yet
-    cli.set_state(nodes=nodes, flux_installed=False, ready_after_polls=1)
+    # after apply-config a node reboots: its next 2 calls are refused (it installs, then boots)
+    cli.set_state(nodes=nodes, reboot_calls=2, flux_installed=False, ready_after_polls=1)
     repos = {n: Path(data["backup"]["targets"][n]["repository"]) for n in RESTIC_TARGETS}
     return World(tmp_path, repo.root, inventory, pve, cli, kubectl, fleet, units, repos)
 
