@@ -15,7 +15,7 @@ from ..taskutil import DRY_RUN, YES, domum_task
         "from_": "start at this phase (preflight schematics machines talos flux backups summary)",
         "only": "run only this phase",
         "wait": "wait for absent Pis and mini PCs to appear instead of stopping",
-        "wait_timeout": "how long --wait (and a new VM's boot) may take (e.g. 30m)",
+        "wait_timeout": "how long --wait, a new VM's boot or a node's reboot after apply may take (e.g. 30m)",
         "flux_timeout": "how long Flux may take to get every Kustomization/HelmRelease Ready",
         "talos_timeout": "talosctl health / bootstrap retries (Go duration, e.g. 10m)",
         "poll": "how often up's own waits probe again (nodes appearing, Flux Ready; e.g. 10s)",
