@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from ..inventory.model import Inventory
 
 PROBE_TIMEOUT_S = 20.0
+# crypto/tls's alert text when a server demands a client certificate the client did not send
+# (golang/go src/crypto/tls/alert.go alertCertificateRequired: "certificate required"),
+# which a configured Talos node's apid answers to --insecure.
+CERT_REQUIRED = "tls: certificate required"
 State = str  # "configured" | "maintenance" | "absent" (Talos); "reachable" | "absent" (raspios)
 
 
@@ -61,6 +65,11 @@ def talos_state(inv: Inventory, node_id: int) -> NodeState:
     ok, _, err = _run(probe_argv(inv, "disks", ip))
     if ok:
         return NodeState(node_id, node.hostname, "maintenance")
+    if CERT_REQUIRED in err:
+        # It answers, demanding a client certificate: it has a machine config (apid's
+        # SkipVerifyingClientCert is false once configured), only not this talosconfig's.
+        # Never "absent": that would tell the user to re-flash a running node.
+        return NodeState(node_id, node.hostname, "configured", why or "no talosconfig here")
     return NodeState(node_id, node.hostname, "absent", why or err)
 
 
