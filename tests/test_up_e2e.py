@@ -62,6 +62,7 @@ def finished(world: World, proc: Any) -> None:
 
 
 def test_up_reaches_the_summary_then_a_second_up_writes_nothing(world: World) -> None:
+    """...and a third, after someone deleted the `sops-age` Secret, puts back only that."""
     began = time.monotonic()
     first = world.up()
     took = time.monotonic() - began
@@ -92,10 +93,24 @@ def test_up_reaches_the_summary_then_a_second_up_writes_nothing(world: World) ->
     assert [(m, p) for m, p, _ in new_pve if m != "GET"] == []
     assert cli_writes(world) == []
     assert world.cli.calls  # it did probe
-    assert len(world.kubectl.records) == kubectl_before
+    new_kubectl = world.kubectl.records[kubectl_before:]
+    assert [r["argv"][1] for r in new_kubectl] == ["get"]  # the sops-age Secret: probed only
+    assert "sops-age Secret: present" in second.stdout
     assert world.snapshot_ids() == snaps
     assert world.state_file().read_text() == state
     assert {p.name: p.stat().st_mtime_ns for p in world.units.iterdir()} == units
+
+    cluster = json.loads(world.kubectl.state.read_text())
+    del cluster["Secret/flux-system/sops-age"]
+    world.kubectl.state.write_text(json.dumps(cluster))
+    world.cli.clear()
+    third = world.up()
+    finished(world, third)
+    assert "sops-age Secret: missing" in third.stdout
+    assert cli_writes(world) == []  # no flux bootstrap again
+    applied = [r["applied"] for r in world.kubectl.records if r["argv"][1] == "apply"]
+    assert applied[1:] == [["Namespace/flux-system", "Secret/flux-system/sops-age"]]
+    assert "Secret/flux-system/sops-age" in world.kubectl.cluster
 
 
 # -- kill tests: `up` killed inside each phase, then run again

@@ -153,6 +153,25 @@ def flux_rows(inv: Inventory) -> tuple[list[FluxRow] | None, str]:
     return rows, ""
 
 
+def sops_age_secret(inv: Inventory) -> bool | None:
+    """Whether the cluster holds the `sops-age` Secret kustomize-controller decrypts with; None:
+    could not tell (kubectl's NotFound is the only "no": kubectl/pkg/cmd/util/helpers.go
+    prints "Error from server (NotFound): ...")."""
+    from ..flux.sops_age import SECRET_NAME
+    from ..talos.argv import FLUX_NAMESPACE
+    from ..tools import find_tool
+
+    kubectl = find_tool("kubectl")
+    kubeconfig = repo_file(inv.cluster.kubeconfig)
+    if kubectl is None or not kubeconfig.is_file():
+        return None
+    argv = [str(kubectl), "get", "secret", SECRET_NAME, "--namespace", FLUX_NAMESPACE]
+    ok, _, err = _run([*argv, "--kubeconfig", str(kubeconfig), "-o", "name"])
+    if ok:
+        return True
+    return False if "(NotFound)" in err else None
+
+
 def flux_installed(rows: Sequence[FluxRow] | None) -> bool:
     """Bootstrapped: the flux-system Kustomization exists (flux bootstrap creates it)."""
     return any(
