@@ -12,6 +12,10 @@ shape (tests/data/loopback.yaml, the 127.0.0.x twin of config/domum.yaml) wired 
 - a repository root of its own (DOMUM_REPO_ROOT): a GitOps overlay holding one Secret
   encrypted to the user's age key (real sops and age), clusterconfig/ written by `up` itself.
 
+The `world` fixture builds it (and lets node 96's VM boot once PVE runs it); `finished`
+asserts a run that reached the summary of a finished homelab; `cli_writes` lists what the
+talosctl/flux stand-ins were asked to change.
+
 `up` runs as a user runs it: `domum up ...` in a child process (its own
 session, so a test can kill the whole tree), stdout a pipe: `python -c` running what the
 `domum` console script runs, so the worktree's package is the one under test.
@@ -31,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.backup_lab import PASSWORD, snapshots
@@ -246,3 +251,44 @@ def boot_vms(world: World) -> threading.Thread:
     thread = threading.Thread(target=loop, name="vm-console", daemon=True)
     thread.start()
     return thread
+
+
+@pytest.fixture
+def world(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    pve_sim: PveSim,
+    fake_cli: FakeCli,
+    sshd_fleet: SshdFleet,
+    restic_template: Path,
+) -> Iterator[World]:
+    w = build(tmp_path, monkeypatch, pve_sim, fake_cli, sshd_fleet)
+    boot_vms(w)
+    yield w
+    w.stop_booting.set()
+
+
+WRITES = (("apply-config",), ("bootstrap",), ("gen",), ("kubeconfig",), ("upgrade",))
+
+
+def cli_writes(world: World) -> list[list[str]]:
+    """What the talosctl/flux stand-ins were asked to change (their log, since the last clear)."""
+    out = []
+    for argv in world.cli.calls:
+        prog, words = argv[0], [a for a in argv[1:] if not a.startswith("-")]
+        if prog == "talosctl" and words[:1] and (words[0],) in WRITES:
+            out.append(argv)
+        if prog == "flux" and words[:1] in (["bootstrap"], ["reconcile"], ["suspend"], ["resume"]):
+            out.append(argv)
+    return out
+
+
+def finished(world: World, proc: Any) -> None:
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "-- apps and what remains by hand" in proc.stdout  # the summary
+    assert "domum up: done" in proc.stdout
+    st = world.cli.state
+    assert st["bootstrap_count"] == 1
+    assert set(st["nodes"].values()) == {"configured"}
+    assert st["flux_installed"] is True
+    assert all(len(ids) == 2 for ids in world.snapshot_ids().values())  # config + etcd
