@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -172,3 +173,23 @@ def test_dry_run_stops_where_the_real_run_would(world: World) -> None:
     doc = json.loads(out.getvalue())
     assert [p["phase"] for p in doc["phases"]] == ["preflight", "schematics", "machines"]
     assert "pi.flash --node 92" in doc["phases"][-1]["parts"][0]["stop"]
+
+
+def test_a_second_up_while_one_runs_exits_5_naming_the_holder(world: World) -> None:
+    from domum_tasks.backup.bookkeeping import lock
+
+    fd = lock.acquire(state.path().parent, driver.LOCK, "`domum up` run")
+    try:
+        with pytest.raises(Exit) as err:
+            _up()
+        assert err.value.code == 5
+        assert f"another `domum up` run holds {state.path().parent / 'up.lock'}" in str(
+            err.value.message
+        )
+        assert f"(pid {os.getpid()})" in str(err.value.message)
+        assert world.actions == []
+        _up(dry_run=True)  # a dry-run only reads: it takes no lock
+    finally:
+        os.close(fd)
+    _up()
+    assert world.actions == list(PHASES)

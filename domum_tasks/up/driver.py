@@ -50,13 +50,32 @@ class Run:
             print(f"[{time.monotonic() - self.began:6.0f}s] {text}", file=sys.stderr)
 
 
+LOCK = "up.lock"
+
+
 def up(run: Run) -> None:
-    from .. import settings
-    from ..taskutil import load_inventory
+    """One `up` at a time (exit 5 naming the holder): two would apply, bootstrap and commit
+    over each other. backup's flock: released by the kernel even on kill -9, and held while
+    a process the run started still lives. A dry-run only reads, so it takes no lock."""
+    import os
+
+    from ..backup.bookkeeping import lock
 
     for name in (run.start, run.only):
         if name:
             phases.check_name(name, "--from" if name == run.start else "--only")
+    fd = None if run.dry_run else lock.acquire(state.path().parent, LOCK, "`domum up` run")
+    try:
+        _up(run)
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _up(run: Run) -> None:
+    from .. import settings
+    from ..taskutil import load_inventory
+
     inv = load_inventory()
     inv_file = settings.inventory_path().resolve()
     hashes = state.inventory_hashes(inv_file)

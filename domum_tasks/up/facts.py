@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from ..inventory.model import Inventory
 
 PROBE_TIMEOUT_S = 20.0
+# crypto/tls's alert text when a server demands a client certificate the client did not send
+# (golang/go src/crypto/tls/alert.go alertCertificateRequired: "certificate required"),
+# which a configured Talos node's apid answers to --insecure.
+CERT_REQUIRED = "tls: certificate required"
 State = str  # "configured" | "maintenance" | "absent" (Talos); "reachable" | "absent" (raspios)
 
 
@@ -61,6 +65,11 @@ def talos_state(inv: Inventory, node_id: int) -> NodeState:
     ok, _, err = _run(probe_argv(inv, "disks", ip))
     if ok:
         return NodeState(node_id, node.hostname, "maintenance")
+    if CERT_REQUIRED in err:
+        # It answers, demanding a client certificate: it has a machine config (apid's
+        # SkipVerifyingClientCert is false once configured), only not this talosconfig's.
+        # Never "absent": that would tell the user to re-flash a running node.
+        return NodeState(node_id, node.hostname, "configured", why or "no talosconfig here")
     return NodeState(node_id, node.hostname, "absent", why or err)
 
 
@@ -142,6 +151,25 @@ def flux_rows(inv: Inventory) -> tuple[list[FluxRow] | None, str]:
                 )
             )
     return rows, ""
+
+
+def sops_age_secret(inv: Inventory) -> bool | None:
+    """Whether the cluster holds the `sops-age` Secret kustomize-controller decrypts with; None:
+    could not tell (kubectl's NotFound is the only "no": kubectl/pkg/cmd/util/helpers.go
+    prints "Error from server (NotFound): ...")."""
+    from ..flux.sops_age import SECRET_NAME
+    from ..talos.argv import FLUX_NAMESPACE
+    from ..tools import find_tool
+
+    kubectl = find_tool("kubectl")
+    kubeconfig = repo_file(inv.cluster.kubeconfig)
+    if kubectl is None or not kubeconfig.is_file():
+        return None
+    argv = [str(kubectl), "get", "secret", SECRET_NAME, "--namespace", FLUX_NAMESPACE]
+    ok, _, err = _run([*argv, "--kubeconfig", str(kubeconfig), "-o", "name"])
+    if ok:
+        return True
+    return False if "(NotFound)" in err else None
 
 
 def flux_installed(rows: Sequence[FluxRow] | None) -> bool:

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import DomumError
-from ..plan import Local, Plan
+from ..plan import Local, Plan, Step
 from . import facts
 from .model import Builder, Ctx, Part, planned_of, task_planner
 
@@ -27,10 +27,31 @@ def bootstrap(ctx: Ctx) -> Part:
     rows, err = facts.flux_rows(ctx.inv)
     if facts.flux_installed(rows):
         part.probe["flux"] = "installed (Kustomization flux-system/flux-system exists)"
-        part.skip = "Flux is bootstrapped"
-        return part
+        return _secret_only(ctx, part, task_planner(flux_bootstrap)(Context()))
     part.probe["flux"] = f"not installed ({err})" if err else "not installed"
     part.planned.append(task_planner(flux_bootstrap)(Context()))
+    return part
+
+
+def _secret_only(ctx: Ctx, part: Part, made: Any) -> Part:
+    """Flux runs: only the `sops-age` Secret may be missing (deleted, or a bootstrap made by
+    hand); then flux.bootstrap's own Secret step, and nothing else, runs."""
+    from dataclasses import replace
+
+    from ..flux.sops_age import ACTION
+
+    steps: list[Step] = [s for s in made.plan.steps if isinstance(s, Local) and s.action == ACTION]
+    if not steps:
+        part.skip = "Flux is bootstrapped (the tree needs no age key)"
+        return part
+    there = facts.sops_age_secret(ctx.inv)
+    shown = {True: "present", False: "missing", None: "unknown (kubectl could not tell)"}
+    part.probe["sops-age Secret"] = shown[there]
+    if there is not False:
+        part.skip = "Flux is bootstrapped"
+        return part
+    plan = Plan("the sops-age Secret", steps=steps, notes=list(made.plan.notes))
+    part.planned.append(replace(made, plan=plan))
     return part
 
 
@@ -50,7 +71,7 @@ def ready(ctx: Ctx) -> Part:
     plan = Plan("wait for Flux to reconcile").add(
         Local(
             READY,
-            {"deadline_s": deadline, "interval_s": 10},
+            {"deadline_s": deadline, "interval_s": ctx.options.poll_s},
             desc=f"poll `flux get kustomizations|helmreleases -A` until all Ready "
             f"(at most {deadline:g}s)",
         )

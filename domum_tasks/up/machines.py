@@ -42,7 +42,9 @@ def _wait_for(ctx: Ctx, ids: list[int], deadline_s: float, why: str) -> Any:
     for i in ids:
         node = ctx.inv.nodes[i]
         probe = Local(NODE_ANSWERS, {"node": i}, desc="configured or in maintenance mode")
-        plan.add(Wait(f"{node.hostname} ({node.ip}) to answer", deadline_s, probe, 10))
+        plan.add(
+            Wait(f"{node.hostname} ({node.ip}) to answer", deadline_s, probe, ctx.options.poll_s)
+        )
     return planned_of(plan, ctx.inv, _answers_handler(ctx))
 
 
@@ -65,17 +67,15 @@ def vms(ctx: Ctx) -> Part:
     )
     if made.plan.steps:
         part.planned.append(made)
+    if quiet:
+        # A VM Domum runs boots the Talos ISO into maintenance mode: wait for it, whether this
+        # run started it or an interrupted one did (stopping here would strand the next `up`).
         ctx.booting.update(quiet)
-    if quiet and (made.plan.steps or ctx.options.wait):
+        part.notes.append(
+            "a VM that never answers: check its console in the PVE UI (boot order, the Talos ISO)"
+        )
         part.planned.append(
             _wait_for(ctx, quiet, ctx.options.wait_timeout_s, "the VMs to boot Talos")
-        )
-    elif quiet:
-        names = ", ".join(inv.nodes[i].hostname for i in quiet)
-        part.stop = Refused(
-            f"{names}: the VM exists and runs but Talos does not answer "
-            f"({states[quiet[0]].detail}); check its console (boot order, the Talos ISO)",
-            hint=RESUME + " (or with --wait)",
         )
     if not part.planned and not part.stop:
         part.skip = "every VM exists, runs and answers"

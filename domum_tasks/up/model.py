@@ -19,6 +19,7 @@ class Options:
     flux_timeout_s: float = 900.0
     talos_timeout: str = "10m"  # Go duration for talosctl health / bootstrap retries
     unit_dir: str = ""  # backup timers (default: /etc/systemd/system)
+    poll_s: float = 10.0  # between two probes of `up`'s own waits (nodes appearing, Flux Ready)
     yes: bool = False
 
 

@@ -1,5 +1,6 @@
 """Phase preflight (read-only): `check` passes, the tools are there, the age key exists and
-decrypts the cluster's SOPS files, the Git token is set and not a placeholder."""
+decrypts the cluster's SOPS files, the Git token and the Cloudflare API token (cert-manager's
+DNS-01 Secret in cluster/) are set and not placeholders."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ def preflight(ctx: Ctx) -> Part:
     part.probe["tools"] = "all found: " + ", ".join(TOOLS)
     part.probe["age key"] = _age_key()
     part.probe["git token"] = _git_token(ctx)
+    part.probe["cloudflare token"] = _cloudflare_token()
     part.skip = "read-only"
     return part
 
@@ -67,3 +69,42 @@ def _git_token(ctx: Ctx) -> str:
             "in config/secrets.sops.yaml"
         )
     return f"set ({where})"
+
+
+# The Secret the ClusterIssuers read (cluster/core/03-cert-manager/issuers/clusterissuers.yaml:
+# apiTokenSecretRef name and key).
+CLOUDFLARE_SECRET, CLOUDFLARE_KEY = "cloudflare-api-token", "api-token"
+
+
+def _cloudflare_token() -> str:
+    """Decrypted in memory (the age key decrypts it: checked above), never shown."""
+    import base64
+
+    import yaml
+
+    from ..flux import sops_age
+    from ..inventory.loader import repo_root
+    from ..secrets.store import decrypt_file, is_placeholder
+
+    for f in sops_age.cluster_files(repo_root()):
+        if "Secret" not in f.kinds:
+            continue
+        docs = list(yaml.safe_load_all(f.path.read_text()))  # metadata stays plain text
+        if not any(
+            isinstance(d, dict) and (d.get("metadata") or {}).get("name") == CLOUDFLARE_SECRET
+            for d in docs
+        ):
+            continue
+        doc = decrypt_file(f.path)
+        value = str((doc.get("stringData") or {}).get(CLOUDFLARE_KEY) or "")
+        if not value and (doc.get("data") or {}).get(CLOUDFLARE_KEY):
+            value = base64.b64decode(str(doc["data"][CLOUDFLARE_KEY])).decode(errors="replace")
+        if not value or is_placeholder(value):
+            raise ConfigError(
+                f"{f.rel}: {CLOUDFLARE_KEY} is {'a placeholder' if value else 'unset'}: "
+                "cert-manager could not get a certificate",
+                hint=f"`sops {f.rel}` and put your Cloudflare API token there "
+                "(Zone:DNS:Edit and Zone:Zone:Read on site.domain)",
+            )
+        return f"set ({f.rel})"
+    return f"no {CLOUDFLARE_SECRET} Secret in cluster/ (no DNS-01 issuer to feed)"

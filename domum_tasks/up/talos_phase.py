@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import Refused
+from ..errors import DomumError
 from ..plan import Plan
 from . import facts
 from .model import Builder, Ctx, Part, planned_of
@@ -87,21 +87,45 @@ def apply(ctx: Ctx) -> Part:
         return part
     states = _states(ctx)
     part.probe.update({s.hostname: s.state for s in states.values()})
-    absent = [s for s in states.values() if s.state == "absent"]
-    if absent:
-        part.stop = Refused(
-            f"{', '.join(s.hostname for s in absent)}: not answering ({absent[0].detail})",
-            hint="bring it up, then run `domum up` again (it resumes here)",
-        )
-        return part
+    # The machines phase found every node answering: one silent now is most likely rebooting
+    # after an apply-config an interrupted run sent. Wait for it rather than strand the run.
+    absent = [i for i, s in states.items() if s.state == "absent"]
     todo = [i for i, s in states.items() if s.state == "maintenance"]
-    if not todo:
+    if absent:
+        names = ", ".join(states[i].hostname for i in absent)
+        part.notes.append(f"{names}: not answering (rebooting?): waited for below")
+    if not todo and not absent:
         part.skip = "no node in maintenance mode"
         return part
-    # genconfig (the part above) writes the files; the planner only notes a missing one
-    plan = plan_apply(ctx.inv, todo, insecure=True, existing=_configs(ctx))
-    part.planned.append(_ops(plan, ctx))
+    if todo:
+        # genconfig (the part above) writes the files; the planner only notes a missing one
+        plan = plan_apply(ctx.inv, todo, insecure=True, existing=_configs(ctx))
+        part.planned.append(_ops(plan, ctx))
+    part.planned.append(_wait_configured(ctx, sorted(todo + absent)))
     return part
+
+
+CONFIGURED = "up.node-configured"
+
+
+def _wait_configured(ctx: Ctx, ids: list[int]) -> Any:
+    """After apply-config a node installs and reboots: bootstrap and health need it back,
+    answering with the cluster's certificate (each node is probed, so each is seen up)."""
+    from ..plan import Local, Wait
+
+    def configured(args: Any) -> facts.NodeState:
+        found = facts.talos_state(ctx.inv, int(args["node"]))
+        if found.state != "configured":
+            raise DomumError(f"{found.hostname} is {found.state} ({found.detail or 'rebooting'})")
+        return found
+
+    plan = Plan("wait for the nodes to reboot with their config")
+    for i in ids:
+        node = ctx.inv.nodes[i]
+        probe = Local(CONFIGURED, {"node": i}, desc="talosctl version with the talosconfig")
+        what = f"{node.hostname} ({node.ip}) to answer configured"
+        plan.add(Wait(what, ctx.options.wait_timeout_s, probe, ctx.options.poll_s))
+    return planned_of(plan, ctx.inv, {CONFIGURED: configured}, TOOLS)
 
 
 def bootstrap(ctx: Ctx) -> Part:

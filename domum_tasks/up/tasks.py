@@ -15,9 +15,10 @@ from ..taskutil import DRY_RUN, YES, domum_task
         "from_": "start at this phase (preflight schematics machines talos flux backups summary)",
         "only": "run only this phase",
         "wait": "wait for absent Pis and mini PCs to appear instead of stopping",
-        "wait_timeout": "how long --wait (and a new VM's boot) may take (e.g. 30m)",
+        "wait_timeout": "how long --wait, a new VM's boot or a node's reboot after apply may take (e.g. 30m)",
         "flux_timeout": "how long Flux may take to get every Kustomization/HelmRelease Ready",
         "talos_timeout": "talosctl health / bootstrap retries (Go duration, e.g. 10m)",
+        "poll": "how often up's own waits probe again (nodes appearing, Flux Ready; e.g. 10s)",
         "unit_dir": "where the backup timers go (default /etc/systemd/system)",
     }
 )
@@ -32,6 +33,7 @@ def up(
     wait_timeout: str = "30m",
     flux_timeout: str = "15m",
     talos_timeout: str = "10m",
+    poll: str = "10s",
     unit_dir: str = "",
 ) -> None:
     """Bring up the whole homelab: machines, Talos, Flux, backups (resumable)."""
@@ -48,6 +50,7 @@ def up(
         talos_timeout=talos_timeout,
         unit_dir=unit_dir,
         yes=yes,
+        poll_s=poll_seconds(poll),
     )
     parse_duration(talos_timeout, "--talos-timeout")
     run = Run(dry_run=dry_run, json_out=json, options=options, start=from_, only=only)
@@ -58,3 +61,15 @@ def up(
         run_up(run)
     finally:
         catcher.restore()
+
+
+def poll_seconds(text: str) -> float:
+    """--poll: a Go duration (10s, 1m) or, below a second, 500ms / 0.5s."""
+    import re
+
+    from ..talos.ops.plan import parse_duration
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)(ms|s)\s*", text)
+    if m and float(m.group(1)) > 0:
+        return float(m.group(1)) / (1000 if m.group(2) == "ms" else 1)
+    return parse_duration(text, "--poll")

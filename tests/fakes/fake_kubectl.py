@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Stand-in for `kubectl apply` (the only kubectl call Domum makes against a cluster).
+"""Stand-in for `kubectl apply` and `kubectl get secret NAME -o name` (the kubectl calls Domum
+makes against a cluster).
 
 Accepts `kubectl apply` with --kubeconfig FILE (which must exist, as for kubectl), --server-side,
 --field-manager NAME and --filename/-f (`-` = stdin); anything else is refused the way kubectl's
@@ -9,6 +10,16 @@ each must have apiVersion, kind and metadata.name, a namespaced kind a namespace
 "cluster" file $DOMUM_FAKEKUBECTL_STATE; every invocation is logged as a JSON line to
 $DOMUM_FAKEKUBECTL_LOG with its argv, what was applied (kind/namespace/name only: never the
 data) and its exit code. Output is kubectl's: `secret/sops-age serverside-applied`.
+
+`kubectl get secret NAME --namespace NS --kubeconfig FILE -o name` looks in that "cluster" file:
+`secret/NAME`, or kubectl's NotFound on stderr with exit 1 (kubernetes v1.35
+staging/src/k8s.io/kubectl/pkg/cmd/util/helpers.go standardErrorMessage: "Error from server
+(%s): %s" with the status reason; apimachinery pkg/api/errors/errors.go NewNotFound: `%s %q not
+found` with the resource's plural: `secrets "sops-age" not found`).
+
+`kubectl kustomize` is an offline render, not a cluster call: with $DOMUM_FAKEKUBECTL_REAL set
+(a real kubectl), the stand-in hands it over to that program, so `domum check` renders the tree
+as it would with the real tool first on PATH.
 """
 
 from __future__ import annotations
@@ -85,7 +96,45 @@ def _key(d: dict[str, Any]) -> str:
     return "/".join(x for x in (d["kind"], meta.get("namespace", ""), meta["name"]) if x)
 
 
+def _load_cluster() -> dict[str, Any]:
+    state_path = os.environ.get("DOMUM_FAKEKUBECTL_STATE")
+    if state_path and os.path.exists(state_path):
+        with open(state_path, encoding="utf-8") as fh:
+            return dict(json.load(fh))
+    return {}
+
+
+def get_secret(args: list[str]) -> tuple[int, str, str, list[str]]:
+    pos: list[str] = []
+    flags: dict[str, str] = {}
+    i = 0
+    while i < len(args):
+        name, eq, value = args[i].partition("=")
+        if name in ("--namespace", "-n", "--kubeconfig", "--output", "-o"):
+            if not eq:
+                if i + 1 >= len(args):
+                    return 1, "", f"error: flag needs an argument: {name}\n", []
+                value, i = args[i + 1], i + 1
+            flags[{"-n": "--namespace", "-o": "--output"}.get(name, name)] = value
+        elif name.startswith("-"):
+            return 1, "", f"error: unknown flag: {name}\n", []
+        else:
+            pos.append(args[i])
+        i += 1
+    if pos[:1] not in (["secret"], ["secrets"]) or len(pos) != 2 or flags.get("--output") != "name":
+        return 1, "", "error: the stand-in answers only `get secret NAME -o name`\n", []
+    kubeconfig = flags.get("--kubeconfig")
+    if kubeconfig is not None and not os.path.isfile(kubeconfig):
+        return 1, "", f"error: stat {kubeconfig}: no such file or directory\n", []
+    key = f"Secret/{flags.get('--namespace', 'default')}/{pos[1]}"
+    if key not in _load_cluster():
+        return 1, "", f'Error from server (NotFound): secrets "{pos[1]}" not found\n', []
+    return 0, f"secret/{pos[1]}\n", "", []
+
+
 def run(args: list[str], stdin: str) -> tuple[int, str, str, list[str]]:
+    if args[:1] == ["get"]:
+        return get_secret(args[1:])
     try:
         _, flags = _parse(args)
         kubeconfig = flags.get("--kubeconfig")
@@ -114,6 +163,9 @@ def run(args: list[str], stdin: str) -> tuple[int, str, str, list[str]]:
 
 def main() -> int:
     args = sys.argv[1:]
+    real = os.environ.get("DOMUM_FAKEKUBECTL_REAL")
+    if args[:1] == ["kustomize"] and real:
+        os.execv(real, [real, *args])
     stdin = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
     code, out, err, applied = run(args, stdin)
     sys.stdout.write(out)

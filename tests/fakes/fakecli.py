@@ -65,6 +65,11 @@ Environment
     ready_after_polls: N                 the first N `flux get <kind>` after bootstrap: READY False,
                                          "waiting to be reconciled"; then Ready
     failing: {name: "message"}           that object stays READY False with that MESSAGE
+  Holding a call (for kill tests: a deterministic moment inside a command):
+    hold: {"<prog> <command path>": {"file": F, "when": "before"|"after"}}   that command writes
+                                         F.held (its pid) and waits until F exists (at most
+                                         120 s, then exit 1): "before" it does anything,
+                                         "after" its effect is saved (outside the state lock)
 - `DOMUM_FAKECLI_HOME`: stands in for $HOME (~/.talos/config, ~/.kube/config), so the real home is
   never touched. `TALOSCONFIG` is honoured like the real CLI.
 
@@ -337,6 +342,27 @@ def _save_state(state: dict[str, Any], path: str) -> None:
     os.replace(tmp, path)
 
 
+def _hold(command: str, when: str) -> None:
+    """The `hold` state key: block this call at `when` until the test creates the file."""
+    import time
+
+    path = os.environ.get("DOMUM_FAKECLI_STATE")
+    try:
+        with open(path or "", encoding="utf-8") as fh:
+            spec = (json.load(fh).get("hold") or {}).get(command)
+    except (OSError, ValueError):
+        return
+    if not spec or spec.get("when", "before") != when:
+        return
+    release = Path(spec["file"])
+    Path(f"{release}.held").write_text(f"{os.getpid()}\n")
+    end = time.monotonic() + 120
+    while not release.exists():
+        if time.monotonic() > end:
+            raise Fail(f"stand-in: {command} held {when} for 120 s, never released")
+        time.sleep(0.02)
+
+
 def _log(argv: list[str], code: int, error: str) -> None:
     path = os.environ.get("DOMUM_FAKECLI_LOG")
     if not path:
@@ -394,6 +420,7 @@ def run(prog: str, args: list[str]) -> tuple[int, str, str]:
         import fake_talos as mod  # (imports PyYAML; flux calls skip it)
     else:
         import fake_flux as mod  # type: ignore[no-redef]
+    _hold(f"{prog} {path}", "before")
     with _locked_state() as (state, state_path):
         call = Call(prog, path, flags, pos, state, os.getcwd())
         handler = mod.HANDLERS.get(path, mod.generic)
@@ -406,6 +433,7 @@ def run(prog: str, args: list[str]) -> tuple[int, str, str]:
             call.eprint(str(exc) if exc.raw else f"Error: {exc}")
         if call.dirty and state_path:
             _save_state(call.state, state_path)
+    _hold(f"{prog} {path}", "after")
     return code, "".join(call.out), warn + "".join(call.err)
 
 

@@ -43,15 +43,17 @@ def check_writable(state_dir: Path) -> None:
         raise ConfigError(f"backup.state_dir {state_dir}: cannot write state there: {problem}")
 
 
-def acquire(state_dir: Path) -> int:
+def acquire(state_dir: Path, name: str = LOCK_NAME, what: str = "backup run") -> int:
     """Take the lock and return its descriptor (inheritable: rsync, ssh and restic started
-    under it hold it too); raise LockHeld (exit 5) at once if another run has it."""
+    under it hold it too); raise LockHeld (exit 5) at once if another run has it. `name` and
+    `what`: another single-flight command's lock (`domum up`: up.lock, "`domum up` run")."""
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(state_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(state_dir / name, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
+        where = "backup.state_dir " if name == LOCK_NAME else ""
         raise ConfigError(
-            f"backup.state_dir {state_dir}: cannot create the lock file: {exc.strerror}"
+            f"{where}{state_dir}: cannot create the lock file: {exc.strerror}"
         ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -59,8 +61,8 @@ def acquire(state_dir: Path) -> int:
         os.close(fd)
         if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
             raise LockHeld(
-                f"another backup run holds {state_dir / LOCK_NAME}"
-                f"{_holder(state_dir / LOCK_NAME)}; not starting a second one"
+                f"another {what} holds {state_dir / name}"
+                f"{_holder(state_dir / name)}; not starting a second one"
             ) from None
         raise
     os.ftruncate(fd, 0)
