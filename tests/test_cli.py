@@ -89,36 +89,30 @@ def test_shim_finds_the_repo_venv_without_activation(
         sops.replace("age1REPLACE-WITH-YOUR-AGE-PUBLIC-KEY", recipient)
     )
     monkeypatch.setenv("DOMUM_REPO_ROOT", str(root))
+    assert '"kind"' in _shim_dry_run("talos-genconfig.sh", tmp_path)
+
+
+def _shim_dry_run(script: str, cwd: Path) -> str:
+    """scripts/<script> --dry-run --json with neither the venv activated nor its bin on PATH;
+    its output."""
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
     env["PATH"] = "/usr/bin:/bin"  # no .venv/bin, as in cron or a fresh shell
     proc = subprocess.run(
-        [str(REPO / "scripts" / "talos-genconfig.sh"), "--dry-run", "--json"],
+        [str(REPO / "scripts" / script), "--dry-run", "--json"],
         capture_output=True,
         text=True,
-        cwd=tmp_path,
+        cwd=cwd,
         env=env,
         timeout=120,
     )
     assert "inv: not found" not in proc.stderr
     assert proc.returncode == 0, proc.stderr
-    assert '"kind"' in proc.stdout
+    return proc.stdout
 
 
 def test_flux_sync_shim_needs_no_activated_venv(tmp_path: Path, fake_cli: Any) -> None:
     """scripts/flux-sync.sh runs the repo's .venv/bin/inv too, not an `inv` from PATH."""
-    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-    env["PATH"] = "/usr/bin:/bin"  # no .venv/bin, as in cron or a fresh shell
-    proc = subprocess.run(
-        [str(REPO / "scripts" / "flux-sync.sh"), "--dry-run", "--json"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=120,
-    )
-    assert "inv: not found" not in proc.stderr
-    assert proc.returncode == 0, proc.stderr
-    assert '"reconcile"' in proc.stdout
+    assert '"reconcile"' in _shim_dry_run("flux-sync.sh", tmp_path)
 
 
 def _arguments(task: Any) -> list[Any]:
