@@ -28,6 +28,7 @@ META = (MANIFEST, SUMMARY)
 MANIFEST_TMP = f".{MANIFEST}.tmp"
 _SKIP = {*META, MANIFEST_TMP}
 _CHUNK = 1 << 20
+SYNCFS_ABOVE = 20_000  # changed files beyond which one syncfs beats an fsync each
 
 
 def staging_root(state_dir: Path) -> Path:
@@ -182,16 +183,25 @@ def _syncfs(path: Path) -> None:
 def finish(state_dir: Path, job: str, summary: dict[str, Any], changed: list[str]) -> Path:
     """summary.json, data synced to disk, then the one rename that makes it complete.
 
-    A few changed files get an fsync each; many (a first full mirror) one syncfs."""
+    The changed files and their directories get an fsync each, side by side (ext4 commits
+    concurrent fsyncs together); only very many (a first full mirror) one syncfs instead. syncfs
+    also waits for every other writer's dirty data on that filesystem: on a busy disk it took
+    seconds where the 1% of a 100,000-file mirror that changed took 0.06 s."""
     final, part = final_dir(state_dir, job), partial_dir(state_dir, job)
     write_atomic(part / SUMMARY, (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode())
-    if len(changed) > 32:
+    if len(changed) > SYNCFS_ABOVE:
         _syncfs(part)
     else:
-        for rel in changed:
-            _fsync(part / rel)
-        for d in {part, *((part / rel).parent for rel in changed)}:
-            _fsync(d)
+        dirs = {part, *((part / rel).parent for rel in changed)}
+        paths = [part / rel for rel in changed] + sorted(dirs)
+        if len(paths) <= 8:
+            for path in paths:
+                _fsync(path)
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=16) as pool:
+                list(pool.map(_fsync, paths))  # list(): an OSError is raised here
     if final.exists():
         shutil.rmtree(final)  # etcd/config: the previous complete copy (restic has it)
     os.rename(part, final)
