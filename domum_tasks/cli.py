@@ -85,6 +85,9 @@ class DomumProgram(Program):
             )
         with self._bad_input():
             super().parse_core(argv)
+        # invoke turned .pyc writing off (for a project's tasks.py, which `domum` never loads):
+        # Domum's modules that a task imports later, lazily, are cached as usual
+        sys.dont_write_bytecode = False
         if self.args.dry.value:
             raise Exit(
                 f"domum: invoke's --dry/-R does not stop Domum's tasks: {DRY_HINT}", EXIT_CONFIG

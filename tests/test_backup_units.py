@@ -577,3 +577,42 @@ def test_restic_older_than_0_16_is_refused_with_exit_3(
             version.require_restic()
     finally:
         version._check_version.cache_clear()
+
+
+def test_restic_version_is_kept_per_binary(tmp_path: Path) -> None:
+    """A backup run reads the version of the binary it probed before instead of starting it
+    again; a binary replaced in place (new inode, size, times) is probed again, and an old one
+    is still refused (exit 3)."""
+    from domum_tasks.backup.repository import version
+    from domum_tasks.errors import ToolMissing
+
+    calls = tmp_path / "calls"
+    fake = tmp_path / "bin" / "restic"
+    fake.parent.mkdir()
+
+    def install(line: str) -> None:
+        new = fake.with_name("restic.new")
+        new.write_text(f"#!/bin/sh\necho x >> {calls}\necho '{line}'\n")
+        new.chmod(0o755)
+        new.replace(fake)  # as an upgrade does: a new file renamed over the old one
+
+    cache = tmp_path / "state" / "cache"
+    cache.mkdir(parents=True)
+    install("restic 0.18.0 compiled with go1.24.4 on linux/amd64")
+    for _ in range(3):
+        version._check_version.cache_clear()  # a new process each time
+        version._check_version(fake, cache)
+    assert calls.read_text().count("x") == 1  # probed once, then read back
+    install("restic 0.14.0 compiled with go1.19.8 on linux/amd64")
+    version._check_version.cache_clear()
+    with pytest.raises(ToolMissing) as err:
+        version._check_version(fake, cache)
+    assert "restic 0.14.0" in err.value.message
+    assert "Domum needs restic >= 0.16" in err.value.message
+    assert calls.read_text().count("x") == 2
+    install("restic 0.18.0 compiled with go1.24.4 on linux/amd64")
+    for _ in range(2):
+        version._check_version.cache_clear()
+        version._check_version(fake, None)  # no cache dir: always probed
+    assert calls.read_text().count("x") == 4
+    version._check_version.cache_clear()

@@ -108,13 +108,21 @@ def is_due(schedule: str, last_success_start: float | None, now: float) -> bool:
     return float(nxt) <= now
 
 
-def period_s(schedule: str, now: float, samples: int = 40) -> float:
-    """The longest gap between consecutive fire times (a weekly job: 7 days), for the alert."""
-    from croniter import croniter
+_PERIODS: dict[tuple[str, int, int], float] = {}
 
-    it = croniter(schedule, _local(now))
-    times = [float(it.get_next(float)) for _ in range(samples)]
-    return max(b - a for a, b in itertools.pairwise(times))
+
+def period_s(schedule: str, now: float, samples: int = 40) -> float:
+    """The longest gap between consecutive fire times (a weekly job: 7 days), for the alert.
+    Computed once per schedule and hour: the metrics are rewritten at the start of a run and
+    after every job, and croniter costs start-up time on each."""
+    key = (schedule, int(now // 3600), samples)
+    if key not in _PERIODS:
+        from croniter import croniter
+
+        it = croniter(schedule, _local(now))
+        times = [float(it.get_next(float)) for _ in range(samples)]
+        _PERIODS[key] = max(b - a for a, b in itertools.pairwise(times))
+    return _PERIODS[key]
 
 
 def due(selected: list[Job], data: dict[str, Any], now: float) -> list[Job]:

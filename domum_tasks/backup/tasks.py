@@ -68,12 +68,15 @@ def snapshot(c: Context, job: str = "", all: bool = False, due: bool = False) ->
             jobs.retention_flags(inv, j)  # an empty policy is a config error before anything runs
     if due:  # the state as it is now: the real run plans (and runs) the same jobs
         selected = jobs.due(selected, state.load(sd), time.time())
-    repos = {j.name: access.job_repos(inv, j) for j in selected if j.uses_restic}
+    from ..secrets.store import load as load_secrets
+
+    secrets = load_secrets()  # one instance: sops decrypts the file at most once per run
+    repos = {j.name: access.job_repos(inv, j, secrets) for j in selected if j.uses_restic}
     run = SnapshotRun(
         inv,
         sd,
         repos=repos,
-        copies=copying.dest_repos(inv, selected),
+        copies=copying.dest_repos(inv, selected, secrets),
         deadline_s=sum(j.spec.timeout for j in selected),
     )
     pve = None
@@ -82,10 +85,9 @@ def snapshot(c: Context, job: str = "", all: bool = False, due: bool = False) ->
 
         timeouts = [j.spec.timeout for j in selected if j.kind == "vzdump"]
         pve = Session(inv, task_deadline_s=max(timeouts))
-    from ..secrets.store import load as load_secrets
     from .snapshot.pings import urls
 
-    monitors = urls(inv, selected, load_secrets())  # secrets: masked in the plan and the logs
+    monitors = urls(inv, selected, secrets)  # secrets: masked in the plan and the logs
     p = plan_snapshot(inv, selected, repos, sd, due=due, pve=pve, monitors=monitors)
     handlers = {**run.handlers(), **(pve.handlers() if pve is not None else {})}
     return Planned(p, inv, handlers, report=run.report, pve=pve)

@@ -16,6 +16,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 from ...errors import VerifyError
@@ -27,6 +28,7 @@ META = (MANIFEST, SUMMARY)
 MANIFEST_TMP = f".{MANIFEST}.tmp"
 _SKIP = {*META, MANIFEST_TMP}
 _CHUNK = 1 << 20
+SYNCFS_ABOVE = 20_000  # changed files beyond which one syncfs beats an fsync each
 
 
 def staging_root(state_dir: Path) -> Path:
@@ -77,22 +79,33 @@ def _unescape(name: str) -> str:
 
 
 def regular_files(root: Path) -> Iterator[tuple[str, os.stat_result]]:
-    """(relative path, lstat) of every regular file, sorted; symlinks are not followed."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(filenames):
-            full = os.path.join(dirpath, name)
-            st = os.lstat(full)
-            rel = os.path.relpath(full, root)
-            if rel in _SKIP or not _is_regular(st):
+    """(relative path, lstat) of every regular file, sorted (a directory's files, then its
+    subdirectories, as os.walk yields them); symlinks are not followed, an unreadable directory
+    is skipped as os.walk skips it. One scandir and one lstat per entry, no path arithmetic:
+    a mirror of 100,000 files is walked on every run."""
+
+    out: list[tuple[str, os.stat_result]] = []
+
+    def walk(path: str, prefix: str) -> None:
+        try:
+            with os.scandir(path) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            return
+        subdirs = []
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                subdirs.append(entry)
                 continue
-            yield rel, st
+            st = entry.stat(follow_symlinks=False)
+            rel = prefix + entry.name
+            if rel not in _SKIP and S_ISREG(st.st_mode):
+                out.append((rel, st))
+        for entry in subdirs:
+            walk(entry.path, f"{prefix}{entry.name}/")
 
-
-def _is_regular(st: os.stat_result) -> bool:
-    import stat
-
-    return stat.S_ISREG(st.st_mode)
+    walk(str(root), "")
+    return iter(out)
 
 
 def sha256_file(path: Path) -> str:
@@ -107,28 +120,31 @@ def write_manifest(part: Path, cache_file: Path | None = None) -> tuple[int, int
     """Hash every regular file into MANIFEST.sha256; returns (files, bytes, new or changed).
 
     Files whose (size, mtime_ns, inode) match the previous run reuse its hash (what restic and
-    rsync's quick check also trust), so a 1%-changed mirror is not re-read in full.
+    rsync's quick check also trust), so a 1%-changed mirror is not re-read in full. The cache
+    maps each path to one string, "size mtime_ns inode sha256": a list per file made loading
+    and saving it cost more than the walk on a 100,000-file mirror. Any other value (an older
+    cache) is a miss: that file is hashed again.
     """
-    old: dict[str, list[Any]] = {}
+    old: dict[str, Any] = {}
     if cache_file is not None and cache_file.exists():
         try:
-            old = json.loads(cache_file.read_text())
+            old = json.loads(cache_file.read_bytes())
         except ValueError:
             old = {}
-    new: dict[str, list[Any]] = {}
+    new: dict[str, str] = {}
     changed: list[str] = []
     files = total = 0
     tmp = part / MANIFEST_TMP
     with tmp.open("w", encoding="utf-8", errors="surrogateescape") as out:
         for rel, st in regular_files(part):
-            key = [st.st_size, st.st_mtime_ns, st.st_ino]
+            key = f"{st.st_size} {st.st_mtime_ns} {st.st_ino} "
             prev = old.get(rel)
-            if prev and prev[:3] == key:
-                digest = prev[3]
+            if isinstance(prev, str) and prev.startswith(key) and len(prev) == len(key) + 64:
+                digest = prev[len(key) :]
             else:
                 digest = sha256_file(part / rel)
                 changed.append(rel)
-            new[rel] = [*key, digest]
+            new[rel] = key + digest
             prefix, name = _escape(rel)
             out.write(f"{prefix}{digest}  {name}\n")
             files += 1
@@ -167,16 +183,25 @@ def _syncfs(path: Path) -> None:
 def finish(state_dir: Path, job: str, summary: dict[str, Any], changed: list[str]) -> Path:
     """summary.json, data synced to disk, then the one rename that makes it complete.
 
-    A few changed files get an fsync each; many (a first full mirror) one syncfs."""
+    The changed files and their directories get an fsync each, side by side (ext4 commits
+    concurrent fsyncs together); only very many (a first full mirror) one syncfs instead. syncfs
+    also waits for every other writer's dirty data on that filesystem: on a busy disk it took
+    seconds where the 1% of a 100,000-file mirror that changed took 0.06 s."""
     final, part = final_dir(state_dir, job), partial_dir(state_dir, job)
     write_atomic(part / SUMMARY, (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode())
-    if len(changed) > 32:
+    if len(changed) > SYNCFS_ABOVE:
         _syncfs(part)
     else:
-        for rel in changed:
-            _fsync(part / rel)
-        for d in {part, *((part / rel).parent for rel in changed)}:
-            _fsync(d)
+        dirs = {part, *((part / rel).parent for rel in changed)}
+        paths = [part / rel for rel in changed] + sorted(dirs)
+        if len(paths) <= 8:
+            for path in paths:
+                _fsync(path)
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=16) as pool:
+                list(pool.map(_fsync, paths))  # list(): an OSError is raised here
     if final.exists():
         shutil.rmtree(final)  # etcd/config: the previous complete copy (restic has it)
     os.rename(part, final)

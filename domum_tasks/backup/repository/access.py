@@ -20,9 +20,11 @@ def repo_for(inv: Inventory, name: str, secrets: Any = None) -> restic.Repo:
         raise ConfigError(
             f"--target {name}: not a restic target under backup.targets; valid: {valid}"
         )
+    from ...ssh import repo_path
     from .version import require_restic
 
-    require_restic()  # exit 3 before any secret is read or anything planned
+    # exit 3 before any secret is read or anything planned
+    require_restic(repo_path(inv.backup.state_dir) / "cache")
     secrets = secrets if secrets is not None else Secrets()
     return restic.repo(inv, name, target, secrets[jobs.password_key(name)])
 

@@ -81,12 +81,14 @@ def steps(inv: Inventory, job: Job, repos: Mapping[str, restic.Repo]) -> list[St
     return out
 
 
-def dest_repos(inv: Inventory, selected: list[Job]) -> dict[str, restic.Repo]:
+def dest_repos(inv: Inventory, selected: list[Job], secrets: Any = None) -> dict[str, restic.Repo]:
     """The destinations' repositories with their passwords (read while planning, so a missing
     secret fails the dry-run as it would the run)."""
     from .access import repo_for
 
-    return {d: repo_for(inv, d) for j in selected if j.uses_restic for _, d in copies(inv, j)}
+    return {
+        d: repo_for(inv, d, secrets) for j in selected if j.uses_restic for _, d in copies(inv, j)
+    }
 
 
 def run(

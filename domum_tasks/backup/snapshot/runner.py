@@ -328,11 +328,15 @@ class SnapshotRun(RunLifecycle):
         return ""
 
     def handlers(self) -> dict[str, Handler]:
-        from ...talos.ops.glue import handlers as talos_handlers
+        talos: dict[str, Handler] = {}
+        # the Talos modules cost start-up: imported only when an etcd snapshot is in this run
+        if any(self.inv.backup.jobs[j].kind == "etcd-snapshot" for j in self.repos):
+            from ...talos.ops.glue import handlers as talos_handlers
 
+            talos = talos_handlers()
         return {
             **super().handlers(),
-            **talos_handlers(),
+            **talos,
             "backup.begin": _clean_os_errors(self.begin),
             "backup.copy-config": _clean_os_errors(self.copy_config),
             "backup.stage": _clean_os_errors(self.stage),
