@@ -148,6 +148,7 @@ def _execute(run: Run, planned: Any, label: str) -> None:
             execute(planned, dry_run=True, json_out=False)
         return
     run.progress(f"{label}: {planned.plan.title} ({len(planned.plan.steps)} step(s))")
+    sys.stdout.flush()  # what the probes said shows now, not after a long wait (off a terminal)
     quiet = not sys.stdout.isatty()
     buf = io.StringIO()
     try:

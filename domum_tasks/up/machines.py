@@ -42,10 +42,26 @@ def _wait_for(ctx: Ctx, ids: list[int], deadline_s: float, why: str) -> Any:
     for i in ids:
         node = ctx.inv.nodes[i]
         probe = Local(NODE_ANSWERS, {"node": i}, desc="configured or in maintenance mode")
-        plan.add(
-            Wait(f"{node.hostname} ({node.ip}) to answer", deadline_s, probe, ctx.options.poll_s)
-        )
+        what = f"node {i} {node.hostname} ({node.ip}) to answer"
+        plan.add(Wait(what, deadline_s, probe, ctx.options.poll_s))
     return planned_of(plan, ctx.inv, _answers_handler(ctx))
+
+
+def _still_absent(ctx: Ctx, ids: list[int]) -> Any:
+    """--wait ran out: the nodes still absent stop the run as they would without --wait
+    (exit 4, what to do, the resume hint): it still needs hands, nothing broke."""
+
+    def refuse(exc: Exception) -> Refused:
+        states = facts.node_states(ctx.inv, ids)
+        gone = [i for i in ids if states[i].state == "absent"] or ids
+        todo = [what_to_do(ctx, i, states[i]) for i in gone]
+        return Refused(
+            f"--wait-timeout ran out ({exc}); {len(gone)} node(s) still not there:\n  "
+            + "\n  ".join(todo),
+            hint=RESUME,
+        )
+
+    return refuse
 
 
 def vms(ctx: Ctx) -> Part:
@@ -119,9 +135,18 @@ def others(ctx: Ctx) -> Part:
     part.notes += todo
     waitable = [i for i in absent if states[i].state == "absent"]
     if ctx.options.wait and len(waitable) == len(absent):
-        part.planned.append(
-            _wait_for(ctx, waitable, ctx.options.wait_timeout_s, "the absent nodes to appear")
-        )
+        timeout, poll = ctx.options.wait_timeout_s, ctx.options.poll_s
+        part.notes += [
+            f"--wait: waiting up to {timeout:g}s for node {i} {inv.nodes[i].hostname} "
+            f"({inv.nodes[i].ip}) to appear, probing every {poll:g}s"
+            for i in waitable
+        ]
+        waiting = _wait_for(ctx, waitable, timeout, "the absent nodes to appear")
+        waiting.on_error = _still_absent(ctx, waitable)
+        part.planned.append(waiting)
+        # the talos phase plans them as in maintenance mode, once they appear (a dry-run
+        # probes them absent; the real run gets past this wait only once they answer)
+        ctx.awaited.update(waitable)
         return part
     part.stop = Refused(
         f"{len(absent)} node(s) not there yet:\n  " + "\n  ".join(todo),

@@ -31,6 +31,7 @@ class Ctx:
     options: Options
     changed: bool = False  # the current phase's inventory changed since it last finished
     booting: set[int] = field(default_factory=set)  # VMs this run created or started
+    awaited: set[int] = field(default_factory=set)  # absent nodes --wait waits for
     flags: dict[str, Any] = field(default_factory=dict)  # a phase's first probe, for its parts
 
 

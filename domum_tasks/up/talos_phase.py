@@ -24,14 +24,24 @@ def _ops(plan: Plan, ctx: Ctx) -> Any:
     return planned_of(plan, ctx.inv, handlers(), TOOLS)
 
 
+ASSUMED = "assumed: "
+
+
 def _states(ctx: Ctx) -> dict[int, facts.NodeState]:
     """Talos nodes' states; a VM this run started and that is not up yet is assumed to boot
-    into maintenance mode (the machines phase waited for it on a real run)."""
+    into maintenance mode, and so is a node --wait waits for (a flashed Pi, a mini PC booted
+    from the ISO): the machines phase waited for them on a real run."""
     found = facts.node_states(ctx.inv, list(ctx.inv.talos_nodes))
-    for i in ctx.booting:
+    for i in ctx.booting | ctx.awaited:
         if i in found and found[i].state == "absent":
-            found[i] = facts.NodeState(i, found[i].hostname, "maintenance", "assumed: booting")
+            why = "booting" if i in ctx.booting else "once it appears (--wait)"
+            found[i] = facts.NodeState(i, found[i].hostname, "maintenance", ASSUMED + why)
     return found
+
+
+def _shown(s: facts.NodeState) -> str:
+    """A probe's answer as shown: an assumed state says so (a dry-run probed it absent)."""
+    return f"{s.state} ({s.detail})" if s.detail.startswith(ASSUMED) else s.state
 
 
 def _configs(ctx: Ctx) -> list[str]:
@@ -45,7 +55,7 @@ def _done(ctx: Ctx) -> tuple[bool, dict[str, str]]:
     states = _states(ctx)
     members, err = facts.etcd_members(ctx.inv)
     kube = facts.repo_file(ctx.inv.cluster.kubeconfig).is_file()
-    probe = {s.hostname: s.state for s in states.values()}
+    probe = {s.hostname: _shown(s) for s in states.values()}
     probe["etcd members"] = ", ".join(members) if members else (err or "none")
     probe["kubeconfig"] = "present" if kube else "missing"
     every = all(s.state == "configured" for s in states.values())
@@ -86,7 +96,7 @@ def apply(ctx: Ctx) -> Part:
         part.skip = "the cluster runs"
         return part
     states = _states(ctx)
-    part.probe.update({s.hostname: s.state for s in states.values()})
+    part.probe.update({s.hostname: _shown(s) for s in states.values()})
     # The machines phase found every node answering: one silent now is most likely rebooting
     # after an apply-config an interrupted run sent. Wait for it rather than strand the run.
     absent = [i for i, s in states.items() if s.state == "absent"]
