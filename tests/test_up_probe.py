@@ -68,3 +68,22 @@ def test_absent(repo: Path, fake_cli: Any, with_talosconfig: bool) -> None:
     found = facts.talos_state(load_inventory(), 90)
     assert found.state == "absent"
     assert f"dial tcp {CP}:50000: connect: connection refused" in found.detail
+
+
+def test_a_raspios_pi_that_answers_unenrolled_is_still_waited_for(
+    fleet_inventory: Path, sshd_fleet: Any
+) -> None:
+    """`up --wait` must not go on past a freshly flashed Pi whose host key nobody confirmed:
+    the wait probe keeps failing, naming `domum pi.enroll`, until it is enrolled."""
+    from domum_tasks.errors import DomumError
+
+    inv = load_inventory()
+    pi = next(i for i, n in inv.nodes.items() if n.os == "raspios")
+    sshd_fleet.known_hosts.write_text("")  # a real sshd answers; its key is not known yet
+    try:
+        assert facts.node_states(inv, [pi])[pi].state == "unenrolled"
+        with pytest.raises(DomumError, match=rf"pi\.enroll --node {pi}"):
+            facts.node_answers(inv, pi)
+    finally:
+        sshd_fleet.reset()
+    assert facts.node_answers(inv, pi).state == "reachable"  # enrolled: the wait ends

@@ -100,10 +100,17 @@ def node_states(inv: Inventory, node_ids: Sequence[int]) -> dict[int, NodeState]
 
 
 def node_answers(inv: Inventory, node_id: int) -> NodeState:
-    """A Wait probe: raises until the node answers (configured or in maintenance mode)."""
+    """A Wait probe: raises until the node answers (configured or in maintenance mode; a
+    Raspberry Pi OS Pi once it is enrolled: until then its host key is not trusted, and the
+    person `up --wait` waits for runs `domum pi.enroll` meanwhile)."""
     found = node_states(inv, [node_id])[node_id]
     if found.state == "absent":
         raise DomumError(f"{found.hostname} does not answer yet ({found.detail})")
+    if found.state == "unenrolled":
+        raise DomumError(
+            f"{found.hostname} answers but is not enrolled ({found.detail}): "
+            f"run `domum pi.enroll --node {node_id}`"
+        )
     return found
 
 
