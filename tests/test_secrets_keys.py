@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ READ_SITES = {  # the modules that read secrets, each exercised below
     "domum_tasks/pi/flash/session.py",
     "domum_tasks/backup/repository/access.py",
     "domum_tasks/backup/tasks.py",  # the monitors' URLs, key-rotate's new password
+    "domum_tasks/up/preflight.py",  # the Git token flux bootstrap will need
 }
 
 
@@ -69,6 +71,7 @@ def test_the_example_lists_every_key_the_code_reads_and_no_other(asked: store.Se
     from domum_tasks.flux.tasks import bootstrap
     from domum_tasks.inventory.loader import load
     from domum_tasks.pi.flash import session
+    from domum_tasks.up import preflight
 
     inv = load()
     for host in inv.proxmox:
@@ -82,6 +85,7 @@ def test_the_example_lists_every_key_the_code_reads_and_no_other(asked: store.Se
         spec = config.spec.model_copy(update={"monitor": [service]})
         _quietly(pings.urls, inv, [jobs.Job("config", spec)], asked)
     _quietly(bootstrap, Context(), dry_run=True)
+    _quietly(preflight._git_token, SimpleNamespace(inv=inv))
     for node in inv.pis.values():
         _quietly(session.wifi_psk, inv, node)
     assert sorted(asked._asked) == store.known_keys()
