@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -223,10 +224,19 @@ def test_lock_of_a_killed_restic_is_never_removed(lab: Lab) -> None:
     proc = subprocess.Popen(
         ["restic", "backup", "--quiet", str(big)], env=restic_env(lab.repo("a"))
     )
-    wait_for(lambda: any((lab.repo("a") / "locks").iterdir()), what="restic's lock")
+    # A lock file that exists but is still empty is ignored by restic (0.15.1's "ignore empty
+    # lock files"): kill only once restic has written it, and check it reads back whole.
+    wait_for(
+        lambda: any(
+            re.fullmatch(r"[0-9a-f]{64}", p.name) and p.stat().st_size > 0
+            for p in (lab.repo("a") / "locks").iterdir()
+        ),
+        what="restic's lock, written",
+    )
     proc.kill()
     proc.wait()
     [lock] = list((lab.repo("a") / "locks").iterdir())
+    assert restic(lab.repo("a"), "--no-lock", "cat", "lock", lock.name).returncode == 0
     run = lab.inv("backup.snapshot")
     assert run.returncode == 5, run.stderr
     assert f"locked by PID {proc.pid} on " in run.stderr and "`restic unlock` by hand" in run.stderr
