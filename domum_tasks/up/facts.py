@@ -33,14 +33,11 @@ class NodeState:
 
 
 def _run(argv: Sequence[str], timeout_s: float = PROBE_TIMEOUT_S) -> tuple[bool, str, str]:
+    """(ok, stdout, the reason's last line), as every talos probe reads a command."""
     from ..run import run_cmd
+    from ..talos.ops.facts import run_probe
 
-    try:
-        proc = run_cmd(argv, timeout_s=timeout_s, check=False)
-    except DomumError as exc:
-        return False, "", str(exc).splitlines()[0]
-    err = (proc.stderr or "").strip().splitlines()
-    return proc.returncode == 0, proc.stdout or "", err[-1] if err else f"exit {proc.returncode}"
+    return run_probe(lambda a: run_cmd(a, timeout_s=timeout_s, check=False), argv)
 
 
 def repo_file(rel: str) -> Path:

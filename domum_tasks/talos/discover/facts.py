@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..argv import talosctl
-from ..ops.facts import Runner, _run, default_runner, json_stream
+from ..ops.facts import Runner, default_runner, json_stream, run_probe
 
 if TYPE_CHECKING:
     from ...inventory.model import Inventory
@@ -118,12 +118,12 @@ def probe_argv(inv: Inventory, resource: str, at: str) -> tuple[str, ...]:
 def probe_hardware(inv: Inventory, at: str, runner: Runner = default_runner) -> Hardware:
     """Disks and links of the node at `at`; `error` set (first failure) when it cannot answer."""
     hw = Hardware(at)
-    ok, out, err = _run(runner, probe_argv(inv, "disks", at))
+    ok, out, err = run_probe(runner, probe_argv(inv, "disks", at))
     if not ok:
         hw.error = err
         return hw
     hw.disks = parse_disks(out)
-    ok, out, err = _run(runner, probe_argv(inv, "links", at))
+    ok, out, err = run_probe(runner, probe_argv(inv, "links", at))
     if not ok:
         hw.error = err
         return hw

@@ -175,7 +175,8 @@ class NodeFacts:
         return self.version is not None
 
 
-def _run(runner: Runner, argv: Sequence[str]) -> tuple[bool, str, str]:
+def run_probe(runner: Runner, argv: Sequence[str]) -> tuple[bool, str, str]:
+    """(ok, stdout, the reason: stderr's last line or the exit code) of one read-only command."""
     try:
         proc = runner(argv)
     except DomumError as exc:
@@ -189,14 +190,14 @@ def probe_node(inv: Inventory, node_id: int, runner: Runner = default_runner) ->
     node = inv.node(node_id)
     ip = str(node.ip)
     base = NodeFacts(node_id, node.hostname, ip)
-    ok, out, err = _run(runner, talosctl(inv, "version", "--short", nodes=[ip]))
+    ok, out, err = run_probe(runner, talosctl(inv, "version", "--short", nodes=[ip]))
     if not ok:
         return NodeFacts(node_id, node.hostname, ip, error=err)
     versions = parse_server_versions(out)
     version = versions.get(ip) or next(iter(versions.values()), None)
-    ok, out, _ = _run(runner, talosctl(inv, "get", "machinestatus", "-o", "json", nodes=[ip]))
+    ok, out, _ = run_probe(runner, talosctl(inv, "get", "machinestatus", "-o", "json", nodes=[ip]))
     status = parse_machine_status(out) if ok else None
-    ok, out, _ = _run(runner, talosctl(inv, "get", "extensions", "-o", "json", nodes=[ip]))
+    ok, out, _ = run_probe(runner, talosctl(inv, "get", "extensions", "-o", "json", nodes=[ip]))
     schematic = parse_schematic_extension(out) if ok else None
     return NodeFacts(
         base.node_id,
@@ -219,7 +220,7 @@ def probe_config_diff(
     """
     ip = str(inv.node(node_id).ip)
     argv = talosctl(inv, "apply-config", "--dry-run", "--file", path, "--mode", mode, nodes=[ip])
-    ok, out, err = _run(runner, argv)
+    ok, out, err = run_probe(runner, argv)
     return ok, (out.strip() if ok else err)
 
 
@@ -227,7 +228,7 @@ def probe_etcd_members(
     inv: Inventory, node: Node, runner: Runner = default_runner
 ) -> tuple[list[str] | None, str]:
     """Members etcd reports via `node`, or (None, reason) when it cannot answer."""
-    ok, out, err = _run(runner, talosctl(inv, "etcd members", nodes=[str(node.ip)]))
+    ok, out, err = run_probe(runner, talosctl(inv, "etcd members", nodes=[str(node.ip)]))
     return (parse_etcd_members(out), "") if ok else (None, err)
 
 
@@ -258,7 +259,7 @@ def probe_kustomizations(
     Read-only (`flux get kustomizations --all-namespaces`); the upgrade suspends only those not
     already suspended, so resuming afterwards never undoes an operator's own suspension.
     """
-    ok, out, err = _run(runner, flux(inv, "get", "kustomizations", "--all-namespaces"))
+    ok, out, err = run_probe(runner, flux(inv, "get", "kustomizations", "--all-namespaces"))
     if not ok:
         return None, err
     try:
